@@ -1,0 +1,339 @@
+//! References to actors: typed [`ActorRef`], untyped [`ActorHandle`], [`Recipient`] for one
+//! message type, and [`Reply`] for answering an ask.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::actor::Actor;
+use crate::cell::{Cell, CellOps};
+use crate::error::{AskError, SendError, TrySendError};
+use crate::exit::{ActorId, ExitReason};
+use crate::mailbox::{Delivery, DropPolicy};
+use crate::metrics::ActorMetrics;
+use crate::timer::Timer;
+
+/// A cheap, cloneable, typed reference to an actor. It stays valid across restarts by the
+/// actor's supervisor: the address and the queued messages are kept, only the actor state is
+/// new.
+pub struct ActorRef<A: Actor> {
+    pub(crate) cell: Arc<Cell<A::Msg>>,
+    _actor: PhantomData<fn() -> A>,
+}
+
+impl<A: Actor> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        ActorRef {
+            cell: Arc::clone(&self.cell),
+            _actor: PhantomData,
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("id", &self.cell.id)
+            .finish()
+    }
+}
+
+impl<A: Actor> PartialEq for ActorRef<A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cell.id == other.cell.id
+    }
+}
+impl<A: Actor> Eq for ActorRef<A> {}
+
+impl<A: Actor> ActorRef<A> {
+    pub(crate) fn from_cell(cell: Arc<Cell<A::Msg>>) -> Self {
+        ActorRef {
+            cell,
+            _actor: PhantomData,
+        }
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.cell.id
+    }
+
+    /// Send a message, waiting for room if the bounded mailbox is full. Fails only when the
+    /// actor no longer accepts messages, handing the message back.
+    pub async fn tell(&self, msg: A::Msg) -> Result<(), SendError<A::Msg>> {
+        self.cell.push_wait(msg).await
+    }
+
+    /// Send a message without ever waiting: a full mailbox fails with
+    /// [`TrySendError::Full`], handing the message back.
+    pub fn try_tell(&self, msg: A::Msg) -> Result<(), TrySendError<A::Msg>> {
+        self.cell.try_push(msg, None).map(|_| ())
+    }
+
+    /// Send a message without waiting; if the bounded mailbox is full, drop a message
+    /// according to `policy` (counted in the actor's metrics) and hand it back.
+    pub fn tell_dropping(
+        &self,
+        msg: A::Msg,
+        policy: DropPolicy,
+    ) -> Result<Delivery<A::Msg>, SendError<A::Msg>> {
+        self.cell
+            .try_push(msg, Some(policy))
+            .map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Request-response: build a message around a [`Reply`] handle, send it and wait for the
+    /// answer. The timeout covers waiting for mailbox room and for the reply; the actor's
+    /// death or crash before replying is [`AskError::NoReply`], never a hang.
+    pub async fn ask<R: Send>(
+        &self,
+        make: impl FnOnce(Reply<R>) -> A::Msg,
+        timeout: Duration,
+    ) -> Result<R, AskError> {
+        let (tx, rx) = oneshot::channel();
+        let msg = make(Reply(tx));
+        let exchange = async {
+            self.cell
+                .push_wait(msg)
+                .await
+                .map_err(|_| AskError::Closed)?;
+            rx.await.map_err(|_| AskError::NoReply)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(AskError::Timeout),
+        }
+    }
+
+    /// Deliver `msg` after `delay`. Cancel with [`Timer::cancel`].
+    pub fn send_after(&self, delay: Duration, msg: A::Msg) -> Timer {
+        Timer::after(self.clone(), delay, msg)
+    }
+
+    /// Deliver a message made by `make` every `period`, until cancelled or the actor dies.
+    pub fn send_interval(
+        &self,
+        period: Duration,
+        make: impl FnMut() -> A::Msg + Send + 'static,
+    ) -> Timer {
+        Timer::interval(self.clone(), period, make)
+    }
+
+    /// A [`Recipient`] for messages of type `T`, converted into this actor's messages by
+    /// `map`.
+    pub fn recipient<T: 'static>(&self, map: fn(T) -> A::Msg) -> Recipient<T> {
+        Recipient(Arc::new(Mapped {
+            cell: Arc::clone(&self.cell),
+            map,
+        }))
+    }
+
+    /// The untyped handle of this actor.
+    pub fn handle(&self) -> ActorHandle {
+        ActorHandle(Arc::clone(&self.cell) as Arc<dyn CellOps>)
+    }
+
+    /// Stop gracefully: the actor finishes its current message, runs its stop hooks and
+    /// exits with [`ExitReason::Normal`]. Queued messages are dropped unless a supervisor
+    /// restarts the actor. Returns false if the actor is not running.
+    pub fn stop(&self) -> bool {
+        self.cell.stop(ExitReason::Normal)
+    }
+
+    /// Kill at once: the actor's task is cancelled at its next await point, no hook runs, and
+    /// it exits with [`ExitReason::Killed`].
+    pub fn kill(&self) {
+        self.cell.kill()
+    }
+
+    /// Close the mailbox to new messages, handle the queued ones, then stop for good (even
+    /// under a supervisor).
+    pub fn drain(&self) {
+        self.cell.drain()
+    }
+
+    /// True until the actor is gone for good.
+    pub fn is_alive(&self) -> bool {
+        self.cell.is_alive()
+    }
+
+    /// The actor's counters.
+    pub fn metrics(&self) -> ActorMetrics {
+        self.cell.metrics()
+    }
+
+    /// Wait until the actor is gone for good (restarts by a supervisor do not count) and
+    /// return the reason of its last exit.
+    pub async fn wait_for_exit(&self) -> ExitReason {
+        self.handle().wait_for_exit().await
+    }
+}
+
+/// An untyped reference to any actor (the "pid"): enough to link, monitor, stop, kill and
+/// watch it. Convert back with [`ActorHandle::downcast`].
+#[derive(Clone)]
+pub struct ActorHandle(pub(crate) Arc<dyn CellOps>);
+
+impl fmt::Debug for ActorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorHandle")
+            .field("id", &self.0.id())
+            .finish()
+    }
+}
+
+impl PartialEq for ActorHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+impl Eq for ActorHandle {}
+
+impl ActorHandle {
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.0.id()
+    }
+
+    /// The registered name, if any.
+    pub fn name(&self) -> Option<Arc<str>> {
+        self.0.name()
+    }
+
+    /// True until the actor is gone for good.
+    pub fn is_alive(&self) -> bool {
+        self.0.is_alive()
+    }
+
+    /// See [`ActorRef::stop`].
+    pub fn stop(&self) -> bool {
+        self.0.stop(ExitReason::Normal)
+    }
+
+    /// See [`ActorRef::kill`].
+    pub fn kill(&self) {
+        self.0.kill()
+    }
+
+    /// See [`ActorRef::drain`].
+    pub fn drain(&self) {
+        self.0.drain()
+    }
+
+    /// The actor's counters.
+    pub fn metrics(&self) -> ActorMetrics {
+        self.0.metrics()
+    }
+
+    /// See [`ActorRef::wait_for_exit`].
+    pub async fn wait_for_exit(&self) -> ExitReason {
+        match self.0.exit_waiter(true) {
+            Ok(rx) => rx.await.unwrap_or(ExitReason::Killed),
+            Err(reason) => reason,
+        }
+    }
+
+    /// Wait for the end of the current incarnation (a restart counts).
+    pub(crate) async fn wait_for_incarnation_exit(&self) -> ExitReason {
+        match self.0.exit_waiter(false) {
+            Ok(rx) => rx.await.unwrap_or(ExitReason::Killed),
+            Err(reason) => reason,
+        }
+    }
+
+    /// The typed reference, if this actor is an `A`.
+    pub fn downcast<A: Actor>(&self) -> Option<ActorRef<A>> {
+        let any = Arc::clone(&self.0).into_any();
+        any.downcast::<Cell<A::Msg>>().ok().map(ActorRef::from_cell)
+    }
+}
+
+impl<A: Actor> From<ActorRef<A>> for ActorHandle {
+    fn from(r: ActorRef<A>) -> Self {
+        r.handle()
+    }
+}
+
+/// Anything that accepts messages of type `T`: used for pub/sub subscribers.
+pub struct Recipient<T>(Arc<dyn RecipientOps<T>>);
+
+impl<T> Clone for Recipient<T> {
+    fn clone(&self) -> Self {
+        Recipient(Arc::clone(&self.0))
+    }
+}
+
+impl<T> fmt::Debug for Recipient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recipient")
+            .field("id", &self.0.id())
+            .finish()
+    }
+}
+
+impl<T> Recipient<T> {
+    /// The receiving actor's id.
+    pub fn id(&self) -> ActorId {
+        self.0.id()
+    }
+
+    /// Send without waiting; see [`ActorRef::try_tell`].
+    pub fn try_tell(&self, msg: T) -> Result<(), TrySendError<T>> {
+        self.0.try_tell(msg)
+    }
+
+    /// True until the receiving actor is gone for good.
+    pub fn is_alive(&self) -> bool {
+        self.0.is_alive()
+    }
+}
+
+trait RecipientOps<T>: Send + Sync {
+    fn id(&self) -> ActorId;
+    fn try_tell(&self, msg: T) -> Result<(), TrySendError<T>>;
+    fn is_alive(&self) -> bool;
+}
+
+struct Mapped<M, T> {
+    cell: Arc<Cell<M>>,
+    map: fn(T) -> M,
+}
+
+impl<M: Send + 'static, T: 'static> RecipientOps<T> for Mapped<M, T> {
+    fn id(&self) -> ActorId {
+        self.cell.id
+    }
+
+    fn try_tell(&self, msg: T) -> Result<(), TrySendError<T>> {
+        self.cell.try_push_map(msg, self.map, None).map(|_| ())
+    }
+
+    fn is_alive(&self) -> bool {
+        self.cell.is_alive()
+    }
+}
+
+/// The handle an actor uses to answer an [`ActorRef::ask`]. Dropping it unanswered makes the
+/// asker's call fail with [`AskError::NoReply`].
+pub struct Reply<R>(oneshot::Sender<R>);
+
+impl<R> fmt::Debug for Reply<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reply(..)")
+    }
+}
+
+impl<R> Reply<R> {
+    /// Answer the request. Fails, handing the value back, if the asker stopped waiting.
+    pub fn send(self, value: R) -> Result<(), R> {
+        self.0.send(value)
+    }
+
+    /// True if the asker stopped waiting (timed out or was dropped).
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}

@@ -1,0 +1,582 @@
+//! The per-actor shared state: mailbox lanes, status, links, monitors and exit bookkeeping.
+//!
+//! One `Cell` lives as long as the actor's *address*. A supervised actor keeps its cell (and so
+//! its address and queued messages) across restarts; each run of the actor code in it is an
+//! *incarnation*. Everything mutable sits behind one uncontended mutex so that an idle actor
+//! costs one small allocation.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::actor_ref::ActorHandle;
+use crate::error::{SendError, TrySendError};
+use crate::exit::{ActorId, Down, ExitReason, ExitSignal, MonitorRef};
+use crate::mailbox::{Delivery, DropPolicy, MailboxConfig};
+use crate::metrics::ActorMetrics;
+
+/// A system signal: travels in the priority lane, ahead of user messages.
+pub(crate) enum Signal {
+    /// Stop gracefully after the current message, with this reason.
+    Stop(ExitReason),
+    /// A linked actor exited.
+    LinkExit(ExitSignal),
+    /// A monitored actor exited.
+    Down(Down),
+}
+
+/// What the actor loop takes out of the mailbox next.
+pub(crate) enum Received<M> {
+    Signal(Signal),
+    Msg(M),
+    /// The mailbox was closed to new messages and is now empty (drain finished).
+    Drained,
+}
+
+/// Where the actor is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// An incarnation is running (or about to).
+    Running,
+    /// The incarnation exited and its supervisor will decide whether to restart it; the
+    /// mailbox stays open and keeps queued messages.
+    Restarting,
+    /// Gone for good: the mailbox is closed and its messages were dropped.
+    Dead,
+}
+
+/// Told to a supervisor when one of its children's incarnations exits.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildExit {
+    pub(crate) actor: ActorId,
+    pub(crate) incarnation: u32,
+    pub(crate) reason: ExitReason,
+}
+
+/// A cell that was just closed for good.
+pub(crate) struct Closed {
+    /// The name it was registered under, to be removed from the registry.
+    pub(crate) name: Option<Arc<str>>,
+}
+
+/// Called when an incarnation exits; returns false if the parent is gone.
+pub(crate) type ParentHook = Arc<dyn Fn(ChildExit) -> bool + Send + Sync>;
+
+struct ExitWaiter {
+    /// Fire only when the actor is dead for good (not on an exit that leads to a restart).
+    permanent: bool,
+    tx: oneshot::Sender<ExitReason>,
+}
+
+struct State<M> {
+    msgs: VecDeque<M>,
+    signals: VecDeque<Signal>,
+    rx_waker: Option<Waker>,
+    status: Status,
+    /// False once the mailbox no longer takes user messages (dead, or draining).
+    accepting: bool,
+    /// The next exit is final even if a supervisor would restart the actor.
+    terminal: bool,
+    kill_requested: bool,
+    waiting_senders: u32,
+    incarnation: u32,
+    abort: Option<AbortHandle>,
+    links: Vec<ActorHandle>,
+    /// Monitors others hold on this actor.
+    monitors: Vec<(MonitorRef, ActorHandle)>,
+    /// Monitors this actor holds on others (removed from them when it exits).
+    monitoring: Vec<(MonitorRef, ActorHandle)>,
+    exit_waiters: Vec<ExitWaiter>,
+    parent: Option<ParentHook>,
+    name: Option<Arc<str>>,
+    last_exit: Option<ExitReason>,
+}
+
+/// The shared half of an actor. `ActorRef<A>` is an `Arc<Cell<A::Msg>>`.
+pub(crate) struct Cell<M> {
+    pub(crate) id: ActorId,
+    capacity: usize,
+    state: Mutex<State<M>>,
+    /// Senders waiting for room in a full bounded mailbox.
+    space: Notify,
+    pub(crate) handled: AtomicU64,
+    dropped: AtomicU64,
+    restarts: AtomicU32,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means some thread panicked while holding it; the state itself is
+    // always left consistent by the code below, so keep going rather than spread the panic.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+static NEXT_MONITOR: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_monitor_ref() -> MonitorRef {
+    MonitorRef(NEXT_MONITOR.fetch_add(1, Ordering::Relaxed))
+}
+
+impl<M: Send + 'static> Cell<M> {
+    pub(crate) fn new(id: ActorId, mailbox: MailboxConfig) -> Self {
+        Cell {
+            id,
+            capacity: mailbox.capacity(),
+            state: Mutex::new(State {
+                msgs: VecDeque::new(),
+                signals: VecDeque::new(),
+                rx_waker: None,
+                status: Status::Running,
+                accepting: true,
+                terminal: false,
+                kill_requested: false,
+                waiting_senders: 0,
+                incarnation: 0,
+                abort: None,
+                links: Vec::new(),
+                monitors: Vec::new(),
+                monitoring: Vec::new(),
+                exit_waiters: Vec::new(),
+                parent: None,
+                name: None,
+                last_exit: None,
+            }),
+            space: Notify::new(),
+            handled: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            restarts: AtomicU32::new(0),
+        }
+    }
+
+    // ----- user lane -------------------------------------------------------------------
+
+    /// Queue a message, or fail at once. With a drop policy, a full mailbox drops a message
+    /// instead of failing.
+    pub(crate) fn try_push(
+        &self,
+        msg: M,
+        drop: Option<DropPolicy>,
+    ) -> Result<Delivery<M>, TrySendError<M>> {
+        self.try_push_map(msg, |m| m, drop)
+    }
+
+    /// [`try_push`](Self::try_push) for a value converted into `M` only once it is accepted,
+    /// so a refused value is handed back unconverted.
+    pub(crate) fn try_push_map<T>(
+        &self,
+        msg: T,
+        map: impl FnOnce(T) -> M,
+        drop: Option<DropPolicy>,
+    ) -> Result<Delivery<M>, TrySendError<T>> {
+        let mut st = lock(&self.state);
+        if !st.accepting {
+            return Err(TrySendError::Closed(msg));
+        }
+        let mut outcome = Delivery::Queued;
+        if st.msgs.len() >= self.capacity {
+            match drop {
+                None => return Err(TrySendError::Full(msg)),
+                Some(DropPolicy::Newest) => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Delivery::Dropped(map(msg)));
+                }
+                Some(DropPolicy::Oldest) => {
+                    if let Some(old) = st.msgs.pop_front() {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        outcome = Delivery::Dropped(old);
+                    }
+                }
+            }
+        }
+        st.msgs.push_back(map(msg));
+        let waker = st.rx_waker.take();
+        drop_lock_then_wake(st, waker);
+        Ok(outcome)
+    }
+
+    /// Queue a message, waiting for room in a full bounded mailbox.
+    pub(crate) async fn push_wait(&self, msg: M) -> Result<(), SendError<M>> {
+        let msg = match self.try_push(msg, None) {
+            Ok(_) => return Ok(()),
+            Err(TrySendError::Closed(m)) => return Err(SendError(m)),
+            Err(TrySendError::Full(m)) => m,
+        };
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            {
+                let mut st = lock(&self.state);
+                if !st.accepting {
+                    return Err(SendError(msg));
+                }
+                if st.msgs.len() < self.capacity {
+                    st.msgs.push_back(msg);
+                    let waker = st.rx_waker.take();
+                    drop_lock_then_wake(st, waker);
+                    return Ok(());
+                }
+                // Register before releasing the lock so a pop in between is not missed.
+                notified.as_mut().enable();
+                st.waiting_senders += 1;
+            }
+            let _waiting = WaitingSender(self);
+            notified.await;
+        }
+    }
+
+    /// Poll for the next signal or message (signals first).
+    pub(crate) fn poll_recv(&self, cx: &mut TaskContext<'_>) -> Poll<Received<M>> {
+        let mut st = lock(&self.state);
+        if let Some(s) = st.signals.pop_front() {
+            return Poll::Ready(Received::Signal(s));
+        }
+        if let Some(m) = st.msgs.pop_front() {
+            let wake_sender = st.waiting_senders > 0;
+            drop(st);
+            if wake_sender {
+                self.space.notify_one();
+            }
+            return Poll::Ready(Received::Msg(m));
+        }
+        if !st.accepting {
+            return Poll::Ready(Received::Drained);
+        }
+        match &st.rx_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => st.rx_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    pub(crate) fn recv(&self) -> Recv<'_, M> {
+        Recv { cell: self }
+    }
+
+    // ----- lifecycle -------------------------------------------------------------------
+
+    /// Prepare a new incarnation: returns its number, or `None` if the cell is dead.
+    pub(crate) fn begin_incarnation(&self, parent: Option<ParentHook>) -> Option<u32> {
+        let mut st = lock(&self.state);
+        if st.status == Status::Dead {
+            return None;
+        }
+        if st.incarnation > 0 {
+            self.restarts.fetch_add(1, Ordering::Relaxed);
+        }
+        st.incarnation += 1;
+        st.status = Status::Running;
+        st.kill_requested = false;
+        // Signals meant for the previous incarnation (a stop, a down notice of a monitor it
+        // held) must not reach the new one.
+        st.signals.clear();
+        if parent.is_some() {
+            st.parent = parent;
+        }
+        Some(st.incarnation)
+    }
+
+    /// Record the task of the running incarnation so that `kill` can cancel it.
+    pub(crate) fn set_abort(&self, incarnation: u32, abort: AbortHandle) {
+        let mut st = lock(&self.state);
+        if st.incarnation != incarnation || st.status != Status::Running {
+            return;
+        }
+        if st.kill_requested {
+            drop(st);
+            abort.abort();
+        } else {
+            st.abort = Some(abort);
+        }
+    }
+
+    /// Finish an incarnation: tell links, monitors and the supervisor, then either keep the
+    /// mailbox for a restart or close it for good. Runs from the incarnation's exit guard, so
+    /// it must never panic.
+    pub(crate) fn finish(
+        self: &Arc<Self>,
+        me: &ActorHandle,
+        incarnation: u32,
+        reason: ExitReason,
+    ) -> Option<Closed> {
+        let mut st = lock(&self.state);
+        if st.incarnation != incarnation || st.status != Status::Running {
+            return None;
+        }
+        st.abort = None;
+        let links = std::mem::take(&mut st.links);
+        let monitors = std::mem::take(&mut st.monitors);
+        let monitoring = std::mem::take(&mut st.monitoring);
+        let parent = if st.terminal { None } else { st.parent.clone() };
+        let waiters = std::mem::take(&mut st.exit_waiters);
+        let (fire_now, keep): (Vec<_>, Vec<_>) = waiters
+            .into_iter()
+            .partition(|w| !w.permanent || parent.is_none());
+        st.exit_waiters = keep;
+        st.last_exit = Some(reason.clone());
+        st.status = Status::Restarting;
+        drop(st);
+
+        for w in fire_now {
+            let _ = w.tx.send(reason.clone());
+        }
+        for (mref, target) in monitoring {
+            target.0.remove_monitor(mref);
+        }
+        for link in links {
+            link.0.signal(Signal::LinkExit(ExitSignal {
+                from: me.clone(),
+                reason: reason.clone(),
+            }));
+        }
+        for (mref, watcher) in monitors {
+            watcher.0.signal(Signal::Down(Down {
+                monitor: mref,
+                actor: self.id,
+                reason: reason.clone(),
+            }));
+        }
+        let restartable = match parent {
+            Some(hook) => hook(ChildExit {
+                actor: self.id,
+                incarnation,
+                reason: reason.clone(),
+            }),
+            None => false,
+        };
+        if restartable {
+            tracing::debug!(actor = %self.id, %reason, "actor exited; awaiting supervisor");
+            return None;
+        }
+        self.close(incarnation)
+    }
+
+    pub(crate) fn add_monitoring(&self, mref: MonitorRef, target: ActorHandle) {
+        lock(&self.state).monitoring.push((mref, target));
+    }
+
+    pub(crate) fn remove_monitoring(&self, mref: MonitorRef) -> Option<ActorHandle> {
+        let mut st = lock(&self.state);
+        let pos = st.monitoring.iter().position(|(m, _)| *m == mref)?;
+        Some(st.monitoring.swap_remove(pos).1)
+    }
+}
+
+fn drop_lock_then_wake<T>(guard: MutexGuard<'_, T>, waker: Option<Waker>) {
+    drop(guard);
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+struct WaitingSender<'a, M>(&'a Cell<M>);
+
+impl<M> Drop for WaitingSender<'_, M> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0.state);
+        st.waiting_senders = st.waiting_senders.saturating_sub(1);
+    }
+}
+
+/// Future returned by [`Cell::recv`].
+pub(crate) struct Recv<'a, M> {
+    cell: &'a Cell<M>,
+}
+
+impl<M: Send + 'static> Future for Recv<'_, M> {
+    type Output = Received<M>;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Received<M>> {
+        self.cell.poll_recv(cx)
+    }
+}
+
+/// The untyped operations every cell offers; `ActorHandle` is an `Arc<dyn CellOps>`.
+pub(crate) trait CellOps: Send + Sync + 'static {
+    fn id(&self) -> ActorId;
+    fn signal(&self, s: Signal) -> bool;
+    fn stop(&self, reason: ExitReason) -> bool;
+    fn kill(&self);
+    fn drain(&self);
+    fn set_terminal(&self);
+    fn is_alive(&self) -> bool;
+    fn name(&self) -> Option<Arc<str>>;
+    fn metrics(&self) -> ActorMetrics;
+    fn add_link(&self, other: ActorHandle) -> bool;
+    fn remove_link(&self, other: ActorId);
+    fn add_monitor(&self, watcher: ActorHandle) -> Option<MonitorRef>;
+    fn remove_monitor(&self, mref: MonitorRef);
+    fn exit_waiter(&self, permanent: bool) -> Result<oneshot::Receiver<ExitReason>, ExitReason>;
+    fn close(&self, incarnation: u32) -> Option<Closed>;
+    fn incarnation(&self) -> u32;
+    fn set_name(&self, name: Arc<str>) -> Result<(), Arc<str>>;
+    fn clear_name(&self);
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<M: Send + 'static> CellOps for Cell<M> {
+    fn id(&self) -> ActorId {
+        self.id
+    }
+
+    fn signal(&self, s: Signal) -> bool {
+        let mut st = lock(&self.state);
+        if st.status != Status::Running {
+            return false;
+        }
+        st.signals.push_back(s);
+        let waker = st.rx_waker.take();
+        drop_lock_then_wake(st, waker);
+        true
+    }
+
+    fn stop(&self, reason: ExitReason) -> bool {
+        self.signal(Signal::Stop(reason))
+    }
+
+    fn kill(&self) {
+        let mut st = lock(&self.state);
+        if st.status != Status::Running {
+            return;
+        }
+        match st.abort.take() {
+            Some(abort) => {
+                drop(st);
+                abort.abort();
+            }
+            None => st.kill_requested = true,
+        }
+    }
+
+    fn drain(&self) {
+        let mut st = lock(&self.state);
+        st.accepting = false;
+        st.terminal = true;
+        let waker = st.rx_waker.take();
+        drop_lock_then_wake(st, waker);
+        self.space.notify_waiters();
+    }
+
+    fn set_terminal(&self) {
+        lock(&self.state).terminal = true;
+    }
+
+    fn is_alive(&self) -> bool {
+        lock(&self.state).status != Status::Dead
+    }
+
+    fn name(&self) -> Option<Arc<str>> {
+        lock(&self.state).name.clone()
+    }
+
+    fn metrics(&self) -> ActorMetrics {
+        let st = lock(&self.state);
+        ActorMetrics {
+            handled: self.handled.load(Ordering::Relaxed),
+            mailbox_len: st.msgs.len(),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            alive: st.status != Status::Dead,
+        }
+    }
+
+    fn add_link(&self, other: ActorHandle) -> bool {
+        let mut st = lock(&self.state);
+        if st.status != Status::Running {
+            return false;
+        }
+        if !st.links.iter().any(|l| l.id() == other.id()) {
+            st.links.push(other);
+        }
+        true
+    }
+
+    fn remove_link(&self, other: ActorId) {
+        lock(&self.state).links.retain(|l| l.id() != other);
+    }
+
+    fn add_monitor(&self, watcher: ActorHandle) -> Option<MonitorRef> {
+        let mut st = lock(&self.state);
+        if st.status != Status::Running {
+            return None;
+        }
+        let mref = next_monitor_ref();
+        st.monitors.push((mref, watcher));
+        Some(mref)
+    }
+
+    fn remove_monitor(&self, mref: MonitorRef) {
+        lock(&self.state).monitors.retain(|(m, _)| *m != mref);
+    }
+
+    fn exit_waiter(&self, permanent: bool) -> Result<oneshot::Receiver<ExitReason>, ExitReason> {
+        let mut st = lock(&self.state);
+        match st.status {
+            Status::Dead => Err(st.last_exit.clone().unwrap_or(ExitReason::Normal)),
+            Status::Restarting if !permanent => {
+                Err(st.last_exit.clone().unwrap_or(ExitReason::Normal))
+            }
+            _ => {
+                let (tx, rx) = oneshot::channel();
+                st.exit_waiters.push(ExitWaiter { permanent, tx });
+                Ok(rx)
+            }
+        }
+    }
+
+    /// Close the cell for good (unless a newer incarnation already started): drop queued
+    /// messages, wake waiting senders and permanent exit waiters. The caller removes the
+    /// returned name from the registry.
+    fn close(&self, incarnation: u32) -> Option<Closed> {
+        let mut st = lock(&self.state);
+        if st.status != Status::Restarting || st.incarnation != incarnation {
+            return None;
+        }
+        st.status = Status::Dead;
+        st.accepting = false;
+        st.parent = None;
+        let msgs = std::mem::take(&mut st.msgs);
+        st.signals.clear();
+        st.rx_waker = None;
+        let waiters = std::mem::take(&mut st.exit_waiters);
+        let name = st.name.take();
+        let reason = st.last_exit.clone().unwrap_or(ExitReason::Normal);
+        drop(st);
+        // Dropping queued messages drops any reply handles in them, so pending asks fail
+        // with `NoReply` instead of hanging.
+        drop(msgs);
+        self.space.notify_waiters();
+        for w in waiters {
+            let _ = w.tx.send(reason.clone());
+        }
+        tracing::debug!(actor = %self.id, %reason, "actor stopped");
+        Some(Closed { name })
+    }
+
+    fn incarnation(&self) -> u32 {
+        lock(&self.state).incarnation
+    }
+
+    fn set_name(&self, name: Arc<str>) -> Result<(), Arc<str>> {
+        let mut st = lock(&self.state);
+        match &st.name {
+            Some(existing) => Err(existing.clone()),
+            None => {
+                st.name = Some(name);
+                Ok(())
+            }
+        }
+    }
+
+    fn clear_name(&self) {
+        lock(&self.state).name = None;
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}

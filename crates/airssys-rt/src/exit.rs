@@ -1,0 +1,115 @@
+//! Identities and exit reasons: what links, monitors and supervisors are told when an actor
+//! stops.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::actor_ref::ActorHandle;
+
+/// A process-unique actor identity. Ids are never reused within a process and grow with
+/// spawn order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActorId(pub(crate) u64);
+
+impl ActorId {
+    /// The numeric value of the id.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+/// Why an actor incarnation ended.
+///
+/// `Normal` and `Shutdown` are *normal* exits: a transient child is not restarted after them,
+/// and (for `Normal` only, as in Erlang) a linked actor ignores them. Every other reason is
+/// abnormal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitReason {
+    /// The actor stopped itself or was asked to stop with [`ActorRef::stop`](crate::ActorRef::stop),
+    /// or its mailbox was drained and closed.
+    Normal,
+    /// The actor was stopped by its supervisor or by system shutdown.
+    Shutdown,
+    /// The actor was killed: stopped immediately, without finishing its current message and
+    /// without running its stop hooks.
+    Killed,
+    /// A handler or hook panicked; the text is the panic message.
+    Panic(Arc<str>),
+    /// A handler returned an error and [`Actor::on_error`](crate::Actor::on_error) chose to crash.
+    Error(Arc<str>),
+    /// The `started` hook failed, so the actor never ran.
+    StartFailed(Arc<str>),
+    /// A linked actor exited abnormally and this actor does not trap exits.
+    Linked {
+        /// The linked actor that exited.
+        from: ActorId,
+        /// Its exit reason.
+        reason: Box<ExitReason>,
+    },
+    /// A supervisor exceeded its restart intensity, stopped its children and failed.
+    MaxRestarts,
+    /// The actor was not alive when a link or monitor was set up.
+    NoProc,
+}
+
+impl ExitReason {
+    /// True for `Normal` and `Shutdown` (and for a link exit carrying one of them).
+    pub fn is_normal(&self) -> bool {
+        match self {
+            ExitReason::Normal | ExitReason::Shutdown => true,
+            ExitReason::Linked { reason, .. } => reason.is_normal(),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal"),
+            ExitReason::Shutdown => f.write_str("shutdown"),
+            ExitReason::Killed => f.write_str("killed"),
+            ExitReason::Panic(m) => write!(f, "panicked: {m}"),
+            ExitReason::Error(m) => write!(f, "error: {m}"),
+            ExitReason::StartFailed(m) => write!(f, "start failed: {m}"),
+            ExitReason::Linked { from, reason } => {
+                write!(f, "linked actor {from} exited ({reason})")
+            }
+            ExitReason::MaxRestarts => f.write_str("restart intensity exceeded"),
+            ExitReason::NoProc => f.write_str("no such actor"),
+        }
+    }
+}
+
+/// An exit signal from a linked actor, delivered to [`Actor::handle_exit`](crate::Actor::handle_exit)
+/// when the receiver traps exits.
+#[derive(Debug, Clone)]
+pub struct ExitSignal {
+    /// The linked actor that exited.
+    pub from: ActorHandle,
+    /// Why it exited.
+    pub reason: ExitReason,
+}
+
+/// Identifies one monitor; returned by [`Context::monitor`](crate::Context::monitor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MonitorRef(pub(crate) u64);
+
+/// A down notice, delivered to [`Actor::handle_down`](crate::Actor::handle_down) when a
+/// monitored actor exits.
+#[derive(Debug, Clone)]
+pub struct Down {
+    /// The monitor that fired.
+    pub monitor: MonitorRef,
+    /// The actor that exited.
+    pub actor: ActorId,
+    /// Why it exited.
+    pub reason: ExitReason,
+}

@@ -1,0 +1,226 @@
+//! Topic-based publish/subscribe.
+//!
+//! Topics are dot-separated segments (`sensors.kitchen.temp`). Patterns may use `*` for
+//! exactly one segment and `#` (last only) for the rest, zero or more segments:
+//! `sensors.*.temp` matches `sensors.kitchen.temp`; `sensors.#` matches `sensors`,
+//! `sensors.kitchen` and `sensors.kitchen.temp`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::actor_ref::Recipient;
+use crate::error::{TopicError, TrySendError};
+use crate::exit::ActorId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(Box<str>),
+    Star,
+    Hash,
+}
+
+/// A parsed topic pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    segments: Vec<Segment>,
+}
+
+fn invalid(topic: &str, reason: &'static str) -> TopicError {
+    TopicError {
+        topic: topic.to_owned(),
+        reason,
+    }
+}
+
+impl Pattern {
+    /// Parse a pattern: non-empty segments; `*` and `#` only as whole segments; `#` only last.
+    pub fn parse(pattern: &str) -> Result<Self, TopicError> {
+        if pattern.is_empty() {
+            return Err(invalid(pattern, "empty"));
+        }
+        let parts: Vec<&str> = pattern.split('.').collect();
+        let mut segments = Vec::with_capacity(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            segments.push(match *part {
+                "" => return Err(invalid(pattern, "empty segment")),
+                "*" => Segment::Star,
+                "#" if i + 1 == parts.len() => Segment::Hash,
+                "#" => return Err(invalid(pattern, "`#` must be the last segment")),
+                p if p.contains(['*', '#']) => {
+                    return Err(invalid(pattern, "wildcards must be whole segments"));
+                }
+                p => Segment::Literal(p.into()),
+            });
+        }
+        Ok(Pattern { segments })
+    }
+
+    /// True if the concrete `topic` matches.
+    pub fn matches(&self, topic: &str) -> bool {
+        let mut parts = topic.split('.');
+        for seg in &self.segments {
+            match seg {
+                Segment::Hash => return true,
+                Segment::Star => {
+                    if parts.next().is_none() {
+                        return false;
+                    }
+                }
+                Segment::Literal(l) => {
+                    if parts.next() != Some(&**l) {
+                        return false;
+                    }
+                }
+            }
+        }
+        parts.next().is_none()
+    }
+}
+
+/// Validate a concrete topic (what is published to): non-empty segments, no wildcards.
+pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
+    if topic.is_empty() {
+        return Err(invalid(topic, "empty"));
+    }
+    for part in topic.split('.') {
+        if part.is_empty() {
+            return Err(invalid(topic, "empty segment"));
+        }
+        if part.contains(['*', '#']) {
+            return Err(invalid(
+                topic,
+                "wildcards are not allowed in a published topic",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Identifies one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscriptionId(u64);
+
+struct Subscription<T> {
+    id: SubscriptionId,
+    pattern: Pattern,
+    recipient: Recipient<T>,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PublishReport {
+    /// Subscribers the message was queued for.
+    pub delivered: usize,
+    /// Matching subscribers whose bounded mailbox was full (the copy was dropped).
+    pub dropped_full: usize,
+    /// Matching subscribers found dead and removed.
+    pub removed_dead: usize,
+}
+
+/// A publish/subscribe broker for messages of type `T`. Cheap to clone; clones share the
+/// subscriptions. Publishing never waits: a subscriber with a full bounded mailbox misses the
+/// message (reported, not hidden). Dead subscribers are removed on the next publish or count.
+pub struct PubSub<T> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    next: AtomicU64,
+    subs: RwLock<Vec<Subscription<T>>>,
+}
+
+impl<T> Clone for PubSub<T> {
+    fn clone(&self) -> Self {
+        PubSub {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> fmt::Debug for PubSub<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PubSub").finish_non_exhaustive()
+    }
+}
+
+impl<T: Clone + Send + 'static> Default for PubSub<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Clone + Send + 'static> PubSub<T> {
+    /// An empty broker.
+    pub fn new() -> Self {
+        PubSub {
+            inner: Arc::new(Inner {
+                next: AtomicU64::new(1),
+                subs: RwLock::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Subscribe `recipient` to every topic matching `pattern`.
+    pub fn subscribe(
+        &self,
+        pattern: &str,
+        recipient: Recipient<T>,
+    ) -> Result<SubscriptionId, TopicError> {
+        let pattern = Pattern::parse(pattern)?;
+        let id = SubscriptionId(self.inner.next.fetch_add(1, Ordering::Relaxed));
+        let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+        subs.push(Subscription {
+            id,
+            pattern,
+            recipient,
+        });
+        Ok(id)
+    }
+
+    /// Remove one subscription. Returns false if it did not exist.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
+        let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+        let before = subs.len();
+        subs.retain(|s| s.id != id);
+        subs.len() != before
+    }
+
+    /// Remove every subscription of one actor. Returns how many were removed.
+    pub fn unsubscribe_actor(&self, actor: ActorId) -> usize {
+        let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+        let before = subs.len();
+        subs.retain(|s| s.recipient.id() != actor);
+        before - subs.len()
+    }
+
+    /// Publish `msg` to every subscriber whose pattern matches `topic`.
+    pub fn publish(&self, topic: &str, msg: T) -> Result<PublishReport, TopicError> {
+        validate_topic(topic)?;
+        let mut report = PublishReport::default();
+        let mut dead = Vec::new();
+        {
+            let subs = self.inner.subs.read().unwrap_or_else(|e| e.into_inner());
+            for sub in subs.iter().filter(|s| s.pattern.matches(topic)) {
+                match sub.recipient.try_tell(msg.clone()) {
+                    Ok(()) => report.delivered += 1,
+                    Err(TrySendError::Full(_)) => report.dropped_full += 1,
+                    Err(TrySendError::Closed(_)) => dead.push(sub.id),
+                }
+            }
+        }
+        if !dead.is_empty() {
+            report.removed_dead = dead.len();
+            let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+            subs.retain(|s| !dead.contains(&s.id));
+        }
+        Ok(report)
+    }
+
+    /// Number of live subscriptions (dead subscribers are removed first).
+    pub fn subscription_count(&self) -> usize {
+        let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+        subs.retain(|s| s.recipient.is_alive());
+        subs.len()
+    }
+}

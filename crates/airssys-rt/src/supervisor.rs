@@ -1,0 +1,765 @@
+//! Supervisors in the OTP style: strategies, restart types, restart intensity, backoff,
+//! ordered start and reverse-ordered stop with shutdown timeouts, nested trees, and children
+//! added and removed at run time.
+//!
+//! A supervisor is itself an actor. It restarts a child *in place*: the child keeps its
+//! [`ActorRef`], its registered name and its queued messages; only the actor state is made
+//! anew by the child's factory. When a supervisor itself stops or is restarted, its children
+//! are stopped for good and the new supervisor starts fresh ones.
+
+mod decision;
+
+pub use decision::{Decision, Intensity, Restart, RestartWindow, Strategy, decide};
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::actor::Actor;
+use crate::actor_ref::{ActorHandle, ActorRef, Reply};
+use crate::cell::{ChildExit, ParentHook};
+use crate::context::Context;
+use crate::error::{AskError, BoxError, SpawnError};
+use crate::exit::ExitReason;
+use crate::spawn::StartAck;
+use crate::system::{SpawnOptions, System};
+
+/// How a child is stopped by its supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Kill at once.
+    Brutal,
+    /// Ask it to stop, and kill it if it has not stopped within this time.
+    Timeout(Duration),
+    /// Ask it to stop and wait as long as it takes (use for child supervisors).
+    Infinity,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::Timeout(Duration::from_secs(5))
+    }
+}
+
+/// Exponential restart backoff: the n-th consecutive restart of a child waits
+/// `min(initial * 2^(n-1), max)`, spread by ±`jitter` (a fraction, 0 to 1). A child that ran
+/// for `reset_after` before failing starts counting again from 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// Delay before the first restart.
+    pub initial: Duration,
+    /// Upper bound of the delay.
+    pub max: Duration,
+    /// Random spread as a fraction of the delay (0 = none).
+    pub jitter: f64,
+    /// Uptime after which the consecutive-failure count resets.
+    pub reset_after: Duration,
+}
+
+impl Backoff {
+    /// The delay before consecutive restart number `n` (1-based).
+    pub fn delay(&self, n: u32) -> Duration {
+        let exp = n.saturating_sub(1).min(20);
+        let base = self.initial.saturating_mul(1u32 << exp).min(self.max);
+        if self.jitter <= 0.0 {
+            return base;
+        }
+        let spread = self.jitter.min(1.0) * (fastrand::f64() * 2.0 - 1.0);
+        base.mul_f64((1.0 + spread).max(0.0)).min(self.max)
+    }
+}
+
+trait ChildFactory: Send + Sync {
+    fn start(
+        &self,
+        system: &System,
+        parent: ParentHook,
+        ack: StartAck,
+    ) -> Result<(ActorHandle, u32), SpawnError>;
+    fn restart(&self, system: &System, handle: &ActorHandle, ack: StartAck) -> Option<u32>;
+}
+
+struct ActorFactory<A, F> {
+    make: F,
+    options: SpawnOptions,
+    _actor: PhantomData<fn() -> A>,
+}
+
+impl<A: Actor, F: Fn() -> A + Send + Sync> ChildFactory for ActorFactory<A, F> {
+    fn start(
+        &self,
+        system: &System,
+        parent: ParentHook,
+        ack: StartAck,
+    ) -> Result<(ActorHandle, u32), SpawnError> {
+        let (r, incarnation) =
+            system.spawn_inner((self.make)(), &self.options, Some(parent), Some(ack))?;
+        Ok((r.handle(), incarnation))
+    }
+
+    fn restart(&self, system: &System, handle: &ActorHandle, ack: StartAck) -> Option<u32> {
+        let r = handle.downcast::<A>()?;
+        system.restart_in(&r, (self.make)(), Some(ack))
+    }
+}
+
+/// How to start (and restart) one child.
+#[derive(Clone)]
+pub struct ChildSpec {
+    id: Arc<str>,
+    restart: Restart,
+    shutdown: Shutdown,
+    factory: Arc<dyn ChildFactory>,
+}
+
+impl fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("id", &self.id)
+            .field("restart", &self.restart)
+            .field("shutdown", &self.shutdown)
+            .finish()
+    }
+}
+
+impl ChildSpec {
+    /// A child actor made by `make` (called again for every restart).
+    pub fn actor<A: Actor, F: Fn() -> A + Send + Sync + 'static>(
+        id: impl Into<Arc<str>>,
+        make: F,
+    ) -> Self {
+        Self::actor_with(id, make, SpawnOptions::default())
+    }
+
+    /// A child actor with spawn options (mailbox, registered name).
+    pub fn actor_with<A: Actor, F: Fn() -> A + Send + Sync + 'static>(
+        id: impl Into<Arc<str>>,
+        make: F,
+        options: SpawnOptions,
+    ) -> Self {
+        ChildSpec {
+            id: id.into(),
+            restart: Restart::Permanent,
+            shutdown: Shutdown::default(),
+            factory: Arc::new(ActorFactory {
+                make,
+                options,
+                _actor: PhantomData,
+            }),
+        }
+    }
+
+    /// A nested supervisor. Its shutdown defaults to [`Shutdown::Infinity`] so that it can stop
+    /// its own children with their own timeouts.
+    pub fn supervisor(id: impl Into<Arc<str>>, spec: SupervisorSpec) -> Self {
+        let mut child = Self::actor(id, move || Supervisor::new(spec.clone()));
+        child.shutdown = Shutdown::Infinity;
+        child
+    }
+
+    /// The restart type (default permanent).
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = restart;
+        self
+    }
+
+    /// The shutdown policy (default: 5 s, then kill).
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The child id, unique within its supervisor.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A supervisor's configuration and its children, in start order.
+#[derive(Debug, Clone, Default)]
+pub struct SupervisorSpec {
+    strategy: Strategy,
+    intensity: Intensity,
+    backoff: Option<Backoff>,
+    children: Vec<ChildSpec>,
+}
+
+impl SupervisorSpec {
+    /// A supervisor with this strategy, OTP's default intensity (1 restart in 5 s), no
+    /// backoff and no children.
+    pub fn new(strategy: Strategy) -> Self {
+        SupervisorSpec {
+            strategy,
+            ..Default::default()
+        }
+    }
+
+    /// Allow at most `max_restarts` restarts within `period`.
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.intensity = Intensity {
+            max_restarts,
+            period,
+        };
+        self
+    }
+
+    /// Delay restarts with exponential backoff.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// Add a child (children start in the order added).
+    pub fn child(mut self, child: ChildSpec) -> Self {
+        self.children.push(child);
+        self
+    }
+}
+
+/// Supervision failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SupervisorError {
+    /// A child with this id already exists.
+    #[error("a child with id {0:?} already exists")]
+    DuplicateId(String),
+    /// No child with this id.
+    #[error("no child with id {0:?}")]
+    UnknownChild(String),
+    /// The child (or the supervisor's initial children) failed to start.
+    #[error("child {id:?} failed to start: {reason}")]
+    StartFailed {
+        /// The child id.
+        id: String,
+        /// Why it failed.
+        reason: ExitReason,
+    },
+    /// Spawning was refused.
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    /// The supervisor did not answer.
+    #[error("supervisor unavailable: {0}")]
+    Unavailable(#[from] AskError),
+}
+
+/// What [`SupervisorRef::which_children`] reports for one child.
+#[derive(Debug, Clone)]
+pub struct ChildInfo {
+    /// The child id.
+    pub id: Arc<str>,
+    /// Its handle (stable across restarts).
+    pub handle: Option<ActorHandle>,
+    /// True while an incarnation runs.
+    pub running: bool,
+    /// Its restart type.
+    pub restart: Restart,
+}
+
+/// Messages of the supervisor actor. Opaque: use [`SupervisorRef`].
+pub struct SupervisorMsg(Command);
+
+impl fmt::Debug for SupervisorMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SupervisorMsg(..)")
+    }
+}
+
+enum Command {
+    ChildExited(ChildExit),
+    RestartDue {
+        generation: u64,
+        start: Vec<Arc<str>>,
+    },
+    StartChild(ChildSpec, Reply<Result<ActorHandle, SupervisorError>>),
+    TerminateChild(Arc<str>, Reply<Result<(), SupervisorError>>),
+    WhichChildren(Reply<Vec<ChildInfo>>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChildState {
+    Running,
+    /// Exited; a restart is scheduled (backoff) or it was left stopped.
+    Down,
+}
+
+struct Child {
+    spec: ChildSpec,
+    handle: Option<ActorHandle>,
+    incarnation: u32,
+    state: ChildState,
+    consecutive_failures: u32,
+    started_at: Instant,
+}
+
+/// The supervisor actor. Spawn it with [`System::spawn_supervisor`] or nest it with
+/// [`ChildSpec::supervisor`].
+pub struct Supervisor {
+    strategy: Strategy,
+    intensity: Intensity,
+    backoff: Option<Backoff>,
+    initial: Vec<ChildSpec>,
+    children: Vec<Child>,
+    window: RestartWindow,
+    epoch: Instant,
+    /// Bumped whenever the set of running children changes, so that a delayed restart
+    /// scheduled before a newer decision is ignored.
+    generation: u64,
+    system: Option<System>,
+}
+
+impl fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("strategy", &self.strategy)
+            .field("children", &self.children.len())
+            .finish()
+    }
+}
+
+impl Supervisor {
+    /// A supervisor for `spec` (not yet running).
+    pub fn new(spec: SupervisorSpec) -> Self {
+        Supervisor {
+            strategy: spec.strategy,
+            intensity: spec.intensity,
+            backoff: spec.backoff,
+            initial: spec.children,
+            children: Vec::new(),
+            window: RestartWindow::default(),
+            epoch: Instant::now(),
+            generation: 0,
+            system: None,
+        }
+    }
+
+    fn parent_hook(ctx: &Context<Self>) -> ParentHook {
+        let me = ctx.myself().clone();
+        Arc::new(move |exit| {
+            me.try_tell(SupervisorMsg(Command::ChildExited(exit)))
+                .is_ok()
+        })
+    }
+
+    /// Start a child for the first time and wait for its `started` hook.
+    async fn start_new(
+        &mut self,
+        spec: ChildSpec,
+        ctx: &mut Context<Self>,
+    ) -> Result<ActorHandle, SupervisorError> {
+        let system = ctx.system().clone();
+        let (tx, rx) = oneshot::channel();
+        let (handle, incarnation) = spec.factory.start(&system, Self::parent_hook(ctx), tx)?;
+        ctx.link(&handle);
+        let started = rx.await.unwrap_or(Err(ExitReason::Killed));
+        if let Err(reason) = started {
+            // The failed incarnation told us through the parent hook; close it for good.
+            system.close(&handle, incarnation);
+            return Err(SupervisorError::StartFailed {
+                id: spec.id.to_string(),
+                reason,
+            });
+        }
+        self.children.push(Child {
+            spec,
+            handle: Some(handle.clone()),
+            incarnation,
+            state: ChildState::Running,
+            consecutive_failures: 0,
+            started_at: Instant::now(),
+        });
+        Ok(handle)
+    }
+
+    /// Start a new incarnation of an existing child (in place).
+    async fn restart_child(&mut self, idx: usize, ctx: &mut Context<Self>) {
+        let system = ctx.system().clone();
+        let (tx, rx) = oneshot::channel();
+        let child = &mut self.children[idx];
+        let restarted = match &child.handle {
+            Some(h) => child
+                .spec
+                .factory
+                .restart(&system, h, tx)
+                .map(|i| (h.clone(), i)),
+            None => None,
+        };
+        let (handle, incarnation) = match restarted {
+            Some(ok) => ok,
+            None => {
+                // The old cell is gone (closed from outside): start a fresh one.
+                let (tx, rx2) = oneshot::channel();
+                match child
+                    .spec
+                    .factory
+                    .start(&system, Self::parent_hook(ctx), tx)
+                {
+                    Ok((h, i)) => {
+                        child.handle = Some(h.clone());
+                        child.incarnation = i;
+                        child.state = ChildState::Running;
+                        child.started_at = Instant::now();
+                        ctx.link(&h);
+                        let _ = rx2.await;
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(child = %child.spec.id, error = %e, "could not restart child");
+                        child.state = ChildState::Down;
+                        return;
+                    }
+                }
+            }
+        };
+        child.incarnation = incarnation;
+        child.state = ChildState::Running;
+        child.started_at = Instant::now();
+        ctx.link(&handle);
+        // A start failure arrives as an ordinary child exit and counts as a restart.
+        let _ = rx.await;
+    }
+
+    /// Stop a running child and wait for it, per its shutdown policy. With `permanent` the
+    /// child is closed for good; otherwise it keeps its mailbox for a restart.
+    async fn stop_child(&mut self, idx: usize, permanent: bool, ctx: &mut Context<Self>) {
+        let system = ctx.system().clone();
+        let child = &mut self.children[idx];
+        let Some(handle) = child.handle.clone() else {
+            return;
+        };
+        if permanent {
+            handle.0.set_terminal();
+        }
+        if child.state == ChildState::Running {
+            child.state = ChildState::Down;
+            ctx.unlink(&handle);
+            let exited = handle.wait_for_incarnation_exit();
+            tokio::pin!(exited);
+            match child.spec.shutdown {
+                Shutdown::Brutal => handle.kill(),
+                Shutdown::Timeout(_) | Shutdown::Infinity => {
+                    handle.0.stop(ExitReason::Shutdown);
+                }
+            }
+            let done = match child.spec.shutdown {
+                Shutdown::Timeout(d) => tokio::time::timeout(d, exited.as_mut()).await.is_ok(),
+                _ => {
+                    exited.as_mut().await;
+                    true
+                }
+            };
+            if !done {
+                tracing::warn!(child = %child.spec.id, "child did not stop in time; killing it");
+                handle.kill();
+                let _ = tokio::time::timeout(Duration::from_secs(1), exited).await;
+            }
+        }
+        if permanent {
+            system.close(&handle, handle.0.incarnation());
+        }
+    }
+
+    fn index_of(&self, id: &str) -> Option<usize> {
+        self.children.iter().position(|c| &*c.spec.id == id)
+    }
+
+    async fn on_child_exit(&mut self, exit: ChildExit, ctx: &mut Context<Self>) {
+        let Some(idx) = self
+            .children
+            .iter()
+            .position(|c| c.handle.as_ref().is_some_and(|h| h.id() == exit.actor))
+        else {
+            return;
+        };
+        {
+            let child = &mut self.children[idx];
+            if child.state != ChildState::Running || child.incarnation != exit.incarnation {
+                return; // stale: we stopped it ourselves, or an older incarnation
+            }
+            child.state = ChildState::Down;
+            if child.started_at.elapsed() >= self.backoff.map_or(Duration::MAX, |b| b.reset_after) {
+                child.consecutive_failures = 0;
+            }
+            child.consecutive_failures += 1;
+        }
+        tracing::info!(child = %self.children[idx].spec.id, reason = %exit.reason, "child exited");
+        let restarts: Vec<Restart> = self.children.iter().map(|c| c.spec.restart).collect();
+        let running: Vec<bool> = self
+            .children
+            .iter()
+            .map(|c| c.state == ChildState::Running)
+            .collect();
+        let now = Instant::now().duration_since(self.epoch);
+        let decision = decide(
+            self.strategy,
+            &restarts,
+            &running,
+            idx,
+            &exit.reason,
+            &mut self.window,
+            now,
+            self.intensity,
+        );
+        match decision {
+            Decision::Leave => {
+                let system = ctx.system().clone();
+                if let Some(h) = &self.children[idx].handle {
+                    system.close(h, exit.incarnation);
+                }
+                if self.children[idx].spec.restart == Restart::Temporary {
+                    self.children.remove(idx);
+                }
+            }
+            Decision::Escalate => {
+                tracing::warn!(
+                    max_restarts = self.intensity.max_restarts,
+                    period = ?self.intensity.period,
+                    "restart intensity exceeded; supervisor gives up"
+                );
+                self.stop_all(ctx).await;
+                ctx.stop = Some(ExitReason::MaxRestarts);
+            }
+            Decision::Restart { stop, start } => {
+                let mut dropped = Vec::new();
+                for i in stop {
+                    let temporary = self.children[i].spec.restart == Restart::Temporary;
+                    self.stop_child(i, temporary, ctx).await;
+                    if temporary {
+                        dropped.push(Arc::clone(&self.children[i].spec.id));
+                    }
+                }
+                let ids: Vec<Arc<str>> = start
+                    .iter()
+                    .map(|&i| Arc::clone(&self.children[i].spec.id))
+                    .collect();
+                self.children.retain(|c| !dropped.contains(&c.spec.id));
+                self.generation += 1;
+                let n = self
+                    .children
+                    .iter()
+                    .find(|c| c.spec.id == ids[0])
+                    .map_or(1, |c| c.consecutive_failures);
+                let delay = self.backoff.map_or(Duration::ZERO, |b| b.delay(n));
+                if delay.is_zero() {
+                    self.restart_ids(&ids, ctx).await;
+                } else {
+                    tracing::debug!(?delay, "restart delayed by backoff");
+                    ctx.send_after(
+                        delay,
+                        SupervisorMsg(Command::RestartDue {
+                            generation: self.generation,
+                            start: ids,
+                        }),
+                    );
+                }
+            }
+        }
+    }
+
+    async fn restart_ids(&mut self, ids: &[Arc<str>], ctx: &mut Context<Self>) {
+        for id in ids {
+            if let Some(i) = self.index_of(id) {
+                if self.children[i].state == ChildState::Down {
+                    self.restart_child(i, ctx).await;
+                }
+            }
+        }
+    }
+
+    /// Stop every child for good, in reverse start order.
+    async fn stop_all(&mut self, ctx: &mut Context<Self>) {
+        for i in (0..self.children.len()).rev() {
+            self.stop_child(i, true, ctx).await;
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    /// When a supervisor goes away (even killed), its children go with it, so none is left
+    /// waiting for a restart that will never come.
+    fn drop(&mut self) {
+        let Some(system) = &self.system else { return };
+        for child in &self.children {
+            if let Some(h) = &child.handle {
+                h.0.set_terminal();
+                h.kill();
+                system.close(h, h.0.incarnation());
+            }
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+
+    async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        ctx.trap_exits(true);
+        self.system = Some(ctx.system().clone());
+        self.epoch = Instant::now();
+        for spec in std::mem::take(&mut self.initial) {
+            if let Err(e) = self.start_new(spec, ctx).await {
+                self.stop_all(ctx).await;
+                return Err(Box::new(e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &mut self,
+        msg: SupervisorMsg,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        match msg.0 {
+            Command::ChildExited(exit) => self.on_child_exit(exit, ctx).await,
+            Command::RestartDue { generation, start } => {
+                if generation == self.generation {
+                    self.restart_ids(&start, ctx).await;
+                }
+            }
+            Command::StartChild(spec, reply) => {
+                let result = if self.index_of(&spec.id).is_some() {
+                    Err(SupervisorError::DuplicateId(spec.id.to_string()))
+                } else {
+                    self.start_new(spec, ctx).await
+                };
+                let _ = reply.send(result);
+            }
+            Command::TerminateChild(id, reply) => {
+                let result = match self.index_of(&id) {
+                    Some(i) => {
+                        self.stop_child(i, true, ctx).await;
+                        self.children.remove(i);
+                        Ok(())
+                    }
+                    None => Err(SupervisorError::UnknownChild(id.to_string())),
+                };
+                let _ = reply.send(result);
+            }
+            Command::WhichChildren(reply) => {
+                let info = self
+                    .children
+                    .iter()
+                    .map(|c| ChildInfo {
+                        id: Arc::clone(&c.spec.id),
+                        handle: c.handle.clone(),
+                        running: c.state == ChildState::Running,
+                        restart: c.spec.restart,
+                    })
+                    .collect();
+                let _ = reply.send(info);
+            }
+        }
+        Ok(())
+    }
+
+    async fn stopping(&mut self, _reason: &ExitReason, ctx: &mut Context<Self>) {
+        self.stop_all(ctx).await;
+    }
+}
+
+/// A typed reference to a running supervisor.
+#[derive(Debug, Clone)]
+pub struct SupervisorRef {
+    actor: ActorRef<Supervisor>,
+}
+
+/// How long [`SupervisorRef`] calls wait for the supervisor.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl From<ActorRef<Supervisor>> for SupervisorRef {
+    fn from(actor: ActorRef<Supervisor>) -> Self {
+        SupervisorRef { actor }
+    }
+}
+
+impl SupervisorRef {
+    /// The supervisor's own actor reference.
+    pub fn actor(&self) -> &ActorRef<Supervisor> {
+        &self.actor
+    }
+
+    /// Its untyped handle.
+    pub fn handle(&self) -> ActorHandle {
+        self.actor.handle()
+    }
+
+    /// Add and start a child at run time (it goes last in start order).
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorHandle, SupervisorError> {
+        self.actor
+            .ask(
+                |r| SupervisorMsg(Command::StartChild(spec, r)),
+                CALL_TIMEOUT,
+            )
+            .await?
+    }
+
+    /// Stop a child for good and remove it.
+    pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
+        let id: Arc<str> = id.into();
+        self.actor
+            .ask(
+                |r| SupervisorMsg(Command::TerminateChild(id, r)),
+                CALL_TIMEOUT,
+            )
+            .await?
+    }
+
+    /// The children in start order.
+    pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
+        Ok(self
+            .actor
+            .ask(|r| SupervisorMsg(Command::WhichChildren(r)), CALL_TIMEOUT)
+            .await?)
+    }
+
+    /// The typed reference of child `id`, if it is an `A`.
+    pub async fn child<A: Actor>(&self, id: &str) -> Option<ActorRef<A>> {
+        let children = self.which_children().await.ok()?;
+        children
+            .into_iter()
+            .find(|c| &*c.id == id)?
+            .handle?
+            .downcast::<A>()
+    }
+
+    /// Stop the supervisor gracefully (its children stop first, in reverse start order).
+    pub fn stop(&self) -> bool {
+        self.actor.stop()
+    }
+
+    /// Wait until the supervisor is gone for good.
+    pub async fn wait_for_exit(&self) -> ExitReason {
+        self.actor.wait_for_exit().await
+    }
+}
+
+impl System {
+    /// Spawn a top-level supervisor and wait until its children have started in order. If
+    /// one fails to start, the ones already started are stopped and the error says which.
+    pub async fn spawn_supervisor(
+        &self,
+        spec: SupervisorSpec,
+    ) -> Result<SupervisorRef, SupervisorError> {
+        let (tx, rx) = oneshot::channel();
+        let (actor, _) = self.spawn_inner(
+            Supervisor::new(spec),
+            &SpawnOptions::default(),
+            None,
+            Some(tx),
+        )?;
+        match rx.await {
+            Ok(Ok(())) => Ok(SupervisorRef::from(actor)),
+            Ok(Err(reason)) => Err(SupervisorError::StartFailed {
+                id: "<supervisor>".into(),
+                reason,
+            }),
+            Err(_) => Err(SupervisorError::StartFailed {
+                id: "<supervisor>".into(),
+                reason: ExitReason::Killed,
+            }),
+        }
+    }
+}

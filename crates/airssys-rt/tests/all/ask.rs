@@ -1,0 +1,56 @@
+//! §5 request-response.
+
+use std::time::Duration;
+
+use airssys_rt::{AskError, ExitReason, System};
+
+use crate::util::*;
+
+/// §5: ask returns the typed reply.
+#[tokio::test]
+async fn s5_ask_returns_the_reply() {
+    let system = System::new();
+    let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
+    assert_eq!(a.ask(|r| WMsg::Echo(42, r), T).await, Ok(42));
+}
+
+/// §5: an ask that is not answered in time fails with `Timeout` after exactly its timeout.
+#[tokio::test(start_paused = true)]
+async fn s5_ask_times_out() {
+    let system = System::new();
+    let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
+    let start = tokio::time::Instant::now();
+    let r = a.ask(WMsg::Swallow, Duration::from_millis(250)).await;
+    assert_eq!(r, Err(AskError::Timeout));
+    assert_eq!(start.elapsed(), Duration::from_millis(250));
+    // The actor is unaffected.
+    assert_eq!(a.ask(|r| WMsg::Echo(1, r), T).await, Ok(1));
+}
+
+/// §5: if the target dies before answering, the ask fails with `NoReply` at once, not at the
+/// timeout.
+#[tokio::test(start_paused = true)]
+async fn s5_ask_fails_fast_when_target_dies() {
+    let system = System::new();
+    let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
+    a.tell(WMsg::Sleep(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    a.tell(WMsg::Panic("boom")).await.unwrap();
+    let start = tokio::time::Instant::now();
+    // Queued behind the panic: dropped with the mailbox when the actor dies.
+    let r = a.ask(|r| WMsg::Echo(7, r), Duration::from_secs(3600)).await;
+    assert_eq!(r, Err(AskError::NoReply));
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(a.wait_for_exit().await, ExitReason::Panic("boom".into()));
+}
+
+/// §5: asking an actor that is gone fails with `Closed`.
+#[tokio::test]
+async fn s5_ask_to_dead_actor_is_closed() {
+    let system = System::new();
+    let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
+    a.stop();
+    a.wait_for_exit().await;
+    assert_eq!(a.ask(|r| WMsg::Echo(1, r), T).await, Err(AskError::Closed));
+}

@@ -1,0 +1,133 @@
+//! §6 errors and crashes, §7 stop versus kill.
+
+use std::time::Duration;
+
+use airssys_rt::{Actor, BoxError, Context, ErrorAction, ExitReason, System};
+
+use crate::util::*;
+
+/// §6: a panic in a handler crashes only that actor, with the panic text as the reason; the
+/// process and other actors go on.
+#[tokio::test]
+async fn s6_panic_crashes_only_that_actor() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let b = system.spawn(Worker::new("b", &log)).unwrap();
+    a.tell(WMsg::Panic("disk on fire")).await.unwrap();
+    assert_eq!(
+        a.wait_for_exit().await,
+        ExitReason::Panic("disk on fire".into())
+    );
+    assert_eq!(b.ask(|r| WMsg::Echo(5, r), T).await, Ok(5));
+    // Stop hooks still run after a crash (only kill skips them).
+    assert!(
+        log.entries()
+            .contains(&"a:stopping(panicked: disk on fire)".to_string())
+    );
+}
+
+/// §6: by default a handler error crashes the actor with the error text.
+#[tokio::test]
+async fn s6_error_crashes_by_default() {
+    let system = System::new();
+    let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
+    a.tell(WMsg::Fail("bad input")).await.unwrap();
+    assert_eq!(
+        a.wait_for_exit().await,
+        ExitReason::Error("bad input".into())
+    );
+}
+
+/// §6: `on_error` can choose to resume; the actor then handles the next message.
+#[tokio::test]
+async fn s6_on_error_can_resume() {
+    struct Tolerant(u32);
+    enum M {
+        Fail,
+        Count(airssys_rt::Reply<u32>),
+    }
+    impl Actor for Tolerant {
+        type Msg = M;
+        async fn handle(&mut self, msg: M, _: &mut Context<Self>) -> Result<(), BoxError> {
+            match msg {
+                M::Fail => Err("nope".into()),
+                M::Count(r) => {
+                    let _ = r.send(self.0);
+                    Ok(())
+                }
+            }
+        }
+        fn on_error(&mut self, _: &BoxError, _: &mut Context<Self>) -> ErrorAction {
+            self.0 += 1;
+            ErrorAction::Resume
+        }
+    }
+    let system = System::new();
+    let a = system.spawn(Tolerant(0)).unwrap();
+    for _ in 0..3 {
+        a.tell(M::Fail).await.unwrap();
+    }
+    assert_eq!(a.ask(M::Count, T).await, Ok(3));
+    assert!(a.is_alive());
+}
+
+/// §6: a failing `started` hook fails the start: the actor exits with `StartFailed` and its
+/// stop hooks do not run.
+#[tokio::test]
+async fn s6_failed_start() {
+    let system = System::new();
+    let log = Log::new();
+    let mut w = Worker::new("a", &log);
+    w.fail_start = true;
+    let a = system.spawn(w).unwrap();
+    assert_eq!(
+        a.wait_for_exit().await,
+        ExitReason::StartFailed("refusing to start".into())
+    );
+    assert_eq!(log.entries(), ["a:started"]);
+}
+
+/// §7: stop is graceful: the current message finishes and the hooks run.
+#[tokio::test(start_paused = true)]
+async fn s7_stop_finishes_current_message() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    a.tell(WMsg::Sleep(Duration::from_secs(2))).await.unwrap();
+    settle().await;
+    a.stop();
+    assert_eq!(a.wait_for_exit().await, ExitReason::Normal);
+    assert_eq!(
+        log.entries(),
+        ["a:started", "a:slept", "a:stopping(normal)", "a:stopped"]
+    );
+}
+
+/// §7: kill is immediate: the current message is abandoned and no hook runs.
+#[tokio::test(start_paused = true)]
+async fn s7_kill_is_immediate() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    a.tell(WMsg::Sleep(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    settle().await;
+    let start = tokio::time::Instant::now();
+    a.kill();
+    assert_eq!(a.wait_for_exit().await, ExitReason::Killed);
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(log.entries(), ["a:started"]);
+}
+
+/// §7: a kill issued right after spawn (before the actor's task ever ran) still kills it.
+#[tokio::test]
+async fn s7_kill_before_first_poll() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    a.kill();
+    assert_eq!(a.wait_for_exit().await, ExitReason::Killed);
+    assert_eq!(system.actor_count(), 0);
+}

@@ -1,0 +1,223 @@
+//! §8 links and §9 monitors.
+
+use airssys_rt::{Actor, ActorHandle, BoxError, Context, ExitReason, System};
+
+use crate::util::*;
+
+/// An actor that links to or monitors a target at start.
+struct Watcher {
+    inner: Worker,
+    link: Option<ActorHandle>,
+    monitor: Option<ActorHandle>,
+}
+
+impl Actor for Watcher {
+    type Msg = WMsg;
+    async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        ctx.trap_exits(self.inner.trap_exits);
+        if let Some(t) = &self.link {
+            ctx.link(t);
+        }
+        if let Some(t) = &self.monitor {
+            ctx.monitor(t);
+        }
+        self.inner.log.push(format!("{}:started", self.inner.name));
+        Ok(())
+    }
+    async fn handle(&mut self, msg: WMsg, _ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        match msg {
+            WMsg::Echo(n, r) => {
+                let _ = r.send(n);
+            }
+            WMsg::Panic(t) => panic!("{t}"),
+            _ => {}
+        }
+        Ok(())
+    }
+    async fn handle_exit(
+        &mut self,
+        s: airssys_rt::ExitSignal,
+        _: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        self.inner
+            .log
+            .push(format!("{}:exit-signal({})", self.inner.name, s.reason));
+        Ok(())
+    }
+    async fn handle_down(
+        &mut self,
+        d: airssys_rt::Down,
+        _: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        self.inner
+            .log
+            .push(format!("{}:down({})", self.inner.name, d.reason));
+        Ok(())
+    }
+}
+
+fn watcher(name: &str, log: &Log, trap: bool) -> Watcher {
+    let mut inner = Worker::new(name, log);
+    inner.trap_exits = trap;
+    Watcher {
+        inner,
+        link: None,
+        monitor: None,
+    }
+}
+
+/// §8: a linked actor's abnormal exit kills its partner, with a `Linked` reason naming it.
+#[tokio::test]
+async fn s8_abnormal_exit_propagates_over_links() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let mut w = watcher("b", &log, false);
+    w.link = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap(); // b has linked
+    a.tell(WMsg::Panic("boom")).await.unwrap();
+    let reason = b.wait_for_exit().await;
+    assert_eq!(
+        reason,
+        ExitReason::Linked {
+            from: a.id(),
+            reason: Box::new(ExitReason::Panic("boom".into()))
+        }
+    );
+}
+
+/// §8: links are bidirectional: the linking side's crash also kills the target.
+#[tokio::test]
+async fn s8_links_are_bidirectional() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let mut w = watcher("b", &log, false);
+    w.link = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    b.tell(WMsg::Panic("b broke")).await.unwrap();
+    assert!(matches!(a.wait_for_exit().await, ExitReason::Linked { .. }));
+}
+
+/// §8: a normal exit does not kill a linked partner.
+#[tokio::test]
+async fn s8_normal_exit_does_not_propagate() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let mut w = watcher("b", &log, false);
+    w.link = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    a.stop();
+    a.wait_for_exit().await;
+    assert_eq!(b.ask(|r| WMsg::Echo(1, r), T).await, Ok(1));
+}
+
+/// §8: an actor that traps exits gets the exit as a message and lives on — for normal and
+/// abnormal exits alike.
+#[tokio::test]
+async fn s8_trapping_exits_turns_them_into_messages() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let mut w = watcher("b", &log, true);
+    w.link = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    a.tell(WMsg::Panic("boom")).await.unwrap();
+    a.wait_for_exit().await;
+    assert_eq!(b.ask(|r| WMsg::Echo(1, r), T).await, Ok(1));
+    assert!(
+        log.entries()
+            .contains(&"b:exit-signal(panicked: boom)".to_string())
+    );
+}
+
+/// §8: a kill propagates over links like any abnormal exit.
+#[tokio::test]
+async fn s8_kill_propagates() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let mut w = watcher("b", &log, false);
+    w.link = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    a.kill();
+    assert_eq!(
+        b.wait_for_exit().await,
+        ExitReason::Linked {
+            from: a.id(),
+            reason: Box::new(ExitReason::Killed)
+        }
+    );
+}
+
+/// §8: linking to an actor that is already gone delivers an exit signal with `NoProc`.
+#[tokio::test]
+async fn s8_link_to_dead_actor_is_noproc() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    a.stop();
+    a.wait_for_exit().await;
+    let mut w = watcher("b", &log, false);
+    w.link = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    assert_eq!(
+        b.wait_for_exit().await,
+        ExitReason::Linked {
+            from: a.id(),
+            reason: Box::new(ExitReason::NoProc)
+        }
+    );
+}
+
+/// §9: a monitor delivers a down notice with the reason; the watcher lives on.
+#[tokio::test]
+async fn s9_monitor_delivers_down_with_reason() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let mut w = watcher("b", &log, false);
+    w.monitor = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    a.tell(WMsg::Fail("bad")).await.unwrap();
+    a.wait_for_exit().await;
+    assert_eq!(b.ask(|r| WMsg::Echo(1, r), T).await, Ok(1));
+    assert_eq!(log.count("b:down(error: bad)"), 1);
+}
+
+/// §9: monitoring an actor that is already gone delivers a `NoProc` down notice at once.
+#[tokio::test]
+async fn s9_monitor_of_dead_actor_is_noproc() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    a.stop();
+    a.wait_for_exit().await;
+    let mut w = watcher("b", &log, false);
+    w.monitor = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    assert_eq!(log.count("b:down(no such actor)"), 1);
+}
+
+/// §9: a monitor is one-way: the watcher's crash does not affect the watched actor.
+#[tokio::test]
+async fn s9_monitor_is_one_way() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let mut w = watcher("b", &log, false);
+    w.monitor = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    b.tell(WMsg::Panic("watcher died")).await.unwrap();
+    b.wait_for_exit().await;
+    assert_eq!(a.ask(|r| WMsg::Echo(2, r), T).await, Ok(2));
+}

@@ -1,0 +1,104 @@
+//! §11 pub/sub.
+
+use airssys_rt::pubsub::Pattern;
+use airssys_rt::{MailboxConfig, PubSub, SpawnOptions, System};
+
+use crate::util::*;
+
+/// §11: `*` matches exactly one segment, `#` the rest (zero or more segments).
+#[test]
+fn s11_pattern_matching() {
+    let cases = [
+        ("a.b.c", "a.b.c", true),
+        ("a.*.c", "a.x.c", true),
+        ("a.*.c", "a.c", false),
+        ("a.*.c", "a.x.y.c", false),
+        ("a.#", "a", true),
+        ("a.#", "a.b.c.d", true),
+        ("#", "anything.at.all", true),
+        ("a.*", "a", false),
+        ("a.b", "a.b.c", false),
+        ("*.*", "a.b", true),
+    ];
+    for (pattern, topic, expected) in cases {
+        assert_eq!(
+            Pattern::parse(pattern).unwrap().matches(topic),
+            expected,
+            "{pattern} vs {topic}"
+        );
+    }
+}
+
+/// §11: malformed patterns and topics are refused with a reason.
+#[test]
+fn s11_bad_patterns_are_refused() {
+    for bad in ["", "a..b", "a.#.b", "a.b*", "a.#x", "."] {
+        assert!(Pattern::parse(bad).is_err(), "{bad:?} should be refused");
+    }
+    let bus = PubSub::<u64>::new();
+    assert!(bus.publish("a.*", 1).is_err());
+    assert!(bus.publish("a.#", 1).is_err());
+    assert!(bus.publish("", 1).is_err());
+}
+
+/// §11: publish reaches exactly the matching subscribers; unsubscribe stops delivery.
+#[tokio::test]
+async fn s11_publish_subscribe_unsubscribe() {
+    let system = System::new();
+    let log = Log::new();
+    let bus = PubSub::<u64>::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let b = system.spawn(Worker::new("b", &log)).unwrap();
+    let sa = bus
+        .subscribe("sensors.*.temp", a.recipient(WMsg::Num))
+        .unwrap();
+    bus.subscribe("sensors.#", b.recipient(WMsg::Num)).unwrap();
+    assert_eq!(bus.publish("sensors.kitchen.temp", 1).unwrap().delivered, 2);
+    assert_eq!(
+        bus.publish("sensors.kitchen.humidity", 2)
+            .unwrap()
+            .delivered,
+        1
+    );
+    assert_eq!(bus.publish("other", 3).unwrap().delivered, 0);
+    assert!(bus.unsubscribe(sa));
+    assert_eq!(bus.publish("sensors.hall.temp", 4).unwrap().delivered, 1);
+    assert_eq!(a.ask(WMsg::Seen, T).await.unwrap(), vec![1]);
+    assert_eq!(b.ask(WMsg::Seen, T).await.unwrap(), vec![1, 2, 4]);
+}
+
+/// §11: dead subscribers are cleaned up; a full subscriber misses the message (reported).
+#[tokio::test]
+async fn s11_dead_subscribers_are_removed_and_full_ones_reported() {
+    let system = System::new();
+    let log = Log::new();
+    let bus = PubSub::<u64>::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let b = system.spawn(Worker::new("b", &log)).unwrap();
+    bus.subscribe("t", a.recipient(WMsg::Num)).unwrap();
+    bus.subscribe("t", b.recipient(WMsg::Num)).unwrap();
+    a.stop();
+    a.wait_for_exit().await;
+    assert_eq!(bus.subscription_count(), 1);
+    b.kill();
+    b.wait_for_exit().await;
+    let r = bus.publish("t", 1).unwrap();
+    assert_eq!((r.delivered, r.removed_dead), (0, 1));
+    assert_eq!(bus.subscription_count(), 0);
+
+    // A subscriber whose bounded mailbox is full misses the message; the publisher is told.
+    let c = system
+        .spawn_with(
+            Worker::new("c", &log),
+            SpawnOptions::new().mailbox(MailboxConfig::bounded(1)),
+        )
+        .unwrap();
+    c.tell(WMsg::Sleep(std::time::Duration::from_millis(200)))
+        .await
+        .unwrap();
+    settle().await;
+    bus.subscribe("t", c.recipient(WMsg::Num)).unwrap();
+    assert_eq!(bus.publish("t", 1).unwrap().delivered, 1);
+    assert_eq!(bus.publish("t", 2).unwrap().dropped_full, 1);
+    assert_eq!(c.ask(WMsg::Seen, T).await.unwrap(), vec![1]);
+}

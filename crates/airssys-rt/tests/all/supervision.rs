@@ -1,0 +1,452 @@
+//! §13 supervision.
+
+use std::time::Duration;
+
+use airssys_rt::{
+    ActorRef, Backoff, ChildSpec, ExitReason, Restart, Shutdown, SpawnOptions, Strategy,
+    SupervisorError, SupervisorRef, SupervisorSpec, System,
+};
+
+use crate::util::*;
+
+fn worker_spec(id: &'static str, log: &Log) -> ChildSpec {
+    let log = log.clone();
+    ChildSpec::actor(id, move || Worker::new(id, &log))
+}
+
+async fn child(sup: &SupervisorRef, id: &str) -> ActorRef<Worker> {
+    sup.child::<Worker>(id).await.expect("child exists")
+}
+
+async fn incarnation(a: &ActorRef<Worker>) -> u32 {
+    a.ask(WMsg::Incarnation, T).await.unwrap()
+}
+
+async fn three(system: &System, log: &Log, strategy: Strategy) -> SupervisorRef {
+    system
+        .spawn_supervisor(
+            SupervisorSpec::new(strategy)
+                .intensity(10, Duration::from_secs(60))
+                .child(worker_spec("a", log))
+                .child(worker_spec("b", log))
+                .child(worker_spec("c", log)),
+        )
+        .await
+        .unwrap()
+}
+
+fn lifecycle(log: &Log) -> Vec<String> {
+    log.entries()
+        .into_iter()
+        .filter(|e| e.ends_with("started") || e.contains("stopping"))
+        .collect()
+}
+
+/// §13 strategies: one-for-one restarts only the child that crashed.
+#[tokio::test]
+async fn s13_one_for_one() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = three(&system, &log, Strategy::OneForOne).await;
+    let b = child(&sup, "b").await;
+    b.tell(WMsg::Panic("b crashed")).await.unwrap();
+    assert_eq!(incarnation(&b).await, 2);
+    assert_eq!(incarnation(&child(&sup, "a").await).await, 1);
+    assert_eq!(incarnation(&child(&sup, "c").await).await, 1);
+    assert_eq!(b.metrics().restarts, 1);
+}
+
+/// §13 strategies: one-for-all stops the others in reverse start order, then restarts all in
+/// start order.
+#[tokio::test]
+async fn s13_one_for_all() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = three(&system, &log, Strategy::OneForAll).await;
+    let b = child(&sup, "b").await;
+    b.tell(WMsg::Panic("b crashed")).await.unwrap();
+    assert_eq!(incarnation(&b).await, 2);
+    assert_eq!(incarnation(&child(&sup, "a").await).await, 2);
+    assert_eq!(incarnation(&child(&sup, "c").await).await, 2);
+    assert_eq!(
+        lifecycle(&log),
+        [
+            "a:started",
+            "b:started",
+            "c:started",
+            "b:stopping(panicked: b crashed)",
+            "c:stopping(shutdown)",
+            "a:stopping(shutdown)",
+            "a:started",
+            "b:started",
+            "c:started",
+        ]
+    );
+}
+
+/// §13 strategies: rest-for-one restarts the crashed child and those started after it.
+#[tokio::test]
+async fn s13_rest_for_one_cascade() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = three(&system, &log, Strategy::RestForOne).await;
+    let b = child(&sup, "b").await;
+    b.tell(WMsg::Panic("b crashed")).await.unwrap();
+    assert_eq!(incarnation(&b).await, 2);
+    assert_eq!(incarnation(&child(&sup, "a").await).await, 1);
+    assert_eq!(incarnation(&child(&sup, "c").await).await, 2);
+    assert_eq!(
+        lifecycle(&log),
+        [
+            "a:started",
+            "b:started",
+            "c:started",
+            "b:stopping(panicked: b crashed)",
+            "c:stopping(shutdown)",
+            "b:started",
+            "c:started",
+        ]
+    );
+}
+
+/// §13 restart types: permanent restarts after any exit, transient only after an abnormal
+/// one, temporary never (and is removed).
+#[tokio::test]
+async fn s13_restart_types() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .intensity(10, Duration::from_secs(60))
+                .child(worker_spec("perm", &log))
+                .child(worker_spec("trans", &log).restart(Restart::Transient))
+                .child(worker_spec("temp", &log).restart(Restart::Temporary)),
+        )
+        .await
+        .unwrap();
+    let perm = child(&sup, "perm").await;
+    perm.tell(WMsg::StopSelf).await.unwrap();
+    assert_eq!(
+        incarnation(&perm).await,
+        2,
+        "permanent restarts after a normal exit"
+    );
+
+    let trans = child(&sup, "trans").await;
+    trans.tell(WMsg::Panic("x")).await.unwrap();
+    assert_eq!(
+        incarnation(&trans).await,
+        2,
+        "transient restarts after a crash"
+    );
+    trans.tell(WMsg::StopSelf).await.unwrap();
+    assert_eq!(trans.wait_for_exit().await, ExitReason::Normal);
+    let info = sup.which_children().await.unwrap();
+    let t = info.iter().find(|c| &*c.id == "trans").unwrap();
+    assert!(!t.running, "transient is left stopped after a normal exit");
+
+    let temp = child(&sup, "temp").await;
+    temp.tell(WMsg::Panic("y")).await.unwrap();
+    assert!(matches!(temp.wait_for_exit().await, ExitReason::Panic(_)));
+    let ids: Vec<String> = sup
+        .which_children()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["perm", "trans"], "temporary child removed");
+}
+
+/// §13 intensity: more than N restarts within T makes the supervisor stop its children and
+/// fail with `MaxRestarts`.
+#[tokio::test(start_paused = true)]
+async fn s13_intensity_escalates() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .intensity(2, Duration::from_secs(10))
+                .child(worker_spec("a", &log))
+                .child(worker_spec("b", &log)),
+        )
+        .await
+        .unwrap();
+    let a = child(&sup, "a").await;
+    let b = child(&sup, "b").await;
+    for i in 1..=2 {
+        a.tell(WMsg::Panic("again")).await.unwrap();
+        assert_eq!(incarnation(&a).await, i + 1);
+    }
+    a.tell(WMsg::Panic("once too often")).await.unwrap();
+    assert_eq!(sup.wait_for_exit().await, ExitReason::MaxRestarts);
+    assert!(!a.is_alive());
+    assert!(!b.is_alive());
+    assert!(log.entries().contains(&"b:stopping(shutdown)".to_string()));
+}
+
+/// §13 intensity: restarts spread out beyond the period never escalate.
+#[tokio::test(start_paused = true)]
+async fn s13_intensity_window_slides() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .intensity(1, Duration::from_secs(5))
+                .child(worker_spec("a", &log)),
+        )
+        .await
+        .unwrap();
+    let a = child(&sup, "a").await;
+    for i in 1..=5 {
+        a.tell(WMsg::Panic("occasional")).await.unwrap();
+        assert_eq!(incarnation(&a).await, i + 1);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    assert!(sup.actor().is_alive());
+}
+
+/// §13 backoff: consecutive restarts wait initial, 2x, 4x ... capped at max; queued messages
+/// wait for the restarted instance.
+#[tokio::test(start_paused = true)]
+async fn s13_backoff_delays_restarts() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .intensity(100, Duration::from_secs(60))
+                .backoff(Backoff {
+                    initial: Duration::from_millis(100),
+                    max: Duration::from_millis(300),
+                    jitter: 0.0,
+                    reset_after: Duration::from_secs(30),
+                })
+                .child(worker_spec("a", &log)),
+        )
+        .await
+        .unwrap();
+    let a = child(&sup, "a").await;
+    for expected in [100u64, 200, 300, 300] {
+        a.tell(WMsg::Panic("flaky")).await.unwrap();
+        let start = tokio::time::Instant::now();
+        // Sent while the child is down: waits in the kept mailbox for the new instance.
+        let n = a.ask(WMsg::Incarnation, T).await.unwrap();
+        assert!(n >= 2);
+        assert_eq!(start.elapsed(), Duration::from_millis(expected));
+    }
+}
+
+/// §13 restarts in place: the address stays valid, queued messages wait for the restarted
+/// instance, and the message that caused the crash is not retried.
+#[tokio::test]
+async fn s13_restart_keeps_address_and_queued_messages() {
+    let system = System::new();
+    let log = Log::new();
+    let opts = SpawnOptions::new().name("keeper");
+    let l = log.clone();
+    let sup =
+        system
+            .spawn_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(
+                ChildSpec::actor_with("k", move || Worker::new("k", &l), opts),
+            ))
+            .await
+            .unwrap();
+    let k = child(&sup, "k").await;
+    k.tell(WMsg::Sleep(Duration::from_millis(20)))
+        .await
+        .unwrap();
+    k.tell(WMsg::Panic("poison")).await.unwrap();
+    for n in 0..5 {
+        k.tell(WMsg::Note(format!("after{n}"))).await.unwrap();
+    }
+    assert_eq!(incarnation(&k).await, 2);
+    let notes: Vec<String> = log
+        .entries()
+        .into_iter()
+        .filter(|e| e.starts_with("k:after"))
+        .collect();
+    assert_eq!(
+        notes,
+        ["k:after0", "k:after1", "k:after2", "k:after3", "k:after4"]
+    );
+    assert_eq!(
+        log.count("k:started"),
+        2,
+        "the poison message was not retried"
+    );
+    // The registered name follows the restarted actor.
+    assert_eq!(system.lookup::<Worker>("keeper").unwrap(), k);
+}
+
+/// §13 shutdown timeouts: a child that does not stop in time is killed.
+#[tokio::test(start_paused = true)]
+async fn s13_shutdown_timeout_kills_slow_child() {
+    let system = System::new();
+    let log = Log::new();
+    let sup =
+        system
+            .spawn_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(
+                worker_spec("slow", &log).shutdown(Shutdown::Timeout(Duration::from_secs(2))),
+            ))
+            .await
+            .unwrap();
+    let slow = child(&sup, "slow").await;
+    slow.tell(WMsg::Sleep(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    settle().await;
+    let start = tokio::time::Instant::now();
+    sup.stop();
+    assert_eq!(sup.wait_for_exit().await, ExitReason::Normal);
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert_eq!(slow.wait_for_exit().await, ExitReason::Killed);
+    assert!(!log.entries().iter().any(|e| e.starts_with("slow:stopping")));
+}
+
+/// §13 nested trees: a child supervisor that exceeds its intensity fails to its parent, which
+/// restarts the whole subtree.
+#[tokio::test(start_paused = true)]
+async fn s13_nested_escalation_restarts_subtree() {
+    let system = System::new();
+    let log = Log::new();
+    let inner = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(0, Duration::from_secs(5))
+        .child(worker_spec("leaf", &log));
+    let top = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .intensity(5, Duration::from_secs(5))
+                .child(ChildSpec::supervisor("inner", inner))
+                .child(worker_spec("sibling", &log)),
+        )
+        .await
+        .unwrap();
+    let inner_ref = top
+        .child::<airssys_rt::supervisor::Supervisor>("inner")
+        .await
+        .unwrap();
+    let inner_sup = SupervisorRefExt::from(inner_ref.clone());
+    let leaf = inner_sup.child("leaf").await;
+    leaf.tell(WMsg::Panic("leaf broke")).await.unwrap();
+    assert_eq!(
+        leaf.wait_for_exit().await,
+        ExitReason::Panic("leaf broke".into())
+    );
+    settle().await;
+    // The inner supervisor was restarted in place, with a fresh leaf.
+    assert_eq!(inner_ref.metrics().restarts, 1);
+    let new_leaf = SupervisorRefExt::from(inner_ref).child("leaf").await;
+    assert_ne!(new_leaf.id(), leaf.id());
+    assert_eq!(incarnation(&new_leaf).await, 1);
+    assert_eq!(incarnation(&child(&top, "sibling").await).await, 1);
+    assert_eq!(log.count("leaf:started"), 2);
+}
+
+/// Helper: treat a nested supervisor's ActorRef as a SupervisorRef.
+struct SupervisorRefExt(SupervisorRef);
+impl From<ActorRef<airssys_rt::supervisor::Supervisor>> for SupervisorRefExt {
+    fn from(r: ActorRef<airssys_rt::supervisor::Supervisor>) -> Self {
+        SupervisorRefExt(SupervisorRef::from(r))
+    }
+}
+impl SupervisorRefExt {
+    async fn child(&self, id: &str) -> ActorRef<Worker> {
+        child(&self.0, id).await
+    }
+}
+
+/// §13 dynamic children: add and remove at run time; duplicate and unknown ids are errors.
+#[tokio::test]
+async fn s13_dynamic_children() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = system
+        .spawn_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(worker_spec("a", &log)))
+        .await
+        .unwrap();
+    let h = sup.start_child(worker_spec("b", &log)).await.unwrap();
+    assert!(h.is_alive());
+    assert_eq!(
+        sup.start_child(worker_spec("b", &log)).await.unwrap_err(),
+        SupervisorError::DuplicateId("b".into())
+    );
+    let ids: Vec<String> = sup
+        .which_children()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    sup.terminate_child("b").await.unwrap();
+    assert!(!h.is_alive());
+    assert_eq!(
+        sup.terminate_child("b").await.unwrap_err(),
+        SupervisorError::UnknownChild("b".into())
+    );
+    assert_eq!(sup.which_children().await.unwrap().len(), 1);
+}
+
+/// §13: children start in order, each after the previous one's `started` hook; if one fails
+/// to start, the ones already started are stopped and the error names it.
+#[tokio::test]
+async fn s13_start_failure_stops_started_children() {
+    let system = System::new();
+    let log = Log::new();
+    let l = log.clone();
+    let bad = ChildSpec::actor("bad", move || {
+        let mut w = Worker::new("bad", &l);
+        w.fail_start = true;
+        w
+    });
+    let err = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .child(worker_spec("good", &log))
+                .child(bad)
+                .child(worker_spec("never", &log)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SupervisorError::StartFailed { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("bad"), "{err}");
+    assert_eq!(
+        log.entries(),
+        [
+            "good:started",
+            "bad:started",
+            "good:stopping(shutdown)",
+            "good:stopped"
+        ]
+    );
+    settle().await;
+    assert_eq!(system.actor_count(), 0);
+}
+
+/// §13: killing a supervisor takes its children down with it.
+#[tokio::test]
+async fn s13_killed_supervisor_takes_children_down() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = three(&system, &log, Strategy::OneForOne).await;
+    let kids: Vec<_> = sup
+        .which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.handle.unwrap())
+        .collect();
+    sup.actor().kill();
+    for k in kids {
+        k.wait_for_exit().await;
+    }
+    settle().await;
+    assert_eq!(system.actor_count(), 0);
+}
