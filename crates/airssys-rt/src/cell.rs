@@ -9,7 +9,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 
@@ -88,6 +88,14 @@ struct State<M> {
     waiting_senders: u32,
     incarnation: u32,
     abort: Option<AbortHandle>,
+    last_exit: Option<ExitReason>,
+    /// Links, monitors, waiters, parent and name: allocated on first use, so that an idle
+    /// actor that has none pays one pointer.
+    rel: Option<Box<Relations>>,
+}
+
+#[derive(Default)]
+struct Relations {
     links: Vec<ActorHandle>,
     /// Monitors others hold on this actor.
     monitors: Vec<(MonitorRef, ActorHandle)>,
@@ -96,7 +104,12 @@ struct State<M> {
     exit_waiters: Vec<ExitWaiter>,
     parent: Option<ParentHook>,
     name: Option<Arc<str>>,
-    last_exit: Option<ExitReason>,
+}
+
+impl<M> State<M> {
+    fn rel(&mut self) -> &mut Relations {
+        self.rel.get_or_insert_with(Default::default)
+    }
 }
 
 /// The shared half of an actor. `ActorRef<A>` is an `Arc<Cell<A::Msg>>`.
@@ -104,8 +117,13 @@ pub(crate) struct Cell<M> {
     pub(crate) id: ActorId,
     capacity: usize,
     state: Mutex<State<M>>,
-    /// Senders waiting for room in a full bounded mailbox.
-    space: Notify,
+    /// Senders waiting for room in a full bounded mailbox (bounded mailboxes only).
+    space: Option<Box<Notify>>,
+    /// Set while the signal lane is non-empty, so the receive loop can skip the lock when
+    /// working through a batch of messages.
+    signal_pending: AtomicBool,
+    /// Messages taken out of the shared queue by the receive loop and not yet handled.
+    batch_len: AtomicUsize,
     pub(crate) handled: AtomicU64,
     dropped: AtomicU64,
     restarts: AtomicU32,
@@ -139,15 +157,15 @@ impl<M: Send + 'static> Cell<M> {
                 waiting_senders: 0,
                 incarnation: 0,
                 abort: None,
-                links: Vec::new(),
-                monitors: Vec::new(),
-                monitoring: Vec::new(),
-                exit_waiters: Vec::new(),
-                parent: None,
-                name: None,
                 last_exit: None,
+                rel: None,
             }),
-            space: Notify::new(),
+            space: match mailbox {
+                MailboxConfig::Unbounded => None,
+                MailboxConfig::Bounded(_) => Some(Box::new(Notify::new())),
+            },
+            signal_pending: AtomicBool::new(false),
+            batch_len: AtomicUsize::new(0),
             handled: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
@@ -207,8 +225,12 @@ impl<M: Send + 'static> Cell<M> {
             Err(TrySendError::Closed(m)) => return Err(SendError(m)),
             Err(TrySendError::Full(m)) => m,
         };
+        let Some(space) = &self.space else {
+            // Only a bounded mailbox is ever full.
+            return Err(SendError(msg));
+        };
         loop {
-            let notified = self.space.notified();
+            let notified = space.notified();
             tokio::pin!(notified);
             {
                 let mut st = lock(&self.state);
@@ -231,18 +253,57 @@ impl<M: Send + 'static> Cell<M> {
     }
 
     /// Poll for the next signal or message (signals first).
-    pub(crate) fn poll_recv(&self, cx: &mut TaskContext<'_>) -> Poll<Received<M>> {
+    ///
+    /// An unbounded mailbox hands the receive loop all queued messages at once (`inbox`), so
+    /// senders and the receiver meet on the lock once per batch rather than once per message;
+    /// the loop still checks the signal lane before every message. A bounded mailbox hands
+    /// out one message at a time so that its capacity counts every message not yet handled.
+    pub(crate) fn poll_recv(
+        &self,
+        inbox: &mut VecDeque<M>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Received<M>> {
+        if !self.signal_pending.load(Ordering::Relaxed) {
+            if let Some(m) = inbox.pop_front() {
+                self.batch_len.store(inbox.len(), Ordering::Relaxed);
+                return Poll::Ready(Received::Msg(m));
+            }
+        }
         let mut st = lock(&self.state);
         if let Some(s) = st.signals.pop_front() {
+            if st.signals.is_empty() {
+                self.signal_pending.store(false, Ordering::Relaxed);
+            }
             return Poll::Ready(Received::Signal(s));
         }
-        if let Some(m) = st.msgs.pop_front() {
-            let wake_sender = st.waiting_senders > 0;
+        if let Some(m) = inbox.pop_front() {
             drop(st);
-            if wake_sender {
-                self.space.notify_one();
-            }
+            self.batch_len.store(inbox.len(), Ordering::Relaxed);
             return Poll::Ready(Received::Msg(m));
+        }
+        match &self.space {
+            None => {
+                if !st.msgs.is_empty() {
+                    std::mem::swap(&mut st.msgs, inbox);
+                    drop(st);
+                    let m = inbox.pop_front();
+                    self.batch_len.store(inbox.len(), Ordering::Relaxed);
+                    if let Some(m) = m {
+                        return Poll::Ready(Received::Msg(m));
+                    }
+                    st = lock(&self.state);
+                }
+            }
+            Some(space) => {
+                if let Some(m) = st.msgs.pop_front() {
+                    let wake_sender = st.waiting_senders > 0;
+                    drop(st);
+                    if wake_sender {
+                        space.notify_one();
+                    }
+                    return Poll::Ready(Received::Msg(m));
+                }
+            }
         }
         if !st.accepting {
             return Poll::Ready(Received::Drained);
@@ -254,8 +315,22 @@ impl<M: Send + 'static> Cell<M> {
         Poll::Pending
     }
 
-    pub(crate) fn recv(&self) -> Recv<'_, M> {
-        Recv { cell: self }
+    /// Put messages taken by an incarnation that ended before handling them back at the front
+    /// of the queue, for the next incarnation (or to be dropped if the actor is gone).
+    pub(crate) fn requeue_front(&self, inbox: &mut VecDeque<M>) {
+        if inbox.is_empty() {
+            return;
+        }
+        let mut st = lock(&self.state);
+        while let Some(m) = inbox.pop_back() {
+            st.msgs.push_front(m);
+        }
+        drop(st);
+        self.batch_len.store(0, Ordering::Relaxed);
+    }
+
+    pub(crate) fn recv<'a>(&'a self, inbox: &'a mut VecDeque<M>) -> Recv<'a, M> {
+        Recv { cell: self, inbox }
     }
 
     // ----- lifecycle -------------------------------------------------------------------
@@ -276,8 +351,9 @@ impl<M: Send + 'static> Cell<M> {
         // held) must not reach the new one.
         st.signals.clear();
         if parent.is_some() {
-            st.parent = parent;
+            st.rel().parent = parent;
         }
+        self.signal_pending.store(false, Ordering::Relaxed);
         Some(st.incarnation)
     }
 
@@ -309,15 +385,25 @@ impl<M: Send + 'static> Cell<M> {
             return None;
         }
         st.abort = None;
-        let links = std::mem::take(&mut st.links);
-        let monitors = std::mem::take(&mut st.monitors);
-        let monitoring = std::mem::take(&mut st.monitoring);
-        let parent = if st.terminal { None } else { st.parent.clone() };
-        let waiters = std::mem::take(&mut st.exit_waiters);
-        let (fire_now, keep): (Vec<_>, Vec<_>) = waiters
-            .into_iter()
-            .partition(|w| !w.permanent || parent.is_none());
-        st.exit_waiters = keep;
+        let terminal = st.terminal;
+        let (links, monitors, monitoring, parent, fire_now) = match st.rel.as_deref_mut() {
+            None => Default::default(),
+            Some(rel) => {
+                let parent = if terminal { None } else { rel.parent.clone() };
+                let waiters = std::mem::take(&mut rel.exit_waiters);
+                let (fire_now, keep): (Vec<_>, Vec<_>) = waiters
+                    .into_iter()
+                    .partition(|w| !w.permanent || parent.is_none());
+                rel.exit_waiters = keep;
+                (
+                    std::mem::take(&mut rel.links),
+                    std::mem::take(&mut rel.monitors),
+                    std::mem::take(&mut rel.monitoring),
+                    parent,
+                    fire_now,
+                )
+            }
+        };
         st.last_exit = Some(reason.clone());
         st.status = Status::Restarting;
         drop(st);
@@ -357,13 +443,14 @@ impl<M: Send + 'static> Cell<M> {
     }
 
     pub(crate) fn add_monitoring(&self, mref: MonitorRef, target: ActorHandle) {
-        lock(&self.state).monitoring.push((mref, target));
+        lock(&self.state).rel().monitoring.push((mref, target));
     }
 
     pub(crate) fn remove_monitoring(&self, mref: MonitorRef) -> Option<ActorHandle> {
         let mut st = lock(&self.state);
-        let pos = st.monitoring.iter().position(|(m, _)| *m == mref)?;
-        Some(st.monitoring.swap_remove(pos).1)
+        let rel = st.rel.as_deref_mut()?;
+        let pos = rel.monitoring.iter().position(|(m, _)| *m == mref)?;
+        Some(rel.monitoring.swap_remove(pos).1)
     }
 }
 
@@ -386,12 +473,14 @@ impl<M> Drop for WaitingSender<'_, M> {
 /// Future returned by [`Cell::recv`].
 pub(crate) struct Recv<'a, M> {
     cell: &'a Cell<M>,
+    inbox: &'a mut VecDeque<M>,
 }
 
 impl<M: Send + 'static> Future for Recv<'_, M> {
     type Output = Received<M>;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Received<M>> {
-        self.cell.poll_recv(cx)
+        let this = self.get_mut();
+        this.cell.poll_recv(this.inbox, cx)
     }
 }
 
@@ -429,6 +518,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             return false;
         }
         st.signals.push_back(s);
+        self.signal_pending.store(true, Ordering::Relaxed);
         let waker = st.rx_waker.take();
         drop_lock_then_wake(st, waker);
         true
@@ -458,7 +548,9 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         st.terminal = true;
         let waker = st.rx_waker.take();
         drop_lock_then_wake(st, waker);
-        self.space.notify_waiters();
+        if let Some(space) = &self.space {
+            space.notify_waiters();
+        }
     }
 
     fn set_terminal(&self) {
@@ -470,14 +562,14 @@ impl<M: Send + 'static> CellOps for Cell<M> {
     }
 
     fn name(&self) -> Option<Arc<str>> {
-        lock(&self.state).name.clone()
+        lock(&self.state).rel.as_ref().and_then(|r| r.name.clone())
     }
 
     fn metrics(&self) -> ActorMetrics {
         let st = lock(&self.state);
         ActorMetrics {
             handled: self.handled.load(Ordering::Relaxed),
-            mailbox_len: st.msgs.len(),
+            mailbox_len: st.msgs.len() + self.batch_len.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
             alive: st.status != Status::Dead,
@@ -489,14 +581,17 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         if st.status != Status::Running {
             return false;
         }
-        if !st.links.iter().any(|l| l.id() == other.id()) {
-            st.links.push(other);
+        let rel = st.rel();
+        if !rel.links.iter().any(|l| l.id() == other.id()) {
+            rel.links.push(other);
         }
         true
     }
 
     fn remove_link(&self, other: ActorId) {
-        lock(&self.state).links.retain(|l| l.id() != other);
+        if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
+            rel.links.retain(|l| l.id() != other);
+        }
     }
 
     fn add_monitor(&self, watcher: ActorHandle) -> Option<MonitorRef> {
@@ -505,12 +600,14 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             return None;
         }
         let mref = next_monitor_ref();
-        st.monitors.push((mref, watcher));
+        st.rel().monitors.push((mref, watcher));
         Some(mref)
     }
 
     fn remove_monitor(&self, mref: MonitorRef) {
-        lock(&self.state).monitors.retain(|(m, _)| *m != mref);
+        if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
+            rel.monitors.retain(|(m, _)| *m != mref);
+        }
     }
 
     fn exit_waiter(&self, permanent: bool) -> Result<oneshot::Receiver<ExitReason>, ExitReason> {
@@ -522,7 +619,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             }
             _ => {
                 let (tx, rx) = oneshot::channel();
-                st.exit_waiters.push(ExitWaiter { permanent, tx });
+                st.rel().exit_waiters.push(ExitWaiter { permanent, tx });
                 Ok(rx)
             }
         }
@@ -538,18 +635,22 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         }
         st.status = Status::Dead;
         st.accepting = false;
-        st.parent = None;
         let msgs = std::mem::take(&mut st.msgs);
         st.signals.clear();
         st.rx_waker = None;
-        let waiters = std::mem::take(&mut st.exit_waiters);
-        let name = st.name.take();
+        // Dropping the relations also drops the parent hook, which holds the supervisor.
+        let rel = st.rel.take().map(|r| *r).unwrap_or_default();
+        let waiters = rel.exit_waiters;
+        let name = rel.name;
         let reason = st.last_exit.clone().unwrap_or(ExitReason::Normal);
         drop(st);
         // Dropping queued messages drops any reply handles in them, so pending asks fail
         // with `NoReply` instead of hanging.
         drop(msgs);
-        self.space.notify_waiters();
+        self.batch_len.store(0, Ordering::Relaxed);
+        if let Some(space) = &self.space {
+            space.notify_waiters();
+        }
         for w in waiters {
             let _ = w.tx.send(reason.clone());
         }
@@ -563,17 +664,20 @@ impl<M: Send + 'static> CellOps for Cell<M> {
 
     fn set_name(&self, name: Arc<str>) -> Result<(), Arc<str>> {
         let mut st = lock(&self.state);
-        match &st.name {
+        let rel = st.rel();
+        match &rel.name {
             Some(existing) => Err(existing.clone()),
             None => {
-                st.name = Some(name);
+                rel.name = Some(name);
                 Ok(())
             }
         }
     }
 
     fn clear_name(&self) {
-        lock(&self.state).name = None;
+        if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
+            rel.name = None;
+        }
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {

@@ -1,6 +1,7 @@
 //! Running one incarnation of an actor: the receive loop, crash capture and the exit guard.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub(crate) fn start_incarnation<A: Actor>(
         system: system.clone(),
         incarnation,
         reason: None,
+        inbox: VecDeque::new(),
     };
     let span = tracing::debug_span!("actor", id = cell.id.as_u64(), incarnation);
     let task = tokio::spawn(run(me, actor, system.clone(), guard, ack).instrument(span));
@@ -50,10 +52,14 @@ struct ExitGuard<M: Send + 'static> {
     system: System,
     incarnation: u32,
     reason: Option<ExitReason>,
+    /// Messages the receive loop took from the mailbox but has not handled yet. Kept here,
+    /// outside the loop, so that they survive a kill and go back to the mailbox.
+    inbox: VecDeque<M>,
 }
 
 impl<M: Send + 'static> Drop for ExitGuard<M> {
     fn drop(&mut self) {
+        self.cell.requeue_front(&mut self.inbox);
         let reason = self.reason.take().unwrap_or(ExitReason::Killed);
         if let Some(closed) = self.cell.finish(&self.handle, self.incarnation, reason) {
             self.system.forget(self.cell.id, closed.name);
@@ -98,7 +104,7 @@ async fn run<A: Actor>(
         return;
     }
 
-    let reason = receive_loop(&cell, &mut actor, &mut ctx).await;
+    let reason = receive_loop(&cell, &mut actor, &mut ctx, &mut guard.inbox).await;
 
     // Graceful end: hooks run (a panic in them is caught and ignored), then the guard reports.
     let _ = AssertUnwindSafe(actor.stopping(&reason, &mut ctx))
@@ -115,13 +121,14 @@ async fn receive_loop<A: Actor>(
     cell: &Cell<A::Msg>,
     actor: &mut A,
     ctx: &mut Context<A>,
+    inbox: &mut VecDeque<A::Msg>,
 ) -> ExitReason {
     let mut handled: u64 = cell.handled.load(std::sync::atomic::Ordering::Relaxed);
     loop {
         if let Some(reason) = ctx.stop.take() {
             return reason;
         }
-        let outcome = match cell.recv().await {
+        let outcome = match cell.recv(inbox).await {
             Received::Msg(msg) => {
                 // Keep a busy actor from hogging its worker thread: tokio's cooperative
                 // budget makes it yield now and then.

@@ -1,0 +1,128 @@
+//! Figures and how they are printed: a table on stdout, JSON and Markdown files.
+
+#![allow(
+    clippy::print_stdout,
+    reason = "the benchmark binary reports on stdout"
+)]
+
+use serde::Serialize;
+
+/// The baseline a figure is compared with, measured in the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    /// What the baseline measures.
+    pub name: String,
+    /// Its value, in the figure's unit.
+    pub value: f64,
+}
+
+/// One measured figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// What is measured.
+    pub name: String,
+    /// The median measurement.
+    pub value: f64,
+    /// Unit of `value` (and of the baseline).
+    pub unit: String,
+    /// The same-run baseline, if any.
+    pub baseline: Option<Baseline>,
+    /// `value / baseline.value` (lower is better for both), if there is a baseline.
+    pub ratio: Option<f64>,
+    /// The target, in words.
+    pub target: String,
+    /// Whether the target is met.
+    pub met: bool,
+}
+
+impl Figure {
+    /// A figure compared with a baseline; the target is a maximum ratio.
+    pub fn vs(
+        name: &str,
+        value: f64,
+        unit: &str,
+        base: &str,
+        base_value: f64,
+        max_ratio: f64,
+    ) -> Self {
+        let ratio = value / base_value;
+        Figure {
+            name: name.into(),
+            value,
+            unit: unit.into(),
+            baseline: Some(Baseline {
+                name: base.into(),
+                value: base_value,
+            }),
+            ratio: Some(ratio),
+            target: format!("ratio <= {max_ratio}"),
+            met: ratio <= max_ratio,
+        }
+    }
+}
+
+pub fn print_row(f: &Figure) {
+    eprintln!("  {} = {:.1} {}", f.name, f.value, f.unit);
+}
+
+fn fmt_ratio(f: &Figure) -> String {
+    f.ratio.map_or("-".into(), |r| format!("{r:.2}x"))
+}
+
+pub fn print_table(figures: &[Figure], quick: bool) {
+    println!(
+        "\n{:<34} {:>12} {:<10} {:<34} {:>12} {:>7}  {:<22} {}",
+        "figure", "value", "unit", "baseline (same run)", "baseline", "ratio", "target", "met"
+    );
+    for f in figures {
+        let (bn, bv) = f
+            .baseline
+            .as_ref()
+            .map_or(("-".to_string(), "-".to_string()), |b| {
+                (b.name.clone(), format!("{:.1}", b.value))
+            });
+        println!(
+            "{:<34} {:>12.1} {:<10} {:<34} {:>12} {:>7}  {:<22} {}",
+            f.name,
+            f.value,
+            f.unit,
+            bn,
+            bv,
+            fmt_ratio(f),
+            f.target,
+            if f.met { "yes" } else { "NO" }
+        );
+    }
+    if quick {
+        println!("(quick run: fewer samples, wider spread)");
+    }
+}
+
+pub fn markdown(figures: &[Figure], quick: bool) -> String {
+    let mut s = String::from(
+        "| figure | value | unit | baseline (same run) | baseline value | ratio | target | met |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for f in figures {
+        let (bn, bv) = f
+            .baseline
+            .as_ref()
+            .map_or(("-".to_string(), "-".to_string()), |b| {
+                (b.name.clone(), format!("{:.1}", b.value))
+            });
+        s.push_str(&format!(
+            "| {} | {:.1} | {} | {} | {} | {} | {} | {} |\n",
+            f.name,
+            f.value,
+            f.unit,
+            bn,
+            bv,
+            fmt_ratio(f),
+            f.target,
+            if f.met { "yes" } else { "**no**" }
+        ));
+    }
+    if quick {
+        s.push_str("\n(quick run)\n");
+    }
+    s
+}
