@@ -71,8 +71,8 @@ fn fmt_ratio(f: &Figure) -> String {
 
 pub fn print_table(figures: &[Figure], quick: bool) {
     println!(
-        "\n{:<34} {:>12} {:<10} {:<34} {:>12} {:>7}  {:<22} {}",
-        "figure", "value", "unit", "baseline (same run)", "baseline", "ratio", "target", "met"
+        "\n{:<34} {:>12} {:<10} {:<34} {:>12} {:>7}  {:<22} met",
+        "figure", "value", "unit", "baseline (same run)", "baseline", "ratio", "target"
     );
     for f in figures {
         let (bn, bv) = f

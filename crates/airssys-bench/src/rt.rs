@@ -83,10 +83,10 @@ impl Actor for Counter {
     type Msg = u64;
     async fn handle(&mut self, _msg: u64, _: &mut Context<Self>) -> Result<(), BoxError> {
         self.seen += 1;
-        if self.seen == self.target {
-            if let Some(done) = self.done.take() {
-                let _ = done.send(());
-            }
+        if self.seen == self.target
+            && let Some(done) = self.done.take()
+        {
+            let _ = done.send(());
         }
         Ok(())
     }

@@ -61,9 +61,22 @@ pub(crate) struct ChildExit {
 }
 
 /// A cell that was just closed for good.
+#[must_use = "call `notify` once the system has forgotten the actor"]
 pub(crate) struct Closed {
     /// The name it was registered under, to be removed from the registry.
     pub(crate) name: Option<Arc<str>>,
+    waiters: Vec<ExitWaiter>,
+    reason: ExitReason,
+}
+
+impl Closed {
+    /// Wake those waiting for the actor's end. Called after the system has removed the actor,
+    /// so a woken waiter never sees it in the actor table or the registry.
+    pub(crate) fn notify(self) {
+        for w in self.waiters {
+            let _ = w.tx.send(self.reason.clone());
+        }
+    }
 }
 
 /// Called when an incarnation exits; returns false if the parent is gone.
@@ -263,11 +276,11 @@ impl<M: Send + 'static> Cell<M> {
         inbox: &mut VecDeque<M>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Received<M>> {
-        if !self.signal_pending.load(Ordering::Relaxed) {
-            if let Some(m) = inbox.pop_front() {
-                self.batch_len.store(inbox.len(), Ordering::Relaxed);
-                return Poll::Ready(Received::Msg(m));
-            }
+        if !self.signal_pending.load(Ordering::Relaxed)
+            && let Some(m) = inbox.pop_front()
+        {
+            self.batch_len.store(inbox.len(), Ordering::Relaxed);
+            return Poll::Ready(Received::Msg(m));
         }
         let mut st = lock(&self.state);
         if let Some(s) = st.signals.pop_front() {
@@ -651,11 +664,12 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         if let Some(space) = &self.space {
             space.notify_waiters();
         }
-        for w in waiters {
-            let _ = w.tx.send(reason.clone());
-        }
         tracing::debug!(actor = %self.id, %reason, "actor stopped");
-        Some(Closed { name })
+        Some(Closed {
+            name,
+            waiters,
+            reason,
+        })
     }
 
     fn incarnation(&self) -> u32 {

@@ -62,7 +62,8 @@ impl<M: Send + 'static> Drop for ExitGuard<M> {
         self.cell.requeue_front(&mut self.inbox);
         let reason = self.reason.take().unwrap_or(ExitReason::Killed);
         if let Some(closed) = self.cell.finish(&self.handle, self.incarnation, reason) {
-            self.system.forget(self.cell.id, closed.name);
+            self.system.forget(self.cell.id, closed.name.clone());
+            closed.notify();
         }
     }
 }

@@ -9,7 +9,7 @@
 
 mod decision;
 
-pub use decision::{Decision, Intensity, Restart, RestartWindow, Strategy, decide};
+pub use decision::{ChildStatus, Decision, Intensity, Restart, RestartWindow, Strategy, decide};
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -485,22 +485,23 @@ impl Supervisor {
             child.consecutive_failures += 1;
         }
         tracing::info!(child = %self.children[idx].spec.id, reason = %exit.reason, "child exited");
-        let restarts: Vec<Restart> = self.children.iter().map(|c| c.spec.restart).collect();
-        let running: Vec<bool> = self
+        let children: Vec<ChildStatus> = self
             .children
             .iter()
-            .map(|c| c.state == ChildState::Running)
+            .map(|c| ChildStatus {
+                restart: c.spec.restart,
+                running: c.state == ChildState::Running,
+            })
             .collect();
         let now = Instant::now().duration_since(self.epoch);
         let decision = decide(
             self.strategy,
-            &restarts,
-            &running,
-            idx,
-            &exit.reason,
+            self.intensity,
             &mut self.window,
             now,
-            self.intensity,
+            &children,
+            idx,
+            &exit.reason,
         );
         match decision {
             Decision::Leave => {
@@ -560,10 +561,10 @@ impl Supervisor {
 
     async fn restart_ids(&mut self, ids: &[Arc<str>], ctx: &mut Context<Self>) {
         for id in ids {
-            if let Some(i) = self.index_of(id) {
-                if self.children[i].state == ChildState::Down {
-                    self.restart_child(i, ctx).await;
-                }
+            if let Some(i) = self.index_of(id)
+                && self.children[i].state == ChildState::Down
+            {
+                self.restart_child(i, ctx).await;
             }
         }
     }

@@ -178,7 +178,8 @@ impl System {
     /// Close a cell whose incarnation has exited and will not be restarted.
     pub(crate) fn close(&self, handle: &ActorHandle, incarnation: u32) {
         if let Some(closed) = handle.0.close(incarnation) {
-            self.forget(handle.id(), closed.name);
+            self.forget(handle.id(), closed.name.clone());
+            closed.notify();
         }
     }
 
@@ -203,10 +204,10 @@ impl System {
     ) -> Result<(), RegistryError> {
         let name = name.into();
         let mut names = lock(&self.0.names);
-        if let Some(existing) = names.get(&name) {
-            if existing.is_alive() {
-                return Err(RegistryError::NameTaken(name.to_string()));
-            }
+        if let Some(existing) = names.get(&name)
+            && existing.is_alive()
+        {
+            return Err(RegistryError::NameTaken(name.to_string()));
         }
         if !actor.is_alive() {
             return Err(RegistryError::NotAlive);
@@ -277,7 +278,7 @@ impl System {
             .values()
             .map(|e| e.handle.clone())
             .collect();
-        for h in &left {
+        for h in left.iter().filter(|h| h.is_alive()) {
             report.killed.push((h.id(), h.name()));
             h.0.set_terminal();
             h.kill();

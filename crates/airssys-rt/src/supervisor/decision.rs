@@ -100,19 +100,27 @@ pub enum Decision {
     Escalate,
 }
 
-/// Decide per the OTP rules. `restarts` are the children's restart types in start order and
-/// `running` says which of them are running now (the failed one is not).
+/// What the decision needs to know about one child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildStatus {
+    /// Its restart type.
+    pub restart: Restart,
+    /// Whether it is running now (the child that just exited is not).
+    pub running: bool,
+}
+
+/// Decide per the OTP rules what to do after child `failed` (an index into `children`, which
+/// are in start order) exited with `reason` at `now`.
 pub fn decide(
     strategy: Strategy,
-    restarts: &[Restart],
-    running: &[bool],
-    failed: usize,
-    reason: &ExitReason,
+    intensity: Intensity,
     window: &mut RestartWindow,
     now: Duration,
-    intensity: Intensity,
+    children: &[ChildStatus],
+    failed: usize,
+    reason: &ExitReason,
 ) -> Decision {
-    if !restarts[failed].should_restart(reason) {
+    if !children[failed].restart.should_restart(reason) {
         return Decision::Leave;
     }
     if !window.record(now, intensity) {
@@ -123,18 +131,18 @@ pub fn decide(
     // and dropped.
     let group: Vec<usize> = match strategy {
         Strategy::OneForOne => vec![failed],
-        Strategy::OneForAll => (0..restarts.len()).collect(),
-        Strategy::RestForOne => (failed..restarts.len()).collect(),
+        Strategy::OneForAll => (0..children.len()).collect(),
+        Strategy::RestForOne => (failed..children.len()).collect(),
     };
     let stop = group
         .iter()
         .rev()
         .copied()
-        .filter(|&i| i != failed && running[i])
+        .filter(|&i| i != failed && children[i].running)
         .collect();
     let start = group
         .into_iter()
-        .filter(|&i| i == failed || restarts[i] != Restart::Temporary)
+        .filter(|&i| i == failed || children[i].restart != Restart::Temporary)
         .collect();
     Decision::Restart { stop, start }
 }
