@@ -2,8 +2,11 @@
 //! message type, and [`Reply`] for answering an ask.
 
 use std::fmt;
+use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -93,19 +96,30 @@ impl<A: Actor> ActorRef<A> {
         make: impl FnOnce(Reply<R>) -> A::Msg,
         timeout: Duration,
     ) -> Result<R, AskError> {
-        let (tx, rx) = oneshot::channel();
-        let msg = make(Reply(tx));
-        let exchange = async {
-            self.cell
-                .push_wait(msg)
-                .await
-                .map_err(|_| AskError::Closed)?;
-            rx.await.map_err(|_| AskError::NoReply)
-        };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(AskError::Timeout),
+        let timer = self.cell.deadlines.register(timeout);
+        let (tx, mut rx) = oneshot::channel();
+        match self.cell.try_push(make(Reply(tx)), None) {
+            Ok(_) => {}
+            Err(TrySendError::Closed(_)) => return Err(AskError::Closed),
+            Err(TrySendError::Full(msg)) => {
+                let push = self.cell.push_wait(msg);
+                tokio::pin!(push);
+                poll_fn(|cx| match push.as_mut().poll(cx) {
+                    Poll::Ready(r) => Poll::Ready(r.map_err(|_| AskError::Closed)),
+                    Poll::Pending if timer.poll_fired(cx.waker()) => {
+                        Poll::Ready(Err(AskError::Timeout))
+                    }
+                    Poll::Pending => Poll::Pending,
+                })
+                .await?;
+            }
         }
+        poll_fn(|cx| match Pin::new(&mut rx).poll(cx) {
+            Poll::Ready(r) => Poll::Ready(r.map_err(|_| AskError::NoReply)),
+            Poll::Pending if timer.poll_fired(cx.waker()) => Poll::Ready(Err(AskError::Timeout)),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
     }
 
     /// Deliver `msg` after `delay`. Cancel with [`Timer::cancel`].

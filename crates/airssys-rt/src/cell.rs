@@ -17,6 +17,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::actor_ref::ActorHandle;
+use crate::deadline::Deadlines;
 use crate::error::{SendError, TrySendError};
 use crate::exit::{ActorId, Down, ExitReason, ExitSignal, MonitorRef};
 use crate::mailbox::{Delivery, DropPolicy, MailboxConfig};
@@ -137,6 +138,8 @@ pub(crate) struct Cell<M> {
     signal_pending: AtomicBool,
     /// Messages taken out of the shared queue by the receive loop and not yet handled.
     batch_len: AtomicUsize,
+    /// Where asks to this actor register their deadlines (shared by the whole system).
+    pub(crate) deadlines: Arc<Deadlines>,
     pub(crate) handled: AtomicU64,
     dropped: AtomicU64,
     restarts: AtomicU32,
@@ -155,7 +158,7 @@ pub(crate) fn next_monitor_ref() -> MonitorRef {
 }
 
 impl<M: Send + 'static> Cell<M> {
-    pub(crate) fn new(id: ActorId, mailbox: MailboxConfig) -> Self {
+    pub(crate) fn new(id: ActorId, mailbox: MailboxConfig, deadlines: Arc<Deadlines>) -> Self {
         Cell {
             id,
             capacity: mailbox.capacity(),
@@ -179,6 +182,7 @@ impl<M: Send + 'static> Cell<M> {
             },
             signal_pending: AtomicBool::new(false),
             batch_len: AtomicUsize::new(0),
+            deadlines,
             handled: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             restarts: AtomicU32::new(0),

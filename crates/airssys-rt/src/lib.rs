@@ -28,6 +28,7 @@ mod actor;
 mod actor_ref;
 mod cell;
 mod context;
+mod deadline;
 mod error;
 mod exit;
 pub mod mailbox;

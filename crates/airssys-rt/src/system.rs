@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::actor::Actor;
 use crate::actor_ref::{ActorHandle, ActorRef};
 use crate::cell::{Cell, ParentHook};
+use crate::deadline::Deadlines;
 use crate::error::{RegistryError, SpawnError};
 use crate::exit::{ActorId, ExitReason};
 use crate::mailbox::MailboxConfig;
@@ -51,6 +52,7 @@ struct Inner {
     shutting_down: AtomicBool,
     actors: Mutex<HashMap<ActorId, Entry>>,
     names: Mutex<HashMap<Arc<str>, ActorHandle>>,
+    deadlines: Arc<Deadlines>,
 }
 
 /// An actor system: the place actors are spawned in, found by name, and shut down together.
@@ -102,6 +104,7 @@ impl System {
             shutting_down: AtomicBool::new(false),
             actors: Mutex::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),
+            deadlines: Arc::new(Deadlines::default()),
         }))
     }
 
@@ -131,7 +134,11 @@ impl System {
             return Err(SpawnError::ShuttingDown);
         }
         let id = ActorId(self.0.next_id.fetch_add(1, Ordering::Relaxed));
-        let cell = Arc::new(Cell::<A::Msg>::new(id, options.mailbox));
+        let cell = Arc::new(Cell::<A::Msg>::new(
+            id,
+            options.mailbox,
+            Arc::clone(&self.0.deadlines),
+        ));
         let actor_ref = ActorRef::<A>::from_cell(cell);
         if let Some(name) = &options.name {
             self.register(name.clone(), &actor_ref.handle())

@@ -54,3 +54,46 @@ async fn s5_ask_to_dead_actor_is_closed() {
     a.wait_for_exit().await;
     assert_eq!(a.ask(|r| WMsg::Echo(1, r), T).await, Err(AskError::Closed));
 }
+
+/// §5: asks with different timeouts to the same actor each time out after their own
+/// timeout, whatever order they were sent in.
+#[tokio::test(start_paused = true)]
+async fn s5_each_ask_has_its_own_timeout() {
+    let system = System::new();
+    let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for ms in [300u64, 100, 200, 100] {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = a.ask(WMsg::Swallow, Duration::from_millis(ms)).await;
+            (ms, r, start.elapsed())
+        }));
+    }
+    for t in tasks {
+        let (ms, r, elapsed) = t.await.unwrap();
+        assert_eq!(r, Err(AskError::Timeout));
+        assert_eq!(elapsed, Duration::from_millis(ms));
+    }
+}
+
+/// §5: a full bounded mailbox counts against the ask's timeout.
+#[tokio::test(start_paused = true)]
+async fn s5_waiting_for_room_counts_against_the_timeout() {
+    let system = System::new();
+    let a = system
+        .spawn_with(
+            Worker::new("a", &Log::new()),
+            airssys_rt::SpawnOptions::new().mailbox(airssys_rt::MailboxConfig::bounded(1)),
+        )
+        .unwrap();
+    a.tell(WMsg::Sleep(Duration::from_secs(60))).await.unwrap();
+    settle().await;
+    a.tell(WMsg::Num(1)).await.unwrap();
+    let start = tokio::time::Instant::now();
+    let r = a
+        .ask(|r| WMsg::Echo(1, r), Duration::from_millis(500))
+        .await;
+    assert_eq!(r, Err(AskError::Timeout));
+    assert_eq!(start.elapsed(), Duration::from_millis(500));
+}
