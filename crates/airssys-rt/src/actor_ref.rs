@@ -4,19 +4,18 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
-use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-
 use crate::actor::Actor;
 use crate::cell::{Cell, CellOps};
+use crate::deadline::Expire;
 use crate::error::{AskError, SendError, TrySendError};
 use crate::exit::{ActorId, ExitReason};
 use crate::mailbox::{Delivery, DropPolicy};
 use crate::metrics::ActorMetrics;
+use crate::reply::{Reply, Slot};
 use crate::timer::Timer;
 
 /// A cheap, cloneable, typed reference to an actor. It stays valid across restarts by the
@@ -91,14 +90,19 @@ impl<A: Actor> ActorRef<A> {
     /// Request-response: build a message around a [`Reply`] handle, send it and wait for the
     /// answer. The timeout covers waiting for mailbox room and for the reply; the actor's
     /// death or crash before replying is [`AskError::NoReply`], never a hang.
-    pub async fn ask<R: Send>(
+    pub async fn ask<R: Send + 'static>(
         &self,
         make: impl FnOnce(Reply<R>) -> A::Msg,
         timeout: Duration,
     ) -> Result<R, AskError> {
-        let timer = self.cell.deadlines.register(timeout);
-        let (tx, mut rx) = oneshot::channel();
-        match self.cell.try_push(make(Reply(tx)), None) {
+        let slot = Slot::new();
+        let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<Slot<R>>;
+        self.cell.deadlines.register(timeout, expire);
+        let _abandon = Abandon(&slot);
+        match self
+            .cell
+            .try_push(make(Reply::new(Arc::clone(&slot))), None)
+        {
             Ok(_) => {}
             Err(TrySendError::Closed(_)) => return Err(AskError::Closed),
             Err(TrySendError::Full(msg)) => {
@@ -106,20 +110,12 @@ impl<A: Actor> ActorRef<A> {
                 tokio::pin!(push);
                 poll_fn(|cx| match push.as_mut().poll(cx) {
                     Poll::Ready(r) => Poll::Ready(r.map_err(|_| AskError::Closed)),
-                    Poll::Pending if timer.poll_fired(cx.waker()) => {
-                        Poll::Ready(Err(AskError::Timeout))
-                    }
-                    Poll::Pending => Poll::Pending,
+                    Poll::Pending => slot.poll_deadline(cx).map(|r| r.map(|_| ())),
                 })
                 .await?;
             }
         }
-        poll_fn(|cx| match Pin::new(&mut rx).poll(cx) {
-            Poll::Ready(r) => Poll::Ready(r.map_err(|_| AskError::NoReply)),
-            Poll::Pending if timer.poll_fired(cx.waker()) => Poll::Ready(Err(AskError::Timeout)),
-            Poll::Pending => Poll::Pending,
-        })
-        .await
+        poll_fn(|cx| slot.poll_answer(cx)).await
     }
 
     /// Deliver `msg` after `delay`. Cancel with [`Timer::cancel`].
@@ -330,24 +326,12 @@ impl<M: Send + 'static, T: 'static> RecipientOps<T> for Mapped<M, T> {
     }
 }
 
-/// The handle an actor uses to answer an [`ActorRef::ask`]. Dropping it unanswered makes the
-/// asker's call fail with [`AskError::NoReply`].
-pub struct Reply<R>(oneshot::Sender<R>);
+/// Marks the ask's slot abandoned when the ask ends (answered, failed or dropped), so that a
+/// late answer is refused and the reaper forgets the deadline.
+struct Abandon<'a, R>(&'a Slot<R>);
 
-impl<R> fmt::Debug for Reply<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Reply(..)")
-    }
-}
-
-impl<R> Reply<R> {
-    /// Answer the request. Fails, handing the value back, if the asker stopped waiting.
-    pub fn send(self, value: R) -> Result<(), R> {
-        self.0.send(value)
-    }
-
-    /// True if the asker stopped waiting (timed out or was dropped).
-    pub fn is_closed(&self) -> bool {
-        self.0.is_closed()
+impl<R> Drop for Abandon<'_, R> {
+    fn drop(&mut self) {
+        self.0.abandon();
     }
 }

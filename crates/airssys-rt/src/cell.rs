@@ -9,7 +9,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 
@@ -66,6 +66,7 @@ pub(crate) struct ChildExit {
 pub(crate) struct Closed {
     /// The name it was registered under, to be removed from the registry.
     pub(crate) name: Option<Arc<str>>,
+    first_waiter: Option<ExitWaiter>,
     waiters: Vec<ExitWaiter>,
     reason: ExitReason,
 }
@@ -74,7 +75,7 @@ impl Closed {
     /// Wake those waiting for the actor's end. Called after the system has removed the actor,
     /// so a woken waiter never sees it in the actor table or the registry.
     pub(crate) fn notify(self) {
-        for w in self.waiters {
+        for w in self.first_waiter.into_iter().chain(self.waiters) {
             let _ = w.tx.send(self.reason.clone());
         }
     }
@@ -102,10 +103,16 @@ struct State<M> {
     waiting_senders: u32,
     incarnation: u32,
     abort: Option<AbortHandle>,
-    last_exit: Option<ExitReason>,
+    /// While running: a pending stop request (the most common signal, kept out of `signals`
+    /// so that a stop allocates nothing; taken before any other signal). After an exit: the
+    /// reason of the last exit.
+    exit: Option<ExitReason>,
     /// Links, monitors, waiters, parent and name: allocated on first use, so that an idle
     /// actor that has none pays one pointer.
     rel: Option<Box<Relations>>,
+    /// The first exit waiter, kept inline: `wait_for_exit` is common and should not need the
+    /// relations box. Further waiters go to `Relations::exit_waiters`.
+    first_waiter: Option<ExitWaiter>,
 }
 
 #[derive(Default)]
@@ -126,22 +133,29 @@ impl<M> State<M> {
     }
 }
 
+/// The parts only a bounded mailbox needs.
+struct Bounded {
+    capacity: usize,
+    /// Messages dropped by drop-newest / drop-oldest sends.
+    dropped: AtomicU64,
+    /// Senders waiting for room.
+    space: Notify,
+}
+
 /// The shared half of an actor. `ActorRef<A>` is an `Arc<Cell<A::Msg>>`.
 pub(crate) struct Cell<M> {
     pub(crate) id: ActorId,
-    capacity: usize,
     state: Mutex<State<M>>,
-    /// Senders waiting for room in a full bounded mailbox (bounded mailboxes only).
-    space: Option<Box<Notify>>,
+    /// Capacity, drop count and waiting senders of a bounded mailbox (`None`: unbounded).
+    bounded: Option<Box<Bounded>>,
     /// Set while the signal lane is non-empty, so the receive loop can skip the lock when
     /// working through a batch of messages.
     signal_pending: AtomicBool,
     /// Messages taken out of the shared queue by the receive loop and not yet handled.
-    batch_len: AtomicUsize,
+    batch_len: AtomicU32,
     /// Where asks to this actor register their deadlines (shared by the whole system).
     pub(crate) deadlines: Arc<Deadlines>,
     pub(crate) handled: AtomicU64,
-    dropped: AtomicU64,
     restarts: AtomicU32,
 }
 
@@ -161,7 +175,6 @@ impl<M: Send + 'static> Cell<M> {
     pub(crate) fn new(id: ActorId, mailbox: MailboxConfig, deadlines: Arc<Deadlines>) -> Self {
         Cell {
             id,
-            capacity: mailbox.capacity(),
             state: Mutex::new(State {
                 msgs: VecDeque::new(),
                 signals: VecDeque::new(),
@@ -173,18 +186,22 @@ impl<M: Send + 'static> Cell<M> {
                 waiting_senders: 0,
                 incarnation: 0,
                 abort: None,
-                last_exit: None,
+                exit: None,
                 rel: None,
+                first_waiter: None,
             }),
-            space: match mailbox {
+            bounded: match mailbox {
                 MailboxConfig::Unbounded => None,
-                MailboxConfig::Bounded(_) => Some(Box::new(Notify::new())),
+                MailboxConfig::Bounded(n) => Some(Box::new(Bounded {
+                    capacity: n.get(),
+                    dropped: AtomicU64::new(0),
+                    space: Notify::new(),
+                })),
             },
             signal_pending: AtomicBool::new(false),
-            batch_len: AtomicUsize::new(0),
+            batch_len: AtomicU32::new(0),
             deadlines,
             handled: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
         }
     }
@@ -214,16 +231,18 @@ impl<M: Send + 'static> Cell<M> {
             return Err(TrySendError::Closed(msg));
         }
         let mut outcome = Delivery::Queued;
-        if st.msgs.len() >= self.capacity {
+        if let Some(bounded) = &self.bounded
+            && st.msgs.len() >= bounded.capacity
+        {
             match drop {
                 None => return Err(TrySendError::Full(msg)),
                 Some(DropPolicy::Newest) => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    bounded.dropped.fetch_add(1, Ordering::Relaxed);
                     return Ok(Delivery::Dropped(map(msg)));
                 }
                 Some(DropPolicy::Oldest) => {
                     if let Some(old) = st.msgs.pop_front() {
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        bounded.dropped.fetch_add(1, Ordering::Relaxed);
                         outcome = Delivery::Dropped(old);
                     }
                 }
@@ -242,10 +261,11 @@ impl<M: Send + 'static> Cell<M> {
             Err(TrySendError::Closed(m)) => return Err(SendError(m)),
             Err(TrySendError::Full(m)) => m,
         };
-        let Some(space) = &self.space else {
+        let Some(bounded) = &self.bounded else {
             // Only a bounded mailbox is ever full.
             return Err(SendError(msg));
         };
+        let space = &bounded.space;
         loop {
             let notified = space.notified();
             tokio::pin!(notified);
@@ -254,7 +274,7 @@ impl<M: Send + 'static> Cell<M> {
                 if !st.accepting {
                     return Err(SendError(msg));
                 }
-                if st.msgs.len() < self.capacity {
+                if st.msgs.len() < bounded.capacity {
                     st.msgs.push_back(msg);
                     let waker = st.rx_waker.take();
                     drop_lock_then_wake(st, waker);
@@ -283,10 +303,19 @@ impl<M: Send + 'static> Cell<M> {
         if !self.signal_pending.load(Ordering::Relaxed)
             && let Some(m) = inbox.pop_front()
         {
-            self.batch_len.store(inbox.len(), Ordering::Relaxed);
+            self.batch_len.store(
+                u32::try_from(inbox.len()).unwrap_or(u32::MAX),
+                Ordering::Relaxed,
+            );
             return Poll::Ready(Received::Msg(m));
         }
         let mut st = lock(&self.state);
+        if let Some(reason) = st.exit.take() {
+            if st.signals.is_empty() {
+                self.signal_pending.store(false, Ordering::Relaxed);
+            }
+            return Poll::Ready(Received::Signal(Signal::Stop(reason)));
+        }
         if let Some(s) = st.signals.pop_front() {
             if st.signals.is_empty() {
                 self.signal_pending.store(false, Ordering::Relaxed);
@@ -295,28 +324,34 @@ impl<M: Send + 'static> Cell<M> {
         }
         if let Some(m) = inbox.pop_front() {
             drop(st);
-            self.batch_len.store(inbox.len(), Ordering::Relaxed);
+            self.batch_len.store(
+                u32::try_from(inbox.len()).unwrap_or(u32::MAX),
+                Ordering::Relaxed,
+            );
             return Poll::Ready(Received::Msg(m));
         }
-        match &self.space {
+        match &self.bounded {
             None => {
                 if !st.msgs.is_empty() {
                     std::mem::swap(&mut st.msgs, inbox);
                     drop(st);
                     let m = inbox.pop_front();
-                    self.batch_len.store(inbox.len(), Ordering::Relaxed);
+                    self.batch_len.store(
+                        u32::try_from(inbox.len()).unwrap_or(u32::MAX),
+                        Ordering::Relaxed,
+                    );
                     if let Some(m) = m {
                         return Poll::Ready(Received::Msg(m));
                     }
                     st = lock(&self.state);
                 }
             }
-            Some(space) => {
+            Some(bounded) => {
                 if let Some(m) = st.msgs.pop_front() {
                     let wake_sender = st.waiting_senders > 0;
                     drop(st);
                     if wake_sender {
-                        space.notify_one();
+                        bounded.space.notify_one();
                     }
                     return Poll::Ready(Received::Msg(m));
                 }
@@ -367,6 +402,7 @@ impl<M: Send + 'static> Cell<M> {
         // Signals meant for the previous incarnation (a stop, a down notice of a monitor it
         // held) must not reach the new one.
         st.signals.clear();
+        st.exit = None;
         if parent.is_some() {
             st.rel().parent = parent;
         }
@@ -403,25 +439,34 @@ impl<M: Send + 'static> Cell<M> {
         }
         st.abort = None;
         let terminal = st.terminal;
-        let (links, monitors, monitoring, parent, fire_now) = match st.rel.as_deref_mut() {
-            None => Default::default(),
-            Some(rel) => {
-                let parent = if terminal { None } else { rel.parent.clone() };
-                let waiters = std::mem::take(&mut rel.exit_waiters);
-                let (fire_now, keep): (Vec<_>, Vec<_>) = waiters
-                    .into_iter()
-                    .partition(|w| !w.permanent || parent.is_none());
-                rel.exit_waiters = keep;
-                (
-                    std::mem::take(&mut rel.links),
-                    std::mem::take(&mut rel.monitors),
-                    std::mem::take(&mut rel.monitoring),
-                    parent,
-                    fire_now,
-                )
-            }
-        };
-        st.last_exit = Some(reason.clone());
+        let (links, monitors, monitoring, parent, mut fire_now): (_, _, _, _, Vec<ExitWaiter>) =
+            match st.rel.as_deref_mut() {
+                None => Default::default(),
+                Some(rel) => {
+                    let parent = if terminal { None } else { rel.parent.clone() };
+                    // Waiters for the end of this incarnation fire now if a restart may follow;
+                    // otherwise `close` fires them all, after the system has forgotten the actor.
+                    let mut fire_now = Vec::new();
+                    if parent.is_some() && rel.exit_waiters.iter().any(|w| !w.permanent) {
+                        let (now, keep) = std::mem::take(&mut rel.exit_waiters)
+                            .into_iter()
+                            .partition(|w| !w.permanent);
+                        fire_now = now;
+                        rel.exit_waiters = keep;
+                    }
+                    (
+                        std::mem::take(&mut rel.links),
+                        std::mem::take(&mut rel.monitors),
+                        std::mem::take(&mut rel.monitoring),
+                        parent,
+                        fire_now,
+                    )
+                }
+            };
+        if parent.is_some() && st.first_waiter.as_ref().is_some_and(|w| !w.permanent) {
+            fire_now.extend(st.first_waiter.take());
+        }
+        st.exit = Some(reason.clone());
         st.status = Status::Restarting;
         drop(st);
 
@@ -542,7 +587,16 @@ impl<M: Send + 'static> CellOps for Cell<M> {
     }
 
     fn stop(&self, reason: ExitReason) -> bool {
-        self.signal(Signal::Stop(reason))
+        let mut st = lock(&self.state);
+        if st.status != Status::Running {
+            return false;
+        }
+        // A second stop request before the first is handled keeps the first reason.
+        st.exit.get_or_insert(reason);
+        self.signal_pending.store(true, Ordering::Relaxed);
+        let waker = st.rx_waker.take();
+        drop_lock_then_wake(st, waker);
+        true
     }
 
     fn kill(&self) {
@@ -565,8 +619,8 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         st.terminal = true;
         let waker = st.rx_waker.take();
         drop_lock_then_wake(st, waker);
-        if let Some(space) = &self.space {
-            space.notify_waiters();
+        if let Some(bounded) = &self.bounded {
+            bounded.space.notify_waiters();
         }
     }
 
@@ -586,8 +640,11 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         let st = lock(&self.state);
         ActorMetrics {
             handled: self.handled.load(Ordering::Relaxed),
-            mailbox_len: st.msgs.len() + self.batch_len.load(Ordering::Relaxed),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            mailbox_len: st.msgs.len() + self.batch_len.load(Ordering::Relaxed) as usize,
+            dropped: self
+                .bounded
+                .as_ref()
+                .map_or(0, |b| b.dropped.load(Ordering::Relaxed)),
             restarts: self.restarts.load(Ordering::Relaxed),
             alive: st.status != Status::Dead,
         }
@@ -630,13 +687,15 @@ impl<M: Send + 'static> CellOps for Cell<M> {
     fn exit_waiter(&self, permanent: bool) -> Result<oneshot::Receiver<ExitReason>, ExitReason> {
         let mut st = lock(&self.state);
         match st.status {
-            Status::Dead => Err(st.last_exit.clone().unwrap_or(ExitReason::Normal)),
-            Status::Restarting if !permanent => {
-                Err(st.last_exit.clone().unwrap_or(ExitReason::Normal))
-            }
+            Status::Dead => Err(st.exit.clone().unwrap_or(ExitReason::Normal)),
+            Status::Restarting if !permanent => Err(st.exit.clone().unwrap_or(ExitReason::Normal)),
             _ => {
                 let (tx, rx) = oneshot::channel();
-                st.rel().exit_waiters.push(ExitWaiter { permanent, tx });
+                let waiter = ExitWaiter { permanent, tx };
+                match st.first_waiter {
+                    None => st.first_waiter = Some(waiter),
+                    Some(_) => st.rel().exit_waiters.push(waiter),
+                }
                 Ok(rx)
             }
         }
@@ -657,20 +716,22 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         st.rx_waker = None;
         // Dropping the relations also drops the parent hook, which holds the supervisor.
         let rel = st.rel.take().map(|r| *r).unwrap_or_default();
+        let first_waiter = st.first_waiter.take();
         let waiters = rel.exit_waiters;
         let name = rel.name;
-        let reason = st.last_exit.clone().unwrap_or(ExitReason::Normal);
+        let reason = st.exit.clone().unwrap_or(ExitReason::Normal);
         drop(st);
         // Dropping queued messages drops any reply handles in them, so pending asks fail
         // with `NoReply` instead of hanging.
         drop(msgs);
         self.batch_len.store(0, Ordering::Relaxed);
-        if let Some(space) = &self.space {
-            space.notify_waiters();
+        if let Some(bounded) = &self.bounded {
+            bounded.space.notify_waiters();
         }
         tracing::debug!(actor = %self.id, %reason, "actor stopped");
         Some(Closed {
             name,
+            first_waiter,
             waiters,
             reason,
         })

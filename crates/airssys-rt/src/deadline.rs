@@ -10,37 +10,20 @@
 //! started again by the next ask, so a system that is dropped leaves no task behind.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// The timeout half of one ask: set when the deadline passes.
-#[derive(Debug, Default)]
-pub(crate) struct AskTimer {
-    fired: AtomicBool,
-    waker: AtomicWaker,
-}
-
-impl AskTimer {
-    /// Register `waker` and say whether the deadline has passed.
-    pub(crate) fn poll_fired(&self, waker: &std::task::Waker) -> bool {
-        self.waker.register(waker);
-        self.fired.load(Ordering::Acquire)
-    }
-
-    fn fire(&self) {
-        self.fired.store(true, Ordering::Release);
-        self.waker.wake();
-    }
+/// Something that can time out: told once its deadline has passed.
+pub(crate) trait Expire: Send + Sync {
+    fn expire(&self);
 }
 
 struct Entry {
     deadline: Instant,
-    timer: Weak<AskTimer>,
+    target: Weak<dyn Expire>,
 }
 
 struct Queue {
@@ -80,8 +63,7 @@ const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 impl Deadlines {
     /// Start tracking an ask that times out after `timeout`. Must be called inside a tokio
     /// runtime (the reaper task is started on first use).
-    pub(crate) fn register(self: &Arc<Self>, timeout: Duration) -> Arc<AskTimer> {
-        let timer = Arc::new(AskTimer::default());
+    pub(crate) fn register(self: &Arc<Self>, timeout: Duration, target: Weak<dyn Expire>) {
         let timeout = timeout.min(FAR);
         let deadline = Instant::now() + timeout;
         let mut inner = lock(&self.inner);
@@ -92,18 +74,15 @@ impl Deadlines {
         while queue
             .entries
             .front()
-            .is_some_and(|e| e.timer.strong_count() == 0)
+            .is_some_and(|e| e.target.strong_count() == 0)
         {
             queue.entries.pop_front();
         }
         if queue.entries.len() >= queue.compact_at {
-            queue.entries.retain(|e| e.timer.strong_count() > 0);
+            queue.entries.retain(|e| e.target.strong_count() > 0);
             queue.compact_at = (queue.entries.len() * 2).max(MIN_COMPACT);
         }
-        queue.entries.push_back(Entry {
-            deadline,
-            timer: Arc::downgrade(&timer),
-        });
+        queue.entries.push_back(Entry { deadline, target });
         let start = !inner.reaper_running;
         if start {
             inner.reaper_running = true;
@@ -118,7 +97,6 @@ impl Deadlines {
         } else if wake {
             self.wake_reaper.notify_one();
         }
-        timer
     }
 
     /// Fire every expired entry; return the earliest remaining deadline. With none left, the
@@ -129,11 +107,11 @@ impl Deadlines {
         let mut earliest: Option<Instant> = None;
         inner.queues.retain(|_, queue| {
             while let Some(front) = queue.entries.front() {
-                if front.timer.strong_count() == 0 {
+                if front.target.strong_count() == 0 {
                     queue.entries.pop_front();
                 } else if front.deadline <= now {
                     if let Some(e) = queue.entries.pop_front() {
-                        fired.push(e.timer);
+                        fired.push(e.target);
                     }
                 } else {
                     earliest = Some(earliest.map_or(front.deadline, |x| x.min(front.deadline)));
@@ -149,7 +127,7 @@ impl Deadlines {
         drop(inner);
         for t in fired {
             if let Some(t) = t.upgrade() {
-                t.fire();
+                t.expire();
             }
         }
         earliest
@@ -173,7 +151,23 @@ async fn reap(this: Arc<Deadlines>) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
+
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+    impl Expire for Flag {
+        fn expire(&self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn flag(d: &Arc<Deadlines>, after: Duration) -> Arc<Flag> {
+        let f = Arc::new(Flag::default());
+        d.register(after, Arc::downgrade(&f) as Weak<dyn Expire>);
+        f
+    }
 
     fn queued(d: &Deadlines) -> usize {
         lock(&d.inner)
@@ -187,9 +181,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn finished_asks_are_pruned() {
         let d = Arc::new(Deadlines::default());
-        let long_lived = d.register(Duration::from_secs(60));
+        let long_lived = flag(&d, Duration::from_secs(60));
         for _ in 0..100_000 {
-            drop(d.register(Duration::from_secs(60)));
+            drop(flag(&d, Duration::from_secs(60)));
         }
         assert!(
             queued(&d) <= 2 * MIN_COMPACT + 1,
@@ -199,39 +193,30 @@ mod tests {
         drop(long_lived);
     }
 
-    /// Deadlines of different lengths fire in deadline order, each at its own time.
+    /// Deadlines of different lengths each fire at their own time, and the reaper stops when
+    /// nothing is left and starts again on the next registration.
     #[tokio::test(start_paused = true)]
     async fn each_deadline_fires_at_its_time() {
         let d = Arc::new(Deadlines::default());
         let start = Instant::now();
-        let timers: Vec<_> = [300u64, 100, 200]
+        let flags: Vec<_> = [300u64, 100, 200]
             .iter()
-            .map(|ms| (*ms, d.register(Duration::from_millis(*ms))))
+            .map(|ms| (*ms, flag(&d, Duration::from_millis(*ms))))
             .collect();
-        let mut fired_at = Vec::new();
-        for (ms, t) in timers {
-            std::future::poll_fn(|cx| {
-                if t.poll_fired(cx.waker()) {
-                    std::task::Poll::Ready(())
-                } else {
-                    std::task::Poll::Pending
-                }
-            })
-            .await;
-            fired_at.push((ms, start.elapsed()));
+        for at in [50u64, 150, 250, 350] {
+            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+            for (ms, f) in &flags {
+                assert_eq!(
+                    f.0.load(Ordering::SeqCst),
+                    *ms < at,
+                    "{ms} ms deadline at {at} ms"
+                );
+            }
         }
-        // Awaited in registration order; the first (300 ms) is the last to fire.
-        assert_eq!(fired_at[0], (300, Duration::from_millis(300)));
-        assert!(
-            fired_at
-                .iter()
-                .all(|(ms, at)| *at >= Duration::from_millis(*ms))
-        );
-        // With nothing left, the reaper stops; a new ask starts it again.
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert!(!lock(&d.inner).reaper_running);
-        let t = d.register(Duration::from_millis(5));
+        let f = flag(&d, Duration::from_millis(5));
         tokio::time::sleep(Duration::from_millis(6)).await;
-        assert!(t.fired.load(Ordering::Acquire));
+        assert!(f.0.load(Ordering::SeqCst));
     }
 }

@@ -34,13 +34,14 @@ mod exit;
 pub mod mailbox;
 mod metrics;
 pub mod pubsub;
+mod reply;
 mod spawn;
 pub mod supervisor;
 mod system;
 mod timer;
 
 pub use actor::{Actor, ErrorAction};
-pub use actor_ref::{ActorHandle, ActorRef, Recipient, Reply};
+pub use actor_ref::{ActorHandle, ActorRef, Recipient};
 pub use context::Context;
 pub use error::{
     AskError, BoxError, RegistryError, SendError, SpawnError, TopicError, TrySendError,
@@ -49,6 +50,7 @@ pub use exit::{ActorId, Down, ExitReason, ExitSignal, MonitorRef};
 pub use mailbox::{Delivery, DropPolicy, MailboxConfig};
 pub use metrics::ActorMetrics;
 pub use pubsub::{PubSub, PublishReport, SubscriptionId};
+pub use reply::Reply;
 pub use supervisor::{
     Backoff, ChildSpec, Restart, Shutdown, Strategy, SupervisorError, SupervisorRef, SupervisorSpec,
 };

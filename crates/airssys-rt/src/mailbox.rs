@@ -41,13 +41,6 @@ impl MailboxConfig {
     pub fn unbounded() -> Self {
         MailboxConfig::Unbounded
     }
-
-    pub(crate) fn capacity(self) -> usize {
-        match self {
-            MailboxConfig::Unbounded => usize::MAX,
-            MailboxConfig::Bounded(n) => n.get(),
-        }
-    }
 }
 
 /// Which message a non-waiting send drops when the bounded mailbox is full.

@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use tokio::sync::oneshot;
-use tracing::Instrument;
 
 use crate::actor::{Actor, ErrorAction};
-use crate::actor_ref::{ActorHandle, ActorRef};
+use crate::actor_ref::ActorRef;
 use crate::cell::{Cell, CellOps, ParentHook, Received, Signal};
 use crate::context::Context;
 use crate::exit::ExitReason;
@@ -30,39 +29,40 @@ pub(crate) fn start_incarnation<A: Actor>(
 ) -> Option<u32> {
     let incarnation = cell.begin_incarnation(parent)?;
     let me = ActorRef::<A>::from_cell(Arc::clone(cell));
-    let guard = ExitGuard {
-        handle: me.handle(),
-        cell: Arc::clone(cell),
-        system: system.clone(),
-        incarnation,
-        reason: None,
+    let run_state = Incarnation {
+        ctx: Context::new(me, system.clone(), incarnation),
         inbox: VecDeque::new(),
+        done: false,
     };
-    let span = tracing::debug_span!("actor", id = cell.id.as_u64(), incarnation);
-    let task = tokio::spawn(run(me, actor, system.clone(), guard, ack).instrument(span));
+    let task = tokio::spawn(run(actor, run_state, ack));
     cell.set_abort(incarnation, task.abort_handle());
+    tracing::debug!(actor = cell.id.as_u64(), incarnation, "actor started");
     Some(incarnation)
 }
 
-/// Finishes the incarnation when dropped: on a normal return with the recorded reason, and
-/// when the task is cancelled by `kill` with [`ExitReason::Killed`].
-struct ExitGuard<M: Send + 'static> {
-    handle: ActorHandle,
-    cell: Arc<Cell<M>>,
-    system: System,
-    incarnation: u32,
-    reason: Option<ExitReason>,
+/// The state of one incarnation that outlives its receive loop. Dropping it finishes the
+/// incarnation: with the recorded reason when `run` returned, and with
+/// [`ExitReason::Killed`] when the task was cancelled by `kill`.
+struct Incarnation<A: Actor> {
+    ctx: Context<A>,
     /// Messages the receive loop took from the mailbox but has not handled yet. Kept here,
     /// outside the loop, so that they survive a kill and go back to the mailbox.
-    inbox: VecDeque<M>,
+    inbox: VecDeque<A::Msg>,
+    /// `run` finished; the exit reason is in `ctx.stop`.
+    done: bool,
 }
 
-impl<M: Send + 'static> Drop for ExitGuard<M> {
+impl<A: Actor> Drop for Incarnation<A> {
     fn drop(&mut self) {
-        self.cell.requeue_front(&mut self.inbox);
-        let reason = self.reason.take().unwrap_or(ExitReason::Killed);
-        if let Some(closed) = self.cell.finish(&self.handle, self.incarnation, reason) {
-            self.system.forget(self.cell.id, closed.name.clone());
+        let reason = match self.done {
+            true => self.ctx.stop.take().unwrap_or(ExitReason::Normal),
+            false => ExitReason::Killed,
+        };
+        let me = self.ctx.myself();
+        me.cell.requeue_front(&mut self.inbox);
+        let incarnation = self.ctx.incarnation();
+        if let Some(closed) = me.cell.finish(&me.handle(), incarnation, reason) {
+            self.ctx.system().forget(me.cell.id, closed.name.clone());
             closed.notify();
         }
     }
@@ -78,17 +78,20 @@ pub(crate) fn panic_text(payload: Box<dyn Any + Send>) -> Arc<str> {
     }
 }
 
-async fn run<A: Actor>(
-    me: ActorRef<A>,
-    mut actor: A,
-    system: System,
-    mut guard: ExitGuard<A::Msg>,
-    ack: Option<StartAck>,
-) {
-    let cell = Arc::clone(&me.cell);
-    let mut ctx = Context::new(me, system, guard.incarnation);
+async fn run<A: Actor>(mut actor: A, mut inc: Incarnation<A>, ack: Option<StartAck>) {
+    if start(&mut actor, &mut inc, ack).await {
+        let cell = Arc::clone(&inc.ctx.myself().cell);
+        let reason = receive_loop(&cell, &mut actor, &mut inc.ctx, &mut inc.inbox).await;
+        inc.ctx.stop = Some(reason);
+        stop(actor, &mut inc.ctx).await;
+    }
+    inc.done = true;
+}
 
-    let started = match AssertUnwindSafe(actor.started(&mut ctx))
+/// Run the `started` hook and report it to a waiting supervisor. On failure the reason is
+/// left in `ctx.stop`.
+async fn start<A: Actor>(actor: &mut A, inc: &mut Incarnation<A>, ack: Option<StartAck>) -> bool {
+    let started = match AssertUnwindSafe(actor.started(&mut inc.ctx))
         .catch_unwind()
         .await
     {
@@ -99,23 +102,26 @@ async fn run<A: Actor>(
     if let Some(ack) = ack {
         let _ = ack.send(started.clone());
     }
-    if let Err(reason) = started {
-        tracing::debug!(%reason, "actor failed to start");
-        guard.reason = Some(reason);
-        return;
+    match started {
+        Ok(()) => true,
+        Err(reason) => {
+            tracing::debug!(actor = inc.ctx.myself().id().as_u64(), %reason, "actor failed to start");
+            inc.ctx.stop = Some(reason);
+            false
+        }
     }
+}
 
-    let reason = receive_loop(&cell, &mut actor, &mut ctx, &mut guard.inbox).await;
-
-    // Graceful end: hooks run (a panic in them is caught and ignored), then the guard reports.
-    let _ = AssertUnwindSafe(actor.stopping(&reason, &mut ctx))
+/// The graceful end: the stop hooks run (a panic in them is caught and ignored) with the reason
+/// in `ctx.stop`, which the incarnation then reports.
+async fn stop<A: Actor>(mut actor: A, ctx: &mut Context<A>) {
+    let reason = ctx.stop.clone().unwrap_or(ExitReason::Normal);
+    let _ = AssertUnwindSafe(actor.stopping(&reason, ctx))
         .catch_unwind()
         .await;
-    drop(ctx);
     let _ = AssertUnwindSafe(actor.stopped(&reason))
         .catch_unwind()
         .await;
-    guard.reason = Some(reason);
 }
 
 async fn receive_loop<A: Actor>(

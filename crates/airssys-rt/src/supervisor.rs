@@ -20,11 +20,12 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::actor::Actor;
-use crate::actor_ref::{ActorHandle, ActorRef, Reply};
+use crate::actor_ref::{ActorHandle, ActorRef};
 use crate::cell::{ChildExit, ParentHook};
 use crate::context::Context;
 use crate::error::{AskError, BoxError, SpawnError};
 use crate::exit::ExitReason;
+use crate::reply::Reply;
 use crate::spawn::StartAck;
 use crate::system::{SpawnOptions, System};
 

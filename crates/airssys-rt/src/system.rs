@@ -1,6 +1,8 @@
 //! [`System`]: spawning, the named registry, and graceful shutdown of everything.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,7 +52,9 @@ struct Entry {
 struct Inner {
     next_id: AtomicU64,
     shutting_down: AtomicBool,
-    actors: Mutex<HashMap<ActorId, Entry>>,
+    /// Live actors; ids are small sequential integers, so a fast non-DoS-resistant hash is
+    /// right here.
+    actors: Mutex<FxHashMap<ActorId, Entry>>,
     names: Mutex<HashMap<Arc<str>, ActorHandle>>,
     deadlines: Arc<Deadlines>,
 }
@@ -102,7 +106,7 @@ impl System {
         System(Arc::new(Inner {
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
-            actors: Mutex::new(HashMap::new()),
+            actors: Mutex::new(FxHashMap::default()),
             names: Mutex::new(HashMap::new()),
             deadlines: Arc::new(Deadlines::default()),
         }))
