@@ -9,6 +9,7 @@ struct Watcher {
     inner: Worker,
     link: Option<ActorHandle>,
     monitor: Option<ActorHandle>,
+    mref: Option<airssys_rt::MonitorRef>,
 }
 
 impl Actor for Watcher {
@@ -19,13 +20,18 @@ impl Actor for Watcher {
             ctx.link(t);
         }
         if let Some(t) = &self.monitor {
-            ctx.monitor(t);
+            self.mref = Some(ctx.monitor(t));
         }
         self.inner.log.push(format!("{}:started", self.inner.name));
         Ok(())
     }
-    async fn handle(&mut self, msg: WMsg, _ctx: &mut Context<Self>) -> Result<(), BoxError> {
+    async fn handle(&mut self, msg: WMsg, ctx: &mut Context<Self>) -> Result<(), BoxError> {
         match msg {
+            WMsg::Note(n) if n == "demonitor" => {
+                if let Some(m) = self.mref.take() {
+                    ctx.demonitor(m);
+                }
+            }
             WMsg::Echo(n, r) => {
                 let _ = r.send(n);
             }
@@ -63,6 +69,7 @@ fn watcher(name: &str, log: &Log, trap: bool) -> Watcher {
         inner,
         link: None,
         monitor: None,
+        mref: None,
     }
 }
 
@@ -220,4 +227,27 @@ async fn s9_monitor_is_one_way() {
     b.tell(WMsg::Panic("watcher died")).await.unwrap();
     b.wait_for_exit().await;
     assert_eq!(a.ask(|r| WMsg::Echo(2, r), T).await, Ok(2));
+}
+
+/// §9: after `demonitor`, the watched actor's exit sends no down notice.
+#[tokio::test]
+async fn s9_demonitor_stops_notices() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let mut w = watcher("b", &log, false);
+    w.monitor = Some(a.handle());
+    let b = system.spawn(w).unwrap();
+    b.tell(WMsg::Note("demonitor".into())).await.unwrap();
+    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    a.tell(WMsg::Panic("gone")).await.unwrap();
+    a.wait_for_exit().await;
+    b.ask(|r| WMsg::Echo(1, r), T).await.unwrap();
+    assert_eq!(
+        log.entries()
+            .iter()
+            .filter(|e| e.starts_with("b:down"))
+            .count(),
+        0
+    );
 }

@@ -11,6 +11,7 @@ mod mailbox; // §3 mailboxes and full-mailbox policies, §4 signals
 mod pubsub; // §11 pub/sub
 mod registry; // §10 registry
 mod shutdown; // §14 system shutdown
+mod stress; // §5, §7, §13 under load with random kills and crashes
 mod supervision; // §13 supervision
 mod supervision_model; // §13 supervision, checked against a model of the OTP rules
 mod timers; // §12 timers, §15 metrics

@@ -102,3 +102,51 @@ async fn s11_dead_subscribers_are_removed_and_full_ones_reported() {
     assert_eq!(bus.publish("t", 2).unwrap().dropped_full, 1);
     assert_eq!(c.ask(WMsg::Seen, T).await.unwrap(), vec![1]);
 }
+
+proptest::proptest! {
+    /// §11: arbitrary bytes as a pattern or topic never panic: they parse or are refused, and a
+    /// refused topic is never delivered.
+    #[test]
+    fn s11_arbitrary_patterns_and_topics_never_panic(pattern in ".{0,40}", topic in ".{0,40}") {
+        let bus = PubSub::<u8>::new();
+        if let Ok(p) = Pattern::parse(&pattern) {
+            let _ = p.matches(&topic);
+        }
+        let _ = bus.publish(&topic, 1);
+    }
+
+    /// §11: matching agrees with a direct reading of the rules on generated topics.
+    #[test]
+    fn s11_matching_follows_the_rules(
+        pat in proptest::collection::vec(proptest::prop_oneof!["a", "b", "\\*"], 0..4),
+        hash in proptest::bool::ANY,
+        topic in proptest::collection::vec(proptest::prop_oneof!["a", "b"], 1..6),
+    ) {
+        let mut segs: Vec<String> = pat.clone();
+        if hash {
+            segs.push("#".into());
+        }
+        proptest::prop_assume!(!segs.is_empty());
+        let p = Pattern::parse(&segs.join(".")).unwrap();
+        let expected = if hash {
+            topic.len() >= pat.len()
+                && pat.iter().zip(&topic).all(|(p, t)| p == "*" || p == t)
+        } else {
+            topic.len() == pat.len()
+                && pat.iter().zip(&topic).all(|(p, t)| p == "*" || p == t)
+        };
+        proptest::prop_assert_eq!(p.matches(&topic.join(".")), expected);
+    }
+}
+
+/// §11: removing all of an actor's subscriptions at once.
+#[tokio::test]
+async fn s11_unsubscribe_actor() {
+    let system = System::new();
+    let bus = PubSub::<u64>::new();
+    let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
+    bus.subscribe("x.*", a.recipient(WMsg::Num)).unwrap();
+    bus.subscribe("y.#", a.recipient(WMsg::Num)).unwrap();
+    assert_eq!(bus.unsubscribe_actor(a.id()), 2);
+    assert_eq!(bus.publish("x.1", 1).unwrap().delivered, 0);
+}

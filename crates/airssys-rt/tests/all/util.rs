@@ -63,6 +63,8 @@ pub enum WMsg {
     Incarnation(Reply<u32>),
     /// Reply with the input.
     Echo(u64, Reply<u64>),
+    /// Sleep, then reply with the input (a request in progress across an await).
+    SlowEcho(u64, Duration, Reply<u64>),
     /// Hold the reply and never answer (drop it when the actor stops).
     Swallow(Reply<u64>),
     /// Stop itself.
@@ -98,6 +100,10 @@ impl Actor for Worker {
                 let _ = r.send(ctx.incarnation());
             }
             WMsg::Echo(n, r) => {
+                let _ = r.send(n);
+            }
+            WMsg::SlowEcho(n, d, r) => {
+                tokio::time::sleep(d).await;
                 let _ = r.send(n);
             }
             WMsg::Swallow(r) => {
