@@ -254,7 +254,8 @@ impl ActorHandle {
         }
     }
 
-    /// The typed reference, if this actor is an `A`.
+    /// The typed reference, if this actor's message type is `A::Msg` (the check is by
+    /// message type: two actor types with the same `Msg` are not told apart).
     pub fn downcast<A: Actor>(&self) -> Option<ActorRef<A>> {
         let any = Arc::clone(&self.0).into_any();
         any.downcast::<Cell<A::Msg>>().ok().map(ActorRef::from_cell)

@@ -18,7 +18,7 @@ use tokio::task::AbortHandle;
 
 use crate::actor_ref::ActorHandle;
 use crate::deadline::Deadlines;
-use crate::error::{SendError, TrySendError};
+use crate::error::{RegistryError, SendError, TrySendError};
 use crate::exit::{ActorId, Down, ExitReason, ExitSignal, MonitorRef};
 use crate::mailbox::{Delivery, DropPolicy, MailboxConfig};
 use crate::metrics::ActorMetrics;
@@ -39,6 +39,15 @@ pub(crate) enum Received<M> {
     Msg(M),
     /// The mailbox was closed to new messages and is now empty (drain finished).
     Drained,
+}
+
+/// Why a new incarnation could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The cell is closed for good.
+    Dead,
+    /// The previous incarnation has not finished.
+    StillRunning,
 }
 
 /// Where the actor is in its life.
@@ -117,9 +126,11 @@ struct State<M> {
 
 #[derive(Default)]
 struct Relations {
-    links: Vec<ActorHandle>,
+    /// Linked actors, with the incarnation each was in when the link was made: an exit
+    /// signal is for that incarnation only.
+    links: Vec<(ActorHandle, u32)>,
     /// Monitors others hold on this actor.
-    monitors: Vec<(MonitorRef, ActorHandle)>,
+    monitors: Vec<(MonitorRef, ActorHandle, u32)>,
     /// Monitors this actor holds on others (removed from them when it exits).
     monitoring: Vec<(MonitorRef, ActorHandle)>,
     exit_waiters: Vec<ExitWaiter>,
@@ -388,26 +399,44 @@ impl<M: Send + 'static> Cell<M> {
     // ----- lifecycle -------------------------------------------------------------------
 
     /// Prepare a new incarnation: returns its number, or `None` if the cell is dead.
-    pub(crate) fn begin_incarnation(&self, parent: Option<ParentHook>) -> Option<u32> {
+    pub(crate) fn begin_incarnation(&self, parent: Option<ParentHook>) -> Result<u32, Refused> {
         let mut st = lock(&self.state);
-        if st.status == Status::Dead {
-            return None;
+        match st.status {
+            Status::Dead => return Err(Refused::Dead),
+            // Never two incarnations in one cell: the previous one has not finished yet (a
+            // kill takes effect at its next await point).
+            Status::Running if st.incarnation > 0 => return Err(Refused::StillRunning),
+            _ => {}
         }
         if st.incarnation > 0 {
             self.restarts.fetch_add(1, Ordering::Relaxed);
+            st.kill_requested = false;
+            // Signals meant for the previous incarnation (a stop, a down notice of a monitor
+            // it held) must not reach the new one. Before the first incarnation there is no
+            // previous one: a stop or kill sent that early is kept.
+            st.signals.clear();
+            st.exit = None;
+            self.signal_pending.store(false, Ordering::Relaxed);
         }
         st.incarnation += 1;
         st.status = Status::Running;
-        st.kill_requested = false;
-        // Signals meant for the previous incarnation (a stop, a down notice of a monitor it
-        // held) must not reach the new one.
-        st.signals.clear();
-        st.exit = None;
         if parent.is_some() {
             st.rel().parent = parent;
         }
-        self.signal_pending.store(false, Ordering::Relaxed);
-        Some(st.incarnation)
+        Ok(st.incarnation)
+    }
+
+    /// Queue a message whatever the capacity (for supervisor bookkeeping, which must not be
+    /// lost to a full mailbox). Fails only when the mailbox is closed.
+    pub(crate) fn push_unbounded(&self, msg: M) -> bool {
+        let mut st = lock(&self.state);
+        if !st.accepting {
+            return false;
+        }
+        st.msgs.push_back(msg);
+        let waker = st.rx_waker.take();
+        drop_lock_then_wake(st, waker);
+        true
     }
 
     /// Record the task of the running incarnation so that `kill` can cancel it.
@@ -476,18 +505,20 @@ impl<M: Send + 'static> Cell<M> {
         for (mref, target) in monitoring {
             target.0.remove_monitor(mref);
         }
-        for link in links {
-            link.0.signal(Signal::LinkExit(ExitSignal {
+        for (link, link_incarnation) in links {
+            let exit = ExitSignal {
                 from: me.clone(),
                 reason: reason.clone(),
-            }));
+            };
+            link.0.signal(Signal::LinkExit(exit), link_incarnation);
         }
-        for (mref, watcher) in monitors {
-            watcher.0.signal(Signal::Down(Down {
+        for (mref, watcher, watcher_incarnation) in monitors {
+            let down = Down {
                 monitor: mref,
                 actor: self.id,
                 reason: reason.clone(),
-            }));
+            };
+            watcher.0.signal(Signal::Down(down), watcher_incarnation);
         }
         let restartable = match parent {
             Some(hook) => hook(ChildExit {
@@ -549,7 +580,8 @@ impl<M: Send + 'static> Future for Recv<'_, M> {
 /// The untyped operations every cell offers; `ActorHandle` is an `Arc<dyn CellOps>`.
 pub(crate) trait CellOps: Send + Sync + 'static {
     fn id(&self) -> ActorId;
-    fn signal(&self, s: Signal) -> bool;
+    /// Deliver a signal to incarnation `incarnation` only (dropped if another one runs).
+    fn signal(&self, s: Signal, incarnation: u32) -> bool;
     fn stop(&self, reason: ExitReason) -> bool;
     fn kill(&self);
     fn drain(&self);
@@ -557,14 +589,16 @@ pub(crate) trait CellOps: Send + Sync + 'static {
     fn is_alive(&self) -> bool;
     fn name(&self) -> Option<Arc<str>>;
     fn metrics(&self) -> ActorMetrics;
-    fn add_link(&self, other: ActorHandle) -> bool;
+    /// Link to `other` (in its incarnation `other_incarnation`); returns this actor's
+    /// incarnation, or `None` if none is running.
+    fn add_link(&self, other: ActorHandle, other_incarnation: u32) -> Option<u32>;
     fn remove_link(&self, other: ActorId);
-    fn add_monitor(&self, watcher: ActorHandle) -> Option<MonitorRef>;
+    fn add_monitor(&self, watcher: ActorHandle, watcher_incarnation: u32) -> Option<MonitorRef>;
     fn remove_monitor(&self, mref: MonitorRef);
     fn exit_waiter(&self, permanent: bool) -> Result<oneshot::Receiver<ExitReason>, ExitReason>;
     fn close(&self, incarnation: u32) -> Option<Closed>;
     fn incarnation(&self) -> u32;
-    fn set_name(&self, name: Arc<str>) -> Result<(), Arc<str>>;
+    fn set_name(&self, name: Arc<str>) -> Result<(), RegistryError>;
     fn clear_name(&self);
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
@@ -574,9 +608,9 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         self.id
     }
 
-    fn signal(&self, s: Signal) -> bool {
+    fn signal(&self, s: Signal, incarnation: u32) -> bool {
         let mut st = lock(&self.state);
-        if st.status != Status::Running {
+        if st.status != Status::Running || st.incarnation != incarnation {
             return false;
         }
         st.signals.push_back(s);
@@ -650,37 +684,39 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         }
     }
 
-    fn add_link(&self, other: ActorHandle) -> bool {
+    fn add_link(&self, other: ActorHandle, other_incarnation: u32) -> Option<u32> {
         let mut st = lock(&self.state);
         if st.status != Status::Running {
-            return false;
+            return None;
         }
+        let incarnation = st.incarnation;
         let rel = st.rel();
-        if !rel.links.iter().any(|l| l.id() == other.id()) {
-            rel.links.push(other);
+        match rel.links.iter_mut().find(|(l, _)| l.id() == other.id()) {
+            Some(entry) => entry.1 = other_incarnation,
+            None => rel.links.push((other, other_incarnation)),
         }
-        true
+        Some(incarnation)
     }
 
     fn remove_link(&self, other: ActorId) {
         if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
-            rel.links.retain(|l| l.id() != other);
+            rel.links.retain(|(l, _)| l.id() != other);
         }
     }
 
-    fn add_monitor(&self, watcher: ActorHandle) -> Option<MonitorRef> {
+    fn add_monitor(&self, watcher: ActorHandle, watcher_incarnation: u32) -> Option<MonitorRef> {
         let mut st = lock(&self.state);
         if st.status != Status::Running {
             return None;
         }
         let mref = next_monitor_ref();
-        st.rel().monitors.push((mref, watcher));
+        st.rel().monitors.push((mref, watcher, watcher_incarnation));
         Some(mref)
     }
 
     fn remove_monitor(&self, mref: MonitorRef) {
         if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
-            rel.monitors.retain(|(m, _)| *m != mref);
+            rel.monitors.retain(|(m, _, _)| *m != mref);
         }
     }
 
@@ -690,6 +726,14 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             Status::Dead => Err(st.exit.clone().unwrap_or(ExitReason::Normal)),
             Status::Restarting if !permanent => Err(st.exit.clone().unwrap_or(ExitReason::Normal)),
             _ => {
+                // Waiters whose receiver is gone (a `wait_for_exit` that timed out) are
+                // dropped here, so repeated waits on a long-lived actor do not pile up.
+                if st.first_waiter.as_ref().is_some_and(|w| w.tx.is_closed()) {
+                    st.first_waiter = None;
+                }
+                if let Some(rel) = st.rel.as_deref_mut() {
+                    rel.exit_waiters.retain(|w| !w.tx.is_closed());
+                }
                 let (tx, rx) = oneshot::channel();
                 let waiter = ExitWaiter { permanent, tx };
                 match st.first_waiter {
@@ -741,11 +785,14 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         lock(&self.state).incarnation
     }
 
-    fn set_name(&self, name: Arc<str>) -> Result<(), Arc<str>> {
+    fn set_name(&self, name: Arc<str>) -> Result<(), RegistryError> {
         let mut st = lock(&self.state);
+        if st.status == Status::Dead {
+            return Err(RegistryError::NotAlive);
+        }
         let rel = st.rel();
         match &rel.name {
-            Some(existing) => Err(existing.clone()),
+            Some(existing) => Err(RegistryError::AlreadyNamed(existing.to_string())),
             None => {
                 rel.name = Some(name);
                 Ok(())

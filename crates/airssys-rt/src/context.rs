@@ -62,13 +62,19 @@ impl<A: Actor> Context<A> {
         if other.id() == self.me.id() {
             return;
         }
-        if other.0.add_link(self.me.handle()) {
-            self.me.cell.add_link(other.clone());
-        } else {
-            self.me.cell.signal(Signal::LinkExit(ExitSignal {
-                from: other.clone(),
-                reason: ExitReason::NoProc,
-            }));
+        match other.0.add_link(self.me.handle(), self.incarnation) {
+            Some(other_incarnation) => {
+                self.me.cell.add_link(other.clone(), other_incarnation);
+            }
+            None => {
+                let exit = ExitSignal {
+                    from: other.clone(),
+                    reason: ExitReason::NoProc,
+                };
+                self.me
+                    .cell
+                    .signal(Signal::LinkExit(exit), self.incarnation);
+            }
         }
     }
 
@@ -82,18 +88,19 @@ impl<A: Actor> Context<A> {
     /// [`Actor::handle_down`]. If it is already gone, the notice (with
     /// [`ExitReason::NoProc`]) comes at once. Monitors are one-shot.
     pub fn monitor(&mut self, other: &ActorHandle) -> MonitorRef {
-        match other.0.add_monitor(self.me.handle()) {
+        match other.0.add_monitor(self.me.handle(), self.incarnation) {
             Some(mref) => {
                 self.me.cell.add_monitoring(mref, other.clone());
                 mref
             }
             None => {
                 let mref = crate::cell::next_monitor_ref();
-                self.me.cell.signal(Signal::Down(Down {
+                let down = Down {
                     monitor: mref,
                     actor: other.id(),
                     reason: ExitReason::NoProc,
-                }));
+                };
+                self.me.cell.signal(Signal::Down(down), self.incarnation);
                 mref
             }
         }

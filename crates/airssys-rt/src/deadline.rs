@@ -34,9 +34,15 @@ struct Queue {
 #[derive(Default)]
 struct Inner {
     queues: BTreeMap<Duration, Queue>,
-    /// The deadline the reaper sleeps until (`None`: it waits for the first entry).
+    /// Entries in all queues, and the count at which all queues are swept of finished asks
+    /// (timeouts computed per ask can make many small queues that per-queue pruning misses).
+    total: usize,
+    sweep_at: usize,
+    /// The deadline the reaper sleeps until.
     reaper_wakes_at: Option<Instant>,
-    reaper_running: bool,
+    /// The running reaper task, by number (`None`: none runs).
+    reaper: Option<u64>,
+    reapers_started: u64,
 }
 
 /// One per system; see the module docs.
@@ -57,6 +63,7 @@ fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 }
 
 const MIN_COMPACT: usize = 64;
+const MIN_SWEEP: usize = 4096;
 /// Deadlines further away than this are treated as this far (no overflow, same effect).
 const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -64,13 +71,15 @@ impl Deadlines {
     /// Start tracking an ask that times out after `timeout`. Must be called inside a tokio
     /// runtime (the reaper task is started on first use).
     pub(crate) fn register(self: &Arc<Self>, timeout: Duration, target: Weak<dyn Expire>) {
-        let timeout = timeout.min(FAR);
-        let deadline = Instant::now() + timeout;
+        let timeout = queue_key(timeout.min(FAR));
         let mut inner = lock(&self.inner);
+        // Read the clock under the lock, so that entries of one queue stay in deadline order.
+        let deadline = Instant::now() + timeout;
         let queue = inner.queues.entry(timeout).or_insert_with(|| Queue {
             entries: VecDeque::new(),
             compact_at: MIN_COMPACT,
         });
+        let before = queue.entries.len();
         while queue
             .entries
             .front()
@@ -83,17 +92,32 @@ impl Deadlines {
             queue.compact_at = (queue.entries.len() * 2).max(MIN_COMPACT);
         }
         queue.entries.push_back(Entry { deadline, target });
-        let start = !inner.reaper_running;
+        let after = queue.entries.len();
+        inner.total = inner.total + after - before;
+        if inner.total >= inner.sweep_at.max(MIN_SWEEP) {
+            inner.queues.retain(|_, q| {
+                q.entries.retain(|e| e.target.strong_count() > 0);
+                !q.entries.is_empty()
+            });
+            inner.total = inner.queues.values().map(|q| q.entries.len()).sum();
+            inner.sweep_at = inner.total * 2;
+        }
+        let start = inner.reaper.is_none();
         if start {
-            inner.reaper_running = true;
+            inner.reapers_started += 1;
+            inner.reaper = Some(inner.reapers_started);
         }
         let wake = inner.reaper_wakes_at.is_none_or(|at| deadline < at);
         if wake {
             inner.reaper_wakes_at = Some(deadline);
         }
+        let number = inner.reapers_started;
         drop(inner);
         if start {
-            tokio::spawn(reap(Arc::clone(self)));
+            tokio::spawn(reap(Reaper {
+                deadlines: Arc::clone(self),
+                number,
+            }));
         } else if wake {
             self.wake_reaper.notify_one();
         }
@@ -105,13 +129,16 @@ impl Deadlines {
         let mut fired = Vec::new();
         let mut inner = lock(&self.inner);
         let mut earliest: Option<Instant> = None;
+        let mut removed = 0;
         inner.queues.retain(|_, queue| {
             while let Some(front) = queue.entries.front() {
                 if front.target.strong_count() == 0 {
                     queue.entries.pop_front();
+                    removed += 1;
                 } else if front.deadline <= now {
                     if let Some(e) = queue.entries.pop_front() {
                         fired.push(e.target);
+                        removed += 1;
                     }
                 } else {
                     earliest = Some(earliest.map_or(front.deadline, |x| x.min(front.deadline)));
@@ -120,9 +147,10 @@ impl Deadlines {
             }
             !queue.entries.is_empty()
         });
+        inner.total = inner.total.saturating_sub(removed);
         inner.reaper_wakes_at = earliest;
         if earliest.is_none() {
-            inner.reaper_running = false;
+            inner.reaper = None;
         }
         drop(inner);
         for t in fired {
@@ -134,7 +162,25 @@ impl Deadlines {
     }
 }
 
-async fn reap(this: Arc<Deadlines>) {
+/// The reaper task's handle on the deadlines. Dropped when the task ends, normally or because
+/// its runtime shut down: then it marks itself stopped, so that the next ask starts a new one.
+struct Reaper {
+    deadlines: Arc<Deadlines>,
+    number: u64,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.deadlines.inner);
+        if inner.reaper == Some(self.number) {
+            inner.reaper = None;
+            inner.reaper_wakes_at = None;
+        }
+    }
+}
+
+async fn reap(reaper: Reaper) {
+    let this = &reaper.deadlines;
     loop {
         let notified = this.wake_reaper.notified();
         tokio::pin!(notified);
@@ -146,6 +192,17 @@ async fn reap(this: Arc<Deadlines>) {
             _ = tokio::time::sleep_until(at) => {}
             _ = notified => {}
         }
+    }
+}
+
+/// The queue a timeout goes to. Timeouts of 100 ms or more are rounded down to whole
+/// milliseconds (so they fire at most 1 % early, never late), so that computed timeouts share
+/// a few queues instead of making one each.
+fn queue_key(timeout: Duration) -> Duration {
+    if timeout >= Duration::from_millis(100) {
+        Duration::from_millis(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+    } else {
+        timeout
     }
 }
 
@@ -214,7 +271,7 @@ mod tests {
             }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(!lock(&d.inner).reaper_running);
+        assert!(lock(&d.inner).reaper.is_none());
         let f = flag(&d, Duration::from_millis(5));
         tokio::time::sleep(Duration::from_millis(6)).await;
         assert!(f.0.load(Ordering::SeqCst));

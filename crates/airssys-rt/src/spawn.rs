@@ -2,48 +2,59 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::future::Future;
 
 use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
 use tokio::sync::oneshot;
 
 use crate::actor::{Actor, ErrorAction};
 use crate::actor_ref::ActorRef;
-use crate::cell::{Cell, CellOps, ParentHook, Received, Signal};
+use crate::cell::{Cell, CellOps, ParentHook, Received, Refused, Signal};
 use crate::context::Context;
+use crate::error::BoxError;
 use crate::exit::ExitReason;
 use crate::system::System;
 
 /// Sent when the `started` hook has finished, for supervisors that start children in order.
 pub(crate) type StartAck = oneshot::Sender<Result<(), ExitReason>>;
 
-/// Start a new incarnation of `actor` in `cell`. Returns its number, or `None` if the cell is
-/// dead (then `actor` is dropped).
+/// Start a new incarnation of `actor` in `cell`. Refused (and `actor` dropped) if the cell is
+/// dead or its previous incarnation is still running.
 pub(crate) fn start_incarnation<A: Actor>(
     system: &System,
     cell: &Arc<Cell<A::Msg>>,
     actor: A,
     parent: Option<ParentHook>,
     ack: Option<StartAck>,
-) -> Option<u32> {
+) -> Result<u32, Refused> {
     let incarnation = cell.begin_incarnation(parent)?;
     let me = ActorRef::<A>::from_cell(Arc::clone(cell));
     let run_state = Incarnation {
+        actor: Some(actor),
         ctx: Context::new(me, system.clone(), incarnation),
         inbox: VecDeque::new(),
         done: false,
     };
-    let task = tokio::spawn(run(actor, run_state, ack));
+    let task = tokio::spawn(InSpan {
+        fut: run(run_state, ack),
+        id: cell.id.as_u64(),
+    });
     cell.set_abort(incarnation, task.abort_handle());
     tracing::debug!(actor = cell.id.as_u64(), incarnation, "actor started");
-    Some(incarnation)
+    Ok(incarnation)
 }
 
-/// The state of one incarnation that outlives its receive loop. Dropping it finishes the
-/// incarnation: with the recorded reason when `run` returned, and with
-/// [`ExitReason::Killed`] when the task was cancelled by `kill`.
+/// One incarnation: the actor state and everything that must outlive its receive loop.
+/// Dropping it finishes the incarnation: with the recorded reason when `run` returned, and
+/// with [`ExitReason::Killed`] when the task was cancelled by `kill`.
 struct Incarnation<A: Actor> {
+    /// `None` once the `stopped` hook has consumed it.
+    actor: Option<A>,
     ctx: Context<A>,
     /// Messages the receive loop took from the mailbox but has not handled yet. Kept here,
     /// outside the loop, so that they survive a kill and go back to the mailbox.
@@ -54,6 +65,11 @@ struct Incarnation<A: Actor> {
 
 impl<A: Actor> Drop for Incarnation<A> {
     fn drop(&mut self) {
+        // The old state goes first, so that what it holds (a port, a child actor, a WASM
+        // store) is released before anyone hears of the exit and starts a new incarnation.
+        if let Some(actor) = self.actor.take() {
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(actor)));
+        }
         let reason = match self.done {
             true => self.ctx.stop.take().unwrap_or(ExitReason::Normal),
             false => ExitReason::Killed,
@@ -68,6 +84,45 @@ impl<A: Actor> Drop for Incarnation<A> {
     }
 }
 
+/// Call `f`, catching a panic.
+fn catch_call<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    std::panic::catch_unwind(AssertUnwindSafe(f))
+}
+
+/// Call a hook or handler and await the future it returns, catching a panic both in the call
+/// (a hand-written `fn .. -> impl Future` may panic before returning its future) and in every
+/// poll. Evaluates to a `std::thread::Result`. (A macro rather than a function returning a
+/// future: that would add a state to every idle actor's task.)
+macro_rules! guarded {
+    ($call:expr) => {
+        match catch_call(|| $call) {
+            Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+            Err(payload) => Err(payload),
+        }
+    };
+}
+
+pin_project_lite::pin_project! {
+    /// The whole incarnation runs inside the actor's `tracing` span, entered on every poll
+    /// rather than stored, so that an idle actor carries no span (only its id).
+    struct InSpan<F> {
+        #[pin]
+        fut: F,
+        id: u64,
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let span = tracing::debug_span!("actor", id = *this.id);
+        let _entered = span.enter();
+        this.fut.poll(cx)
+    }
+}
+
 pub(crate) fn panic_text(payload: Box<dyn Any + Send>) -> Arc<str> {
     if let Some(s) = payload.downcast_ref::<&str>() {
         Arc::from(*s)
@@ -78,25 +133,37 @@ pub(crate) fn panic_text(payload: Box<dyn Any + Send>) -> Arc<str> {
     }
 }
 
-async fn run<A: Actor>(mut actor: A, mut inc: Incarnation<A>, ack: Option<StartAck>) {
-    if start(&mut actor, &mut inc, ack).await {
+/// The text of a handler error. A `Display` impl that panics is user code too.
+fn describe(error: &BoxError) -> Arc<str> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| error.to_string()))
+        .map_or_else(|_| Arc::from("error whose description panicked"), Arc::from)
+}
+
+async fn run<A: Actor>(mut inc: Incarnation<A>, ack: Option<StartAck>) {
+    if start(&mut inc, ack).await {
         let cell = Arc::clone(&inc.ctx.myself().cell);
-        let reason = receive_loop(&cell, &mut actor, &mut inc.ctx, &mut inc.inbox).await;
-        inc.ctx.stop = Some(reason);
-        stop(actor, &mut inc.ctx).await;
+        let Incarnation {
+            actor, ctx, inbox, ..
+        } = &mut inc;
+        if let Some(actor) = actor.as_mut() {
+            let reason = receive_loop(&cell, actor, ctx, inbox).await;
+            ctx.stop = Some(reason);
+        }
+        stop(&mut inc).await;
     }
     inc.done = true;
 }
 
 /// Run the `started` hook and report it to a waiting supervisor. On failure the reason is
 /// left in `ctx.stop`.
-async fn start<A: Actor>(actor: &mut A, inc: &mut Incarnation<A>, ack: Option<StartAck>) -> bool {
-    let started = match AssertUnwindSafe(actor.started(&mut inc.ctx))
-        .catch_unwind()
-        .await
-    {
+async fn start<A: Actor>(inc: &mut Incarnation<A>, ack: Option<StartAck>) -> bool {
+    let Incarnation { actor, ctx, .. } = inc;
+    let Some(actor) = actor.as_mut() else {
+        return false;
+    };
+    let started = match guarded!(actor.started(ctx)) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ExitReason::StartFailed(e.to_string().into())),
+        Ok(Err(e)) => Err(ExitReason::StartFailed(describe(&e))),
         Err(p) => Err(ExitReason::StartFailed(panic_text(p))),
     };
     if let Some(ack) = ack {
@@ -105,8 +172,8 @@ async fn start<A: Actor>(actor: &mut A, inc: &mut Incarnation<A>, ack: Option<St
     match started {
         Ok(()) => true,
         Err(reason) => {
-            tracing::debug!(actor = inc.ctx.myself().id().as_u64(), %reason, "actor failed to start");
-            inc.ctx.stop = Some(reason);
+            tracing::debug!(%reason, "actor failed to start");
+            ctx.stop = Some(reason);
             false
         }
     }
@@ -114,14 +181,15 @@ async fn start<A: Actor>(actor: &mut A, inc: &mut Incarnation<A>, ack: Option<St
 
 /// The graceful end: the stop hooks run (a panic in them is caught and ignored) with the reason
 /// in `ctx.stop`, which the incarnation then reports.
-async fn stop<A: Actor>(mut actor: A, ctx: &mut Context<A>) {
-    let reason = ctx.stop.clone().unwrap_or(ExitReason::Normal);
-    let _ = AssertUnwindSafe(actor.stopping(&reason, ctx))
-        .catch_unwind()
-        .await;
-    let _ = AssertUnwindSafe(actor.stopped(&reason))
-        .catch_unwind()
-        .await;
+async fn stop<A: Actor>(inc: &mut Incarnation<A>) {
+    let reason = inc.ctx.stop.clone().unwrap_or(ExitReason::Normal);
+    let Incarnation { actor, ctx, .. } = inc;
+    if let Some(actor) = actor.as_mut() {
+        let _ = guarded!(actor.stopping(&reason, ctx));
+    }
+    if let Some(actor) = inc.actor.take() {
+        let _ = guarded!(actor.stopped(&reason));
+    }
 }
 
 async fn receive_loop<A: Actor>(
@@ -140,9 +208,7 @@ async fn receive_loop<A: Actor>(
                 // Keep a busy actor from hogging its worker thread: tokio's cooperative
                 // budget makes it yield now and then.
                 tokio::task::consume_budget().await;
-                let r = AssertUnwindSafe(actor.handle(msg, ctx))
-                    .catch_unwind()
-                    .await;
+                let r = guarded!(actor.handle(msg, ctx));
                 handled += 1;
                 cell.handled
                     .store(handled, std::sync::atomic::Ordering::Relaxed);
@@ -152,9 +218,7 @@ async fn receive_loop<A: Actor>(
             Received::Signal(Signal::LinkExit(sig)) => {
                 cell.remove_link(sig.from.id());
                 if ctx.trap_exits {
-                    AssertUnwindSafe(actor.handle_exit(sig, ctx))
-                        .catch_unwind()
-                        .await
+                    guarded!(actor.handle_exit(sig, ctx))
                 } else if sig.reason != ExitReason::Normal {
                     return ExitReason::Linked {
                         from: sig.from.id(),
@@ -166,20 +230,23 @@ async fn receive_loop<A: Actor>(
             }
             Received::Signal(Signal::Down(down)) => {
                 cell.remove_monitoring(down.monitor);
-                AssertUnwindSafe(actor.handle_down(down, ctx))
-                    .catch_unwind()
-                    .await
+                guarded!(actor.handle_down(down, ctx))
             }
             Received::Drained => return ExitReason::Normal,
         };
         match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => match actor.on_error(&error, ctx) {
-                ErrorAction::Resume => {
-                    tracing::debug!(%error, "handler error; resuming");
+            Ok(Err(error)) => {
+                let action =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| actor.on_error(&error, ctx)));
+                match action {
+                    Ok(ErrorAction::Resume) => {
+                        tracing::debug!(error = %describe(&error), "handler error; resuming");
+                    }
+                    Ok(ErrorAction::Crash) => return ExitReason::Error(describe(&error)),
+                    Err(payload) => return ExitReason::Panic(panic_text(payload)),
                 }
-                ErrorAction::Crash => return ExitReason::Error(error.to_string().into()),
-            },
+            }
             Err(payload) => return ExitReason::Panic(panic_text(payload)),
         }
     }

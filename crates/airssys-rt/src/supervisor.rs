@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::actor::Actor;
 use crate::actor_ref::{ActorHandle, ActorRef};
-use crate::cell::{ChildExit, ParentHook};
+use crate::cell::{ChildExit, ParentHook, Refused};
 use crate::context::Context;
 use crate::error::{AskError, BoxError, SpawnError};
 use crate::exit::ExitReason;
@@ -81,7 +81,8 @@ trait ChildFactory: Send + Sync {
         parent: ParentHook,
         ack: StartAck,
     ) -> Result<(ActorHandle, u32), SpawnError>;
-    fn restart(&self, system: &System, handle: &ActorHandle, ack: StartAck) -> Option<u32>;
+    fn restart(&self, system: &System, handle: &ActorHandle, ack: StartAck)
+    -> Result<u32, Refused>;
 }
 
 struct ActorFactory<A, F> {
@@ -102,8 +103,13 @@ impl<A: Actor, F: Fn() -> A + Send + Sync> ChildFactory for ActorFactory<A, F> {
         Ok((r.handle(), incarnation))
     }
 
-    fn restart(&self, system: &System, handle: &ActorHandle, ack: StartAck) -> Option<u32> {
-        let r = handle.downcast::<A>()?;
+    fn restart(
+        &self,
+        system: &System,
+        handle: &ActorHandle,
+        ack: StartAck,
+    ) -> Result<u32, Refused> {
+        let r = handle.downcast::<A>().ok_or(Refused::Dead)?;
         system.restart_in(&r, (self.make)(), Some(ack))
     }
 }
@@ -270,10 +276,7 @@ impl fmt::Debug for SupervisorMsg {
 
 enum Command {
     ChildExited(ChildExit),
-    RestartDue {
-        generation: u64,
-        start: Vec<Arc<str>>,
-    },
+    RestartDue(Vec<Arc<str>>),
     StartChild(ChildSpec, Reply<Result<ActorHandle, SupervisorError>>),
     TerminateChild(Arc<str>, Reply<Result<(), SupervisorError>>),
     WhichChildren(Reply<Vec<ChildInfo>>),
@@ -293,6 +296,17 @@ struct Child {
     state: ChildState,
     consecutive_failures: u32,
     started_at: Instant,
+    /// Whether a restart is due, and what it waits for.
+    pending: Pending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    No,
+    /// Scheduled by a decision; `RestartDue` (backoff) or the decision itself starts it.
+    Scheduled,
+    /// Tried, but the previous incarnation was still finishing: start it on its exit.
+    AwaitingExit,
 }
 
 /// The supervisor actor. Spawn it with [`System::spawn_supervisor`] or nest it with
@@ -305,9 +319,6 @@ pub struct Supervisor {
     children: Vec<Child>,
     window: RestartWindow,
     epoch: Instant,
-    /// Bumped whenever the set of running children changes, so that a delayed restart
-    /// scheduled before a newer decision is ignored.
-    generation: u64,
     system: Option<System>,
 }
 
@@ -331,16 +342,17 @@ impl Supervisor {
             children: Vec::new(),
             window: RestartWindow::default(),
             epoch: Instant::now(),
-            generation: 0,
             system: None,
         }
     }
 
     fn parent_hook(ctx: &Context<Self>) -> ParentHook {
         let me = ctx.myself().clone();
+        // Past the mailbox's capacity if need be: losing this message would leave the child
+        // waiting for a restart that never comes.
         Arc::new(move |exit| {
-            me.try_tell(SupervisorMsg(Command::ChildExited(exit)))
-                .is_ok()
+            me.cell
+                .push_unbounded(SupervisorMsg(Command::ChildExited(exit)))
         })
     }
 
@@ -354,15 +366,9 @@ impl Supervisor {
         let (tx, rx) = oneshot::channel();
         let (handle, incarnation) = spec.factory.start(&system, Self::parent_hook(ctx), tx)?;
         ctx.link(&handle);
-        let started = rx.await.unwrap_or(Err(ExitReason::Killed));
-        if let Err(reason) = started {
-            // The failed incarnation told us through the parent hook; close it for good.
-            system.close(&handle, incarnation);
-            return Err(SupervisorError::StartFailed {
-                id: spec.id.to_string(),
-                reason,
-            });
-        }
+        // Listed before its start completes, so that if this supervisor dies meanwhile the
+        // child goes with it.
+        let id = Arc::clone(&spec.id);
         self.children.push(Child {
             spec,
             handle: Some(handle.clone()),
@@ -370,50 +376,64 @@ impl Supervisor {
             state: ChildState::Running,
             consecutive_failures: 0,
             started_at: Instant::now(),
+            pending: Pending::No,
         });
+        let started = rx.await.unwrap_or(Err(ExitReason::Killed));
+        if let Err(reason) = started {
+            // Its incarnation may still be finishing: mark it final, wait for the end, and
+            // make sure it is closed whichever way the exit went.
+            self.children.pop();
+            ctx.unlink(&handle);
+            handle.0.set_terminal();
+            handle.wait_for_incarnation_exit().await;
+            system.close(&handle, incarnation);
+            return Err(SupervisorError::StartFailed {
+                id: id.to_string(),
+                reason,
+            });
+        }
         Ok(handle)
     }
 
-    /// Start a new incarnation of an existing child (in place).
+    /// Start a new incarnation of an existing child (in place), or a fresh cell if its old
+    /// one is gone. If the previous incarnation is still finishing, the restart waits for
+    /// its exit (see `on_child_exit`).
     async fn restart_child(&mut self, idx: usize, ctx: &mut Context<Self>) {
         let system = ctx.system().clone();
         let (tx, rx) = oneshot::channel();
         let child = &mut self.children[idx];
+        child.pending = Pending::No;
         let restarted = match &child.handle {
             Some(h) => child
                 .spec
                 .factory
                 .restart(&system, h, tx)
                 .map(|i| (h.clone(), i)),
-            None => None,
+            None => Err(Refused::Dead),
         };
-        let (handle, incarnation) = match restarted {
-            Some(ok) => ok,
-            None => {
-                // The old cell is gone (closed from outside): start a fresh one.
+        let (handle, incarnation, rx) = match restarted {
+            Ok((h, i)) => (h, i, rx),
+            Err(Refused::StillRunning) => {
+                tracing::warn!(child = %child.spec.id, "previous incarnation still running; restart waits for its exit");
+                child.pending = Pending::AwaitingExit;
+                return;
+            }
+            Err(Refused::Dead) => {
                 let (tx, rx2) = oneshot::channel();
                 match child
                     .spec
                     .factory
                     .start(&system, Self::parent_hook(ctx), tx)
                 {
-                    Ok((h, i)) => {
-                        child.handle = Some(h.clone());
-                        child.incarnation = i;
-                        child.state = ChildState::Running;
-                        child.started_at = Instant::now();
-                        ctx.link(&h);
-                        let _ = rx2.await;
-                        return;
-                    }
+                    Ok((h, i)) => (h, i, rx2),
                     Err(e) => {
                         tracing::warn!(child = %child.spec.id, error = %e, "could not restart child");
-                        child.state = ChildState::Down;
                         return;
                     }
                 }
             }
         };
+        child.handle = Some(handle.clone());
         child.incarnation = incarnation;
         child.state = ChildState::Running;
         child.started_at = Instant::now();
@@ -432,6 +452,7 @@ impl Supervisor {
         };
         if permanent {
             handle.0.set_terminal();
+            child.pending = Pending::No;
         }
         if child.state == ChildState::Running {
             child.state = ChildState::Down;
@@ -476,8 +497,15 @@ impl Supervisor {
         };
         {
             let child = &mut self.children[idx];
-            if child.state != ChildState::Running || child.incarnation != exit.incarnation {
-                return; // stale: we stopped it ourselves, or an older incarnation
+            if child.incarnation != exit.incarnation {
+                return; // an older incarnation
+            }
+            if child.state != ChildState::Running {
+                // We stopped it ourselves. If its restart was waiting for this exit, go on.
+                if child.pending == Pending::AwaitingExit {
+                    self.restart_child(idx, ctx).await;
+                }
+                return;
             }
             child.state = ChildState::Down;
             if child.started_at.elapsed() >= self.backoff.map_or(Duration::MAX, |b| b.reset_after) {
@@ -506,6 +534,7 @@ impl Supervisor {
         );
         match decision {
             Decision::Leave => {
+                self.children[idx].pending = Pending::No;
                 let system = ctx.system().clone();
                 if let Some(h) = &self.children[idx].handle {
                     system.close(h, exit.incarnation);
@@ -537,7 +566,11 @@ impl Supervisor {
                     .map(|&i| Arc::clone(&self.children[i].spec.id))
                     .collect();
                 self.children.retain(|c| !dropped.contains(&c.spec.id));
-                self.generation += 1;
+                for c in &mut self.children {
+                    if ids.contains(&c.spec.id) {
+                        c.pending = Pending::Scheduled;
+                    }
+                }
                 let n = self
                     .children
                     .iter()
@@ -548,13 +581,7 @@ impl Supervisor {
                     self.restart_ids(&ids, ctx).await;
                 } else {
                     tracing::debug!(?delay, "restart delayed by backoff");
-                    ctx.send_after(
-                        delay,
-                        SupervisorMsg(Command::RestartDue {
-                            generation: self.generation,
-                            start: ids,
-                        }),
-                    );
+                    ctx.send_after(delay, SupervisorMsg(Command::RestartDue(ids)));
                 }
             }
         }
@@ -564,6 +591,7 @@ impl Supervisor {
         for id in ids {
             if let Some(i) = self.index_of(id)
                 && self.children[i].state == ChildState::Down
+                && self.children[i].pending == Pending::Scheduled
             {
                 self.restart_child(i, ctx).await;
             }
@@ -587,6 +615,9 @@ impl Drop for Supervisor {
             if let Some(h) = &child.handle {
                 h.0.set_terminal();
                 h.kill();
+                // The name is freed now, so that a replacement supervisor can register a
+                // new child under it before this one has finished exiting.
+                system.release_name(h);
                 system.close(h, h.0.incarnation());
             }
         }
@@ -616,11 +647,7 @@ impl Actor for Supervisor {
     ) -> Result<(), BoxError> {
         match msg.0 {
             Command::ChildExited(exit) => self.on_child_exit(exit, ctx).await,
-            Command::RestartDue { generation, start } => {
-                if generation == self.generation {
-                    self.restart_ids(&start, ctx).await;
-                }
-            }
+            Command::RestartDue(ids) => self.restart_ids(&ids, ctx).await,
             Command::StartChild(spec, reply) => {
                 let result = if self.index_of(&spec.id).is_some() {
                     Err(SupervisorError::DuplicateId(spec.id.to_string()))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::actor::Actor;
 use crate::actor_ref::{ActorHandle, ActorRef};
-use crate::cell::{Cell, ParentHook};
+use crate::cell::{Cell, ParentHook, Refused};
 use crate::deadline::Deadlines;
 use crate::error::{RegistryError, SpawnError};
 use crate::exit::{ActorId, ExitReason};
@@ -134,9 +134,6 @@ impl System {
         parent: Option<ParentHook>,
         ack: Option<StartAck>,
     ) -> Result<(ActorRef<A>, u32), SpawnError> {
-        if self.0.shutting_down.load(Ordering::Acquire) {
-            return Err(SpawnError::ShuttingDown);
-        }
         let id = ActorId(self.0.next_id.fetch_add(1, Ordering::Relaxed));
         let cell = Arc::new(Cell::<A::Msg>::new(
             id,
@@ -144,24 +141,34 @@ impl System {
             Arc::clone(&self.0.deadlines),
         ));
         let actor_ref = ActorRef::<A>::from_cell(cell);
-        if let Some(name) = &options.name {
-            self.register(name.clone(), &actor_ref.handle())
-                .map_err(|e| match e {
-                    RegistryError::NameTaken(n) => SpawnError::NameTaken(n),
-                    _ => SpawnError::NameTaken(name.to_string()),
-                })?;
+        {
+            // Checked under the table lock, so that `shutdown`'s snapshot of the table
+            // cannot miss an actor spawned while it begins.
+            let mut actors = lock(&self.0.actors);
+            if self.0.shutting_down.load(Ordering::Acquire) {
+                return Err(SpawnError::ShuttingDown);
+            }
+            let root = parent.is_none();
+            actors.insert(
+                id,
+                Entry {
+                    handle: actor_ref.handle(),
+                    root,
+                },
+            );
         }
-        let root = parent.is_none();
-        lock(&self.0.actors).insert(
-            id,
-            Entry {
-                handle: actor_ref.handle(),
-                root,
-            },
-        );
-        // A fresh cell is never dead, so this only fails if that invariant is broken.
+        if let Some(name) = &options.name
+            && let Err(e) = self.register(Arc::clone(name), &actor_ref.handle())
+        {
+            lock(&self.0.actors).remove(&id);
+            return Err(match e {
+                RegistryError::NameTaken(n) => SpawnError::NameTaken(n),
+                _ => SpawnError::NameTaken(name.to_string()),
+            });
+        }
+        // A fresh cell is never dead nor running, so this cannot be refused.
         let incarnation = start_incarnation(self, &actor_ref.cell, actor, parent, ack)
-            .ok_or(SpawnError::ShuttingDown)?;
+            .map_err(|_| SpawnError::ShuttingDown)?;
         Ok((actor_ref, incarnation))
     }
 
@@ -171,8 +178,21 @@ impl System {
         actor_ref: &ActorRef<A>,
         actor: A,
         ack: Option<StartAck>,
-    ) -> Option<u32> {
+    ) -> Result<u32, Refused> {
         start_incarnation(self, &actor_ref.cell, actor, None, ack)
+    }
+
+    /// Free the registered name of an actor that is going away (its supervisor is gone), so
+    /// that a replacement can take it before the old one has finished exiting.
+    pub(crate) fn release_name(&self, handle: &ActorHandle) {
+        if let Some(name) = handle.name() {
+            let mut names = lock(&self.0.names);
+            if names.get(&name).is_some_and(|h| h.id() == handle.id()) {
+                names.remove(&name);
+            }
+            drop(names);
+            handle.0.clear_name();
+        }
     }
 
     /// Called when a cell is closed for good.
@@ -223,10 +243,7 @@ impl System {
         if !actor.is_alive() {
             return Err(RegistryError::NotAlive);
         }
-        actor
-            .0
-            .set_name(name.clone())
-            .map_err(|n| RegistryError::AlreadyNamed(n.to_string()))?;
+        actor.0.set_name(Arc::clone(&name))?;
         names.insert(name, actor.clone());
         Ok(())
     }
@@ -266,13 +283,20 @@ impl System {
     /// deadline passes. Reports what had to be killed.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let start = tokio::time::Instant::now();
-        let end = start + deadline;
-        self.0.shutting_down.store(true, Ordering::Release);
-        let mut roots: Vec<ActorHandle> = lock(&self.0.actors)
-            .values()
-            .filter(|e| e.root)
-            .map(|e| e.handle.clone())
-            .collect();
+        // `Duration::MAX` means "as long as it takes".
+        let end = start
+            .checked_add(deadline)
+            .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 24 * 3600));
+        let mut roots: Vec<ActorHandle> = {
+            // Set under the table lock, so that no spawn can slip past this snapshot.
+            let actors = lock(&self.0.actors);
+            self.0.shutting_down.store(true, Ordering::Release);
+            actors
+                .values()
+                .filter(|e| e.root)
+                .map(|e| e.handle.clone())
+                .collect()
+        };
         roots.sort_by_key(|h| std::cmp::Reverse(h.id()));
         let mut report = ShutdownReport::default();
         for root in roots {
@@ -294,11 +318,10 @@ impl System {
             h.0.set_terminal();
             h.kill();
         }
-        for h in left {
-            // A killed actor exits at its next await point; do not wait forever for one
-            // that spins without awaiting.
-            let _ = tokio::time::timeout(Duration::from_millis(100), h.wait_for_exit()).await;
-        }
+        // A killed actor exits at its next await point; do not wait forever for one that
+        // spins without awaiting.
+        let exits = futures_util::future::join_all(left.iter().map(|h| h.wait_for_exit()));
+        let _ = tokio::time::timeout(Duration::from_millis(100), exits).await;
         report.elapsed = start.elapsed();
         if !report.killed.is_empty() {
             tracing::warn!(

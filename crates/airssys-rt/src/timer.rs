@@ -30,6 +30,8 @@ impl Timer {
         period: Duration,
         mut make: impl FnMut() -> A::Msg + Send + 'static,
     ) -> Timer {
+        // tokio's interval refuses a zero period; the shortest one we run is 1 ms.
+        let period = period.max(Duration::from_millis(1));
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

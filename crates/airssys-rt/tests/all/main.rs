@@ -10,6 +10,7 @@ mod links_monitors; // §8 links, §9 monitors
 mod mailbox; // §3 mailboxes and full-mailbox policies, §4 signals
 mod pubsub; // §11 pub/sub
 mod registry; // §10 registry
+mod regression; // one test per bug found in review
 mod shutdown; // §14 system shutdown
 mod stress; // §5, §7, §13 under load with random kills and crashes
 mod supervision; // §13 supervision
