@@ -65,8 +65,24 @@ pub fn print_row(f: &Figure) {
     eprintln!("  {} = {:.1} {}", f.name, f.value, f.unit);
 }
 
-fn fmt_ratio(f: &Figure) -> String {
-    f.ratio.map_or("-".into(), |r| format!("{r:.2}x"))
+/// The cells of one row: name, value, unit, baseline name, baseline value, ratio, target.
+fn cells(f: &Figure) -> [String; 7] {
+    let (bn, bv) = f
+        .baseline
+        .as_ref()
+        .map_or(("-".to_string(), "-".to_string()), |b| {
+            (b.name.clone(), format!("{:.1}", b.value))
+        });
+    let ratio = f.ratio.map_or("-".into(), |r| format!("{r:.2}x"));
+    [
+        f.name.clone(),
+        format!("{:.1}", f.value),
+        f.unit.clone(),
+        bn,
+        bv,
+        ratio,
+        f.target.clone(),
+    ]
 }
 
 pub fn print_table(figures: &[Figure], quick: bool) {
@@ -75,22 +91,10 @@ pub fn print_table(figures: &[Figure], quick: bool) {
         "figure", "value", "unit", "baseline (same run)", "baseline", "ratio", "target"
     );
     for f in figures {
-        let (bn, bv) = f
-            .baseline
-            .as_ref()
-            .map_or(("-".to_string(), "-".to_string()), |b| {
-                (b.name.clone(), format!("{:.1}", b.value))
-            });
+        let [name, value, unit, bn, bv, ratio, target] = cells(f);
+        let met = if f.met { "yes" } else { "NO" };
         println!(
-            "{:<34} {:>12.1} {:<10} {:<34} {:>12} {:>7}  {:<22} {}",
-            f.name,
-            f.value,
-            f.unit,
-            bn,
-            bv,
-            fmt_ratio(f),
-            f.target,
-            if f.met { "yes" } else { "NO" }
+            "{name:<34} {value:>12} {unit:<10} {bn:<34} {bv:>12} {ratio:>7}  {target:<22} {met}"
         );
     }
     if quick {
@@ -103,23 +107,8 @@ pub fn markdown(figures: &[Figure], quick: bool) -> String {
         "| figure | value | unit | baseline (same run) | baseline value | ratio | target | met |\n|---|---|---|---|---|---|---|---|\n",
     );
     for f in figures {
-        let (bn, bv) = f
-            .baseline
-            .as_ref()
-            .map_or(("-".to_string(), "-".to_string()), |b| {
-                (b.name.clone(), format!("{:.1}", b.value))
-            });
-        s.push_str(&format!(
-            "| {} | {:.1} | {} | {} | {} | {} | {} | {} |\n",
-            f.name,
-            f.value,
-            f.unit,
-            bn,
-            bv,
-            fmt_ratio(f),
-            f.target,
-            if f.met { "yes" } else { "**no**" }
-        ));
+        let met = if f.met { "yes" } else { "**no**" };
+        s.push_str(&format!("| {} | {met} |\n", cells(f).join(" | ")));
     }
     if quick {
         s.push_str("\n(quick run)\n");

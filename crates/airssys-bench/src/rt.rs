@@ -176,42 +176,37 @@ async fn counted_mpsc(senders: u64, n: u64) -> Duration {
     }
 }
 
-fn tell_throughput(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+/// `senders` tasks tell one actor, against the same over one tokio channel.
+fn tell_figure(
+    rt: &Runtime,
+    scale: Scale,
+    senders: u64,
+    name: &str,
+    baseline: &str,
+) -> anyhow::Result<Figure> {
     let system = rt.block_on(async { System::new() });
     let (ours, base) = paired(
         rt,
         scale,
         scale.messages,
-        |n| rt.spawn(counted_tell(system.clone(), 1, n)),
-        |n| rt.spawn(counted_mpsc(1, n)),
+        |n| rt.spawn(counted_tell(system.clone(), senders, n)),
+        |n| rt.spawn(counted_mpsc(senders, n)),
     )?;
-    Ok(Figure::vs(
+    Ok(Figure::vs(name, ours, "ns/msg", baseline, base, 1.5))
+}
+
+fn tell_throughput(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    tell_figure(
+        rt,
+        scale,
+        1,
         "rt.tell_throughput",
-        ours,
-        "ns/msg",
         "tokio mpsc unbounded send+recv",
-        base,
-        1.5,
-    ))
+    )
 }
 
 fn fan_in(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
-    let system = rt.block_on(async { System::new() });
-    let (ours, base) = paired(
-        rt,
-        scale,
-        scale.messages,
-        |n| rt.spawn(counted_tell(system.clone(), 8, n)),
-        |n| rt.spawn(counted_mpsc(8, n)),
-    )?;
-    Ok(Figure::vs(
-        "rt.fan_in_8_senders",
-        ours,
-        "ns/msg",
-        "tokio mpsc, 8 senders",
-        base,
-        1.5,
-    ))
+    tell_figure(rt, scale, 8, "rt.fan_in_8_senders", "tokio mpsc, 8 senders")
 }
 
 // ----- ask ---------------------------------------------------------------------------------

@@ -62,6 +62,42 @@ impl Actor for Watcher {
     }
 }
 
+/// What the watcher does with its target at start.
+#[derive(Clone, Copy, PartialEq)]
+enum Watch {
+    Link,
+    LinkTrapping,
+    Monitor,
+}
+
+/// Spawn actor "a" and a watcher "b" that links to or monitors it; return both once "b" has
+/// started (and so made its link or monitor).
+async fn pair(
+    system: &System,
+    log: &Log,
+    how: Watch,
+) -> (airssys_rt::ActorRef<Worker>, airssys_rt::ActorRef<Watcher>) {
+    let a = system.spawn(Worker::new("a", log)).unwrap();
+    let b = watching(system, log, &a.handle(), how).await;
+    (a, b)
+}
+
+async fn watching(
+    system: &System,
+    log: &Log,
+    target: &ActorHandle,
+    how: Watch,
+) -> airssys_rt::ActorRef<Watcher> {
+    let mut w = watcher("b", log, how == Watch::LinkTrapping);
+    match how {
+        Watch::Link | Watch::LinkTrapping => w.link = Some(target.clone()),
+        Watch::Monitor => w.monitor = Some(target.clone()),
+    }
+    let b = system.spawn(w).unwrap();
+    let _ = b.ask(|r| WMsg::Echo(0, r), T).await;
+    b
+}
+
 fn watcher(name: &str, log: &Log, trap: bool) -> Watcher {
     let mut inner = Worker::new(name, log);
     inner.trap_exits = trap;
@@ -78,11 +114,7 @@ fn watcher(name: &str, log: &Log, trap: bool) -> Watcher {
 async fn s8_abnormal_exit_propagates_over_links() {
     let system = System::new();
     let log = Log::new();
-    let a = system.spawn(Worker::new("a", &log)).unwrap();
-    let mut w = watcher("b", &log, false);
-    w.link = Some(a.handle());
-    let b = system.spawn(w).unwrap();
-    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap(); // b has linked
+    let (a, b) = pair(&system, &log, Watch::Link).await;
     a.tell(WMsg::Panic("boom")).await.unwrap();
     let reason = b.wait_for_exit().await;
     assert_eq!(
@@ -99,11 +131,7 @@ async fn s8_abnormal_exit_propagates_over_links() {
 async fn s8_links_are_bidirectional() {
     let system = System::new();
     let log = Log::new();
-    let a = system.spawn(Worker::new("a", &log)).unwrap();
-    let mut w = watcher("b", &log, false);
-    w.link = Some(a.handle());
-    let b = system.spawn(w).unwrap();
-    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    let (a, b) = pair(&system, &log, Watch::Link).await;
     b.tell(WMsg::Panic("b broke")).await.unwrap();
     assert!(matches!(a.wait_for_exit().await, ExitReason::Linked { .. }));
 }
@@ -113,11 +141,7 @@ async fn s8_links_are_bidirectional() {
 async fn s8_normal_exit_does_not_propagate() {
     let system = System::new();
     let log = Log::new();
-    let a = system.spawn(Worker::new("a", &log)).unwrap();
-    let mut w = watcher("b", &log, false);
-    w.link = Some(a.handle());
-    let b = system.spawn(w).unwrap();
-    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    let (a, b) = pair(&system, &log, Watch::Link).await;
     a.stop();
     a.wait_for_exit().await;
     assert_eq!(b.ask(|r| WMsg::Echo(1, r), T).await, Ok(1));
@@ -129,11 +153,7 @@ async fn s8_normal_exit_does_not_propagate() {
 async fn s8_trapping_exits_turns_them_into_messages() {
     let system = System::new();
     let log = Log::new();
-    let a = system.spawn(Worker::new("a", &log)).unwrap();
-    let mut w = watcher("b", &log, true);
-    w.link = Some(a.handle());
-    let b = system.spawn(w).unwrap();
-    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    let (a, b) = pair(&system, &log, Watch::LinkTrapping).await;
     a.tell(WMsg::Panic("boom")).await.unwrap();
     a.wait_for_exit().await;
     assert_eq!(b.ask(|r| WMsg::Echo(1, r), T).await, Ok(1));
@@ -148,11 +168,7 @@ async fn s8_trapping_exits_turns_them_into_messages() {
 async fn s8_kill_propagates() {
     let system = System::new();
     let log = Log::new();
-    let a = system.spawn(Worker::new("a", &log)).unwrap();
-    let mut w = watcher("b", &log, false);
-    w.link = Some(a.handle());
-    let b = system.spawn(w).unwrap();
-    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    let (a, b) = pair(&system, &log, Watch::Link).await;
     a.kill();
     assert_eq!(
         b.wait_for_exit().await,
@@ -188,11 +204,7 @@ async fn s8_link_to_dead_actor_is_noproc() {
 async fn s9_monitor_delivers_down_with_reason() {
     let system = System::new();
     let log = Log::new();
-    let a = system.spawn(Worker::new("a", &log)).unwrap();
-    let mut w = watcher("b", &log, false);
-    w.monitor = Some(a.handle());
-    let b = system.spawn(w).unwrap();
-    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    let (a, b) = pair(&system, &log, Watch::Monitor).await;
     a.tell(WMsg::Fail("bad")).await.unwrap();
     a.wait_for_exit().await;
     assert_eq!(b.ask(|r| WMsg::Echo(1, r), T).await, Ok(1));
@@ -219,11 +231,7 @@ async fn s9_monitor_of_dead_actor_is_noproc() {
 async fn s9_monitor_is_one_way() {
     let system = System::new();
     let log = Log::new();
-    let a = system.spawn(Worker::new("a", &log)).unwrap();
-    let mut w = watcher("b", &log, false);
-    w.monitor = Some(a.handle());
-    let b = system.spawn(w).unwrap();
-    b.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
+    let (a, b) = pair(&system, &log, Watch::Monitor).await;
     b.tell(WMsg::Panic("watcher died")).await.unwrap();
     b.wait_for_exit().await;
     assert_eq!(a.ask(|r| WMsg::Echo(2, r), T).await, Ok(2));
