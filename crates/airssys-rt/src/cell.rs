@@ -689,7 +689,8 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         if st.status != Status::Running {
             return None;
         }
-        let incarnation = st.incarnation;
+        // Before its first start the actor is about to become incarnation 1.
+        let incarnation = st.incarnation.max(1);
         let rel = st.rel();
         match rel.links.iter_mut().find(|(l, _)| l.id() == other.id()) {
             Some(entry) => entry.1 = other_incarnation,

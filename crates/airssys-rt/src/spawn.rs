@@ -203,11 +203,12 @@ async fn receive_loop<A: Actor>(
         if let Some(reason) = ctx.stop.take() {
             return reason;
         }
+        // Keep a busy actor from hogging its worker thread: tokio's cooperative budget makes
+        // it yield now and then. Yielding here, with no message taken, means a kill at this
+        // point loses nothing.
+        tokio::task::consume_budget().await;
         let outcome = match cell.recv(inbox).await {
             Received::Msg(msg) => {
-                // Keep a busy actor from hogging its worker thread: tokio's cooperative
-                // budget makes it yield now and then.
-                tokio::task::consume_budget().await;
                 let r = guarded!(actor.handle(msg, ctx));
                 handled += 1;
                 cell.handled

@@ -66,11 +66,13 @@ impl Backoff {
     pub fn delay(&self, n: u32) -> Duration {
         let exp = n.saturating_sub(1).min(20);
         let base = self.initial.saturating_mul(1u32 << exp).min(self.max);
-        if self.jitter <= 0.0 {
+        if self.jitter.is_nan() || self.jitter <= 0.0 {
             return base;
         }
         let spread = self.jitter.min(1.0) * (fastrand::f64() * 2.0 - 1.0);
-        base.mul_f64((1.0 + spread).max(0.0)).min(self.max)
+        Duration::try_from_secs_f64(base.as_secs_f64() * (1.0 + spread).max(0.0))
+            .unwrap_or(self.max)
+            .min(self.max)
     }
 }
 
@@ -467,13 +469,17 @@ impl Supervisor {
             }
             let done = match child.spec.shutdown {
                 Shutdown::Timeout(d) => tokio::time::timeout(d, exited.as_mut()).await.is_ok(),
-                _ => {
+                // Killed already; the bounded wait below applies.
+                Shutdown::Brutal => false,
+                Shutdown::Infinity => {
                     exited.as_mut().await;
                     true
                 }
             };
             if !done {
-                tracing::warn!(child = %child.spec.id, "child did not stop in time; killing it");
+                if child.spec.shutdown != Shutdown::Brutal {
+                    tracing::warn!(child = %child.spec.id, "child did not stop in time; killing it");
+                }
                 handle.kill();
                 let _ = tokio::time::timeout(Duration::from_secs(1), exited).await;
             }
@@ -571,10 +577,11 @@ impl Supervisor {
                         c.pending = Pending::Scheduled;
                     }
                 }
+                // The backoff follows the failures of the child that exited.
                 let n = self
                     .children
                     .iter()
-                    .find(|c| c.spec.id == ids[0])
+                    .find(|c| c.handle.as_ref().is_some_and(|h| h.id() == exit.actor))
                     .map_or(1, |c| c.consecutive_failures);
                 let delay = self.backoff.map_or(Duration::ZERO, |b| b.delay(n));
                 if delay.is_zero() {

@@ -141,11 +141,24 @@ impl System {
             Arc::clone(&self.0.deadlines),
         ));
         let actor_ref = ActorRef::<A>::from_cell(cell);
+        // The name first: an actor that fails to get its name is never visible to anyone.
+        if let Some(name) = &options.name
+            && let Err(e) = self.register(Arc::clone(name), &actor_ref.handle())
+        {
+            return Err(match e {
+                RegistryError::NameTaken(n) => SpawnError::NameTaken(n),
+                _ => SpawnError::NameTaken(name.to_string()),
+            });
+        }
         {
             // Checked under the table lock, so that `shutdown`'s snapshot of the table
             // cannot miss an actor spawned while it begins.
             let mut actors = lock(&self.0.actors);
             if self.0.shutting_down.load(Ordering::Acquire) {
+                drop(actors);
+                if let Some(name) = &options.name {
+                    self.unregister(name);
+                }
                 return Err(SpawnError::ShuttingDown);
             }
             let root = parent.is_none();
@@ -156,15 +169,6 @@ impl System {
                     root,
                 },
             );
-        }
-        if let Some(name) = &options.name
-            && let Err(e) = self.register(Arc::clone(name), &actor_ref.handle())
-        {
-            lock(&self.0.actors).remove(&id);
-            return Err(match e {
-                RegistryError::NameTaken(n) => SpawnError::NameTaken(n),
-                _ => SpawnError::NameTaken(name.to_string()),
-            });
         }
         // A fresh cell is never dead nor running, so this cannot be refused.
         let incarnation = start_incarnation(self, &actor_ref.cell, actor, parent, ack)

@@ -33,7 +33,11 @@ impl Timer {
         // tokio's interval refuses a zero period; the shortest one we run is 1 ms.
         let period = period.max(Duration::from_millis(1));
         let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            let now = tokio::time::Instant::now();
+            let Some(first) = now.checked_add(period) else {
+                return;
+            };
+            let mut ticks = tokio::time::interval_at(first, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;

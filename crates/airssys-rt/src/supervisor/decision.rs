@@ -120,7 +120,10 @@ pub fn decide(
     failed: usize,
     reason: &ExitReason,
 ) -> Decision {
-    if !children[failed].restart.should_restart(reason) {
+    let Some(child) = children.get(failed) else {
+        return Decision::Leave;
+    };
+    if !child.restart.should_restart(reason) {
         return Decision::Leave;
     }
     if !window.record(now, intensity) {
