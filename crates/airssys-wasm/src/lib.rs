@@ -1,9 +1,27 @@
 //! # airssys-wasm: WebAssembly components as supervised actors
 //!
-//! This crate will hold the AirsSys host: the wasmtime engine, the WIT contract
-//! (`airssys:component`), components running as `airssys-rt` actors, messaging between them
-//! (fire-and-forget, request-response, pub/sub) with multicodec payloads, capability security,
-//! resource limits and per-component storage.
+//! The AirsSys host. Each component (a WASI 0.2 component implementing the
+//! `airssys:component` world in `wit/`) runs as an `airssys-rt` actor that owns one wasmtime
+//! `Store` and one persistent instance, handles its messages one at a time, and is restarted
+//! in place by its supervisor when it traps: same address, same mailbox, fresh instance.
 //!
-//! **Status:** not built yet (tracked by the airssys-wasm spine issue). It exports nothing
-//! today, so nothing can be mistaken for a working host.
+//! Built so far: the engine (pooling allocator with fallback, epoch CPU deadlines that trap a
+//! spinning handler and let other actors run meanwhile), components as actors, `send` and
+//! `call` between components with sender stamping, codec and size checks, dead letters, and
+//! the [`Host`] embedding API. Not built yet (tracked by the airssys-wasm issue): `request`
+//! with callbacks, `cancel`, pub/sub, the compiled-artifact cache, fuel.
+
+mod actor;
+mod bindings;
+pub mod codec;
+mod engine;
+mod error;
+mod host;
+mod router;
+mod state;
+
+pub use actor::{ComponentActor, DeadLetter, Envelope};
+pub use bindings::{Payload, RequestError, SendError};
+pub use engine::{EPOCH_TICK, Engine, EngineConfig};
+pub use error::HostError;
+pub use host::{ComponentSpec, HOST_ADDRESS, Host, HostBuilder, Source};

@@ -1,0 +1,222 @@
+//! A component as an `airssys-rt` actor: it owns one `Store` and one instance, and handles its
+//! messages one at a time. A trap crashes the actor; its supervisor restarts it in place with a
+//! fresh instance from the same pre-instantiated component, keeping its address and mailbox.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use airssys_rt::{Actor, BoxError, Context, ExitReason, Reply};
+use tokio::time::Instant;
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+
+use crate::bindings::{self, Message, Payload, RequestError};
+use crate::engine::Engine;
+use crate::router::Router;
+use crate::state::HostState;
+
+/// A message on its way to a component.
+pub struct Envelope {
+    pub(crate) sender: Arc<str>,
+    pub(crate) payload: Payload,
+    /// Set for a call: where the response goes.
+    pub(crate) reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("sender", &self.sender)
+            .field("codec", &self.payload.codec)
+            .field("len", &self.payload.bytes.len())
+            .finish()
+    }
+}
+
+/// A message whose handler crashed the component. It is recorded, not retried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The component that crashed.
+    pub component: Arc<str>,
+    /// Who sent the message.
+    pub sender: Arc<str>,
+    /// Its codec.
+    pub codec: u64,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// Why the handler crashed (the trap).
+    pub reason: String,
+}
+
+/// The dead-letter log of a host (bounded: the oldest letters go first).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeadLetters(Arc<Mutex<std::collections::VecDeque<DeadLetter>>>);
+
+const DEAD_LETTER_CAPACITY: usize = 1024;
+
+impl DeadLetters {
+    fn push(&self, letter: DeadLetter) {
+        tracing::warn!(component = %letter.component, sender = %letter.sender, reason = %letter.reason, "message crashed its handler; recorded as a dead letter");
+        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() == DEAD_LETTER_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(letter);
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<DeadLetter> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+/// What every incarnation of one component shares.
+pub(crate) struct Shared {
+    pub(crate) address: Arc<str>,
+    pub(crate) engine: Engine,
+    pub(crate) pre: bindings::ComponentPre<HostState>,
+    pub(crate) config: Arc<[(String, String)]>,
+    pub(crate) router: Router,
+    pub(crate) dead_letters: DeadLetters,
+    pub(crate) cpu_per_message: Duration,
+    pub(crate) max_memory_bytes: usize,
+    pub(crate) shutdown_deadline: Duration,
+}
+
+struct Live {
+    store: Store<HostState>,
+    bindings: bindings::Component,
+}
+
+/// The actor that runs one component instance. Created by its supervisor's child factory.
+pub struct ComponentActor {
+    shared: Arc<Shared>,
+    live: Option<Live>,
+}
+
+impl std::fmt::Debug for ComponentActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentActor")
+            .field("address", &self.shared.address)
+            .finish()
+    }
+}
+
+impl ComponentActor {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        ComponentActor { shared, live: None }
+    }
+
+    /// Give the guest `budget` of CPU before its handler traps.
+    fn arm(store: &mut Store<HostState>, budget: Duration) {
+        store.data_mut().deadline = Some(Instant::now() + budget);
+        store.set_epoch_deadline(1);
+    }
+}
+
+impl Actor for ComponentActor {
+    type Msg = Envelope;
+
+    async fn started(&mut self, _ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        let shared = &self.shared;
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(shared.max_memory_bytes)
+            .instances(64)
+            .tables(64)
+            .build();
+        let state = HostState::new(
+            Arc::clone(&shared.address),
+            Arc::clone(&shared.config),
+            shared.router.clone(),
+            limits,
+        );
+        let mut store = Store::new(&shared.engine.inner, state);
+        store.limiter(|s| &mut s.limits);
+        // At every epoch tick: trap a handler past its CPU deadline, otherwise yield the
+        // worker thread so that other actors run while this guest computes.
+        store.epoch_deadline_callback(|ctx| match ctx.data().deadline {
+            Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
+            _ => Ok(UpdateDeadline::Yield(1)),
+        });
+        Self::arm(&mut store, shared.cpu_per_message);
+        let bindings = shared.pre.instantiate_async(&mut store).await?;
+        let config: Vec<(String, String)> = shared.config.to_vec();
+        bindings
+            .call_init(&mut store, &config)
+            .await?
+            .map_err(|e| format!("init failed: {e}"))?;
+        self.live = Some(Live { store, bindings });
+        Ok(())
+    }
+
+    async fn handle(
+        &mut self,
+        envelope: Envelope,
+        _ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        let Some(live) = self.live.as_mut() else {
+            return Err("component instance missing".into());
+        };
+        let Envelope {
+            sender,
+            payload,
+            reply,
+        } = envelope;
+        let message = Message {
+            sender: sender.to_string(),
+            payload,
+            correlation: reply.as_ref().map(|_| 0),
+        };
+        Self::arm(&mut live.store, self.shared.cpu_per_message);
+        let outcome = live
+            .bindings
+            .call_handle_message(&mut live.store, &message)
+            .await;
+        live.store.data_mut().deadline = None;
+        match outcome {
+            Ok(result) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(result.map_err(RequestError::HandlerError));
+                }
+                Ok(())
+            }
+            Err(trap) => {
+                let reason = format!("{trap:#}");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(RequestError::ReceiverCrashed(reason.clone())));
+                }
+                self.shared.dead_letters.push(DeadLetter {
+                    component: Arc::clone(&self.shared.address),
+                    sender,
+                    codec: message.payload.codec,
+                    bytes: message.payload.bytes,
+                    reason: reason.clone(),
+                });
+                // The instance is in an unknown state after a trap: drop it now.
+                self.live = None;
+                Err(reason.into())
+            }
+        }
+    }
+
+    async fn stopping(&mut self, reason: &ExitReason, _ctx: &mut Context<Self>) {
+        let Some(mut live) = self.live.take() else {
+            return;
+        };
+        Self::arm(&mut live.store, self.shared.shutdown_deadline);
+        let graceful = live.bindings.call_shutdown(&mut live.store);
+        match tokio::time::timeout(self.shared.shutdown_deadline, graceful).await {
+            Ok(Ok(())) => {}
+            Ok(Err(trap)) => {
+                tracing::warn!(component = %self.shared.address, error = %trap, "shutdown trapped")
+            }
+            Err(_) => {
+                tracing::warn!(component = %self.shared.address, "shutdown did not finish in time")
+            }
+        }
+        tracing::debug!(component = %self.shared.address, %reason, "component stopped");
+    }
+}

@@ -1,0 +1,16 @@
+//! Host bindings generated from the one WIT contract in `wit/`.
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "component",
+    imports: {
+        // A call suspends the calling guest until the response (or its timeout) arrives.
+        "airssys:component/messaging.call": async,
+        default: tracing,
+    },
+    exports: { default: async },
+    additional_derives: [PartialEq, Eq],
+});
+
+pub use airssys::component::logging::Level;
+pub use airssys::component::types::{RequestError, SendError};

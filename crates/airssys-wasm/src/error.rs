@@ -1,0 +1,41 @@
+//! Errors of the host.
+
+/// Starting the host or a component failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The wasmtime engine could not be created.
+    #[error("cannot create the wasmtime engine: {0}")]
+    Engine(String),
+    /// A component's file could not be read.
+    #[error("cannot read component {name:?} from {path}: {source}")]
+    Read {
+        /// The component's name.
+        name: String,
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component, or it does not fit the AirsSys contract (wrong
+    /// world, or it imports something the host does not provide).
+    #[error("component {name:?} cannot be loaded: {reason}")]
+    Load {
+        /// The component's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two components were given the same name.
+    #[error("two components are named {0:?}")]
+    DuplicateName(String),
+    /// A component failed to start (its `init` returned an error or trapped).
+    #[error("component {name:?} failed to start: {reason}")]
+    Start {
+        /// The component's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}

@@ -1,0 +1,111 @@
+//! The per-store state of a component instance and the host functions it imports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::airssys::component::{config, logging, messaging, types};
+use crate::bindings::{Level, Payload, RequestError, SendError};
+use crate::router::Router;
+
+/// Longest `call` timeout a guest may ask for.
+const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) address: Arc<str>,
+    config: Arc<[(String, String)]>,
+    router: Router,
+    pub(crate) limits: StoreLimits,
+    /// When the handler now running must be done (checked at every epoch tick).
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl HostState {
+    pub(crate) fn new(
+        address: Arc<str>,
+        config: Arc<[(String, String)]>,
+        router: Router,
+        limits: StoreLimits,
+    ) -> Self {
+        // Deny by default: no filesystem, no environment, no network. Clocks and random are
+        // always there; stdout and stderr are discarded until the host services issue routes
+        // them into the logs.
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new().build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            address,
+            config,
+            router,
+            limits,
+            deadline: None,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl messaging::Host for HostState {
+    fn send(&mut self, target: String, payload: Payload) -> Result<(), SendError> {
+        self.router.send(&self.address, &target, payload)
+    }
+
+    async fn call(
+        &mut self,
+        target: String,
+        payload: Payload,
+        timeout_ms: u32,
+    ) -> Result<Option<Payload>, RequestError> {
+        let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
+        // The wait for the answer is not this guest's CPU time.
+        let deadline = self.deadline.take();
+        let started = Instant::now();
+        let result = self
+            .router
+            .call(&self.address, &target, payload, timeout)
+            .await;
+        self.deadline = deadline.map(|d| d + started.elapsed());
+        result
+    }
+
+    fn self_address(&mut self) -> String {
+        self.address.to_string()
+    }
+}
+
+impl logging::Host for HostState {
+    fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
+        let component = &*self.address;
+        match level {
+            Level::Trace => tracing::trace!(component, ?fields, "{message}"),
+            Level::Debug => tracing::debug!(component, ?fields, "{message}"),
+            Level::Info => tracing::info!(component, ?fields, "{message}"),
+            Level::Warn => tracing::warn!(component, ?fields, "{message}"),
+            Level::Error => tracing::error!(component, ?fields, "{message}"),
+        }
+    }
+}
+
+impl config::Host for HostState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.config
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
+}

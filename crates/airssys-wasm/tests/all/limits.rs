@@ -1,0 +1,108 @@
+//! Limits: CPU time per message (epoch deadline) and linear memory. Exceeding one crashes
+//! only the offending component; the host and other components keep running.
+
+use std::time::{Duration, Instant};
+
+use airssys_wasm::{ComponentSpec, EngineConfig, Host, Payload, RequestError, Source, codec};
+
+const T: Duration = Duration::from_secs(10);
+
+fn raw(text: &str) -> Payload {
+    Payload {
+        codec: codec::RAW,
+        bytes: text.as_bytes().to_vec(),
+    }
+}
+
+/// A spinning guest is trapped at its CPU deadline, and while it spins a bystander keeps
+/// answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinner_is_trapped_while_a_bystander_progresses() {
+    let host = Host::builder()
+        .component(
+            ComponentSpec::new("spinner", Source::File(test_programs::MISBEHAVE.into()))
+                .cpu_per_message(Duration::from_millis(500)),
+        )
+        .component(ComponentSpec::new(
+            "bystander",
+            Source::File(test_programs::COUNTER.into()),
+        ))
+        .start()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let spin = {
+        let host = &host;
+        async move { host.call("spinner", raw("spin"), T).await }
+    };
+    let bystander = async {
+        let mut answered = 0;
+        while start.elapsed() < Duration::from_millis(400) {
+            host.call("bystander", raw("tick"), T).await.unwrap();
+            answered += 1;
+        }
+        answered
+    };
+    let (spun, answered) = tokio::join!(spin, bystander);
+    match spun {
+        Err(RequestError::ReceiverCrashed(reason)) => {
+            assert!(reason.contains("interrupt"), "unexpected trap: {reason}")
+        }
+        other => panic!("the spinner was not trapped: {other:?}"),
+    }
+    assert!(
+        answered >= 10,
+        "the bystander answered only {answered} times while the spinner spun"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the trap came late: {:?}",
+        start.elapsed()
+    );
+    // The spinner was restarted and works again.
+    assert_eq!(
+        host.call("spinner", raw("hello"), T).await.unwrap(),
+        Some(raw("ok"))
+    );
+    assert_eq!(host.restarts("spinner"), Some(1));
+    host.shutdown(T).await;
+}
+
+/// Growing memory past the limit traps the guest; the host and its neighbours are fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_limit_traps_only_the_hog() {
+    let host = Host::builder()
+        .engine(EngineConfig {
+            max_memory_bytes: 16 << 20,
+            ..EngineConfig::default()
+        })
+        .component(ComponentSpec::new(
+            "hog",
+            Source::File(test_programs::MISBEHAVE.into()),
+        ))
+        .component(ComponentSpec::new(
+            "neighbour",
+            Source::File(test_programs::COUNTER.into()),
+        ))
+        .start()
+        .await
+        .unwrap();
+    // Within the limit: fine.
+    assert_eq!(
+        host.call("hog", raw("grow:4"), T).await.unwrap(),
+        Some(raw("1024"))
+    );
+    match host.call("hog", raw("grow:64"), T).await {
+        Err(RequestError::ReceiverCrashed(_)) => {}
+        other => panic!("the memory hog was not trapped: {other:?}"),
+    }
+    assert_eq!(
+        host.call("neighbour", raw("x"), T).await.unwrap(),
+        Some(raw("1"))
+    );
+    assert_eq!(
+        host.call("hog", raw("hello"), T).await.unwrap(),
+        Some(raw("ok"))
+    );
+    host.shutdown(T).await;
+}

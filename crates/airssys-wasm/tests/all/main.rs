@@ -1,0 +1,6 @@
+//! airssys-wasm end-to-end tests: real guest components compiled from source
+//! (`test-programs`), real wasmtime, real actors.
+
+mod limits; // CPU deadline and memory limit
+mod messaging; // send, call, stamping, refusals
+mod supervision; // traps, restarts, dead letters

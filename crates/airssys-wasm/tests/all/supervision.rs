@@ -1,0 +1,116 @@
+//! Traps are crashes: the instance is dropped, the supervisor restarts the component in
+//! place, the crashing message is a dead letter, and the queued messages survive.
+
+use std::time::Duration;
+
+use airssys_wasm::{ComponentSpec, Host, Payload, RequestError, Source, codec};
+
+const T: Duration = Duration::from_secs(5);
+
+fn raw(text: &str) -> Payload {
+    Payload {
+        codec: codec::RAW,
+        bytes: text.as_bytes().to_vec(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trap_restarts_with_fresh_state_and_records_a_dead_letter() {
+    let host = Host::builder()
+        .component(ComponentSpec::new(
+            "counter",
+            Source::File(test_programs::COUNTER.into()),
+        ))
+        .start()
+        .await
+        .unwrap();
+    let count = |p: Option<Payload>| String::from_utf8(p.unwrap().bytes).unwrap();
+    assert_eq!(count(host.call("counter", raw("a"), T).await.unwrap()), "1");
+    assert_eq!(count(host.call("counter", raw("b"), T).await.unwrap()), "2");
+    // Queue the crash and a message behind it, then ask.
+    host.send("counter", raw("crash")).unwrap();
+    host.send("counter", raw("queued")).unwrap();
+    let after = count(host.call("counter", raw("c"), T).await.unwrap());
+    // Fresh instance: the queued message counted 1, this call 2.
+    assert_eq!(after, "2");
+    assert_eq!(host.restarts("counter"), Some(1));
+    let letters = host.dead_letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].bytes, b"crash");
+    assert_eq!(&*letters[0].sender, "host");
+    assert!(
+        letters[0].reason.contains("asked to crash") || letters[0].reason.contains("unreachable"),
+        "{}",
+        letters[0].reason
+    );
+    host.shutdown(T).await;
+}
+
+/// A handler error is returned to the caller and does not crash the component.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_error_is_returned_not_a_crash() {
+    let host = Host::builder()
+        .component(ComponentSpec::new(
+            "counter",
+            Source::File(test_programs::COUNTER.into()),
+        ))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(
+        host.call("counter", raw("fail"), T).await,
+        Err(RequestError::HandlerError("asked to fail".into()))
+    );
+    assert_eq!(host.restarts("counter"), Some(0));
+    host.shutdown(T).await;
+}
+
+/// A caller whose request crashes the receiver is told so, with the trap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_learns_of_the_receiver_crash() {
+    let host = Host::builder()
+        .component(ComponentSpec::new(
+            "counter",
+            Source::File(test_programs::COUNTER.into()),
+        ))
+        .start()
+        .await
+        .unwrap();
+    match host.call("counter", raw("crash"), T).await {
+        Err(RequestError::ReceiverCrashed(reason)) => assert!(!reason.is_empty()),
+        other => panic!("expected ReceiverCrashed, got {other:?}"),
+    }
+    host.shutdown(T).await;
+}
+
+/// A component whose `init` fails does not start, and the host says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_init_fails_the_start() {
+    let err = Host::builder()
+        .component(
+            ComponentSpec::new("counter", Source::File(test_programs::COUNTER.into()))
+                .config("fail-init", "true"),
+        )
+        .start()
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("counter") && text.contains("configured to fail"),
+        "{text}"
+    );
+}
+
+/// Bytes that are not a component are refused at load with a clear error.
+#[tokio::test]
+async fn malformed_component_is_refused_at_load() {
+    let err = Host::builder()
+        .component(ComponentSpec::new(
+            "junk",
+            Source::Bytes(b"not wasm at all".to_vec().into()),
+        ))
+        .start()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("junk"), "{err}");
+}

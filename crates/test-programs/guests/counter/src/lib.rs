@@ -1,0 +1,42 @@
+//! Counts the messages it handled since its instance started and answers with the count
+//! (decimal text, raw codec). State lives in linear memory, so it persists across messages
+//! and starts again from zero after a restart. The message `crash` traps; `fail` returns an
+//! error; `shutdown` is logged.
+
+wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use airssys::component::logging::{Level, log};
+
+
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+const RAW: u64 = 0x55;
+
+struct Counter;
+
+impl Guest for Counter {
+    fn init(config: Vec<(String, String)>) -> Result<(), String> {
+        if config.iter().any(|(k, v)| k == "fail-init" && v == "true") {
+            return Err("configured to fail".into());
+        }
+        Ok(())
+    }
+
+    fn handle_message(message: Message) -> Result<Option<Payload>, String> {
+        match message.payload.bytes.as_slice() {
+            b"crash" => panic!("asked to crash"),
+            b"fail" => return Err("asked to fail".into()),
+            _ => {}
+        }
+        let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(Some(Payload { codec: RAW, bytes: n.to_string().into_bytes() }))
+    }
+
+    fn shutdown() {
+        log(Level::Info, "counter shutting down", &[("count".into(), COUNT.load(Ordering::Relaxed).to_string())]);
+    }
+}
+
+export!(Counter);
