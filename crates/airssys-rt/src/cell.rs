@@ -68,6 +68,8 @@ pub(crate) struct ChildExit {
     pub(crate) actor: ActorId,
     pub(crate) incarnation: u32,
     pub(crate) reason: ExitReason,
+    /// The child is gone for good (drained, or stopped for good): it cannot be restarted.
+    pub(crate) last: bool,
 }
 
 /// A cell that was just closed for good.
@@ -472,11 +474,16 @@ impl<M: Send + 'static> Cell<M> {
             match st.rel.as_deref_mut() {
                 None => Default::default(),
                 Some(rel) => {
-                    let parent = if terminal { None } else { rel.parent.clone() };
+                    // A final exit is still reported to the supervisor (so that it stops
+                    // counting the child as running), but it cannot restart it.
+                    let parent = rel.parent.clone();
                     // Waiters for the end of this incarnation fire now if a restart may follow;
                     // otherwise `close` fires them all, after the system has forgotten the actor.
                     let mut fire_now = Vec::new();
-                    if parent.is_some() && rel.exit_waiters.iter().any(|w| !w.permanent) {
+                    if parent.is_some()
+                        && !terminal
+                        && rel.exit_waiters.iter().any(|w| !w.permanent)
+                    {
                         let (now, keep) = std::mem::take(&mut rel.exit_waiters)
                             .into_iter()
                             .partition(|w| !w.permanent);
@@ -492,7 +499,7 @@ impl<M: Send + 'static> Cell<M> {
                     )
                 }
             };
-        if parent.is_some() && st.first_waiter.as_ref().is_some_and(|w| !w.permanent) {
+        if parent.is_some() && !terminal && st.first_waiter.as_ref().is_some_and(|w| !w.permanent) {
             fire_now.extend(st.first_waiter.take());
         }
         st.exit = Some(reason.clone());
@@ -509,6 +516,7 @@ impl<M: Send + 'static> Cell<M> {
             let exit = ExitSignal {
                 from: me.clone(),
                 reason: reason.clone(),
+                incarnation,
             };
             link.0.signal(Signal::LinkExit(exit), link_incarnation);
         }
@@ -521,11 +529,15 @@ impl<M: Send + 'static> Cell<M> {
             watcher.0.signal(Signal::Down(down), watcher_incarnation);
         }
         let restartable = match parent {
-            Some(hook) => hook(ChildExit {
-                actor: self.id,
-                incarnation,
-                reason: reason.clone(),
-            }),
+            Some(hook) => {
+                let accepted = hook(ChildExit {
+                    actor: self.id,
+                    incarnation,
+                    reason: reason.clone(),
+                    last: terminal,
+                });
+                accepted && !terminal
+            }
             None => false,
         };
         if restartable {
@@ -592,7 +604,9 @@ pub(crate) trait CellOps: Send + Sync + 'static {
     /// Link to `other` (in its incarnation `other_incarnation`); returns this actor's
     /// incarnation, or `None` if none is running.
     fn add_link(&self, other: ActorHandle, other_incarnation: u32) -> Option<u32>;
-    fn remove_link(&self, other: ActorId);
+    /// Remove the link with `other`; with `Some(incarnation)`, only if it was made with that
+    /// incarnation of it (a late exit signal must not remove a newer link).
+    fn remove_link(&self, other: ActorId, incarnation: Option<u32>);
     fn add_monitor(&self, watcher: ActorHandle, watcher_incarnation: u32) -> Option<MonitorRef>;
     fn remove_monitor(&self, mref: MonitorRef);
     fn exit_waiter(&self, permanent: bool) -> Result<oneshot::Receiver<ExitReason>, ExitReason>;
@@ -699,9 +713,10 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         Some(incarnation)
     }
 
-    fn remove_link(&self, other: ActorId) {
+    fn remove_link(&self, other: ActorId, incarnation: Option<u32>) {
         if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
-            rel.links.retain(|(l, _)| l.id() != other);
+            rel.links
+                .retain(|(l, i)| l.id() != other || incarnation.is_some_and(|x| x != *i));
         }
     }
 

@@ -70,6 +70,7 @@ impl<A: Actor> Context<A> {
                 let exit = ExitSignal {
                     from: other.clone(),
                     reason: ExitReason::NoProc,
+                    incarnation: 0,
                 };
                 self.me
                     .cell
@@ -80,8 +81,8 @@ impl<A: Actor> Context<A> {
 
     /// Remove a link in both directions.
     pub fn unlink(&mut self, other: &ActorHandle) {
-        other.0.remove_link(self.me.id());
-        self.me.cell.remove_link(other.id());
+        other.0.remove_link(self.me.id(), None);
+        self.me.cell.remove_link(other.id(), None);
     }
 
     /// Monitor `other`: when it exits, this actor gets a [`Down`] notice in

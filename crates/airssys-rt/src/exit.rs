@@ -96,6 +96,8 @@ pub struct ExitSignal {
     pub from: ActorHandle,
     /// Why it exited.
     pub reason: ExitReason,
+    /// Which incarnation of it exited (0 when it was already gone).
+    pub(crate) incarnation: u32,
 }
 
 /// Identifies one monitor; returned by [`Context::monitor`](crate::Context::monitor).

@@ -217,7 +217,7 @@ async fn receive_loop<A: Actor>(
             }
             Received::Signal(Signal::Stop(reason)) => return reason,
             Received::Signal(Signal::LinkExit(sig)) => {
-                cell.remove_link(sig.from.id());
+                cell.remove_link(sig.from.id(), Some(sig.incarnation));
                 if ctx.trap_exits {
                     guarded!(actor.handle_exit(sig, ctx))
                 } else if sig.reason != ExitReason::Normal {

@@ -278,7 +278,9 @@ impl fmt::Debug for SupervisorMsg {
 
 enum Command {
     ChildExited(ChildExit),
-    RestartDue(Vec<Arc<str>>),
+    /// Delayed restarts, from this supervisor's incarnation (a timer set by a previous
+    /// incarnation of the supervisor is ignored).
+    RestartDue(u32, Vec<Arc<str>>),
     StartChild(ChildSpec, Reply<Result<ActorHandle, SupervisorError>>),
     TerminateChild(Arc<str>, Reply<Result<(), SupervisorError>>),
     WhichChildren(Reply<Vec<ChildInfo>>),
@@ -514,6 +516,14 @@ impl Supervisor {
                 return;
             }
             child.state = ChildState::Down;
+            if exit.last {
+                // Gone for good (drained): nothing to decide; a temporary child is removed.
+                child.pending = Pending::No;
+                if child.spec.restart == Restart::Temporary {
+                    self.children.remove(idx);
+                }
+                return;
+            }
             if child.started_at.elapsed() >= self.backoff.map_or(Duration::MAX, |b| b.reset_after) {
                 child.consecutive_failures = 0;
             }
@@ -588,7 +598,10 @@ impl Supervisor {
                     self.restart_ids(&ids, ctx).await;
                 } else {
                     tracing::debug!(?delay, "restart delayed by backoff");
-                    ctx.send_after(delay, SupervisorMsg(Command::RestartDue(ids)));
+                    ctx.send_after(
+                        delay,
+                        SupervisorMsg(Command::RestartDue(ctx.incarnation(), ids)),
+                    );
                 }
             }
         }
@@ -654,7 +667,11 @@ impl Actor for Supervisor {
     ) -> Result<(), BoxError> {
         match msg.0 {
             Command::ChildExited(exit) => self.on_child_exit(exit, ctx).await,
-            Command::RestartDue(ids) => self.restart_ids(&ids, ctx).await,
+            Command::RestartDue(incarnation, ids) => {
+                if incarnation == ctx.incarnation() {
+                    self.restart_ids(&ids, ctx).await;
+                }
+            }
             Command::StartChild(spec, reply) => {
                 let result = if self.index_of(&spec.id).is_some() {
                     Err(SupervisorError::DuplicateId(spec.id.to_string()))

@@ -192,3 +192,25 @@ async fn zero_period_interval_does_not_panic() {
     t.cancel();
     assert!(!a.ask(WMsg::Seen, T).await.unwrap().is_empty());
 }
+
+/// A supervised child that is drained is gone for good, and its supervisor knows it: it is
+/// not reported as running and not restarted.
+#[tokio::test]
+async fn drained_child_is_reported_to_its_supervisor() {
+    let system = System::new();
+    let log = Log::new();
+    let l = log.clone();
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .child(ChildSpec::actor("a", move || Worker::new("a", &l))),
+        )
+        .await
+        .unwrap();
+    let a = sup.child::<Worker>("a").await.unwrap();
+    a.drain();
+    assert_eq!(a.wait_for_exit().await, ExitReason::Normal);
+    let info = sup.which_children().await.unwrap();
+    assert!(!info[0].running, "a drained child is still reported as running");
+    assert_eq!(log.count("a:started"), 1, "a drained child was restarted");
+}
