@@ -8,6 +8,7 @@
 
 mod report;
 mod rt;
+mod wasm;
 
 use std::path::PathBuf;
 

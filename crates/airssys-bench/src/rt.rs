@@ -37,6 +37,10 @@ pub const SUITES: &[Suite] = &[
         name: "rt.idle_actor_memory_100k",
         run: idle_memory,
     },
+    Suite {
+        name: "wasm.host_to_component_send",
+        run: crate::wasm::host_to_component,
+    },
 ];
 
 pub fn names() -> Vec<&'static str> {
@@ -45,7 +49,7 @@ pub fn names() -> Vec<&'static str> {
 
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }

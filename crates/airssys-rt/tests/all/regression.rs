@@ -211,6 +211,9 @@ async fn drained_child_is_reported_to_its_supervisor() {
     a.drain();
     assert_eq!(a.wait_for_exit().await, ExitReason::Normal);
     let info = sup.which_children().await.unwrap();
-    assert!(!info[0].running, "a drained child is still reported as running");
+    assert!(
+        !info[0].running,
+        "a drained child is still reported as running"
+    );
     assert_eq!(log.count("a:started"), 1, "a drained child was restarted");
 }

@@ -1,0 +1,173 @@
+//! airssys-wasm figures, each with a raw wasmtime baseline measured in the same run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airssys_wasm::{ComponentSpec, Host, Payload, Source, codec};
+use tokio::runtime::Runtime;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::Scale;
+use crate::report::Figure;
+
+mod raw {
+    //! The same contract, bound directly for the baseline.
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "component",
+        imports: { "airssys:component/messaging.call": async },
+        exports: { default: async },
+    });
+}
+
+use raw::airssys::component::{config, logging, messaging, types};
+
+/// A store state with host functions that do nothing: the baseline measures only the
+/// wasmtime call into the guest.
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for Bare {}
+
+impl messaging::Host for Bare {
+    fn send(&mut self, _: String, _: types::Payload) -> Result<(), types::SendError> {
+        Ok(())
+    }
+    async fn call(
+        &mut self,
+        _: String,
+        _: types::Payload,
+        _: u32,
+    ) -> Result<Option<types::Payload>, types::RequestError> {
+        Ok(None)
+    }
+    fn self_address(&mut self) -> String {
+        "bench".into()
+    }
+}
+
+impl logging::Host for Bare {
+    fn log(&mut self, _: logging::Level, _: String, _: Vec<(String, String)>) {}
+}
+
+impl config::Host for Bare {
+    fn get(&mut self, _: String) -> Option<String> {
+        None
+    }
+}
+
+fn payload(len: usize) -> Payload {
+    Payload {
+        codec: codec::RAW,
+        bytes: vec![7u8; len],
+    }
+}
+
+/// Raw wasmtime: `handle-message` of the counter guest called `n` times on one instance, with
+/// the same engine settings as the host (epoch interruption on, no component-model-async).
+async fn raw_calls(component: &Component, engine: &Engine, n: u64) -> anyhow::Result<Duration> {
+    let mut linker: Linker<Bare> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    raw::Component::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    let mut store = Store::new(
+        engine,
+        Bare {
+            wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+        },
+    );
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = raw::Component::instantiate_async(&mut store, component, &linker).await?;
+    instance
+        .call_init(&mut store, &[])
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let message = types::Message {
+        sender: "host".into(),
+        payload: types::Payload {
+            codec: codec::RAW,
+            bytes: vec![7u8; 64],
+        },
+        correlation: None,
+    };
+    let start = Instant::now();
+    for _ in 0..n {
+        instance
+            .call_handle_message(&mut store, &message)
+            .await?
+            .map_err(anyhow::Error::msg)?;
+    }
+    Ok(start.elapsed())
+}
+
+/// Ours: the host sends `n` messages (64 B) to the counter component, then one call that
+/// returns after all of them were handled (per-sender FIFO).
+async fn host_sends(host: Arc<Host>, n: u64) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    for _ in 0..n {
+        loop {
+            match host.send("counter", payload(64)) {
+                Ok(()) => break,
+                Err(airssys_wasm::SendError::MailboxFull) => tokio::task::yield_now().await,
+                Err(e) => anyhow::bail!("send failed: {e:?}"),
+            }
+        }
+    }
+    host.call("counter", payload(64), Duration::from_secs(60))
+        .await
+        .map_err(|e| anyhow::anyhow!("call failed: {e:?}"))?;
+    Ok(start.elapsed())
+}
+
+pub fn host_to_component(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let n = scale.round_trips;
+    let host = Arc::new(
+        rt.block_on(
+            Host::builder()
+                .component(ComponentSpec::new(
+                    "counter",
+                    Source::File(test_programs::COUNTER.into()),
+                ))
+                .start(),
+        )?,
+    );
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.concurrency_support(false);
+    let engine = Engine::new(&config)?;
+    let component = Component::from_file(&engine, test_programs::COUNTER)?;
+    // Warm up both.
+    rt.block_on(rt.spawn(host_sends(Arc::clone(&host), n / 10 + 1)))??;
+    rt.block_on(raw_calls(&component, &engine, n / 10 + 1))?;
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..scale.samples {
+        let d = rt.block_on(rt.spawn(host_sends(Arc::clone(&host), n)))??;
+        ours.push(d.as_nanos() as f64 / n as f64);
+        let d = rt.block_on(raw_calls(&component, &engine, n))?;
+        base.push(d.as_nanos() as f64 / n as f64);
+    }
+    if let Ok(host) = Arc::try_unwrap(host) {
+        rt.block_on(host.shutdown(Duration::from_secs(5)));
+    }
+    Ok(Figure::vs(
+        "wasm.host_to_component_send",
+        crate::rt::median(ours),
+        "ns/msg",
+        "raw wasmtime handle-message call",
+        crate::rt::median(base),
+        3.0,
+    ))
+}
