@@ -184,7 +184,12 @@ impl Actor for ComponentActor {
                 Ok(())
             }
             Err(trap) => {
-                let reason = format!("{trap:#}");
+                // The reason is the trap itself; the guest backtrace goes to the debug log.
+                tracing::debug!(component = %self.shared.address, error = ?trap, "guest trapped");
+                let reason = match trap.downcast_ref::<wasmtime::Trap>() {
+                    Some(t) => t.to_string(),
+                    None => trap.root_cause().to_string(),
+                };
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RequestError::ReceiverCrashed(reason.clone())));
                 }
