@@ -54,6 +54,12 @@ impl messaging::Host for Bare {
     ) -> Result<Option<types::Payload>, types::RequestError> {
         Ok(None)
     }
+    fn request(&mut self, _: String, _: types::Payload, _: u32) -> Result<u64, types::SendError> {
+        Ok(0)
+    }
+    fn cancel(&mut self, _: u64) -> bool {
+        false
+    }
     fn self_address(&mut self) -> String {
         "bench".into()
     }

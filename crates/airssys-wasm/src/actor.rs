@@ -14,21 +14,46 @@ use crate::engine::Engine;
 use crate::router::Router;
 use crate::state::HostState;
 
-/// A message on its way to a component.
-pub struct Envelope {
-    pub(crate) sender: Arc<str>,
-    pub(crate) payload: Payload,
-    /// Set for a call: where the response goes.
-    pub(crate) reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
+/// What a component's mailbox carries.
+pub struct Envelope(pub(crate) Kind);
+
+pub(crate) enum Kind {
+    /// A message for `handle-message`.
+    Message {
+        sender: Arc<str>,
+        payload: Payload,
+        /// Set for a call or request: where the response goes.
+        reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
+    },
+    /// The outcome of a request this component made, for `handle-callback`.
+    Callback {
+        id: u64,
+        outcome: Result<Option<Payload>, RequestError>,
+    },
 }
 
 impl std::fmt::Debug for Envelope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Envelope")
-            .field("sender", &self.sender)
-            .field("codec", &self.payload.codec)
-            .field("len", &self.payload.bytes.len())
-            .finish()
+        match &self.0 {
+            Kind::Message {
+                sender, payload, ..
+            } => f
+                .debug_struct("Message")
+                .field("sender", sender)
+                .field("codec", &payload.codec)
+                .field("len", &payload.bytes.len())
+                .finish(),
+            Kind::Callback { id, .. } => f.debug_struct("Callback").field("id", id).finish(),
+        }
+    }
+}
+
+/// The text of a trap (the guest backtrace goes to the debug log).
+fn trap_reason(address: &str, trap: &wasmtime::Error) -> String {
+    tracing::debug!(component = address, error = ?trap, "guest trapped");
+    match trap.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => t.to_string(),
+        None => trap.root_cause().to_string(),
     }
 }
 
@@ -160,11 +185,30 @@ impl Actor for ComponentActor {
         let Some(live) = self.live.as_mut() else {
             return Err("component instance missing".into());
         };
-        let Envelope {
-            sender,
-            payload,
-            reply,
-        } = envelope;
+        let (sender, payload, reply) = match envelope.0 {
+            Kind::Message {
+                sender,
+                payload,
+                reply,
+            } => (sender, payload, reply),
+            Kind::Callback { id, outcome } => {
+                Self::arm(&mut live.store, self.shared.cpu_per_message);
+                let outcome = outcome.as_ref().map(Option::as_ref);
+                let done = live
+                    .bindings
+                    .call_handle_callback(&mut live.store, id, outcome)
+                    .await;
+                live.store.data_mut().deadline = None;
+                return match done {
+                    Ok(()) => Ok(()),
+                    Err(trap) => {
+                        let reason = trap_reason(&self.shared.address, &trap);
+                        self.live = None;
+                        Err(format!("handle-callback trapped: {reason}").into())
+                    }
+                };
+            }
+        };
         let message = Message {
             sender: sender.to_string(),
             payload,
@@ -184,12 +228,7 @@ impl Actor for ComponentActor {
                 Ok(())
             }
             Err(trap) => {
-                // The reason is the trap itself; the guest backtrace goes to the debug log.
-                tracing::debug!(component = %self.shared.address, error = ?trap, "guest trapped");
-                let reason = match trap.downcast_ref::<wasmtime::Trap>() {
-                    Some(t) => t.to_string(),
-                    None => trap.root_cause().to_string(),
-                };
+                let reason = trap_reason(&self.shared.address, &trap);
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RequestError::ReceiverCrashed(reason.clone())));
                 }

@@ -15,7 +15,7 @@ use crate::actor::{ComponentActor, DeadLetter, DeadLetters, Shared};
 use crate::bindings::{self, Payload, RequestError, SendError};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::HostError;
-use crate::router::{Inbox, Router};
+use crate::router::{Policy, Router};
 use crate::state::HostState;
 
 /// The address of messages sent from outside any component.
@@ -138,12 +138,11 @@ impl HostBuilder {
         .map_err(|e| HostError::Engine(e.to_string()))?;
 
         let system = System::new();
-        let router = Router::default();
+        let router = Router::new(system.clone());
         let dead_letters = DeadLetters::default();
         let (max_restarts, period) = self.intensity.unwrap_or((10, Duration::from_secs(10)));
         let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(max_restarts, period);
         let mut names = std::collections::HashSet::new();
-        let mut inboxes = Vec::new();
         for c in self.components {
             if !names.insert(Arc::clone(&c.name)) {
                 return Err(HostError::DuplicateName(c.name.to_string()));
@@ -181,7 +180,15 @@ impl HostBuilder {
                 )
                 .restart(c.restart),
             );
-            inboxes.push((c.name, c.accepts, c.max_payload));
+            // Policies are known before anything starts, so components can message each
+            // other from `init` on.
+            router.insert(
+                c.name,
+                Policy {
+                    accepts: c.accepts.into(),
+                    max_payload: c.max_payload,
+                },
+            );
         }
         let supervisor = system.spawn_supervisor(spec).await.map_err(|e| match e {
             airssys_rt::SupervisorError::StartFailed { id, reason } => HostError::Start {
@@ -193,22 +200,6 @@ impl HostBuilder {
                 reason: other.to_string(),
             },
         })?;
-        for (name, accepts, max_payload) in inboxes {
-            let Some(actor) = supervisor.child::<ComponentActor>(&name).await else {
-                return Err(HostError::Start {
-                    name: name.to_string(),
-                    reason: "not running".into(),
-                });
-            };
-            router.insert(
-                name,
-                Inbox {
-                    actor,
-                    accepts: accepts.into(),
-                    max_payload,
-                },
-            );
-        }
         Ok(Host {
             system,
             supervisor,

@@ -6,10 +6,10 @@
 //! in place by its supervisor when it traps: same address, same mailbox, fresh instance.
 //!
 //! Built so far: the engine (pooling allocator with fallback, epoch CPU deadlines that trap a
-//! spinning handler and let other actors run meanwhile), components as actors, `send` and
-//! `call` between components with sender stamping, codec and size checks, dead letters, and
-//! the [`Host`] embedding API. Not built yet (tracked by the airssys-wasm issue): `request`
-//! with callbacks, `cancel`, pub/sub, the compiled-artifact cache, fuel.
+//! spinning handler and let other actors run meanwhile), components as actors, `send`, `call`,
+//! `request` with `handle-callback` and `cancel` between components with sender stamping,
+//! codec and size checks, dead letters, and the [`Host`] embedding API. Not built yet
+//! (tracked by the airssys-wasm issue): pub/sub, the compiled-artifact cache, fuel.
 
 mod actor;
 mod bindings;

@@ -4,51 +4,66 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use airssys_rt::{ActorRef, AskError, TrySendError};
+use airssys_rt::{ActorRef, AskError, System, TrySendError};
 
-use crate::actor::{ComponentActor, Envelope};
+use crate::actor::{ComponentActor, Envelope, Kind};
 use crate::bindings::{Payload, RequestError, SendError};
 
 /// What a target accepts, checked before delivery.
 #[derive(Debug, Clone)]
-pub(crate) struct Inbox {
-    pub(crate) actor: ActorRef<ComponentActor>,
+pub(crate) struct Policy {
     /// Accepted codecs; empty means any.
     pub(crate) accepts: Arc<[u64]>,
     pub(crate) max_payload: usize,
 }
 
-/// The host's address table. Cloning shares it.
-#[derive(Debug, Clone, Default)]
+/// The host's address book: the policies of every component, and the system whose registry
+/// maps each address to its (restart-stable) actor. Cloning shares it.
+#[derive(Debug, Clone)]
 pub(crate) struct Router {
-    table: Arc<RwLock<HashMap<Arc<str>, Inbox>>>,
+    system: System,
+    policies: Arc<RwLock<HashMap<Arc<str>, Policy>>>,
 }
 
 impl Router {
-    pub(crate) fn insert(&self, address: Arc<str>, inbox: Inbox) {
-        self.table
+    pub(crate) fn new(system: System) -> Self {
+        Router {
+            system,
+            policies: Arc::default(),
+        }
+    }
+
+    pub(crate) fn insert(&self, address: Arc<str>, policy: Policy) {
+        self.policies
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(address, inbox);
+            .insert(address, policy);
+    }
+
+    /// The actor at `address`, if it is running (or waiting for a restart).
+    pub(crate) fn actor(&self, address: &str) -> Option<ActorRef<ComponentActor>> {
+        self.system.lookup::<ComponentActor>(address)
     }
 
     /// Look up `target` and check `payload` against what it accepts.
-    fn admit(
+    pub(crate) fn admit(
         &self,
         target: &str,
         payload: &Payload,
     ) -> Result<ActorRef<ComponentActor>, SendError> {
-        let table = self.table.read().unwrap_or_else(|e| e.into_inner());
-        let inbox = table
-            .get(target)
-            .ok_or_else(|| SendError::UnknownTarget(target.to_owned()))?;
-        if payload.bytes.len() > inbox.max_payload {
-            return Err(SendError::PayloadTooLarge(inbox.max_payload as u64));
+        {
+            let policies = self.policies.read().unwrap_or_else(|e| e.into_inner());
+            let policy = policies
+                .get(target)
+                .ok_or_else(|| SendError::UnknownTarget(target.to_owned()))?;
+            if payload.bytes.len() > policy.max_payload {
+                return Err(SendError::PayloadTooLarge(policy.max_payload as u64));
+            }
+            if !policy.accepts.is_empty() && !policy.accepts.contains(&payload.codec) {
+                return Err(SendError::CodecNotAccepted(policy.accepts.to_vec()));
+            }
         }
-        if !inbox.accepts.is_empty() && !inbox.accepts.contains(&payload.codec) {
-            return Err(SendError::CodecNotAccepted(inbox.accepts.to_vec()));
-        }
-        Ok(inbox.actor.clone())
+        self.actor(target).ok_or(SendError::TargetStopped)
     }
 
     /// Fire-and-forget, stamped with `sender`. Never waits: a full mailbox is refused.
@@ -59,11 +74,11 @@ impl Router {
         payload: Payload,
     ) -> Result<(), SendError> {
         let actor = self.admit(target, &payload)?;
-        let envelope = Envelope {
+        let envelope = Envelope(Kind::Message {
             sender: Arc::clone(sender),
             payload,
             reply: None,
-        };
+        });
         actor.try_tell(envelope).map_err(|e| match e {
             TrySendError::Full(_) => SendError::MailboxFull,
             TrySendError::Closed(_) => SendError::TargetStopped,
@@ -82,26 +97,38 @@ impl Router {
         let actor = self
             .admit(target, &payload)
             .map_err(RequestError::Refused)?;
-        let sender = Arc::clone(sender);
-        let answer = actor
-            .ask(
-                |reply| Envelope {
+        ask(&actor, sender, payload, timeout).await
+    }
+}
+
+/// Deliver a request to an admitted target and wait for its answer.
+pub(crate) async fn ask(
+    actor: &ActorRef<ComponentActor>,
+    sender: &Arc<str>,
+    payload: Payload,
+    timeout: Duration,
+) -> Result<Option<Payload>, RequestError> {
+    let sender = Arc::clone(sender);
+    let answer = actor
+        .ask(
+            |reply| {
+                Envelope(Kind::Message {
                     sender,
                     payload,
                     reply: Some(reply),
-                },
-                timeout,
-            )
-            .await;
-        match answer {
-            Ok(result) => result,
-            Err(AskError::Timeout) => Err(RequestError::Timeout),
-            Err(AskError::Closed) => Err(RequestError::Refused(SendError::TargetStopped)),
-            // The receiver dropped the request without answering: it crashed (or was killed)
-            // while handling it, or stopped with it still queued.
-            Err(AskError::NoReply) => Err(RequestError::ReceiverCrashed(
-                "the receiver stopped before answering".into(),
-            )),
-        }
+                })
+            },
+            timeout,
+        )
+        .await;
+    match answer {
+        Ok(result) => result,
+        Err(AskError::Timeout) => Err(RequestError::Timeout),
+        Err(AskError::Closed) => Err(RequestError::Refused(SendError::TargetStopped)),
+        // The receiver dropped the request without answering: it was killed while handling
+        // it, or stopped with it still queued.
+        Err(AskError::NoReply) => Err(RequestError::ReceiverCrashed(
+            "the receiver stopped before answering".into(),
+        )),
     }
 }

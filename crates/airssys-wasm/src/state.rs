@@ -1,16 +1,19 @@
 //! The per-store state of a component instance and the host functions it imports.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::actor::{Envelope, Kind};
 use crate::bindings::airssys::component::{config, logging, messaging, types};
 use crate::bindings::{Level, Payload, RequestError, SendError};
-use crate::router::Router;
+use crate::router::{self, Router};
 
 /// Longest `call` timeout a guest may ask for.
 const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
@@ -24,6 +27,28 @@ pub(crate) struct HostState {
     pub(crate) limits: StoreLimits,
     /// When the handler now running must be done (checked at every epoch tick).
     pub(crate) deadline: Option<Instant>,
+    requests: Requests,
+}
+
+/// The requests this instance made that have not called back yet. When the instance goes
+/// (crash or stop), they are cancelled: no callback reaches a later instance.
+#[derive(Default)]
+struct Requests {
+    next: u64,
+    pending: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+}
+
+impl Drop for Requests {
+    fn drop(&mut self) {
+        for (_, task) in self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+        {
+            task.abort();
+        }
+    }
 }
 
 impl HostState {
@@ -45,6 +70,7 @@ impl HostState {
             router,
             limits,
             deadline: None,
+            requests: Requests::default(),
         }
     }
 }
@@ -63,6 +89,65 @@ impl types::Host for HostState {}
 impl messaging::Host for HostState {
     fn send(&mut self, target: String, payload: Payload) -> Result<(), SendError> {
         self.router.send(&self.address, &target, payload)
+    }
+
+    fn request(
+        &mut self,
+        target: String,
+        payload: Payload,
+        timeout_ms: u32,
+    ) -> Result<u64, SendError> {
+        let target_actor = self.router.admit(&target, &payload)?;
+        let Some(me) = self.router.actor(&self.address) else {
+            return Err(SendError::NotSupported(
+                "requests during init are not supported".into(),
+            ));
+        };
+        let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
+        self.requests.next += 1;
+        let id = self.requests.next;
+        let sender = Arc::clone(&self.address);
+        let pending = Arc::clone(&self.requests.pending);
+        // Held while the task is spawned and registered, so that the task cannot look for
+        // its entry before it exists.
+        let mut registered = self
+            .requests
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let task = tokio::spawn(async move {
+            let outcome = router::ask(&target_actor, &sender, payload, timeout).await;
+            // Exactly one of: `cancel` removed the entry (and no callback comes), or this
+            // task removes it and the callback is delivered.
+            if pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id)
+                .is_none()
+            {
+                return;
+            }
+            let _ = me.tell(Envelope(Kind::Callback { id, outcome })).await;
+        });
+        registered.insert(id, task.abort_handle());
+        drop(registered);
+        Ok(id)
+    }
+
+    fn cancel(&mut self, id: u64) -> bool {
+        let task = self
+            .requests
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        match task {
+            Some(task) => {
+                task.abort();
+                true
+            }
+            None => false,
+        }
     }
 
     async fn call(

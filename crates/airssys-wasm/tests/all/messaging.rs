@@ -180,3 +180,124 @@ async fn call_cycle_times_out_instead_of_hanging() {
     assert_eq!(text(answer.unwrap()), "error: timeout");
     host.shutdown(T).await;
 }
+
+/// Poll the relay's recorded callbacks until `want` of them arrived (or give up).
+async fn callbacks(host: &Host, relay: &str, want: usize) -> Vec<String> {
+    for _ in 0..200 {
+        let got = text(host.call(relay, raw("callbacks"), T).await.unwrap());
+        let lines: Vec<String> = got
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= want {
+            return lines;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Vec::new()
+}
+
+fn requests_host() -> airssys_wasm::HostBuilder {
+    Host::builder()
+        .component(guest("counter", test_programs::COUNTER))
+        .component(
+            guest("spinner", test_programs::MISBEHAVE).cpu_per_message(Duration::from_millis(500)),
+        )
+        .component(guest("to-counter", test_programs::RELAY).config("target", "counter"))
+        .component(guest("to-spinner", test_programs::RELAY).config("target", "spinner"))
+        .component(guest("to-nobody", test_programs::RELAY).config("target", "nobody"))
+}
+
+/// request → the target's response → the requester's `handle-callback`, with the id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_response_arrives_as_a_callback() {
+    let host = requests_host().start().await.unwrap();
+    assert_eq!(
+        text(
+            host.call("to-counter", raw("request:1000:x"), T)
+                .await
+                .unwrap()
+        ),
+        "requested 1"
+    );
+    assert_eq!(
+        text(
+            host.call("to-counter", raw("request:1000:y"), T)
+                .await
+                .unwrap()
+        ),
+        "requested 2"
+    );
+    let mut got = callbacks(&host, "to-counter", 2).await;
+    got.sort();
+    assert_eq!(got, ["1:ok:1", "2:ok:2"]);
+    host.shutdown(T).await;
+}
+
+/// A request that is not answered in time calls back with a timeout; one whose receiver
+/// crashes calls back with the crash; one that cannot be queued is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_timeout_crash_and_refusal() {
+    let host = requests_host().start().await.unwrap();
+    assert_eq!(
+        text(
+            host.call("to-spinner", raw("request:100:spin"), T)
+                .await
+                .unwrap()
+        ),
+        "requested 1"
+    );
+    assert_eq!(callbacks(&host, "to-spinner", 1).await, ["1:timeout"]);
+    assert_eq!(
+        text(
+            host.call("to-counter", raw("request:2000:crash"), T)
+                .await
+                .unwrap()
+        ),
+        "requested 1"
+    );
+    assert_eq!(callbacks(&host, "to-counter", 1).await, ["1:crashed"]);
+    assert_eq!(
+        text(
+            host.call("to-nobody", raw("request:100:x"), T)
+                .await
+                .unwrap()
+        ),
+        "error: SendError::UnknownTarget(\"nobody\")"
+    );
+    host.shutdown(T).await;
+}
+
+/// A cancelled request never calls back; cancelling twice (or an unknown id) says false.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_request_never_calls_back() {
+    let host = requests_host().start().await.unwrap();
+    assert_eq!(
+        text(
+            host.call("to-spinner", raw("request:2000:spin"), T)
+                .await
+                .unwrap()
+        ),
+        "requested 1"
+    );
+    assert_eq!(
+        text(host.call("to-spinner", raw("cancel:1"), T).await.unwrap()),
+        "true"
+    );
+    assert_eq!(
+        text(host.call("to-spinner", raw("cancel:1"), T).await.unwrap()),
+        "false"
+    );
+    assert_eq!(
+        text(host.call("to-spinner", raw("cancel:99"), T).await.unwrap()),
+        "false"
+    );
+    // Long enough for the spinner to be trapped (500 ms) and any outcome to have arrived.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        text(host.call("to-spinner", raw("callbacks"), T).await.unwrap()),
+        ""
+    );
+    host.shutdown(T).await;
+}

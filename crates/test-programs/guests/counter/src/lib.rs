@@ -34,6 +34,8 @@ impl Guest for Counter {
         Ok(Some(Payload { codec: RAW, bytes: n.to_string().into_bytes() }))
     }
 
+    fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
     fn shutdown() {
         log(Level::Info, "counter shutting down", &[("count".into(), COUNT.load(Ordering::Relaxed).to_string())]);
     }

@@ -15,6 +15,8 @@ impl Guest for Echo {
         Ok(Some(message.payload))
     }
 
+    fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
     fn shutdown() {}
 }
 

@@ -34,6 +34,8 @@ impl Guest for Misbehave {
         Ok(Some(Payload { codec: RAW, bytes: b"ok".to_vec() }))
     }
 
+    fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
     fn shutdown() {}
 }
 

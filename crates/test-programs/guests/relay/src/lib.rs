@@ -1,6 +1,10 @@
 //! Talks to another component, named by the `target` config key:
 //! - `call:<text>`: calls the target with `<text>` and answers with its response;
 //! - `send:<text>`: sends `<text>` to the target and answers `sent`;
+//! - `request:<ms>:<text>`: requests `<text>` from the target with a timeout of `<ms>` and
+//!   answers `requested <id>`; the outcome arrives in `handle-callback` and is recorded;
+//! - `cancel:<id>`: cancels a pending request and answers `true` or `false`;
+//! - `callbacks`: answers with the recorded callback outcomes, one per line;
 //! - `whoami`: answers with the sender address the host stamped on the message;
 //! - `self`: answers with its own address.
 
@@ -8,13 +12,14 @@ wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
 use std::cell::RefCell;
 
-use airssys::component::messaging::{call, self_address, send};
-use airssys::component::types::{RequestError, SendError};
+use airssys::component::messaging::{call, cancel, request, self_address, send};
+use airssys::component::types::SendError;
 
 const RAW: u64 = 0x55;
 
 thread_local! {
     static TARGET: RefCell<String> = const { RefCell::new(String::new()) };
+    static CALLBACKS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 fn raw(text: &str) -> Payload {
@@ -48,11 +53,35 @@ impl Guest for Relay {
                 Err(e) => Ok(Some(raw(&format!("error: {e:?}")))),
             };
         }
+        if let Some(rest) = text.strip_prefix("request:") {
+            let (ms, body) = rest.split_once(':').ok_or("expected request:<ms>:<text>")?;
+            let ms: u32 = ms.parse().map_err(|_| "bad timeout".to_string())?;
+            return match request(&target, &raw(body), ms) {
+                Ok(id) => Ok(Some(raw(&format!("requested {id}")))),
+                Err(e) => Ok(Some(raw(&format!("error: {e:?}")))),
+            };
+        }
+        if let Some(id) = text.strip_prefix("cancel:") {
+            let id: u64 = id.parse().map_err(|_| "bad id".to_string())?;
+            return Ok(Some(raw(&cancel(id).to_string())));
+        }
         match text.as_str() {
+            "callbacks" => Ok(Some(raw(&CALLBACKS.with(|c| c.borrow().join("\n"))))),
             "whoami" => Ok(Some(raw(&message.sender))),
             "self" => Ok(Some(raw(&self_address()))),
             _ => Err(format!("unknown command {text:?}")),
         }
+    }
+
+    fn handle_callback(id: u64, outcome: Result<Option<Payload>, RequestError>) {
+        let line = match outcome {
+            Ok(Some(p)) => format!("{id}:ok:{}", String::from_utf8_lossy(&p.bytes)),
+            Ok(None) => format!("{id}:ok"),
+            Err(RequestError::Timeout) => format!("{id}:timeout"),
+            Err(RequestError::ReceiverCrashed(_)) => format!("{id}:crashed"),
+            Err(e) => format!("{id}:error:{e:?}"),
+        };
+        CALLBACKS.with(|c| c.borrow_mut().push(line));
     }
 
     fn shutdown() {}
