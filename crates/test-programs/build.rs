@@ -21,14 +21,7 @@ fn main() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut build = Command::new(cargo);
     build
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            TARGET,
-            "--manifest-path",
-        ])
+        .args(["build", "--release", "--locked", "--target", TARGET, "--manifest-path"])
         .arg(guests.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir);
     // Flags meant for the host build must not leak into the guest build.
@@ -41,9 +34,7 @@ fn main() {
     ] {
         build.env_remove(var);
     }
-    let status = build
-        .status()
-        .expect("could not run cargo to build the guest programs");
+    let status = build.status().expect("could not run cargo to build the guest programs");
     if !status.success() {
         panic!(
             "building the guest programs failed; if the message above says the target is \
@@ -64,11 +55,7 @@ fn main() {
             .join(TARGET)
             .join("release")
             .join(format!("airssys_guest_{}.wasm", name.replace('-', "_")));
-        assert!(
-            wasm.exists(),
-            "guest {name} did not produce {}",
-            wasm.display()
-        );
+        assert!(wasm.exists(), "guest {name} did not produce {}", wasm.display());
         consts.push_str(&format!(
             "/// The `{name}` guest component (see `guests/{name}/src/lib.rs`).\npub const {}: &str = {:?};\n",
             name.to_uppercase().replace('-', "_"),

@@ -52,19 +52,9 @@ pub struct Scale {
 impl Scale {
     fn new(quick: bool) -> Self {
         if quick {
-            Scale {
-                samples: 9,
-                messages: 200_000,
-                round_trips: 20_000,
-                idle_actors: 100_000,
-            }
+            Scale { samples: 9, messages: 200_000, round_trips: 20_000, idle_actors: 100_000 }
         } else {
-            Scale {
-                samples: 31,
-                messages: 1_000_000,
-                round_trips: 100_000,
-                idle_actors: 100_000,
-            }
+            Scale { samples: 31, messages: 1_000_000, round_trips: 100_000, idle_actors: 100_000 }
         }
     }
 }
@@ -76,10 +66,8 @@ fn main() -> anyhow::Result<()> {
     }
     let scale = Scale::new(args.quick);
     let filter = args.filter.clone().unwrap_or_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 
     let mut figures: Vec<Figure> = Vec::new();
     for suite in rt::SUITES {
@@ -92,10 +80,7 @@ fn main() -> anyhow::Result<()> {
         figures.push(figure);
     }
     if figures.is_empty() {
-        anyhow::bail!(
-            "no benchmark matches {filter:?}; names: {}",
-            rt::names().join(", ")
-        );
+        anyhow::bail!("no benchmark matches {filter:?}; names: {}", rt::names().join(", "));
     }
     report::print_table(&figures, args.quick);
     if let Some(path) = &args.json {

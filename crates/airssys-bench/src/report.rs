@@ -1,9 +1,6 @@
 //! Figures and how they are printed: a table on stdout, JSON and Markdown files.
 
-#![allow(
-    clippy::print_stdout,
-    reason = "the benchmark binary reports on stdout"
-)]
+#![allow(clippy::print_stdout, reason = "the benchmark binary reports on stdout")]
 
 use serde::Serialize;
 
@@ -50,10 +47,7 @@ impl Figure {
             name: name.into(),
             value,
             unit: unit.into(),
-            baseline: Some(Baseline {
-                name: base.into(),
-                value: base_value,
-            }),
+            baseline: Some(Baseline { name: base.into(), value: base_value }),
             ratio: Some(ratio),
             target: format!("ratio <= {max_ratio}"),
             met: ratio <= max_ratio,
@@ -67,22 +61,11 @@ pub fn print_row(f: &Figure) {
 
 /// The cells of one row: name, value, unit, baseline name, baseline value, ratio, target.
 fn cells(f: &Figure) -> [String; 7] {
-    let (bn, bv) = f
-        .baseline
-        .as_ref()
-        .map_or(("-".to_string(), "-".to_string()), |b| {
-            (b.name.clone(), format!("{:.1}", b.value))
-        });
+    let (bn, bv) = f.baseline.as_ref().map_or(("-".to_string(), "-".to_string()), |b| {
+        (b.name.clone(), format!("{:.1}", b.value))
+    });
     let ratio = f.ratio.map_or("-".into(), |r| format!("{r:.2}x"));
-    [
-        f.name.clone(),
-        format!("{:.1}", f.value),
-        f.unit.clone(),
-        bn,
-        bv,
-        ratio,
-        f.target.clone(),
-    ]
+    [f.name.clone(), format!("{:.1}", f.value), f.unit.clone(), bn, bv, ratio, f.target.clone()]
 }
 
 pub fn print_table(figures: &[Figure], quick: bool) {

@@ -17,30 +17,12 @@ pub struct Suite {
 }
 
 pub const SUITES: &[Suite] = &[
-    Suite {
-        name: "rt.tell_throughput",
-        run: tell_throughput,
-    },
-    Suite {
-        name: "rt.ask_round_trip",
-        run: ask_round_trip,
-    },
-    Suite {
-        name: "rt.spawn_first_message_stop",
-        run: spawn_first_stop,
-    },
-    Suite {
-        name: "rt.fan_in_8_senders",
-        run: fan_in,
-    },
-    Suite {
-        name: "rt.idle_actor_memory_100k",
-        run: idle_memory,
-    },
-    Suite {
-        name: "wasm.host_to_component_send",
-        run: crate::wasm::host_to_component,
-    },
+    Suite { name: "rt.tell_throughput", run: tell_throughput },
+    Suite { name: "rt.ask_round_trip", run: ask_round_trip },
+    Suite { name: "rt.spawn_first_message_stop", run: spawn_first_stop },
+    Suite { name: "rt.fan_in_8_senders", run: fan_in },
+    Suite { name: "rt.idle_actor_memory_100k", run: idle_memory },
+    Suite { name: "wasm.host_to_component_send", run: crate::wasm::host_to_component },
 ];
 
 pub fn names() -> Vec<&'static str> {
@@ -127,13 +109,7 @@ async fn counted_tell(system: System, senders: u64, n: u64) -> Duration {
     {
         let (done, finished) = oneshot::channel();
         let target = n / senders * senders;
-        let counter = system
-            .spawn(Counter {
-                seen: 0,
-                target,
-                done: Some(done),
-            })
-            .unwrap();
+        let counter = system.spawn(Counter { seen: 0, target, done: Some(done) }).unwrap();
         let start = Instant::now();
         for _ in 0..senders {
             let c = counter.clone();
@@ -200,13 +176,7 @@ fn tell_figure(
 }
 
 fn tell_throughput(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
-    tell_figure(
-        rt,
-        scale,
-        1,
-        "rt.tell_throughput",
-        "tokio mpsc unbounded send+recv",
-    )
+    tell_figure(rt, scale, 1, "rt.tell_throughput", "tokio mpsc unbounded send+recv")
 }
 
 fn fan_in(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
@@ -318,21 +288,15 @@ fn spawn_first_stop(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
 
 fn rss_bytes() -> anyhow::Result<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").context("reading /proc/self/statm")?;
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .context("malformed /proc/self/statm")?
-        .parse()?;
+    let pages: u64 =
+        statm.split_whitespace().nth(1).context("malformed /proc/self/statm")?.parse()?;
     Ok(pages * 4096)
 }
 
 /// Runs in a child process: spawn `count` idle actors (or raw tokio tasks), report RSS growth
 /// per actor in bytes on stdout.
 pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let per = rt.block_on(async move {
         let system = System::new();
         // Touch the machinery once so that one-time allocations are not counted.
@@ -370,10 +334,7 @@ pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
         drop(keep_tasks);
         anyhow::Ok(per)
     })?;
-    #[allow(
-        clippy::print_stdout,
-        reason = "the probe reports to its parent on stdout"
-    )]
+    #[allow(clippy::print_stdout, reason = "the probe reports to its parent on stdout")]
     {
         println!("{per}");
     }
@@ -396,24 +357,15 @@ fn probe(kind: &str, count: usize) -> anyhow::Result<f64> {
 
 fn idle_memory(_rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     let runs = 3;
-    let ours = median(
-        (0..runs)
-            .map(|_| probe("airssys", scale.idle_actors))
-            .collect::<Result<_, _>>()?,
-    );
-    let base = median(
-        (0..runs)
-            .map(|_| probe("tokio", scale.idle_actors))
-            .collect::<Result<_, _>>()?,
-    );
+    let ours =
+        median((0..runs).map(|_| probe("airssys", scale.idle_actors)).collect::<Result<_, _>>()?);
+    let base =
+        median((0..runs).map(|_| probe("tokio", scale.idle_actors)).collect::<Result<_, _>>()?);
     Ok(Figure {
         name: "rt.idle_actor_memory_100k".into(),
         value: ours,
         unit: "bytes/actor".into(),
-        baseline: Some(Baseline {
-            name: "idle tokio task holding a oneshot".into(),
-            value: base,
-        }),
+        baseline: Some(Baseline { name: "idle tokio task holding a oneshot".into(), value: base }),
         ratio: Some(ours / base),
         target: "<= 1024 bytes/actor".into(),
         met: ours <= 1024.0,

@@ -33,10 +33,7 @@ struct Bare {
 
 impl WasiView for Bare {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -60,6 +57,15 @@ impl messaging::Host for Bare {
     fn cancel(&mut self, _: u64) -> bool {
         false
     }
+    fn publish(&mut self, _: String, _: types::Payload) -> Result<u32, types::TopicError> {
+        Ok(0)
+    }
+    fn subscribe(&mut self, _: String) -> Result<(), types::TopicError> {
+        Ok(())
+    }
+    fn unsubscribe(&mut self, _: String) -> bool {
+        false
+    }
     fn self_address(&mut self) -> String {
         "bench".into()
     }
@@ -76,10 +82,7 @@ impl config::Host for Bare {
 }
 
 fn payload(len: usize) -> Payload {
-    Payload {
-        codec: codec::RAW,
-        bytes: vec![7u8; len],
-    }
+    Payload { codec: codec::RAW, bytes: vec![7u8; len] }
 }
 
 /// Raw wasmtime: `handle-message` of the counter guest called `n` times on one instance, with
@@ -90,31 +93,19 @@ async fn raw_calls(component: &Component, engine: &Engine, n: u64) -> anyhow::Re
     raw::Component::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     let mut store = Store::new(
         engine,
-        Bare {
-            wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
-            table: ResourceTable::new(),
-        },
+        Bare { wasi: wasmtime_wasi::WasiCtxBuilder::new().build(), table: ResourceTable::new() },
     );
     store.set_epoch_deadline(u64::MAX / 2);
     let instance = raw::Component::instantiate_async(&mut store, component, &linker).await?;
-    instance
-        .call_init(&mut store, &[])
-        .await?
-        .map_err(anyhow::Error::msg)?;
+    instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
     let message = types::Message {
         sender: "host".into(),
-        payload: types::Payload {
-            codec: codec::RAW,
-            bytes: vec![7u8; 64],
-        },
+        payload: types::Payload { codec: codec::RAW, bytes: vec![7u8; 64] },
         correlation: None,
     };
     let start = Instant::now();
     for _ in 0..n {
-        instance
-            .call_handle_message(&mut store, &message)
-            .await?
-            .map_err(anyhow::Error::msg)?;
+        instance.call_handle_message(&mut store, &message).await?.map_err(anyhow::Error::msg)?;
     }
     Ok(start.elapsed())
 }

@@ -37,11 +37,7 @@ impl Actor for Worker {
     type Msg = Msg;
 
     async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
-        println!(
-            "  [{:>8}] started (incarnation {})",
-            self.name,
-            ctx.incarnation()
-        );
+        println!("  [{:>8}] started (incarnation {})", self.name, ctx.incarnation());
         Ok(())
     }
 
@@ -69,10 +65,7 @@ fn worker(name: &'static str) -> ChildSpec {
 }
 
 async fn incarnation(w: &ActorRef<Worker>) -> u32 {
-    w.ask(Msg::Status, Duration::from_secs(1))
-        .await
-        .map(|(i, _)| i)
-        .unwrap_or(0)
+    w.ask(Msg::Status, Duration::from_secs(1)).await.map(|(i, _)| i).unwrap_or(0)
 }
 
 async fn show(pipeline: &SupervisorRef) {
@@ -116,24 +109,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n2. a crash and an in-place restart: same address, queued messages kept");
     store.tell(Msg::Work("job-1")).await?;
     store.tell(Msg::Crash("disk full")).await?;
-    store
-        .tell(Msg::Work("job-2 (sent before the restart)"))
-        .await?;
+    store.tell(Msg::Work("job-2 (sent before the restart)")).await?;
     pause().await;
     let (inc, handled) = store.ask(Msg::Status, Duration::from_secs(1)).await?;
     println!("  store is on incarnation {inc}; the new instance handled {handled} message(s)");
 
     println!("\n3. rest-for-one: parser crashes, so parser and writer restart; reader does not");
     let pipeline = SupervisorRef::from(
-        root.child::<airssys_rt::supervisor::Supervisor>("pipeline")
-            .await
-            .ok_or("no pipeline")?,
+        root.child::<airssys_rt::supervisor::Supervisor>("pipeline").await.ok_or("no pipeline")?,
     );
     show(&pipeline).await;
-    let parser = pipeline
-        .child::<Worker>("parser")
-        .await
-        .ok_or("no parser")?;
+    let parser = pipeline.child::<Worker>("parser").await.ok_or("no parser")?;
     parser.tell(Msg::Crash("malformed input")).await?;
     pause().await;
     show(&pipeline).await;
@@ -141,10 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\n4. intensity: the reader crashes twice more; that is 3 restarts in 10 s, one more");
     println!("   than the pipeline allows, so it stops its children and fails to root,");
     println!("   which restarts the pipeline with fresh children");
-    let reader = pipeline
-        .child::<Worker>("reader")
-        .await
-        .ok_or("no reader")?;
+    let reader = pipeline.child::<Worker>("reader").await.ok_or("no reader")?;
     for why in ["bad sector", "bad sector again"] {
         reader.tell(Msg::Crash(why)).await?;
         pause().await;

@@ -28,18 +28,13 @@ pub struct ActorRef<A: Actor> {
 
 impl<A: Actor> Clone for ActorRef<A> {
     fn clone(&self) -> Self {
-        ActorRef {
-            cell: Arc::clone(&self.cell),
-            _actor: PhantomData,
-        }
+        ActorRef { cell: Arc::clone(&self.cell), _actor: PhantomData }
     }
 }
 
 impl<A: Actor> fmt::Debug for ActorRef<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ActorRef")
-            .field("id", &self.cell.id)
-            .finish()
+        f.debug_struct("ActorRef").field("id", &self.cell.id).finish()
     }
 }
 
@@ -52,10 +47,7 @@ impl<A: Actor> Eq for ActorRef<A> {}
 
 impl<A: Actor> ActorRef<A> {
     pub(crate) fn from_cell(cell: Arc<Cell<A::Msg>>) -> Self {
-        ActorRef {
-            cell,
-            _actor: PhantomData,
-        }
+        ActorRef { cell, _actor: PhantomData }
     }
 
     /// The actor's id.
@@ -82,9 +74,7 @@ impl<A: Actor> ActorRef<A> {
         msg: A::Msg,
         policy: DropPolicy,
     ) -> Result<Delivery<A::Msg>, SendError<A::Msg>> {
-        self.cell
-            .try_push(msg, Some(policy))
-            .map_err(|e| SendError(e.into_inner()))
+        self.cell.try_push(msg, Some(policy)).map_err(|e| SendError(e.into_inner()))
     }
 
     /// Request-response: build a message around a [`Reply`] handle, send it and wait for the
@@ -99,10 +89,7 @@ impl<A: Actor> ActorRef<A> {
         let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<Slot<R>>;
         self.cell.deadlines.register(timeout, expire);
         let _abandon = Abandon(&slot);
-        match self
-            .cell
-            .try_push(make(Reply::new(Arc::clone(&slot))), None)
-        {
+        match self.cell.try_push(make(Reply::new(Arc::clone(&slot))), None) {
             Ok(_) => {}
             Err(TrySendError::Closed(_)) => return Err(AskError::Closed),
             Err(TrySendError::Full(msg)) => {
@@ -135,10 +122,7 @@ impl<A: Actor> ActorRef<A> {
     /// A [`Recipient`] for messages of type `T`, converted into this actor's messages by
     /// `map`.
     pub fn recipient<T: 'static>(&self, map: fn(T) -> A::Msg) -> Recipient<T> {
-        Recipient(Arc::new(Mapped {
-            cell: Arc::clone(&self.cell),
-            map,
-        }))
+        Recipient(Arc::new(Mapped { cell: Arc::clone(&self.cell), map }))
     }
 
     /// The untyped handle of this actor.
@@ -189,9 +173,7 @@ pub struct ActorHandle(pub(crate) Arc<dyn CellOps>);
 
 impl fmt::Debug for ActorHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ActorHandle")
-            .field("id", &self.0.id())
-            .finish()
+        f.debug_struct("ActorHandle").field("id", &self.0.id()).finish()
     }
 }
 
@@ -279,9 +261,7 @@ impl<T> Clone for Recipient<T> {
 
 impl<T> fmt::Debug for Recipient<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Recipient")
-            .field("id", &self.0.id())
-            .finish()
+        f.debug_struct("Recipient").field("id", &self.0.id()).finish()
     }
 }
 

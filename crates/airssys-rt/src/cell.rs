@@ -316,10 +316,7 @@ impl<M: Send + 'static> Cell<M> {
         if !self.signal_pending.load(Ordering::Relaxed)
             && let Some(m) = inbox.pop_front()
         {
-            self.batch_len.store(
-                u32::try_from(inbox.len()).unwrap_or(u32::MAX),
-                Ordering::Relaxed,
-            );
+            self.batch_len.store(u32::try_from(inbox.len()).unwrap_or(u32::MAX), Ordering::Relaxed);
             return Poll::Ready(Received::Msg(m));
         }
         let mut st = lock(&self.state);
@@ -337,10 +334,7 @@ impl<M: Send + 'static> Cell<M> {
         }
         if let Some(m) = inbox.pop_front() {
             drop(st);
-            self.batch_len.store(
-                u32::try_from(inbox.len()).unwrap_or(u32::MAX),
-                Ordering::Relaxed,
-            );
+            self.batch_len.store(u32::try_from(inbox.len()).unwrap_or(u32::MAX), Ordering::Relaxed);
             return Poll::Ready(Received::Msg(m));
         }
         match &self.bounded {
@@ -349,10 +343,8 @@ impl<M: Send + 'static> Cell<M> {
                     std::mem::swap(&mut st.msgs, inbox);
                     drop(st);
                     let m = inbox.pop_front();
-                    self.batch_len.store(
-                        u32::try_from(inbox.len()).unwrap_or(u32::MAX),
-                        Ordering::Relaxed,
-                    );
+                    self.batch_len
+                        .store(u32::try_from(inbox.len()).unwrap_or(u32::MAX), Ordering::Relaxed);
                     if let Some(m) = m {
                         return Poll::Ready(Received::Msg(m));
                     }
@@ -513,19 +505,11 @@ impl<M: Send + 'static> Cell<M> {
             target.0.remove_monitor(mref);
         }
         for (link, link_incarnation) in links {
-            let exit = ExitSignal {
-                from: me.clone(),
-                reason: reason.clone(),
-                incarnation,
-            };
+            let exit = ExitSignal { from: me.clone(), reason: reason.clone(), incarnation };
             link.0.signal(Signal::LinkExit(exit), link_incarnation);
         }
         for (mref, watcher, watcher_incarnation) in monitors {
-            let down = Down {
-                monitor: mref,
-                actor: self.id,
-                reason: reason.clone(),
-            };
+            let down = Down { monitor: mref, actor: self.id, reason: reason.clone() };
             watcher.0.signal(Signal::Down(down), watcher_incarnation);
         }
         let restartable = match parent {
@@ -689,10 +673,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         ActorMetrics {
             handled: self.handled.load(Ordering::Relaxed),
             mailbox_len: st.msgs.len() + self.batch_len.load(Ordering::Relaxed) as usize,
-            dropped: self
-                .bounded
-                .as_ref()
-                .map_or(0, |b| b.dropped.load(Ordering::Relaxed)),
+            dropped: self.bounded.as_ref().map_or(0, |b| b.dropped.load(Ordering::Relaxed)),
             restarts: self.restarts.load(Ordering::Relaxed),
             alive: st.status != Status::Dead,
         }
@@ -715,8 +696,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
 
     fn remove_link(&self, other: ActorId, incarnation: Option<u32>) {
         if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
-            rel.links
-                .retain(|(l, i)| l.id() != other || incarnation.is_some_and(|x| x != *i));
+            rel.links.retain(|(l, i)| l.id() != other || incarnation.is_some_and(|x| x != *i));
         }
     }
 
@@ -789,12 +769,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             bounded.space.notify_waiters();
         }
         tracing::debug!(actor = %self.id, %reason, "actor stopped");
-        Some(Closed {
-            name,
-            first_waiter,
-            waiters,
-            reason,
-        })
+        Some(Closed { name, first_waiter, waiters, reason })
     }
 
     fn incarnation(&self) -> u32 {

@@ -21,13 +21,7 @@ pub struct Context<A: Actor> {
 
 impl<A: Actor> Context<A> {
     pub(crate) fn new(me: ActorRef<A>, system: System, incarnation: u32) -> Self {
-        Context {
-            me,
-            system,
-            stop: None,
-            trap_exits: false,
-            incarnation,
-        }
+        Context { me, system, stop: None, trap_exits: false, incarnation }
     }
 
     /// This actor's own reference.
@@ -67,14 +61,9 @@ impl<A: Actor> Context<A> {
                 self.me.cell.add_link(other.clone(), other_incarnation);
             }
             None => {
-                let exit = ExitSignal {
-                    from: other.clone(),
-                    reason: ExitReason::NoProc,
-                    incarnation: 0,
-                };
-                self.me
-                    .cell
-                    .signal(Signal::LinkExit(exit), self.incarnation);
+                let exit =
+                    ExitSignal { from: other.clone(), reason: ExitReason::NoProc, incarnation: 0 };
+                self.me.cell.signal(Signal::LinkExit(exit), self.incarnation);
             }
         }
     }
@@ -96,11 +85,7 @@ impl<A: Actor> Context<A> {
             }
             None => {
                 let mref = crate::cell::next_monitor_ref();
-                let down = Down {
-                    monitor: mref,
-                    actor: other.id(),
-                    reason: ExitReason::NoProc,
-                };
+                let down = Down { monitor: mref, actor: other.id(), reason: ExitReason::NoProc };
                 self.me.cell.signal(Signal::Down(down), self.incarnation);
                 mref
             }

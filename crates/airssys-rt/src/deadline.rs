@@ -75,16 +75,12 @@ impl Deadlines {
         let mut inner = lock(&self.inner);
         // Read the clock under the lock, so that entries of one queue stay in deadline order.
         let deadline = Instant::now() + timeout;
-        let queue = inner.queues.entry(timeout).or_insert_with(|| Queue {
-            entries: VecDeque::new(),
-            compact_at: MIN_COMPACT,
-        });
+        let queue = inner
+            .queues
+            .entry(timeout)
+            .or_insert_with(|| Queue { entries: VecDeque::new(), compact_at: MIN_COMPACT });
         let before = queue.entries.len();
-        while queue
-            .entries
-            .front()
-            .is_some_and(|e| e.target.strong_count() == 0)
-        {
+        while queue.entries.front().is_some_and(|e| e.target.strong_count() == 0) {
             queue.entries.pop_front();
         }
         if queue.entries.len() >= queue.compact_at {
@@ -114,10 +110,7 @@ impl Deadlines {
         let number = inner.reapers_started;
         drop(inner);
         if start {
-            tokio::spawn(reap(Reaper {
-                deadlines: Arc::clone(self),
-                number,
-            }));
+            tokio::spawn(reap(Reaper { deadlines: Arc::clone(self), number }));
         } else if wake {
             self.wake_reaper.notify_one();
         }
@@ -227,11 +220,7 @@ mod tests {
     }
 
     fn queued(d: &Deadlines) -> usize {
-        lock(&d.inner)
-            .queues
-            .values()
-            .map(|q| q.entries.len())
-            .sum()
+        lock(&d.inner).queues.values().map(|q| q.entries.len()).sum()
     }
 
     /// Finished asks do not pile up: their entries are pruned while new ones arrive.
@@ -242,11 +231,7 @@ mod tests {
         for _ in 0..100_000 {
             drop(flag(&d, Duration::from_secs(60)));
         }
-        assert!(
-            queued(&d) <= 2 * MIN_COMPACT + 1,
-            "{} entries queued",
-            queued(&d)
-        );
+        assert!(queued(&d) <= 2 * MIN_COMPACT + 1, "{} entries queued", queued(&d));
         drop(long_lived);
     }
 
@@ -263,11 +248,7 @@ mod tests {
         for at in [50u64, 150, 250, 350] {
             tokio::time::sleep_until(start + Duration::from_millis(at)).await;
             for (ms, f) in &flags {
-                assert_eq!(
-                    f.0.load(Ordering::SeqCst),
-                    *ms < at,
-                    "{ms} ms deadline at {at} ms"
-                );
+                assert_eq!(f.0.load(Ordering::SeqCst), *ms < at, "{ms} ms deadline at {at} ms");
             }
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -27,10 +27,7 @@ pub struct Pattern {
 }
 
 fn invalid(topic: &str, reason: &'static str) -> TopicError {
-    TopicError {
-        topic: topic.to_owned(),
-        reason,
-    }
+    TopicError { topic: topic.to_owned(), reason }
 }
 
 impl Pattern {
@@ -88,10 +85,7 @@ pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
             return Err(invalid(topic, "empty segment"));
         }
         if part.contains(['*', '#']) {
-            return Err(invalid(
-                topic,
-                "wildcards are not allowed in a published topic",
-            ));
+            return Err(invalid(topic, "wildcards are not allowed in a published topic"));
         }
     }
     Ok(())
@@ -132,9 +126,7 @@ struct Inner<T> {
 
 impl<T> Clone for PubSub<T> {
     fn clone(&self) -> Self {
-        PubSub {
-            inner: Arc::clone(&self.inner),
-        }
+        PubSub { inner: Arc::clone(&self.inner) }
     }
 }
 
@@ -153,12 +145,7 @@ impl<T: Clone + Send + 'static> Default for PubSub<T> {
 impl<T: Clone + Send + 'static> PubSub<T> {
     /// An empty broker.
     pub fn new() -> Self {
-        PubSub {
-            inner: Arc::new(Inner {
-                next: AtomicU64::new(1),
-                subs: RwLock::new(Vec::new()),
-            }),
-        }
+        PubSub { inner: Arc::new(Inner { next: AtomicU64::new(1), subs: RwLock::new(Vec::new()) }) }
     }
 
     /// Subscribe `recipient` to every topic matching `pattern`.
@@ -170,11 +157,7 @@ impl<T: Clone + Send + 'static> PubSub<T> {
         let pattern = Pattern::parse(pattern)?;
         let id = SubscriptionId(self.inner.next.fetch_add(1, Ordering::Relaxed));
         let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
-        subs.push(Subscription {
-            id,
-            pattern,
-            recipient,
-        });
+        subs.push(Subscription { id, pattern, recipient });
         Ok(id)
     }
 

@@ -40,10 +40,7 @@ pub(crate) fn start_incarnation<A: Actor>(
         inbox: VecDeque::new(),
         done: false,
     };
-    let task = tokio::spawn(InSpan {
-        fut: run(run_state, ack),
-        id: cell.id.as_u64(),
-    });
+    let task = tokio::spawn(InSpan { fut: run(run_state, ack), id: cell.id.as_u64() });
     cell.set_abort(incarnation, task.abort_handle());
     tracing::debug!(actor = cell.id.as_u64(), incarnation, "actor started");
     Ok(incarnation)
@@ -142,9 +139,7 @@ fn describe(error: &BoxError) -> Arc<str> {
 async fn run<A: Actor>(mut inc: Incarnation<A>, ack: Option<StartAck>) {
     if start(&mut inc, ack).await {
         let cell = Arc::clone(&inc.ctx.myself().cell);
-        let Incarnation {
-            actor, ctx, inbox, ..
-        } = &mut inc;
+        let Incarnation { actor, ctx, inbox, .. } = &mut inc;
         if let Some(actor) = actor.as_mut() {
             let reason = receive_loop(&cell, actor, ctx, inbox).await;
             ctx.stop = Some(reason);
@@ -211,8 +206,7 @@ async fn receive_loop<A: Actor>(
             Received::Msg(msg) => {
                 let r = guarded!(actor.handle(msg, ctx));
                 handled += 1;
-                cell.handled
-                    .store(handled, std::sync::atomic::Ordering::Relaxed);
+                cell.handled.store(handled, std::sync::atomic::Ordering::Relaxed);
                 r
             }
             Received::Signal(Signal::Stop(reason)) => return reason,

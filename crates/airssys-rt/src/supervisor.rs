@@ -154,11 +154,7 @@ impl ChildSpec {
             id: id.into(),
             restart: Restart::Permanent,
             shutdown: Shutdown::default(),
-            factory: Arc::new(ActorFactory {
-                make,
-                options,
-                _actor: PhantomData,
-            }),
+            factory: Arc::new(ActorFactory { make, options, _actor: PhantomData }),
         }
     }
 
@@ -201,18 +197,12 @@ impl SupervisorSpec {
     /// A supervisor with this strategy, OTP's default intensity (1 restart in 5 s), no
     /// backoff and no children.
     pub fn new(strategy: Strategy) -> Self {
-        SupervisorSpec {
-            strategy,
-            ..Default::default()
-        }
+        SupervisorSpec { strategy, ..Default::default() }
     }
 
     /// Allow at most `max_restarts` restarts within `period`.
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
-        self.intensity = Intensity {
-            max_restarts,
-            period,
-        };
+        self.intensity = Intensity { max_restarts, period };
         self
     }
 
@@ -354,10 +344,7 @@ impl Supervisor {
         let me = ctx.myself().clone();
         // Past the mailbox's capacity if need be: losing this message would leave the child
         // waiting for a restart that never comes.
-        Arc::new(move |exit| {
-            me.cell
-                .push_unbounded(SupervisorMsg(Command::ChildExited(exit)))
-        })
+        Arc::new(move |exit| me.cell.push_unbounded(SupervisorMsg(Command::ChildExited(exit))))
     }
 
     /// Start a child for the first time and wait for its `started` hook.
@@ -391,10 +378,7 @@ impl Supervisor {
             handle.0.set_terminal();
             handle.wait_for_incarnation_exit().await;
             system.close(&handle, incarnation);
-            return Err(SupervisorError::StartFailed {
-                id: id.to_string(),
-                reason,
-            });
+            return Err(SupervisorError::StartFailed { id: id.to_string(), reason });
         }
         Ok(handle)
     }
@@ -408,11 +392,7 @@ impl Supervisor {
         let child = &mut self.children[idx];
         child.pending = Pending::No;
         let restarted = match &child.handle {
-            Some(h) => child
-                .spec
-                .factory
-                .restart(&system, h, tx)
-                .map(|i| (h.clone(), i)),
+            Some(h) => child.spec.factory.restart(&system, h, tx).map(|i| (h.clone(), i)),
             None => Err(Refused::Dead),
         };
         let (handle, incarnation, rx) = match restarted {
@@ -424,11 +404,7 @@ impl Supervisor {
             }
             Err(Refused::Dead) => {
                 let (tx, rx2) = oneshot::channel();
-                match child
-                    .spec
-                    .factory
-                    .start(&system, Self::parent_hook(ctx), tx)
-                {
+                match child.spec.factory.start(&system, Self::parent_hook(ctx), tx) {
                     Ok((h, i)) => (h, i, rx2),
                     Err(e) => {
                         tracing::warn!(child = %child.spec.id, error = %e, "could not restart child");
@@ -577,10 +553,8 @@ impl Supervisor {
                         dropped.push(Arc::clone(&self.children[i].spec.id));
                     }
                 }
-                let ids: Vec<Arc<str>> = start
-                    .iter()
-                    .map(|&i| Arc::clone(&self.children[i].spec.id))
-                    .collect();
+                let ids: Vec<Arc<str>> =
+                    start.iter().map(|&i| Arc::clone(&self.children[i].spec.id)).collect();
                 self.children.retain(|c| !dropped.contains(&c.spec.id));
                 for c in &mut self.children {
                     if ids.contains(&c.spec.id) {
@@ -741,41 +715,24 @@ impl SupervisorRef {
 
     /// Add and start a child at run time (it goes last in start order).
     pub async fn start_child(&self, spec: ChildSpec) -> Result<ActorHandle, SupervisorError> {
-        self.actor
-            .ask(
-                |r| SupervisorMsg(Command::StartChild(spec, r)),
-                CALL_TIMEOUT,
-            )
-            .await?
+        self.actor.ask(|r| SupervisorMsg(Command::StartChild(spec, r)), CALL_TIMEOUT).await?
     }
 
     /// Stop a child for good and remove it.
     pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
         let id: Arc<str> = id.into();
-        self.actor
-            .ask(
-                |r| SupervisorMsg(Command::TerminateChild(id, r)),
-                CALL_TIMEOUT,
-            )
-            .await?
+        self.actor.ask(|r| SupervisorMsg(Command::TerminateChild(id, r)), CALL_TIMEOUT).await?
     }
 
     /// The children in start order.
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
-        Ok(self
-            .actor
-            .ask(|r| SupervisorMsg(Command::WhichChildren(r)), CALL_TIMEOUT)
-            .await?)
+        Ok(self.actor.ask(|r| SupervisorMsg(Command::WhichChildren(r)), CALL_TIMEOUT).await?)
     }
 
     /// The typed reference of child `id`, if it is an `A`.
     pub async fn child<A: Actor>(&self, id: &str) -> Option<ActorRef<A>> {
         let children = self.which_children().await.ok()?;
-        children
-            .into_iter()
-            .find(|c| &*c.id == id)?
-            .handle?
-            .downcast::<A>()
+        children.into_iter().find(|c| &*c.id == id)?.handle?.downcast::<A>()
     }
 
     /// Stop the supervisor gracefully (its children stop first, in reverse start order).
@@ -797,18 +754,13 @@ impl System {
         spec: SupervisorSpec,
     ) -> Result<SupervisorRef, SupervisorError> {
         let (tx, rx) = oneshot::channel();
-        let (actor, _) = self.spawn_inner(
-            Supervisor::new(spec),
-            &SpawnOptions::default(),
-            None,
-            Some(tx),
-        )?;
+        let (actor, _) =
+            self.spawn_inner(Supervisor::new(spec), &SpawnOptions::default(), None, Some(tx))?;
         match rx.await {
             Ok(Ok(())) => Ok(SupervisorRef::from(actor)),
-            Ok(Err(reason)) => Err(SupervisorError::StartFailed {
-                id: "<supervisor>".into(),
-                reason,
-            }),
+            Ok(Err(reason)) => {
+                Err(SupervisorError::StartFailed { id: "<supervisor>".into(), reason })
+            }
             Err(_) => Err(SupervisorError::StartFailed {
                 id: "<supervisor>".into(),
                 reason: ExitReason::Killed,

@@ -66,9 +66,7 @@ pub struct System(Arc<Inner>);
 
 impl fmt::Debug for System {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("System")
-            .field("actors", &self.actor_count())
-            .finish()
+        f.debug_struct("System").field("actors", &self.actor_count()).finish()
     }
 }
 
@@ -135,11 +133,8 @@ impl System {
         ack: Option<StartAck>,
     ) -> Result<(ActorRef<A>, u32), SpawnError> {
         let id = ActorId(self.0.next_id.fetch_add(1, Ordering::Relaxed));
-        let cell = Arc::new(Cell::<A::Msg>::new(
-            id,
-            options.mailbox,
-            Arc::clone(&self.0.deadlines),
-        ));
+        let cell =
+            Arc::new(Cell::<A::Msg>::new(id, options.mailbox, Arc::clone(&self.0.deadlines)));
         let actor_ref = ActorRef::<A>::from_cell(cell);
         // The name first: an actor that fails to get its name is never visible to anyone.
         if let Some(name) = &options.name
@@ -162,13 +157,7 @@ impl System {
                 return Err(SpawnError::ShuttingDown);
             }
             let root = parent.is_none();
-            actors.insert(
-                id,
-                Entry {
-                    handle: actor_ref.handle(),
-                    root,
-                },
-            );
+            actors.insert(id, Entry { handle: actor_ref.handle(), root });
         }
         // A fresh cell is never dead nor running, so this cannot be refused.
         let incarnation = start_incarnation(self, &actor_ref.cell, actor, parent, ack)
@@ -261,10 +250,7 @@ impl System {
 
     /// The live actor registered under `name`.
     pub fn whereis(&self, name: &str) -> Option<ActorHandle> {
-        lock(&self.0.names)
-            .get(name)
-            .filter(|h| h.is_alive())
-            .cloned()
+        lock(&self.0.names).get(name).filter(|h| h.is_alive()).cloned()
     }
 
     /// The live actor registered under `name`, if it is an `A`.
@@ -295,11 +281,7 @@ impl System {
             // Set under the table lock, so that no spawn can slip past this snapshot.
             let actors = lock(&self.0.actors);
             self.0.shutting_down.store(true, Ordering::Release);
-            actors
-                .values()
-                .filter(|e| e.root)
-                .map(|e| e.handle.clone())
-                .collect()
+            actors.values().filter(|e| e.root).map(|e| e.handle.clone()).collect()
         };
         roots.sort_by_key(|h| std::cmp::Reverse(h.id()));
         let mut report = ShutdownReport::default();
@@ -313,10 +295,8 @@ impl System {
                 Err(_) => break,
             }
         }
-        let left: Vec<ActorHandle> = lock(&self.0.actors)
-            .values()
-            .map(|e| e.handle.clone())
-            .collect();
+        let left: Vec<ActorHandle> =
+            lock(&self.0.actors).values().map(|e| e.handle.clone()).collect();
         for h in left.iter().filter(|h| h.is_alive()) {
             report.killed.push((h.id(), h.name()));
             h.0.set_terminal();
@@ -328,10 +308,7 @@ impl System {
         let _ = tokio::time::timeout(Duration::from_millis(100), exits).await;
         report.elapsed = start.elapsed();
         if !report.killed.is_empty() {
-            tracing::warn!(
-                killed = report.killed.len(),
-                "shutdown deadline passed; killed actors"
-            );
+            tracing::warn!(killed = report.killed.len(), "shutdown deadline passed; killed actors");
         }
         report
     }

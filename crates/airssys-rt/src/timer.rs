@@ -20,9 +20,7 @@ impl Timer {
             tokio::time::sleep(delay).await;
             let _ = target.tell(msg).await;
         });
-        Timer {
-            task: task.abort_handle(),
-        }
+        Timer { task: task.abort_handle() }
     }
 
     pub(crate) fn interval<A: Actor>(
@@ -46,9 +44,7 @@ impl Timer {
                 }
             }
         });
-        Timer {
-            task: task.abort_handle(),
-        }
+        Timer { task: task.abort_handle() }
     }
 
     /// Cancel the timer. A message already delivered stays delivered.

@@ -12,10 +12,7 @@ use std::time::Duration;
 use airssys_wasm::{ComponentSpec, Host, Payload, Source, codec};
 
 fn raw(text: &str) -> Payload {
-    Payload {
-        codec: codec::RAW,
-        bytes: text.as_bytes().to_vec(),
-    }
+    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
 }
 
 fn show(answer: &Result<Option<Payload>, airssys_wasm::RequestError>) -> String {
@@ -31,20 +28,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     const T: Duration = Duration::from_secs(5);
     println!("1. start two components: `ponger` (a counter) and `pinger` (calls `ponger`)");
     let host = Host::builder()
-        .component(ComponentSpec::new(
-            "ponger",
-            Source::File(test_programs::COUNTER.into()),
-        ))
+        .component(ComponentSpec::new("ponger", Source::File(test_programs::COUNTER.into())))
         .component(
             ComponentSpec::new("pinger", Source::File(test_programs::RELAY.into()))
                 .config("target", "ponger"),
         )
         .start()
         .await?;
-    println!(
-        "   engine uses the pooling allocator: {}",
-        host.is_pooling()
-    );
+    println!("   engine uses the pooling allocator: {}", host.is_pooling());
 
     println!("\n2. pinger calls ponger three times (component to component, through the host)");
     for _ in 0..3 {
@@ -58,14 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let crash = host.call("ponger", raw("crash"), T).await;
     println!("   the caller is told: {}", show(&crash));
     let answer = host.call("pinger", raw("call:ping"), T).await;
-    println!(
-        "   pinger <- ponger (same address, fresh instance): count {}",
-        show(&answer)
-    );
-    println!(
-        "   ponger restarts: {}",
-        host.restarts("ponger").unwrap_or(0)
-    );
+    println!("   pinger <- ponger (same address, fresh instance): count {}", show(&answer));
+    println!("   ponger restarts: {}", host.restarts("ponger").unwrap_or(0));
     for letter in host.dead_letters() {
         println!(
             "   dead letter: {:?} from {} to {} ({})",

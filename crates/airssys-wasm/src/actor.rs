@@ -24,20 +24,17 @@ pub(crate) enum Kind {
         payload: Payload,
         /// Set for a call or request: where the response goes.
         reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
+        /// Set for a published message.
+        topic: Option<Arc<str>>,
     },
     /// The outcome of a request this component made, for `handle-callback`.
-    Callback {
-        id: u64,
-        outcome: Result<Option<Payload>, RequestError>,
-    },
+    Callback { id: u64, outcome: Result<Option<Payload>, RequestError> },
 }
 
 impl std::fmt::Debug for Envelope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
-            Kind::Message {
-                sender, payload, ..
-            } => f
+            Kind::Message { sender, payload, .. } => f
                 .debug_struct("Message")
                 .field("sender", sender)
                 .field("codec", &payload.codec)
@@ -89,12 +86,7 @@ impl DeadLetters {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<DeadLetter> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
     }
 }
 
@@ -124,9 +116,7 @@ pub struct ComponentActor {
 
 impl std::fmt::Debug for ComponentActor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComponentActor")
-            .field("address", &self.shared.address)
-            .finish()
+        f.debug_struct("ComponentActor").field("address", &self.shared.address).finish()
     }
 }
 
@@ -169,10 +159,7 @@ impl Actor for ComponentActor {
         Self::arm(&mut store, shared.cpu_per_message);
         let bindings = shared.pre.instantiate_async(&mut store).await?;
         let config: Vec<(String, String)> = shared.config.to_vec();
-        bindings
-            .call_init(&mut store, &config)
-            .await?
-            .map_err(|e| format!("init failed: {e}"))?;
+        bindings.call_init(&mut store, &config).await?.map_err(|e| format!("init failed: {e}"))?;
         self.live = Some(Live { store, bindings });
         Ok(())
     }
@@ -185,19 +172,12 @@ impl Actor for ComponentActor {
         let Some(live) = self.live.as_mut() else {
             return Err("component instance missing".into());
         };
-        let (sender, payload, reply) = match envelope.0 {
-            Kind::Message {
-                sender,
-                payload,
-                reply,
-            } => (sender, payload, reply),
+        let (sender, payload, reply, topic) = match envelope.0 {
+            Kind::Message { sender, payload, reply, topic } => (sender, payload, reply, topic),
             Kind::Callback { id, outcome } => {
                 Self::arm(&mut live.store, self.shared.cpu_per_message);
                 let outcome = outcome.as_ref().map(Option::as_ref);
-                let done = live
-                    .bindings
-                    .call_handle_callback(&mut live.store, id, outcome)
-                    .await;
+                let done = live.bindings.call_handle_callback(&mut live.store, id, outcome).await;
                 live.store.data_mut().deadline = None;
                 return match done {
                     Ok(()) => Ok(()),
@@ -213,12 +193,10 @@ impl Actor for ComponentActor {
             sender: sender.to_string(),
             payload,
             correlation: reply.as_ref().map(|_| 0),
+            topic: topic.map(|t| t.to_string()),
         };
         Self::arm(&mut live.store, self.shared.cpu_per_message);
-        let outcome = live
-            .bindings
-            .call_handle_message(&mut live.store, &message)
-            .await;
+        let outcome = live.bindings.call_handle_message(&mut live.store, &message).await;
         live.store.data_mut().deadline = None;
         match outcome {
             Ok(result) => {

@@ -13,4 +13,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use airssys::component::logging::Level;
-pub use airssys::component::types::SendError;
+pub use airssys::component::types::{SendError, TopicError};

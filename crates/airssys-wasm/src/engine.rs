@@ -25,10 +25,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig {
-            pool_components: Some(1000),
-            max_memory_bytes: 64 << 20,
-        }
+        EngineConfig { pool_components: Some(1000), max_memory_bytes: 64 << 20 }
     }
 }
 
@@ -42,9 +39,7 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
-            .field("pooling", &self.pooling)
-            .finish()
+        f.debug_struct("Engine").field("pooling", &self.pooling).finish()
     }
 }
 
@@ -111,11 +106,7 @@ impl Engine {
                 }
             })
             .map_err(|e| HostError::Engine(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Engine {
-            inner,
-            _ticker: Arc::new(Ticker(stop)),
-            pooling,
-        })
+        Ok(Engine { inner, _ticker: Arc::new(Ticker(stop)), pooling })
     }
 
     /// True when the pooling allocator is in use.

@@ -12,7 +12,7 @@ use airssys_rt::{
 use wasmtime::component::{Component, Linker};
 
 use crate::actor::{ComponentActor, DeadLetter, DeadLetters, Shared};
-use crate::bindings::{self, Payload, RequestError, SendError};
+use crate::bindings::{self, Payload, RequestError, SendError, TopicError};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::HostError;
 use crate::router::{Policy, Router};
@@ -148,12 +148,10 @@ impl HostBuilder {
                 return Err(HostError::DuplicateName(c.name.to_string()));
             }
             let component = load(&engine, &c)?;
-            let pre = linker
-                .instantiate_pre(&component)
-                .map_err(|e| HostError::Load {
-                    name: c.name.to_string(),
-                    reason: format!("{e:#}"),
-                })?;
+            let pre = linker.instantiate_pre(&component).map_err(|e| HostError::Load {
+                name: c.name.to_string(),
+                reason: format!("{e:#}"),
+            })?;
             let pre = bindings::ComponentPre::new(pre).map_err(|e| HostError::Load {
                 name: c.name.to_string(),
                 reason: format!("it does not export the airssys:component world: {e:#}"),
@@ -182,23 +180,13 @@ impl HostBuilder {
             );
             // Policies are known before anything starts, so components can message each
             // other from `init` on.
-            router.insert(
-                c.name,
-                Policy {
-                    accepts: c.accepts.into(),
-                    max_payload: c.max_payload,
-                },
-            );
+            router.insert(c.name, Policy { accepts: c.accepts.into(), max_payload: c.max_payload });
         }
         let supervisor = system.spawn_supervisor(spec).await.map_err(|e| match e {
-            airssys_rt::SupervisorError::StartFailed { id, reason } => HostError::Start {
-                name: id,
-                reason: reason.to_string(),
-            },
-            other => HostError::Start {
-                name: "<host>".into(),
-                reason: other.to_string(),
-            },
+            airssys_rt::SupervisorError::StartFailed { id, reason } => {
+                HostError::Start { name: id, reason: reason.to_string() }
+            }
+            other => HostError::Start { name: "<host>".into(), reason: other.to_string() },
         })?;
         Ok(Host {
             system,
@@ -222,10 +210,8 @@ fn load(engine: &Engine, spec: &ComponentSpec) -> Result<Component, HostError> {
             })?
             .into(),
     };
-    Component::new(&engine.inner, &bytes).map_err(|e| HostError::Load {
-        name: spec.name.to_string(),
-        reason: format!("{e:#}"),
-    })
+    Component::new(&engine.inner, &bytes)
+        .map_err(|e| HostError::Load { name: spec.name.to_string(), reason: format!("{e:#}") })
 }
 
 /// A running set of components.
@@ -257,9 +243,13 @@ impl Host {
         payload: Payload,
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
-        self.router
-            .call(&self.host_address, target, payload, timeout)
-            .await
+        self.router.call(&self.host_address, target, payload, timeout).await
+    }
+
+    /// Publish from the address `host` to every component subscribed to a matching pattern;
+    /// returns how many subscribers it was queued for.
+    pub fn publish(&self, topic: &str, payload: Payload) -> Result<u32, TopicError> {
+        self.router.publish(&self.host_address, topic, payload).map_err(TopicError::Invalid)
     }
 
     /// Messages that crashed their handler, oldest first.

@@ -7,9 +7,10 @@
 //!
 //! Built so far: the engine (pooling allocator with fallback, epoch CPU deadlines that trap a
 //! spinning handler and let other actors run meanwhile), components as actors, `send`, `call`,
-//! `request` with `handle-callback` and `cancel` between components with sender stamping,
-//! codec and size checks, dead letters, and the [`Host`] embedding API. Not built yet
-//! (tracked by the airssys-wasm issue): pub/sub, the compiled-artifact cache, fuel.
+//! `request` with `handle-callback`, `cancel` and topic publish/subscribe between components,
+//! with sender stamping, codec and size checks, dead letters, and the [`Host`] embedding API.
+//! Not built yet (tracked by the airssys-wasm issue): the compiled-artifact cache, fuel,
+//! guest stdout/stderr into the logs.
 
 mod actor;
 mod bindings;
@@ -19,9 +20,10 @@ mod error;
 mod host;
 mod router;
 mod state;
+mod topics;
 
 pub use actor::{ComponentActor, DeadLetter, Envelope};
-pub use bindings::{Payload, RequestError, SendError};
+pub use bindings::{Payload, RequestError, SendError, TopicError};
 pub use engine::{EPOCH_TICK, Engine, EngineConfig};
 pub use error::HostError;
 pub use host::{ComponentSpec, HOST_ADDRESS, Host, HostBuilder, Source};

@@ -8,6 +8,7 @@ use airssys_rt::{ActorRef, AskError, System, TrySendError};
 
 use crate::actor::{ComponentActor, Envelope, Kind};
 use crate::bindings::{Payload, RequestError, SendError};
+use crate::topics::Topics;
 
 /// What a target accepts, checked before delivery.
 #[derive(Debug, Clone)]
@@ -23,21 +24,16 @@ pub(crate) struct Policy {
 pub(crate) struct Router {
     system: System,
     policies: Arc<RwLock<HashMap<Arc<str>, Policy>>>,
+    pub(crate) topics: Arc<Topics>,
 }
 
 impl Router {
     pub(crate) fn new(system: System) -> Self {
-        Router {
-            system,
-            policies: Arc::default(),
-        }
+        Router { system, policies: Arc::default(), topics: Arc::default() }
     }
 
     pub(crate) fn insert(&self, address: Arc<str>, policy: Policy) {
-        self.policies
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(address, policy);
+        self.policies.write().unwrap_or_else(|e| e.into_inner()).insert(address, policy);
     }
 
     /// The actor at `address`, if it is running (or waiting for a restart).
@@ -53,9 +49,8 @@ impl Router {
     ) -> Result<ActorRef<ComponentActor>, SendError> {
         {
             let policies = self.policies.read().unwrap_or_else(|e| e.into_inner());
-            let policy = policies
-                .get(target)
-                .ok_or_else(|| SendError::UnknownTarget(target.to_owned()))?;
+            let policy =
+                policies.get(target).ok_or_else(|| SendError::UnknownTarget(target.to_owned()))?;
             if payload.bytes.len() > policy.max_payload {
                 return Err(SendError::PayloadTooLarge(policy.max_payload as u64));
             }
@@ -73,11 +68,41 @@ impl Router {
         target: &str,
         payload: Payload,
     ) -> Result<(), SendError> {
+        self.deliver(sender, target, None, payload)
+    }
+
+    /// Publish to every subscriber of `topic`, stamped with `sender`; returns how many it
+    /// was queued for (a subscriber that refuses the codec or size, or is full, misses it).
+    pub(crate) fn publish(
+        &self,
+        sender: &Arc<str>,
+        topic: &str,
+        payload: Payload,
+    ) -> Result<u32, String> {
+        let subscribers = self.topics.subscribers(topic)?;
+        let topic: Arc<str> = topic.into();
+        let mut delivered = 0;
+        for subscriber in subscribers {
+            if self.deliver(sender, &subscriber, Some(&topic), payload.clone()).is_ok() {
+                delivered += 1;
+            }
+        }
+        Ok(delivered)
+    }
+
+    fn deliver(
+        &self,
+        sender: &Arc<str>,
+        target: &str,
+        topic: Option<&Arc<str>>,
+        payload: Payload,
+    ) -> Result<(), SendError> {
         let actor = self.admit(target, &payload)?;
         let envelope = Envelope(Kind::Message {
             sender: Arc::clone(sender),
             payload,
             reply: None,
+            topic: topic.cloned(),
         });
         actor.try_tell(envelope).map_err(|e| match e {
             TrySendError::Full(_) => SendError::MailboxFull,
@@ -94,9 +119,7 @@ impl Router {
         payload: Payload,
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
-        let actor = self
-            .admit(target, &payload)
-            .map_err(RequestError::Refused)?;
+        let actor = self.admit(target, &payload).map_err(RequestError::Refused)?;
         ask(&actor, sender, payload, timeout).await
     }
 }
@@ -111,13 +134,7 @@ pub(crate) async fn ask(
     let sender = Arc::clone(sender);
     let answer = actor
         .ask(
-            |reply| {
-                Envelope(Kind::Message {
-                    sender,
-                    payload,
-                    reply: Some(reply),
-                })
-            },
+            |reply| Envelope(Kind::Message { sender, payload, reply: Some(reply), topic: None }),
             timeout,
         )
         .await;
@@ -127,8 +144,8 @@ pub(crate) async fn ask(
         Err(AskError::Closed) => Err(RequestError::Refused(SendError::TargetStopped)),
         // The receiver dropped the request without answering: it was killed while handling
         // it, or stopped with it still queued.
-        Err(AskError::NoReply) => Err(RequestError::ReceiverCrashed(
-            "the receiver stopped before answering".into(),
-        )),
+        Err(AskError::NoReply) => {
+            Err(RequestError::ReceiverCrashed("the receiver stopped before answering".into()))
+        }
     }
 }

@@ -12,8 +12,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::actor::{Envelope, Kind};
 use crate::bindings::airssys::component::{config, logging, messaging, types};
-use crate::bindings::{Level, Payload, RequestError, SendError};
+use crate::bindings::{Level, Payload, RequestError, SendError, TopicError};
 use crate::router::{self, Router};
+use crate::topics::Topics;
 
 /// Longest `call` timeout a guest may ask for.
 const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
@@ -28,6 +29,19 @@ pub(crate) struct HostState {
     /// When the handler now running must be done (checked at every epoch tick).
     pub(crate) deadline: Option<Instant>,
     requests: Requests,
+    subscriptions: Subscriptions,
+}
+
+/// The topic subscriptions this instance made; they go with it.
+struct Subscriptions {
+    ids: Vec<u64>,
+    topics: Arc<Topics>,
+}
+
+impl Drop for Subscriptions {
+    fn drop(&mut self) {
+        self.topics.remove(&self.ids);
+    }
 }
 
 /// The requests this instance made that have not called back yet. When the instance goes
@@ -40,12 +54,7 @@ struct Requests {
 
 impl Drop for Requests {
     fn drop(&mut self) {
-        for (_, task) in self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-        {
+        for (_, task) in self.pending.lock().unwrap_or_else(|e| e.into_inner()).drain() {
             task.abort();
         }
     }
@@ -67,9 +76,10 @@ impl HostState {
             table: ResourceTable::new(),
             address,
             config,
-            router,
             limits,
             deadline: None,
+            subscriptions: Subscriptions { ids: Vec::new(), topics: Arc::clone(&router.topics) },
+            router,
             requests: Requests::default(),
         }
     }
@@ -77,10 +87,7 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -99,9 +106,7 @@ impl messaging::Host for HostState {
     ) -> Result<u64, SendError> {
         let target_actor = self.router.admit(&target, &payload)?;
         let Some(me) = self.router.actor(&self.address) else {
-            return Err(SendError::NotSupported(
-                "requests during init are not supported".into(),
-            ));
+            return Err(SendError::NotSupported("requests during init are not supported".into()));
         };
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         self.requests.next += 1;
@@ -110,21 +115,12 @@ impl messaging::Host for HostState {
         let pending = Arc::clone(&self.requests.pending);
         // Held while the task is spawned and registered, so that the task cannot look for
         // its entry before it exists.
-        let mut registered = self
-            .requests
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut registered = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
             let outcome = router::ask(&target_actor, &sender, payload, timeout).await;
             // Exactly one of: `cancel` removed the entry (and no callback comes), or this
             // task removes it and the callback is delivered.
-            if pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id)
-                .is_none()
-            {
+            if pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_none() {
                 return;
             }
             let _ = me.tell(Envelope(Kind::Callback { id, outcome })).await;
@@ -134,13 +130,29 @@ impl messaging::Host for HostState {
         Ok(id)
     }
 
+    fn publish(&mut self, topic: String, payload: Payload) -> Result<u32, TopicError> {
+        self.router.publish(&self.address, &topic, payload).map_err(TopicError::Invalid)
+    }
+
+    fn subscribe(&mut self, pattern: String) -> Result<(), TopicError> {
+        let id =
+            self.router.topics.subscribe(&self.address, &pattern).map_err(TopicError::Invalid)?;
+        self.subscriptions.ids.push(id);
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, pattern: String) -> bool {
+        match self.router.topics.unsubscribe(&self.address, &pattern) {
+            Some(id) => {
+                self.subscriptions.ids.retain(|i| *i != id);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn cancel(&mut self, id: u64) -> bool {
-        let task = self
-            .requests
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        let task = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         match task {
             Some(task) => {
                 task.abort();
@@ -160,10 +172,7 @@ impl messaging::Host for HostState {
         // The wait for the answer is not this guest's CPU time.
         let deadline = self.deadline.take();
         let started = Instant::now();
-        let result = self
-            .router
-            .call(&self.address, &target, payload, timeout)
-            .await;
+        let result = self.router.call(&self.address, &target, payload, timeout).await;
         self.deadline = deadline.map(|d| d + started.elapsed());
         result
     }
@@ -188,9 +197,6 @@ impl logging::Host for HostState {
 
 impl config::Host for HostState {
     fn get(&mut self, key: String) -> Option<String> {
-        self.config
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.clone())
+        self.config.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
     }
 }

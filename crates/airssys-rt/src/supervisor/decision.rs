@@ -54,10 +54,7 @@ pub struct Intensity {
 impl Default for Intensity {
     /// Erlang/OTP's default: 1 restart in 5 seconds.
     fn default() -> Self {
-        Intensity {
-            max_restarts: 1,
-            period: Duration::from_secs(5),
-        }
+        Intensity { max_restarts: 1, period: Duration::from_secs(5) }
     }
 }
 
@@ -137,12 +134,8 @@ pub fn decide(
         Strategy::OneForAll => (0..children.len()).collect(),
         Strategy::RestForOne => (failed..children.len()).collect(),
     };
-    let stop = group
-        .iter()
-        .rev()
-        .copied()
-        .filter(|&i| i != failed && children[i].running)
-        .collect();
+    let stop =
+        group.iter().rev().copied().filter(|&i| i != failed && children[i].running).collect();
     let start = group
         .into_iter()
         .filter(|&i| i == failed || children[i].restart != Restart::Temporary)

@@ -34,12 +34,8 @@ async fn s1_handler_is_never_entered_concurrently() {
     }
     let system = System::new();
     let max = Arc::new(AtomicUsize::new(0));
-    let a = system
-        .spawn(Guarded {
-            inside: Arc::new(AtomicUsize::new(0)),
-            max: max.clone(),
-        })
-        .unwrap();
+    let a =
+        system.spawn(Guarded { inside: Arc::new(AtomicUsize::new(0)), max: max.clone() }).unwrap();
     let mut senders = Vec::new();
     for _ in 0..8 {
         let a = a.clone();
@@ -81,17 +77,9 @@ async fn s2_per_sender_fifo_with_concurrent_senders() {
     let seen = a.ask(WMsg::Seen, T).await.unwrap();
     assert_eq!(seen.len() as u64, senders * per);
     for s in 0..senders {
-        let mine: Vec<u64> = seen
-            .iter()
-            .copied()
-            .filter(|n| n / 1_000_000 == s)
-            .map(|n| n % 1_000_000)
-            .collect();
-        assert_eq!(
-            mine,
-            (0..per).collect::<Vec<_>>(),
-            "sender {s} out of order"
-        );
+        let mine: Vec<u64> =
+            seen.iter().copied().filter(|n| n / 1_000_000 == s).map(|n| n % 1_000_000).collect();
+        assert_eq!(mine, (0..per).collect::<Vec<_>>(), "sender {s} out of order");
     }
 }
 
@@ -105,10 +93,7 @@ async fn s1_lifecycle_hooks_run_in_order() {
     a.tell(WMsg::Note("hello".into())).await.unwrap();
     a.tell(WMsg::StopSelf).await.unwrap();
     assert_eq!(a.wait_for_exit().await, airssys_rt::ExitReason::Normal);
-    assert_eq!(
-        log.entries(),
-        ["a:started", "a:hello", "a:stopping(normal)", "a:stopped"],
-    );
+    assert_eq!(log.entries(), ["a:started", "a:hello", "a:stopping(normal)", "a:stopped"],);
     assert!(!a.is_alive());
     assert_eq!(system.actor_count(), 0);
 }

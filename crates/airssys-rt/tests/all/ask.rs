@@ -33,9 +33,7 @@ async fn s5_ask_times_out() {
 async fn s5_ask_fails_fast_when_target_dies() {
     let system = System::new();
     let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
-    a.tell(WMsg::Sleep(Duration::from_millis(100)))
-        .await
-        .unwrap();
+    a.tell(WMsg::Sleep(Duration::from_millis(100))).await.unwrap();
     a.tell(WMsg::Panic("boom")).await.unwrap();
     let start = tokio::time::Instant::now();
     // Queued behind the panic: dropped with the mailbox when the actor dies.
@@ -91,9 +89,7 @@ async fn s5_waiting_for_room_counts_against_the_timeout() {
     settle().await;
     a.tell(WMsg::Num(1)).await.unwrap();
     let start = tokio::time::Instant::now();
-    let r = a
-        .ask(|r| WMsg::Echo(1, r), Duration::from_millis(500))
-        .await;
+    let r = a.ask(|r| WMsg::Echo(1, r), Duration::from_millis(500)).await;
     assert_eq!(r, Err(AskError::Timeout));
     assert_eq!(start.elapsed(), Duration::from_millis(500));
 }

@@ -15,16 +15,10 @@ async fn s6_panic_crashes_only_that_actor() {
     let a = system.spawn(Worker::new("a", &log)).unwrap();
     let b = system.spawn(Worker::new("b", &log)).unwrap();
     a.tell(WMsg::Panic("disk on fire")).await.unwrap();
-    assert_eq!(
-        a.wait_for_exit().await,
-        ExitReason::Panic("disk on fire".into())
-    );
+    assert_eq!(a.wait_for_exit().await, ExitReason::Panic("disk on fire".into()));
     assert_eq!(b.ask(|r| WMsg::Echo(5, r), T).await, Ok(5));
     // Stop hooks still run after a crash (only kill skips them).
-    assert!(
-        log.entries()
-            .contains(&"a:stopping(panicked: disk on fire)".to_string())
-    );
+    assert!(log.entries().contains(&"a:stopping(panicked: disk on fire)".to_string()));
 }
 
 /// §6: by default a handler error crashes the actor with the error text.
@@ -33,10 +27,7 @@ async fn s6_error_crashes_by_default() {
     let system = System::new();
     let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
     a.tell(WMsg::Fail("bad input")).await.unwrap();
-    assert_eq!(
-        a.wait_for_exit().await,
-        ExitReason::Error("bad input".into())
-    );
+    assert_eq!(a.wait_for_exit().await, ExitReason::Error("bad input".into()));
 }
 
 /// §6: `on_error` can choose to resume; the actor then handles the next message.
@@ -81,10 +72,7 @@ async fn s6_failed_start() {
     let mut w = Worker::new("a", &log);
     w.fail_start = true;
     let a = system.spawn(w).unwrap();
-    assert_eq!(
-        a.wait_for_exit().await,
-        ExitReason::StartFailed("refusing to start".into())
-    );
+    assert_eq!(a.wait_for_exit().await, ExitReason::StartFailed("refusing to start".into()));
     assert_eq!(log.entries(), ["a:started"]);
 }
 
@@ -98,10 +86,7 @@ async fn s7_stop_finishes_current_message() {
     settle().await;
     a.stop();
     assert_eq!(a.wait_for_exit().await, ExitReason::Normal);
-    assert_eq!(
-        log.entries(),
-        ["a:started", "a:slept", "a:stopping(normal)", "a:stopped"]
-    );
+    assert_eq!(log.entries(), ["a:started", "a:slept", "a:stopping(normal)", "a:stopped"]);
 }
 
 /// §7: kill is immediate: the current message is abandoned and no hook runs.
@@ -110,9 +95,7 @@ async fn s7_kill_is_immediate() {
     let system = System::new();
     let log = Log::new();
     let a = system.spawn(Worker::new("a", &log)).unwrap();
-    a.tell(WMsg::Sleep(Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    a.tell(WMsg::Sleep(Duration::from_secs(3600))).await.unwrap();
     settle().await;
     let start = tokio::time::Instant::now();
     a.kill();

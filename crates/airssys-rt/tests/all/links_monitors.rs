@@ -45,9 +45,7 @@ impl Actor for Watcher {
         s: airssys_rt::ExitSignal,
         _: &mut Context<Self>,
     ) -> Result<(), BoxError> {
-        self.inner
-            .log
-            .push(format!("{}:exit-signal({})", self.inner.name, s.reason));
+        self.inner.log.push(format!("{}:exit-signal({})", self.inner.name, s.reason));
         Ok(())
     }
     async fn handle_down(
@@ -55,9 +53,7 @@ impl Actor for Watcher {
         d: airssys_rt::Down,
         _: &mut Context<Self>,
     ) -> Result<(), BoxError> {
-        self.inner
-            .log
-            .push(format!("{}:down({})", self.inner.name, d.reason));
+        self.inner.log.push(format!("{}:down({})", self.inner.name, d.reason));
         Ok(())
     }
 }
@@ -101,12 +97,7 @@ async fn watching(
 fn watcher(name: &str, log: &Log, trap: bool) -> Watcher {
     let mut inner = Worker::new(name, log);
     inner.trap_exits = trap;
-    Watcher {
-        inner,
-        link: None,
-        monitor: None,
-        mref: None,
-    }
+    Watcher { inner, link: None, monitor: None, mref: None }
 }
 
 /// §8: a linked actor's abnormal exit kills its partner, with a `Linked` reason naming it.
@@ -119,10 +110,7 @@ async fn s8_abnormal_exit_propagates_over_links() {
     let reason = b.wait_for_exit().await;
     assert_eq!(
         reason,
-        ExitReason::Linked {
-            from: a.id(),
-            reason: Box::new(ExitReason::Panic("boom".into()))
-        }
+        ExitReason::Linked { from: a.id(), reason: Box::new(ExitReason::Panic("boom".into())) }
     );
 }
 
@@ -157,10 +145,7 @@ async fn s8_trapping_exits_turns_them_into_messages() {
     a.tell(WMsg::Panic("boom")).await.unwrap();
     a.wait_for_exit().await;
     assert_eq!(b.ask(|r| WMsg::Echo(1, r), T).await, Ok(1));
-    assert!(
-        log.entries()
-            .contains(&"b:exit-signal(panicked: boom)".to_string())
-    );
+    assert!(log.entries().contains(&"b:exit-signal(panicked: boom)".to_string()));
 }
 
 /// §8: a kill propagates over links like any abnormal exit.
@@ -172,10 +157,7 @@ async fn s8_kill_propagates() {
     a.kill();
     assert_eq!(
         b.wait_for_exit().await,
-        ExitReason::Linked {
-            from: a.id(),
-            reason: Box::new(ExitReason::Killed)
-        }
+        ExitReason::Linked { from: a.id(), reason: Box::new(ExitReason::Killed) }
     );
 }
 
@@ -192,10 +174,7 @@ async fn s8_link_to_dead_actor_is_noproc() {
     let b = system.spawn(w).unwrap();
     assert_eq!(
         b.wait_for_exit().await,
-        ExitReason::Linked {
-            from: a.id(),
-            reason: Box::new(ExitReason::NoProc)
-        }
+        ExitReason::Linked { from: a.id(), reason: Box::new(ExitReason::NoProc) }
     );
 }
 
@@ -251,11 +230,5 @@ async fn s9_demonitor_stops_notices() {
     a.tell(WMsg::Panic("gone")).await.unwrap();
     a.wait_for_exit().await;
     b.ask(|r| WMsg::Echo(1, r), T).await.unwrap();
-    assert_eq!(
-        log.entries()
-            .iter()
-            .filter(|e| e.starts_with("b:down"))
-            .count(),
-        0
-    );
+    assert_eq!(log.entries().iter().filter(|e| e.starts_with("b:down")).count(), 0);
 }

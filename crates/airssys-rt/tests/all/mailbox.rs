@@ -10,10 +10,7 @@ use crate::util::*;
 
 fn bounded(system: &System, log: &Log, cap: usize) -> airssys_rt::ActorRef<Worker> {
     system
-        .spawn_with(
-            Worker::new("a", log),
-            SpawnOptions::new().mailbox(MailboxConfig::bounded(cap)),
-        )
+        .spawn_with(Worker::new("a", log), SpawnOptions::new().mailbox(MailboxConfig::bounded(cap)))
         .unwrap()
 }
 
@@ -113,10 +110,7 @@ async fn s3_closed_mailbox_hands_message_back() {
         other => panic!("expected the message back, got {other:?}"),
     }
     assert_eq!(a.wait_for_exit().await, ExitReason::Killed);
-    assert!(matches!(
-        a.try_tell(WMsg::Num(3)),
-        Err(TrySendError::Closed(WMsg::Num(3)))
-    ));
+    assert!(matches!(a.try_tell(WMsg::Num(3)), Err(TrySendError::Closed(WMsg::Num(3)))));
 }
 
 /// §3: an unbounded mailbox takes everything.
@@ -145,10 +139,7 @@ async fn s4_stop_overtakes_queued_messages() {
     assert!(a.try_tell(WMsg::Num(9)).unwrap_err().is_full());
     assert!(a.stop());
     assert_eq!(a.wait_for_exit().await, ExitReason::Normal);
-    assert_eq!(
-        log.entries(),
-        ["a:started", "a:slept", "a:stopping(normal)", "a:stopped"]
-    );
+    assert_eq!(log.entries(), ["a:started", "a:slept", "a:stopping(normal)", "a:stopped"]);
 }
 
 /// §3: `drain` closes the mailbox to new messages, handles what is queued, then stops.
@@ -165,13 +156,6 @@ async fn s3_drain_handles_queued_then_stops() {
     assert_eq!(a.wait_for_exit().await, ExitReason::Normal);
     assert_eq!(
         log.entries(),
-        [
-            "a:started",
-            "a:slept",
-            "a:one",
-            "a:two",
-            "a:stopping(normal)",
-            "a:stopped"
-        ]
+        ["a:started", "a:slept", "a:one", "a:two", "a:stopping(normal)", "a:stopped"]
     );
 }

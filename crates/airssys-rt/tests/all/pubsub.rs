@@ -49,17 +49,10 @@ async fn s11_publish_subscribe_unsubscribe() {
     let bus = PubSub::<u64>::new();
     let a = system.spawn(Worker::new("a", &log)).unwrap();
     let b = system.spawn(Worker::new("b", &log)).unwrap();
-    let sa = bus
-        .subscribe("sensors.*.temp", a.recipient(WMsg::Num))
-        .unwrap();
+    let sa = bus.subscribe("sensors.*.temp", a.recipient(WMsg::Num)).unwrap();
     bus.subscribe("sensors.#", b.recipient(WMsg::Num)).unwrap();
     assert_eq!(bus.publish("sensors.kitchen.temp", 1).unwrap().delivered, 2);
-    assert_eq!(
-        bus.publish("sensors.kitchen.humidity", 2)
-            .unwrap()
-            .delivered,
-        1
-    );
+    assert_eq!(bus.publish("sensors.kitchen.humidity", 2).unwrap().delivered, 1);
     assert_eq!(bus.publish("other", 3).unwrap().delivered, 0);
     assert!(bus.unsubscribe(sa));
     assert_eq!(bus.publish("sensors.hall.temp", 4).unwrap().delivered, 1);
@@ -88,14 +81,9 @@ async fn s11_dead_subscribers_are_removed_and_full_ones_reported() {
 
     // A subscriber whose bounded mailbox is full misses the message; the publisher is told.
     let c = system
-        .spawn_with(
-            Worker::new("c", &log),
-            SpawnOptions::new().mailbox(MailboxConfig::bounded(1)),
-        )
+        .spawn_with(Worker::new("c", &log), SpawnOptions::new().mailbox(MailboxConfig::bounded(1)))
         .unwrap();
-    c.tell(WMsg::Sleep(std::time::Duration::from_millis(200)))
-        .await
-        .unwrap();
+    c.tell(WMsg::Sleep(std::time::Duration::from_millis(200))).await.unwrap();
     settle().await;
     bus.subscribe("t", c.recipient(WMsg::Num)).unwrap();
     assert_eq!(bus.publish("t", 1).unwrap().delivered, 1);

@@ -26,16 +26,11 @@ async fn s10_register_lookup_and_auto_removal() {
 async fn s10_names_are_unique() {
     let system = System::new();
     let log = Log::new();
-    let a = system
-        .spawn_with(Worker::new("a", &log), SpawnOptions::new().name("svc"))
-        .unwrap();
+    let a = system.spawn_with(Worker::new("a", &log), SpawnOptions::new().name("svc")).unwrap();
     let err = system.spawn_with(Worker::new("b", &log), SpawnOptions::new().name("svc"));
     assert_eq!(err.unwrap_err(), SpawnError::NameTaken("svc".into()));
     let b = system.spawn(Worker::new("b", &log)).unwrap();
-    assert_eq!(
-        system.register("svc", &b.handle()),
-        Err(RegistryError::NameTaken("svc".into()))
-    );
+    assert_eq!(system.register("svc", &b.handle()), Err(RegistryError::NameTaken("svc".into())));
     a.kill();
     a.wait_for_exit().await;
     system.register("svc", &b.handle()).unwrap();

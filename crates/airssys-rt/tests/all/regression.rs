@@ -82,11 +82,7 @@ async fn link_exit_does_not_cross_incarnations() {
     peer.kill(); // an abnormal exit of the peer, linked to incarnation 1 only
     peer.wait_for_exit().await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        a.ask(WMsg::Incarnation, T).await,
-        Ok(2),
-        "the restarted actor was killed"
-    );
+    assert_eq!(a.ask(WMsg::Incarnation, T).await, Ok(2), "the restarted actor was killed");
 }
 
 /// A panic in `on_error` is a crash with the panic text, not a silent kill.
@@ -105,10 +101,7 @@ async fn panic_in_on_error_is_a_crash() {
     let system = System::new();
     let a = system.spawn(Fragile).unwrap();
     a.tell(()).await.unwrap();
-    assert_eq!(
-        a.wait_for_exit().await,
-        ExitReason::Panic("on_error broke".into())
-    );
+    assert_eq!(a.wait_for_exit().await, ExitReason::Panic("on_error broke".into()));
 }
 
 /// A panic while *creating* a handler's future (before its first poll) is caught too.
@@ -117,10 +110,7 @@ async fn panic_before_first_poll_is_a_crash() {
     struct Eager;
     impl Actor for Eager {
         type Msg = ();
-        #[allow(
-            clippy::manual_async_fn,
-            reason = "the panic must happen outside the future"
-        )]
+        #[allow(clippy::manual_async_fn, reason = "the panic must happen outside the future")]
         fn handle(
             &mut self,
             _: (),
@@ -143,10 +133,7 @@ async fn panic_before_first_poll_is_a_crash() {
 /// times asks out (its task died with the first runtime).
 #[test]
 fn ask_timeouts_survive_a_runtime_shutdown() {
-    let first = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let first = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (system, a) = first.block_on(async {
         let system = System::new();
         let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
@@ -161,10 +148,7 @@ fn ask_timeouts_survive_a_runtime_shutdown() {
         (system, a)
     });
     drop(first);
-    let second = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let second = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     second.block_on(async {
         let b = system.spawn(Worker::new("b", &Log::new())).unwrap();
         let r = tokio::time::timeout(
@@ -172,11 +156,7 @@ fn ask_timeouts_survive_a_runtime_shutdown() {
             b.ask(WMsg::Swallow, Duration::from_millis(20)),
         )
         .await;
-        assert_eq!(
-            r,
-            Ok(Err(airssys_rt::AskError::Timeout)),
-            "the ask never timed out"
-        );
+        assert_eq!(r, Ok(Err(airssys_rt::AskError::Timeout)), "the ask never timed out");
         drop(a);
     });
 }
@@ -211,9 +191,6 @@ async fn drained_child_is_reported_to_its_supervisor() {
     a.drain();
     assert_eq!(a.wait_for_exit().await, ExitReason::Normal);
     let info = sup.which_children().await.unwrap();
-    assert!(
-        !info[0].running,
-        "a drained child is still reported as running"
-    );
+    assert!(!info[0].running, "a drained child is still reported as running");
     assert_eq!(log.count("a:started"), 1, "a drained child was restarted");
 }

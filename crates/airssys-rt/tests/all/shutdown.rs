@@ -27,20 +27,11 @@ async fn s14_shutdown_in_tree_order() {
     let report = system.shutdown(Duration::from_secs(10)).await;
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(report.stopped, 3);
-    let stops: Vec<String> = log
-        .entries()
-        .into_iter()
-        .filter(|e| e.ends_with(":stopped"))
-        .collect();
-    assert_eq!(
-        stops,
-        ["y:stopped", "c2:stopped", "c1:stopped", "x:stopped"]
-    );
+    let stops: Vec<String> =
+        log.entries().into_iter().filter(|e| e.ends_with(":stopped")).collect();
+    assert_eq!(stops, ["y:stopped", "c2:stopped", "c1:stopped", "x:stopped"]);
     assert_eq!(system.actor_count(), 0);
-    assert_eq!(
-        system.spawn(Worker::new("z", &log)).unwrap_err(),
-        SpawnError::ShuttingDown
-    );
+    assert_eq!(system.spawn(Worker::new("z", &log)).unwrap_err(), SpawnError::ShuttingDown);
 }
 
 /// §14: an actor that does not stop by the deadline is killed and reported.
@@ -50,9 +41,7 @@ async fn s14_deadline_kills_and_reports() {
     let log = Log::new();
     let slow = system.spawn(Worker::new("slow", &log)).unwrap();
     system.register("slow", &slow.handle()).unwrap();
-    slow.tell(WMsg::Sleep(Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    slow.tell(WMsg::Sleep(Duration::from_secs(3600))).await.unwrap();
     settle().await;
     let report = system.shutdown(Duration::from_secs(2)).await;
     assert_eq!(report.killed, vec![(slow.id(), Some("slow".into()))]);

@@ -78,25 +78,16 @@ async fn s13_asks_survive_random_kills_and_crashes() {
         total
     };
     // A liveness bound, not a speed target: a hang fails the test instead of blocking CI.
-    let total = tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("asks hung");
+    let total = tokio::time::timeout(Duration::from_secs(120), run).await.expect("asks hung");
     assert_eq!(total.iter().sum::<u32>(), 8_000);
     assert!(total[0] > 0, "some asks must succeed: {total:?}");
     // Requests in progress when their actor died got `NoReply` at once (not a timeout);
     // queued ones waited for the restarted instance and were answered.
-    assert!(
-        total[1] > 0,
-        "the chaos never hit a request in progress: {total:?}"
-    );
+    assert!(total[1] > 0, "the chaos never hit a request in progress: {total:?}");
     assert_eq!(total[2], 0, "no ask should need its timeout: {total:?}");
     tokio::time::sleep(Duration::from_millis(50)).await;
     for w in &workers {
-        assert_eq!(
-            w.ask(|r| WMsg::Echo(9, r), T).await,
-            Ok(9),
-            "child did not recover"
-        );
+        assert_eq!(w.ask(|r| WMsg::Echo(9, r), T).await, Ok(9), "child did not recover");
         assert!(w.metrics().restarts > 0);
     }
     assert!(sup.actor().is_alive());
@@ -133,9 +124,7 @@ async fn s7_kill_and_stop_races() {
             a.wait_for_exit().await;
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), all)
-        .await
-        .expect("an actor never exited");
+    tokio::time::timeout(Duration::from_secs(60), all).await.expect("an actor never exited");
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(system.actor_count(), 0);
 }

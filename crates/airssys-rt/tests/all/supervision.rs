@@ -36,10 +36,7 @@ async fn three(system: &System, log: &Log, strategy: Strategy) -> SupervisorRef 
 }
 
 fn lifecycle(log: &Log) -> Vec<String> {
-    log.entries()
-        .into_iter()
-        .filter(|e| e.ends_with("started") || e.contains("stopping"))
-        .collect()
+    log.entries().into_iter().filter(|e| e.ends_with("started") || e.contains("stopping")).collect()
 }
 
 /// §13 strategies: one-for-one restarts only the child that crashed.
@@ -127,19 +124,11 @@ async fn s13_restart_types() {
         .unwrap();
     let perm = child(&sup, "perm").await;
     perm.tell(WMsg::StopSelf).await.unwrap();
-    assert_eq!(
-        incarnation(&perm).await,
-        2,
-        "permanent restarts after a normal exit"
-    );
+    assert_eq!(incarnation(&perm).await, 2, "permanent restarts after a normal exit");
 
     let trans = child(&sup, "trans").await;
     trans.tell(WMsg::Panic("x")).await.unwrap();
-    assert_eq!(
-        incarnation(&trans).await,
-        2,
-        "transient restarts after a crash"
-    );
+    assert_eq!(incarnation(&trans).await, 2, "transient restarts after a crash");
     trans.tell(WMsg::StopSelf).await.unwrap();
     assert_eq!(trans.wait_for_exit().await, ExitReason::Normal);
     let info = sup.which_children().await.unwrap();
@@ -149,13 +138,8 @@ async fn s13_restart_types() {
     let temp = child(&sup, "temp").await;
     temp.tell(WMsg::Panic("y")).await.unwrap();
     assert!(matches!(temp.wait_for_exit().await, ExitReason::Panic(_)));
-    let ids: Vec<String> = sup
-        .which_children()
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.id.to_string())
-        .collect();
+    let ids: Vec<String> =
+        sup.which_children().await.unwrap().iter().map(|c| c.id.to_string()).collect();
     assert_eq!(ids, ["perm", "trans"], "temporary child removed");
 }
 
@@ -248,36 +232,25 @@ async fn s13_restart_keeps_address_and_queued_messages() {
     let log = Log::new();
     let opts = SpawnOptions::new().name("keeper");
     let l = log.clone();
-    let sup =
-        system
-            .spawn_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(
-                ChildSpec::actor_with("k", move || Worker::new("k", &l), opts),
-            ))
-            .await
-            .unwrap();
-    let k = child(&sup, "k").await;
-    k.tell(WMsg::Sleep(Duration::from_millis(20)))
+    let sup = system
+        .spawn_supervisor(SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::actor_with(
+            "k",
+            move || Worker::new("k", &l),
+            opts,
+        )))
         .await
         .unwrap();
+    let k = child(&sup, "k").await;
+    k.tell(WMsg::Sleep(Duration::from_millis(20))).await.unwrap();
     k.tell(WMsg::Panic("poison")).await.unwrap();
     for n in 0..5 {
         k.tell(WMsg::Note(format!("after{n}"))).await.unwrap();
     }
     assert_eq!(incarnation(&k).await, 2);
-    let notes: Vec<String> = log
-        .entries()
-        .into_iter()
-        .filter(|e| e.starts_with("k:after"))
-        .collect();
-    assert_eq!(
-        notes,
-        ["k:after0", "k:after1", "k:after2", "k:after3", "k:after4"]
-    );
-    assert_eq!(
-        log.count("k:started"),
-        2,
-        "the poison message was not retried"
-    );
+    let notes: Vec<String> =
+        log.entries().into_iter().filter(|e| e.starts_with("k:after")).collect();
+    assert_eq!(notes, ["k:after0", "k:after1", "k:after2", "k:after3", "k:after4"]);
+    assert_eq!(log.count("k:started"), 2, "the poison message was not retried");
     // The registered name follows the restarted actor.
     assert_eq!(system.lookup::<Worker>("keeper").unwrap(), k);
 }
@@ -295,9 +268,7 @@ async fn s13_shutdown_timeout_kills_slow_child() {
             .await
             .unwrap();
     let slow = child(&sup, "slow").await;
-    slow.tell(WMsg::Sleep(Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    slow.tell(WMsg::Sleep(Duration::from_secs(3600))).await.unwrap();
     settle().await;
     let start = tokio::time::Instant::now();
     sup.stop();
@@ -325,17 +296,11 @@ async fn s13_nested_escalation_restarts_subtree() {
         )
         .await
         .unwrap();
-    let inner_ref = top
-        .child::<airssys_rt::supervisor::Supervisor>("inner")
-        .await
-        .unwrap();
+    let inner_ref = top.child::<airssys_rt::supervisor::Supervisor>("inner").await.unwrap();
     let inner_sup = SupervisorRefExt::from(inner_ref.clone());
     let leaf = inner_sup.child("leaf").await;
     leaf.tell(WMsg::Panic("leaf broke")).await.unwrap();
-    assert_eq!(
-        leaf.wait_for_exit().await,
-        ExitReason::Panic("leaf broke".into())
-    );
+    assert_eq!(leaf.wait_for_exit().await, ExitReason::Panic("leaf broke".into()));
     settle().await;
     // The inner supervisor was restarted in place, with a fresh leaf.
     assert_eq!(inner_ref.metrics().restarts, 1);
@@ -374,13 +339,8 @@ async fn s13_dynamic_children() {
         sup.start_child(worker_spec("b", &log)).await.unwrap_err(),
         SupervisorError::DuplicateId("b".into())
     );
-    let ids: Vec<String> = sup
-        .which_children()
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.id.to_string())
-        .collect();
+    let ids: Vec<String> =
+        sup.which_children().await.unwrap().iter().map(|c| c.id.to_string()).collect();
     assert_eq!(ids, ["a", "b"]);
     sup.terminate_child("b").await.unwrap();
     assert!(!h.is_alive());
@@ -412,19 +372,11 @@ async fn s13_start_failure_stops_started_children() {
         )
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, SupervisorError::StartFailed { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, SupervisorError::StartFailed { .. }), "{err:?}");
     assert!(err.to_string().contains("bad"), "{err}");
     assert_eq!(
         log.entries(),
-        [
-            "good:started",
-            "bad:started",
-            "good:stopping(shutdown)",
-            "good:stopped"
-        ]
+        ["good:started", "bad:started", "good:stopping(shutdown)", "good:stopped"]
     );
     settle().await;
     assert_eq!(system.actor_count(), 0);
@@ -436,13 +388,8 @@ async fn s13_killed_supervisor_takes_children_down() {
     let system = System::new();
     let log = Log::new();
     let sup = three(&system, &log, Strategy::OneForOne).await;
-    let kids: Vec<_> = sup
-        .which_children()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.handle.unwrap())
-        .collect();
+    let kids: Vec<_> =
+        sup.which_children().await.unwrap().into_iter().map(|c| c.handle.unwrap()).collect();
     sup.actor().kill();
     for k in kids {
         k.wait_for_exit().await;

@@ -82,19 +82,11 @@ impl Model {
 }
 
 fn restart_type() -> impl Strategy<Value = Restart> {
-    prop_oneof![
-        Just(Restart::Permanent),
-        Just(Restart::Transient),
-        Just(Restart::Temporary)
-    ]
+    prop_oneof![Just(Restart::Permanent), Just(Restart::Transient), Just(Restart::Temporary)]
 }
 
 fn strategy() -> impl Strategy<Value = Strat> {
-    prop_oneof![
-        Just(Strat::OneForOne),
-        Just(Strat::OneForAll),
-        Just(Strat::RestForOne)
-    ]
+    prop_oneof![Just(Strat::OneForOne), Just(Strat::OneForAll), Just(Strat::RestForOne)]
 }
 
 async fn check(
@@ -135,32 +127,20 @@ async fn check(
         if !model.alive {
             break;
         }
-        let running: Vec<usize> = (0..model.children.len())
-            .filter(|&i| model.children[i].running)
-            .collect();
+        let running: Vec<usize> =
+            (0..model.children.len()).filter(|&i| model.children[i].running).collect();
         if running.is_empty() {
             continue;
         }
         let i = running[pick % running.len()];
         let target = sup.child::<Worker>(&model.children[i].id).await.unwrap();
         let now = origin.elapsed();
-        target
-            .tell(if abnormal {
-                WMsg::Panic("model")
-            } else {
-                WMsg::StopSelf
-            })
-            .await
-            .unwrap();
+        target.tell(if abnormal { WMsg::Panic("model") } else { WMsg::StopSelf }).await.unwrap();
         model.exit(i, abnormal, now);
         // Run everything to idle before time moves on.
         tokio::time::sleep(Duration::from_millis(1)).await;
 
-        assert_eq!(
-            sup.actor().is_alive(),
-            model.alive,
-            "supervisor liveness; model {model:?}"
-        );
+        assert_eq!(sup.actor().is_alive(), model.alive, "supervisor liveness; model {model:?}");
         if !model.alive {
             break;
         }

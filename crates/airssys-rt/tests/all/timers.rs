@@ -66,16 +66,12 @@ async fn s15_metrics() {
     a.tell(WMsg::Num(1)).await.unwrap();
     a.ask(|r| WMsg::Echo(0, r), T).await.unwrap();
     let m = a.metrics();
-    assert_eq!(
-        (m.handled, m.mailbox_len, m.dropped, m.restarts, m.alive),
-        (2, 0, 0, 0, true)
-    );
+    assert_eq!((m.handled, m.mailbox_len, m.dropped, m.restarts, m.alive), (2, 0, 0, 0, true));
     a.tell(WMsg::Sleep(Duration::from_secs(1))).await.unwrap();
     settle().await;
     a.try_tell(WMsg::Num(2)).unwrap();
     a.try_tell(WMsg::Num(3)).unwrap();
-    a.tell_dropping(WMsg::Num(4), airssys_rt::DropPolicy::Newest)
-        .unwrap();
+    a.tell_dropping(WMsg::Num(4), airssys_rt::DropPolicy::Newest).unwrap();
     let m = a.metrics();
     assert_eq!((m.mailbox_len, m.dropped), (2, 1));
 }

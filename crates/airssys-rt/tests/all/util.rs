@@ -119,8 +119,7 @@ impl Actor for Worker {
         s: ExitSignal,
         _ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
-        self.log
-            .push(format!("{}:exit-signal({})", self.name, s.reason));
+        self.log.push(format!("{}:exit-signal({})", self.name, s.reason));
         Ok(())
     }
 

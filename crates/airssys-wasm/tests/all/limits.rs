@@ -8,10 +8,7 @@ use airssys_wasm::{ComponentSpec, EngineConfig, Host, Payload, RequestError, Sou
 const T: Duration = Duration::from_secs(10);
 
 fn raw(text: &str) -> Payload {
-    Payload {
-        codec: codec::RAW,
-        bytes: text.as_bytes().to_vec(),
-    }
+    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
 }
 
 /// A spinning guest is trapped at its CPU deadline, and while it spins a bystander keeps
@@ -23,10 +20,7 @@ async fn spinner_is_trapped_while_a_bystander_progresses() {
             ComponentSpec::new("spinner", Source::File(test_programs::MISBEHAVE.into()))
                 .cpu_per_message(Duration::from_millis(500)),
         )
-        .component(ComponentSpec::new(
-            "bystander",
-            Source::File(test_programs::COUNTER.into()),
-        ))
+        .component(ComponentSpec::new("bystander", Source::File(test_programs::COUNTER.into())))
         .start()
         .await
         .unwrap();
@@ -50,20 +44,10 @@ async fn spinner_is_trapped_while_a_bystander_progresses() {
         }
         other => panic!("the spinner was not trapped: {other:?}"),
     }
-    assert!(
-        answered >= 10,
-        "the bystander answered only {answered} times while the spinner spun"
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "the trap came late: {:?}",
-        start.elapsed()
-    );
+    assert!(answered >= 10, "the bystander answered only {answered} times while the spinner spun");
+    assert!(start.elapsed() < Duration::from_secs(5), "the trap came late: {:?}", start.elapsed());
     // The spinner was restarted and works again.
-    assert_eq!(
-        host.call("spinner", raw("hello"), T).await.unwrap(),
-        Some(raw("ok"))
-    );
+    assert_eq!(host.call("spinner", raw("hello"), T).await.unwrap(), Some(raw("ok")));
     assert_eq!(host.restarts("spinner"), Some(1));
     host.shutdown(T).await;
 }
@@ -72,37 +56,19 @@ async fn spinner_is_trapped_while_a_bystander_progresses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_limit_traps_only_the_hog() {
     let host = Host::builder()
-        .engine(EngineConfig {
-            max_memory_bytes: 16 << 20,
-            ..EngineConfig::default()
-        })
-        .component(ComponentSpec::new(
-            "hog",
-            Source::File(test_programs::MISBEHAVE.into()),
-        ))
-        .component(ComponentSpec::new(
-            "neighbour",
-            Source::File(test_programs::COUNTER.into()),
-        ))
+        .engine(EngineConfig { max_memory_bytes: 16 << 20, ..EngineConfig::default() })
+        .component(ComponentSpec::new("hog", Source::File(test_programs::MISBEHAVE.into())))
+        .component(ComponentSpec::new("neighbour", Source::File(test_programs::COUNTER.into())))
         .start()
         .await
         .unwrap();
     // Within the limit: fine.
-    assert_eq!(
-        host.call("hog", raw("grow:4"), T).await.unwrap(),
-        Some(raw("1024"))
-    );
+    assert_eq!(host.call("hog", raw("grow:4"), T).await.unwrap(), Some(raw("1024")));
     match host.call("hog", raw("grow:64"), T).await {
         Err(RequestError::ReceiverCrashed(_)) => {}
         other => panic!("the memory hog was not trapped: {other:?}"),
     }
-    assert_eq!(
-        host.call("neighbour", raw("x"), T).await.unwrap(),
-        Some(raw("1"))
-    );
-    assert_eq!(
-        host.call("hog", raw("hello"), T).await.unwrap(),
-        Some(raw("ok"))
-    );
+    assert_eq!(host.call("neighbour", raw("x"), T).await.unwrap(), Some(raw("1")));
+    assert_eq!(host.call("hog", raw("hello"), T).await.unwrap(), Some(raw("ok")));
     host.shutdown(T).await;
 }

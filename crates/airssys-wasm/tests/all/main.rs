@@ -2,5 +2,6 @@
 //! (`test-programs`), real wasmtime, real actors.
 
 mod limits; // CPU deadline and memory limit
-mod messaging; // send, call, stamping, refusals
+mod messaging; // send, call, request, stamping, refusals
+mod pubsub; // publish and subscribe between components
 mod supervision; // traps, restarts, dead letters

@@ -7,10 +7,7 @@ use airssys_wasm::{ComponentSpec, Host, Payload, RequestError, SendError, Source
 const T: Duration = Duration::from_secs(5);
 
 fn raw(text: &str) -> Payload {
-    Payload {
-        codec: codec::RAW,
-        bytes: text.as_bytes().to_vec(),
-    }
+    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
 }
 
 fn text(p: Option<Payload>) -> String {
@@ -23,11 +20,7 @@ fn guest(name: &str, path: &str) -> ComponentSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_call_reaches_the_guest_and_returns_its_response() {
-    let host = Host::builder()
-        .component(guest("echo", test_programs::ECHO))
-        .start()
-        .await
-        .unwrap();
+    let host = Host::builder().component(guest("echo", test_programs::ECHO)).start().await.unwrap();
     let answer = host.call("echo", raw("hello"), T).await.unwrap();
     assert_eq!(answer, Some(raw("hello")));
     host.shutdown(T).await;
@@ -35,16 +28,10 @@ async fn host_call_reaches_the_guest_and_returns_its_response() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_persists_across_messages_in_one_instance() {
-    let host = Host::builder()
-        .component(guest("counter", test_programs::COUNTER))
-        .start()
-        .await
-        .unwrap();
+    let host =
+        Host::builder().component(guest("counter", test_programs::COUNTER)).start().await.unwrap();
     for n in 1..=5 {
-        assert_eq!(
-            text(host.call("counter", raw("tick"), T).await.unwrap()),
-            n.to_string()
-        );
+        assert_eq!(text(host.call("counter", raw("tick"), T).await.unwrap()), n.to_string());
     }
     host.shutdown(T).await;
 }
@@ -59,14 +46,8 @@ async fn component_calls_component() {
         .start()
         .await
         .unwrap();
-    assert_eq!(
-        text(host.call("relay", raw("call:x"), T).await.unwrap()),
-        "1"
-    );
-    assert_eq!(
-        text(host.call("relay", raw("call:x"), T).await.unwrap()),
-        "2"
-    );
+    assert_eq!(text(host.call("relay", raw("call:x"), T).await.unwrap()), "1");
+    assert_eq!(text(host.call("relay", raw("call:x"), T).await.unwrap()), "2");
     assert_eq!(text(host.call("counter", raw("x"), T).await.unwrap()), "3");
     host.shutdown(T).await;
 }
@@ -80,14 +61,8 @@ async fn component_sends_to_component() {
         .start()
         .await
         .unwrap();
-    assert_eq!(
-        text(host.call("relay", raw("send:x"), T).await.unwrap()),
-        "sent"
-    );
-    assert_eq!(
-        text(host.call("relay", raw("send:x"), T).await.unwrap()),
-        "sent"
-    );
+    assert_eq!(text(host.call("relay", raw("send:x"), T).await.unwrap()), "sent");
+    assert_eq!(text(host.call("relay", raw("send:x"), T).await.unwrap()), "sent");
     // Per-sender FIFO: the relay's two sends were handled before this call from the host
     // only if they were queued first, which they were (each send returned before).
     assert_eq!(text(host.call("counter", raw("x"), T).await.unwrap()), "3");
@@ -104,14 +79,8 @@ async fn sender_address_is_stamped_by_the_host() {
         .start()
         .await
         .unwrap();
-    assert_eq!(
-        text(host.call("a", raw("call:whoami"), T).await.unwrap()),
-        "a"
-    );
-    assert_eq!(
-        text(host.call("b", raw("whoami"), T).await.unwrap()),
-        "host"
-    );
+    assert_eq!(text(host.call("a", raw("call:whoami"), T).await.unwrap()), "a");
+    assert_eq!(text(host.call("b", raw("whoami"), T).await.unwrap()), "host");
     assert_eq!(text(host.call("a", raw("self"), T).await.unwrap()), "a");
     host.shutdown(T).await;
 }
@@ -123,14 +92,8 @@ async fn unknown_target_is_refused() {
         .start()
         .await
         .unwrap();
-    assert_eq!(
-        text(host.call("relay", raw("send:x"), T).await.unwrap()),
-        "unknown target nobody"
-    );
-    assert_eq!(
-        host.send("nobody", raw("x")),
-        Err(SendError::UnknownTarget("nobody".into()))
-    );
+    assert_eq!(text(host.call("relay", raw("send:x"), T).await.unwrap()), "unknown target nobody");
+    assert_eq!(host.send("nobody", raw("x")), Err(SendError::UnknownTarget("nobody".into())));
     host.shutdown(T).await;
 }
 
@@ -146,18 +109,10 @@ async fn codec_and_size_are_checked_before_delivery() {
         .unwrap();
     assert_eq!(
         host.call("json-only", raw("{}"), T).await,
-        Err(RequestError::Refused(SendError::CodecNotAccepted(vec![
-            codec::JSON
-        ])))
+        Err(RequestError::Refused(SendError::CodecNotAccepted(vec![codec::JSON])))
     );
-    let json = Payload {
-        codec: codec::JSON,
-        bytes: b"{}".to_vec(),
-    };
-    assert_eq!(
-        host.call("json-only", json.clone(), T).await,
-        Ok(Some(json))
-    );
+    let json = Payload { codec: codec::JSON, bytes: b"{}".to_vec() };
+    assert_eq!(host.call("json-only", json.clone(), T).await, Ok(Some(json)));
     assert_eq!(
         host.call("small", raw(&"x".repeat(17)), T).await,
         Err(RequestError::Refused(SendError::PayloadTooLarge(16)))
@@ -174,9 +129,7 @@ async fn call_cycle_times_out_instead_of_hanging() {
         .start()
         .await
         .unwrap();
-    let answer = host
-        .call("a", raw("call:call:whoami"), Duration::from_secs(10))
-        .await;
+    let answer = host.call("a", raw("call:call:whoami"), Duration::from_secs(10)).await;
     assert_eq!(text(answer.unwrap()), "error: timeout");
     host.shutdown(T).await;
 }
@@ -185,11 +138,7 @@ async fn call_cycle_times_out_instead_of_hanging() {
 async fn callbacks(host: &Host, relay: &str, want: usize) -> Vec<String> {
     for _ in 0..200 {
         let got = text(host.call(relay, raw("callbacks"), T).await.unwrap());
-        let lines: Vec<String> = got
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let lines: Vec<String> = got.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
         if lines.len() >= want {
             return lines;
         }
@@ -214,19 +163,11 @@ fn requests_host() -> airssys_wasm::HostBuilder {
 async fn request_response_arrives_as_a_callback() {
     let host = requests_host().start().await.unwrap();
     assert_eq!(
-        text(
-            host.call("to-counter", raw("request:1000:x"), T)
-                .await
-                .unwrap()
-        ),
+        text(host.call("to-counter", raw("request:1000:x"), T).await.unwrap()),
         "requested 1"
     );
     assert_eq!(
-        text(
-            host.call("to-counter", raw("request:1000:y"), T)
-                .await
-                .unwrap()
-        ),
+        text(host.call("to-counter", raw("request:1000:y"), T).await.unwrap()),
         "requested 2"
     );
     let mut got = callbacks(&host, "to-counter", 2).await;
@@ -241,29 +182,17 @@ async fn request_response_arrives_as_a_callback() {
 async fn request_timeout_crash_and_refusal() {
     let host = requests_host().start().await.unwrap();
     assert_eq!(
-        text(
-            host.call("to-spinner", raw("request:100:spin"), T)
-                .await
-                .unwrap()
-        ),
+        text(host.call("to-spinner", raw("request:100:spin"), T).await.unwrap()),
         "requested 1"
     );
     assert_eq!(callbacks(&host, "to-spinner", 1).await, ["1:timeout"]);
     assert_eq!(
-        text(
-            host.call("to-counter", raw("request:2000:crash"), T)
-                .await
-                .unwrap()
-        ),
+        text(host.call("to-counter", raw("request:2000:crash"), T).await.unwrap()),
         "requested 1"
     );
     assert_eq!(callbacks(&host, "to-counter", 1).await, ["1:crashed"]);
     assert_eq!(
-        text(
-            host.call("to-nobody", raw("request:100:x"), T)
-                .await
-                .unwrap()
-        ),
+        text(host.call("to-nobody", raw("request:100:x"), T).await.unwrap()),
         "error: SendError::UnknownTarget(\"nobody\")"
     );
     host.shutdown(T).await;
@@ -274,30 +203,14 @@ async fn request_timeout_crash_and_refusal() {
 async fn cancelled_request_never_calls_back() {
     let host = requests_host().start().await.unwrap();
     assert_eq!(
-        text(
-            host.call("to-spinner", raw("request:2000:spin"), T)
-                .await
-                .unwrap()
-        ),
+        text(host.call("to-spinner", raw("request:2000:spin"), T).await.unwrap()),
         "requested 1"
     );
-    assert_eq!(
-        text(host.call("to-spinner", raw("cancel:1"), T).await.unwrap()),
-        "true"
-    );
-    assert_eq!(
-        text(host.call("to-spinner", raw("cancel:1"), T).await.unwrap()),
-        "false"
-    );
-    assert_eq!(
-        text(host.call("to-spinner", raw("cancel:99"), T).await.unwrap()),
-        "false"
-    );
+    assert_eq!(text(host.call("to-spinner", raw("cancel:1"), T).await.unwrap()), "true");
+    assert_eq!(text(host.call("to-spinner", raw("cancel:1"), T).await.unwrap()), "false");
+    assert_eq!(text(host.call("to-spinner", raw("cancel:99"), T).await.unwrap()), "false");
     // Long enough for the spinner to be trapped (500 ms) and any outcome to have arrived.
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(
-        text(host.call("to-spinner", raw("callbacks"), T).await.unwrap()),
-        ""
-    );
+    assert_eq!(text(host.call("to-spinner", raw("callbacks"), T).await.unwrap()), "");
     host.shutdown(T).await;
 }

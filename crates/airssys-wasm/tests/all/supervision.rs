@@ -8,19 +8,13 @@ use airssys_wasm::{ComponentSpec, Host, Payload, RequestError, Source, codec};
 const T: Duration = Duration::from_secs(5);
 
 fn raw(text: &str) -> Payload {
-    Payload {
-        codec: codec::RAW,
-        bytes: text.as_bytes().to_vec(),
-    }
+    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trap_restarts_with_fresh_state_and_records_a_dead_letter() {
     let host = Host::builder()
-        .component(ComponentSpec::new(
-            "counter",
-            Source::File(test_programs::COUNTER.into()),
-        ))
+        .component(ComponentSpec::new("counter", Source::File(test_programs::COUNTER.into())))
         .start()
         .await
         .unwrap();
@@ -50,10 +44,7 @@ async fn trap_restarts_with_fresh_state_and_records_a_dead_letter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handler_error_is_returned_not_a_crash() {
     let host = Host::builder()
-        .component(ComponentSpec::new(
-            "counter",
-            Source::File(test_programs::COUNTER.into()),
-        ))
+        .component(ComponentSpec::new("counter", Source::File(test_programs::COUNTER.into())))
         .start()
         .await
         .unwrap();
@@ -69,10 +60,7 @@ async fn handler_error_is_returned_not_a_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caller_learns_of_the_receiver_crash() {
     let host = Host::builder()
-        .component(ComponentSpec::new(
-            "counter",
-            Source::File(test_programs::COUNTER.into()),
-        ))
+        .component(ComponentSpec::new("counter", Source::File(test_programs::COUNTER.into())))
         .start()
         .await
         .unwrap();
@@ -95,20 +83,14 @@ async fn failing_init_fails_the_start() {
         .await
         .unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains("counter") && text.contains("configured to fail"),
-        "{text}"
-    );
+    assert!(text.contains("counter") && text.contains("configured to fail"), "{text}");
 }
 
 /// Bytes that are not a component are refused at load with a clear error.
 #[tokio::test]
 async fn malformed_component_is_refused_at_load() {
     let err = Host::builder()
-        .component(ComponentSpec::new(
-            "junk",
-            Source::Bytes(b"not wasm at all".to_vec().into()),
-        ))
+        .component(ComponentSpec::new("junk", Source::Bytes(b"not wasm at all".to_vec().into())))
         .start()
         .await
         .unwrap_err();
@@ -142,10 +124,7 @@ async fn graceful_shutdown_calls_the_shutdown_export() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let host = Host::builder()
-        .component(ComponentSpec::new(
-            "counter",
-            Source::File(test_programs::COUNTER.into()),
-        ))
+        .component(ComponentSpec::new("counter", Source::File(test_programs::COUNTER.into())))
         .start()
         .await
         .unwrap();
@@ -158,9 +137,6 @@ async fn graceful_shutdown_calls_the_shutdown_export() {
         .lines()
         .find(|l| l.contains("counter shutting down"))
         .unwrap_or_else(|| panic!("no shutdown log in:\n{logs}"));
-    assert!(
-        line.contains("component=\"counter\"") || line.contains("component=counter"),
-        "{line}"
-    );
+    assert!(line.contains("component=\"counter\"") || line.contains("component=counter"), "{line}");
     assert!(line.contains("\"count\", \"2\""), "{line}");
 }

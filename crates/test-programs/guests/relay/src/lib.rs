@@ -5,6 +5,9 @@
 //!   answers `requested <id>`; the outcome arrives in `handle-callback` and is recorded;
 //! - `cancel:<id>`: cancels a pending request and answers `true` or `false`;
 //! - `callbacks`: answers with the recorded callback outcomes, one per line;
+//! - `subscribe:<pattern>`, `unsubscribe:<pattern>`, `publish:<topic>:<text>`: pub/sub (the
+//!   `subscribe` config key subscribes in `init`); published messages it receives are
+//!   recorded as `<topic>:<text> from <sender>` and `received` answers with them;
 //! - `whoami`: answers with the sender address the host stamped on the message;
 //! - `self`: answers with its own address.
 
@@ -12,7 +15,9 @@ wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
 use std::cell::RefCell;
 
-use airssys::component::messaging::{call, cancel, request, self_address, send};
+use airssys::component::messaging::{
+    call, cancel, publish, request, self_address, send, subscribe, unsubscribe,
+};
 use airssys::component::types::SendError;
 
 const RAW: u64 = 0x55;
@@ -20,6 +25,7 @@ const RAW: u64 = 0x55;
 thread_local! {
     static TARGET: RefCell<String> = const { RefCell::new(String::new()) };
     static CALLBACKS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static RECEIVED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 fn raw(text: &str) -> Payload {
@@ -30,6 +36,9 @@ struct Relay;
 
 impl Guest for Relay {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
+        for (_, pattern) in config.iter().filter(|(k, _)| k == "subscribe") {
+            subscribe(pattern).map_err(|e| format!("{e:?}"))?;
+        }
         let target = config.into_iter().find(|(k, _)| k == "target").map(|(_, v)| v);
         TARGET.with(|t| *t.borrow_mut() = target.unwrap_or_default());
         Ok(())
@@ -37,6 +46,23 @@ impl Guest for Relay {
 
     fn handle_message(message: Message) -> Result<Option<Payload>, String> {
         let text = String::from_utf8_lossy(&message.payload.bytes).into_owned();
+        if let Some(topic) = &message.topic {
+            RECEIVED.with(|r| r.borrow_mut().push(format!("{topic}:{text} from {}", message.sender)));
+            return Ok(None);
+        }
+        if let Some(pattern) = text.strip_prefix("subscribe:") {
+            return Ok(Some(raw(&format!("{:?}", subscribe(pattern)))));
+        }
+        if let Some(pattern) = text.strip_prefix("unsubscribe:") {
+            return Ok(Some(raw(&unsubscribe(pattern).to_string())));
+        }
+        if let Some(rest) = text.strip_prefix("publish:") {
+            let (topic, body) = rest.split_once(':').ok_or("expected publish:<topic>:<text>")?;
+            return Ok(Some(raw(&match publish(topic, &raw(body)) {
+                Ok(n) => format!("published {n}"),
+                Err(e) => format!("error: {e:?}"),
+            })));
+        }
         let target = TARGET.with(|t| t.borrow().clone());
         if let Some(rest) = text.strip_prefix("call:") {
             return match call(&target, &raw(rest), 1000) {
@@ -66,6 +92,7 @@ impl Guest for Relay {
             return Ok(Some(raw(&cancel(id).to_string())));
         }
         match text.as_str() {
+            "received" => Ok(Some(raw(&RECEIVED.with(|r| r.borrow().join("\n"))))),
             "callbacks" => Ok(Some(raw(&CALLBACKS.with(|c| c.borrow().join("\n"))))),
             "whoami" => Ok(Some(raw(&message.sender))),
             "self" => Ok(Some(raw(&self_address()))),
