@@ -25,11 +25,16 @@ fn main() {
         .arg(guests.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir);
     // Flags meant for the host build must not leak into the guest build.
+    // Nor may a wrapper such as clippy's: the guests are built, not linted (their bindings
+    // are generated code).
     for var in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
         "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
+        "CLIPPY_CONF_DIR",
         "CARGO_PROFILE_RELEASE_DEBUG",
     ] {
         build.env_remove(var);

@@ -102,6 +102,7 @@ async fn raw_calls(component: &Component, engine: &Engine, n: u64) -> anyhow::Re
         sender: "host".into(),
         payload: types::Payload { codec: codec::RAW, bytes: vec![7u8; 64] },
         correlation: None,
+        topic: None,
     };
     let start = Instant::now();
     for _ in 0..n {
