@@ -3,13 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use airssys_wasm::{ComponentSpec, EngineConfig, Host, Payload, RequestError, Source, codec};
+use airssys_wasm::{ComponentSpec, EngineConfig, Host, RequestError, Source};
 
-const T: Duration = Duration::from_secs(10);
-
-fn raw(text: &str) -> Payload {
-    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
-}
+use crate::util::{T, raw};
 
 /// A spinning guest is trapped at its CPU deadline, and while it spins a bystander keeps
 /// answering.

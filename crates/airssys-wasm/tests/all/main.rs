@@ -5,3 +5,4 @@ mod limits; // CPU deadline and memory limit
 mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components
 mod supervision; // traps, restarts, dead letters
+mod util; // shared helpers

@@ -2,21 +2,9 @@
 
 use std::time::Duration;
 
-use airssys_wasm::{ComponentSpec, Host, Payload, RequestError, SendError, Source, codec};
+use airssys_wasm::{Host, Payload, RequestError, SendError, codec};
 
-const T: Duration = Duration::from_secs(5);
-
-fn raw(text: &str) -> Payload {
-    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
-}
-
-fn text(p: Option<Payload>) -> String {
-    String::from_utf8(p.expect("a response").bytes).unwrap()
-}
-
-fn guest(name: &str, path: &str) -> ComponentSpec {
-    ComponentSpec::new(name, Source::File(path.into()))
-}
+use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_call_reaches_the_guest_and_returns_its_response() {
@@ -135,17 +123,6 @@ async fn call_cycle_times_out_instead_of_hanging() {
 }
 
 /// Poll the relay's recorded callbacks until `want` of them arrived (or give up).
-async fn callbacks(host: &Host, relay: &str, want: usize) -> Vec<String> {
-    for _ in 0..200 {
-        let got = text(host.call(relay, raw("callbacks"), T).await.unwrap());
-        let lines: Vec<String> = got.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
-        if lines.len() >= want {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Vec::new()
-}
 
 fn requests_host() -> airssys_wasm::HostBuilder {
     Host::builder()
@@ -170,7 +147,7 @@ async fn request_response_arrives_as_a_callback() {
         text(host.call("to-counter", raw("request:1000:y"), T).await.unwrap()),
         "requested 2"
     );
-    let mut got = callbacks(&host, "to-counter", 2).await;
+    let mut got = recorded(&host, "to-counter", "callbacks", 2).await;
     got.sort();
     assert_eq!(got, ["1:ok:1", "2:ok:2"]);
     host.shutdown(T).await;
@@ -185,12 +162,12 @@ async fn request_timeout_crash_and_refusal() {
         text(host.call("to-spinner", raw("request:100:spin"), T).await.unwrap()),
         "requested 1"
     );
-    assert_eq!(callbacks(&host, "to-spinner", 1).await, ["1:timeout"]);
+    assert_eq!(recorded(&host, "to-spinner", "callbacks", 1).await, ["1:timeout"]);
     assert_eq!(
         text(host.call("to-counter", raw("request:2000:crash"), T).await.unwrap()),
         "requested 1"
     );
-    assert_eq!(callbacks(&host, "to-counter", 1).await, ["1:crashed"]);
+    assert_eq!(recorded(&host, "to-counter", "callbacks", 1).await, ["1:crashed"]);
     assert_eq!(
         text(host.call("to-nobody", raw("request:100:x"), T).await.unwrap()),
         "error: SendError::UnknownTarget(\"nobody\")"

@@ -1,33 +1,11 @@
 //! Publish/subscribe between components.
 
-use std::time::Duration;
+use airssys_wasm::{ComponentSpec, Host, Payload, TopicError, codec};
 
-use airssys_wasm::{ComponentSpec, Host, Payload, Source, TopicError, codec};
-
-const T: Duration = Duration::from_secs(5);
-
-fn raw(text: &str) -> Payload {
-    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
-}
-
-fn text(p: Option<Payload>) -> String {
-    String::from_utf8(p.expect("a response").bytes).unwrap()
-}
+use crate::util::*;
 
 fn relay(name: &str) -> ComponentSpec {
-    ComponentSpec::new(name, Source::File(test_programs::RELAY.into()))
-}
-
-async fn received(host: &Host, name: &str, want: usize) -> Vec<String> {
-    for _ in 0..200 {
-        let got = text(host.call(name, raw("received"), T).await.unwrap());
-        let lines: Vec<String> = got.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
-        if lines.len() >= want {
-            return lines;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Vec::new()
+    guest(name, test_programs::RELAY)
 }
 
 /// Published messages reach exactly the components whose patterns match, stamped with the
@@ -47,9 +25,12 @@ async fn publish_reaches_matching_subscribers() {
     assert_eq!(text(publish("publish:sensors.kitchen.temp:21").await.unwrap()), "published 2");
     assert_eq!(text(publish("publish:sensors.kitchen.humidity:40").await.unwrap()), "published 1");
     assert_eq!(text(publish("publish:other:x").await.unwrap()), "published 0");
-    assert_eq!(received(&host, "temps", 1).await, ["sensors.kitchen.temp:21 from publisher"]);
     assert_eq!(
-        received(&host, "all-sensors", 2).await,
+        recorded(&host, "temps", "received", 1).await,
+        ["sensors.kitchen.temp:21 from publisher"]
+    );
+    assert_eq!(
+        recorded(&host, "all-sensors", "received", 2).await,
         ["sensors.kitchen.temp:21 from publisher", "sensors.kitchen.humidity:40 from publisher"]
     );
     let ask_json = Payload { codec: codec::JSON, bytes: b"received".to_vec() };

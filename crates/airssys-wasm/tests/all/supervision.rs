@@ -1,15 +1,9 @@
 //! Traps are crashes: the instance is dropped, the supervisor restarts the component in
 //! place, the crashing message is a dead letter, and the queued messages survive.
 
-use std::time::Duration;
+use airssys_wasm::{ComponentSpec, Host, Payload, RequestError, Source};
 
-use airssys_wasm::{ComponentSpec, Host, Payload, RequestError, Source, codec};
-
-const T: Duration = Duration::from_secs(5);
-
-fn raw(text: &str) -> Payload {
-    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
-}
+use crate::util::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trap_restarts_with_fresh_state_and_records_a_dead_letter() {
