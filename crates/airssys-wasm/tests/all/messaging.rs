@@ -122,8 +122,6 @@ async fn call_cycle_times_out_instead_of_hanging() {
     host.shutdown(T).await;
 }
 
-/// Poll the relay's recorded callbacks until `want` of them arrived (or give up).
-
 fn requests_host() -> airssys_wasm::HostBuilder {
     Host::builder()
         .component(guest("counter", test_programs::COUNTER))
