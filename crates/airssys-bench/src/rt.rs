@@ -23,6 +23,8 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "rt.fan_in_8_senders", run: fan_in },
     Suite { name: "rt.idle_actor_memory_100k", run: idle_memory },
     Suite { name: "wasm.host_to_component_send", run: crate::wasm::host_to_component },
+    Suite { name: "wasm.component_to_component_send", run: crate::wasm::component_to_component },
+    Suite { name: "wasm.call_round_trip_p50", run: crate::wasm::call_round_trip },
 ];
 
 pub fn names() -> Vec<&'static str> {

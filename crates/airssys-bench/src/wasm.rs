@@ -142,10 +142,7 @@ pub fn host_to_component(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
                 .start(),
         )?,
     );
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    config.concurrency_support(false);
-    let engine = Engine::new(&config)?;
+    let engine = raw_engine()?;
     let component = Component::from_file(&engine, test_programs::COUNTER)?;
     // Warm up both.
     rt.block_on(rt.spawn(host_sends(Arc::clone(&host), n / 10 + 1)))??;
@@ -168,4 +165,118 @@ pub fn host_to_component(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         crate::rt::median(base),
         3.0,
     ))
+}
+
+fn counter_and_relay(rt: &Runtime, target: &str, target_guest: &str) -> anyhow::Result<Host> {
+    Ok(rt.block_on(
+        Host::builder()
+            .component(ComponentSpec::new(target, Source::File(target_guest.into())))
+            .component(
+                ComponentSpec::new("relay", Source::File(test_programs::RELAY.into()))
+                    .config("target", target)
+                    .cpu_per_message(Duration::from_secs(30)),
+            )
+            .start(),
+    )?)
+}
+
+fn text(p: Option<Payload>) -> String {
+    p.map(|p| String::from_utf8_lossy(&p.bytes).into_owned()).unwrap_or_default()
+}
+
+/// Component → component `send`: the relay sends N messages to the counter from inside one
+/// handler; timed until the counter has handled all of them. Compared with the raw wasmtime
+/// call of the counter's handler (the floor for handling a message at all).
+pub fn component_to_component(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let n = scale.round_trips;
+    let host = counter_and_relay(rt, "counter", test_programs::COUNTER)?;
+    let engine = raw_engine()?;
+    let component = Component::from_file(&engine, test_programs::COUNTER)?;
+    let t = Duration::from_secs(60);
+    let mut ours = Vec::new();
+    let mut base = Vec::new();
+    let mut handled: u64 = 0;
+    for _ in 0..scale.samples {
+        let start = Instant::now();
+        let sent = rt.block_on(host.call("relay", raw_text(&format!("burst:{n}")), t));
+        anyhow::ensure!(
+            text(sent.clone().map_err(|e| anyhow::anyhow!("{e:?}"))?) == format!("sent {n}"),
+            "burst failed: {sent:?}"
+        );
+        let count = rt
+            .block_on(host.call("counter", raw_text("x"), t))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        ours.push(start.elapsed().as_nanos() as f64 / n as f64);
+        handled += n + 1;
+        anyhow::ensure!(text(count) == handled.to_string(), "messages were lost");
+        base.push(rt.block_on(raw_calls(&component, &engine, n))?.as_nanos() as f64 / n as f64);
+    }
+    rt.block_on(host.shutdown(Duration::from_secs(5)));
+    let ours = crate::rt::median(ours);
+    let base = crate::rt::median(base);
+    Ok(Figure {
+        name: "wasm.component_to_component_send".into(),
+        value: ours,
+        unit: "ns/msg".into(),
+        baseline: Some(crate::report::Baseline {
+            name: "raw wasmtime handle-message call".into(),
+            value: base,
+        }),
+        ratio: Some(ours / base),
+        target: ">= 500k msg/s (<= 2000 ns/msg)".into(),
+        met: ours <= 2000.0,
+    })
+}
+
+/// Guest → guest `call` round trip, timed inside the calling guest with the WASI clock;
+/// p50 and p99 over N calls. Compared with the raw wasmtime call of the echo handler.
+pub fn call_round_trip(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let n = scale.round_trips.min(20_000);
+    let host = counter_and_relay(rt, "echo", test_programs::ECHO)?;
+    let engine = raw_engine()?;
+    let component = Component::from_file(&engine, test_programs::ECHO)?;
+    let t = Duration::from_secs(120);
+    let (mut p50s, mut p99s, mut base) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..scale.samples.min(5) {
+        let answer = rt
+            .block_on(host.call("relay", raw_text(&format!("call-bench:{n}")), t))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let answer = text(answer);
+        let mut parts = answer.split_whitespace().map(str::parse::<f64>);
+        match (parts.next(), parts.next()) {
+            (Some(Ok(p50)), Some(Ok(p99))) => {
+                p50s.push(p50);
+                p99s.push(p99);
+            }
+            _ => anyhow::bail!("unexpected call-bench answer {answer:?}"),
+        }
+        base.push(rt.block_on(raw_calls(&component, &engine, n))?.as_nanos() as f64 / n as f64);
+    }
+    rt.block_on(host.shutdown(Duration::from_secs(5)));
+    let p50 = crate::rt::median(p50s);
+    let p99 = crate::rt::median(p99s);
+    let base = crate::rt::median(base);
+    Ok(Figure {
+        name: "wasm.call_round_trip_p50".into(),
+        value: p50,
+        unit: format!("ns (p99 {p99:.0})"),
+        baseline: Some(crate::report::Baseline {
+            name: "raw wasmtime handle-message call".into(),
+            value: base,
+        }),
+        ratio: Some(p50 / base),
+        target: "p50 <= 10000 ns".into(),
+        met: p50 <= 10_000.0,
+    })
+}
+
+fn raw_engine() -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.concurrency_support(false);
+    Ok(Engine::new(&config)?)
+}
+
+fn raw_text(text: &str) -> Payload {
+    Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
 }

@@ -34,3 +34,42 @@ pub async fn recorded(host: &Host, relay: &str, what: &str, want: usize) -> Vec<
     }
     Vec::new()
 }
+
+#[derive(Clone, Default)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+
+/// Capture everything logged through `tracing` by this test binary from now on, with a
+/// global subscriber (a scoped one is not reliable while other tests run on other threads).
+pub fn install_log_capture() {
+    CAPTURE.get_or_init(|| {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        capture
+    });
+}
+
+/// What was captured since `install_log_capture`.
+pub fn captured_logs() -> String {
+    CAPTURE
+        .get()
+        .map(|c| String::from_utf8_lossy(&c.0.lock().unwrap()).into_owned())
+        .unwrap_or_default()
+}

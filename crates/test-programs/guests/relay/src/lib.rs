@@ -8,6 +8,9 @@
 //! - `subscribe:<pattern>`, `unsubscribe:<pattern>`, `publish:<topic>:<text>`: pub/sub (the
 //!   `subscribe` config key subscribes in `init`); published messages it receives are
 //!   recorded as `<topic>:<text> from <sender>` and `received` answers with them;
+//! - `burst:<n>`: sends `<n>` messages to the target and answers `sent <n>`;
+//! - `call-bench:<n>`: calls the target `<n>` times and answers with the median and 99th
+//!   percentile round trip in nanoseconds (`<p50> <p99>`), timed with the WASI clock;
 //! - `whoami`: answers with the sender address the host stamped on the message;
 //! - `self`: answers with its own address.
 
@@ -90,6 +93,36 @@ impl Guest for Relay {
         if let Some(id) = text.strip_prefix("cancel:") {
             let id: u64 = id.parse().map_err(|_| "bad id".to_string())?;
             return Ok(Some(raw(&cancel(id).to_string())));
+        }
+        if let Some(n) = text.strip_prefix("burst:") {
+            let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
+            let msg = raw("x");
+            let mut sent = 0;
+            for _ in 0..n {
+                // A full mailbox refuses; try again (the target drains it meanwhile).
+                loop {
+                    match send(&target, &msg) {
+                        Ok(()) => break,
+                        Err(SendError::MailboxFull) => continue,
+                        Err(e) => return Err(format!("{e:?}")),
+                    }
+                }
+                sent += 1;
+            }
+            return Ok(Some(raw(&format!("sent {sent}"))));
+        }
+        if let Some(n) = text.strip_prefix("call-bench:") {
+            let n: usize = n.parse().map_err(|_| "bad count".to_string())?;
+            let msg = raw("x");
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let start = std::time::Instant::now();
+                call(&target, &msg, 1000).map_err(|e| format!("{e:?}"))?;
+                times.push(start.elapsed().as_nanos() as u64);
+            }
+            times.sort_unstable();
+            let p = |q: f64| times[((times.len() as f64 - 1.0) * q) as usize];
+            return Ok(Some(raw(&format!("{} {}", p(0.5), p(0.99)))));
         }
         match text.as_str() {
             "received" => Ok(Some(raw(&RECEIVED.with(|r| r.borrow().join("\n"))))),
