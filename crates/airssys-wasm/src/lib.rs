@@ -9,8 +9,8 @@
 //! spinning handler and let other actors run meanwhile), components as actors, `send`, `call`,
 //! `request` with `handle-callback`, `cancel` and topic publish/subscribe between components,
 //! with sender stamping, codec and size checks, dead letters, and the [`Host`] embedding API.
-//! Not built yet (tracked by the airssys-wasm issue): the compiled-artifact cache, fuel,
-//! guest stdout/stderr into the logs.
+//! Guest stdout and stderr go into the host's logs. Not built yet (tracked by the
+//! airssys-wasm issue): the compiled-artifact cache, fuel, pools.
 
 mod actor;
 mod bindings;
@@ -18,6 +18,7 @@ pub mod codec;
 mod engine;
 mod error;
 mod host;
+mod output;
 mod router;
 mod state;
 mod topics;

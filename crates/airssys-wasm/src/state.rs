@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::actor::{Envelope, Kind};
 use crate::bindings::airssys::component::{config, logging, messaging, types};
 use crate::bindings::{Level, Payload, RequestError, SendError, TopicError};
+use crate::output::LogStream;
 use crate::router::{self, Router};
 use crate::topics::Topics;
 
@@ -68,9 +69,11 @@ impl HostState {
         limits: StoreLimits,
     ) -> Self {
         // Deny by default: no filesystem, no environment, no network. Clocks and random are
-        // always there; stdout and stderr are discarded until the host services issue routes
-        // them into the logs.
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new().build();
+        // always there; stdout and stderr go to the host's logs, tagged with the component.
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stdout(LogStream::stdout(&address))
+            .stderr(LogStream::stderr(&address))
+            .build();
         HostState {
             wasi,
             table: ResourceTable::new(),

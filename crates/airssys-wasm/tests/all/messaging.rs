@@ -145,9 +145,14 @@ async fn request_response_arrives_as_a_callback() {
         text(host.call("to-counter", raw("request:1000:y"), T).await.unwrap()),
         "requested 2"
     );
+    // Each request is delivered on its own, so the counter may handle them in either order:
+    // both ids call back once, with the counts 1 and 2 between them.
     let mut got = recorded(&host, "to-counter", "callbacks", 2).await;
     got.sort();
-    assert_eq!(got, ["1:ok:1", "2:ok:2"]);
+    assert!(
+        got == ["1:ok:1", "2:ok:2"] || got == ["1:ok:2", "2:ok:1"],
+        "unexpected callbacks {got:?}"
+    );
     host.shutdown(T).await;
 }
 

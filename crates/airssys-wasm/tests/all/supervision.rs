@@ -112,3 +112,21 @@ async fn graceful_shutdown_calls_the_shutdown_export() {
         .unwrap_or_else(|| panic!("no shutdown log in:\n{logs}"));
     assert!(line.contains("\"count\", \"2\""), "{line}");
 }
+
+/// A guest's stdout and stderr go into the host's logs, tagged with the component.
+#[tokio::test]
+async fn guest_output_goes_to_the_logs() {
+    install_log_capture();
+    let host = Host::builder()
+        .component(ComponentSpec::new("printer", Source::File(test_programs::MISBEHAVE.into())))
+        .start()
+        .await
+        .unwrap();
+    host.call("printer", raw("print:hello from the guest"), T).await.unwrap();
+    host.shutdown(T).await;
+    let logs = captured_logs();
+    let out = logs.lines().find(|l| l.contains("hello from the guest") && l.contains("stdout"));
+    let err = logs.lines().find(|l| l.contains("err:hello from the guest") && l.contains("stderr"));
+    assert!(out.is_some_and(|l| l.contains("printer")), "no stdout line in:\n{logs}");
+    assert!(err.is_some_and(|l| l.contains("printer")), "no stderr line in:\n{logs}");
+}

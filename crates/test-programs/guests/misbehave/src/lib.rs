@@ -1,6 +1,7 @@
 //! A component that misbehaves on request:
 //! - `spin`: loops forever (the host's CPU deadline must trap it);
 //! - `grow:<MiB>`: allocates and touches that many MiB (the memory limit must trap it);
+//! - `print:<text>`: writes `<text>` to stdout and `err:<text>` to stderr;
 //! - anything else: answers `ok`.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
@@ -30,6 +31,10 @@ impl Guest for Misbehave {
             }
             let touched = std::hint::black_box(&block).iter().filter(|b| **b == 1).count();
             return Ok(Some(Payload { codec: RAW, bytes: touched.to_string().into_bytes() }));
+        }
+        if let Some(rest) = text.strip_prefix("print:") {
+            println!("{rest}");
+            eprintln!("err:{rest}");
         }
         Ok(Some(Payload { codec: RAW, bytes: b"ok".to_vec() }))
     }
