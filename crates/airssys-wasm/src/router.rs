@@ -1,7 +1,7 @@
 //! Addresses to component actors, and the checks every message passes before delivery.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use airssys_rt::{ActorRef, AskError, System, TrySendError};
@@ -18,22 +18,33 @@ pub(crate) struct Policy {
     pub(crate) max_payload: usize,
 }
 
+/// One address: its policy, and its actor once looked up. The actor is cached so that a
+/// message does not go through the system's registry (a global lock) every time; the cache is
+/// refreshed when its actor is gone for good (a group restart can give an address a new
+/// actor).
+#[derive(Debug)]
+struct Entry {
+    policy: Policy,
+    actor: Mutex<Option<ActorRef<ComponentActor>>>,
+}
+
 /// The host's address book: the policies of every component, and the system whose registry
 /// maps each address to its (restart-stable) actor. Cloning shares it.
 #[derive(Debug, Clone)]
 pub(crate) struct Router {
     system: System,
-    policies: Arc<RwLock<HashMap<Arc<str>, Policy>>>,
+    entries: Arc<RwLock<HashMap<Arc<str>, Arc<Entry>>>>,
     pub(crate) topics: Arc<Topics>,
 }
 
 impl Router {
     pub(crate) fn new(system: System) -> Self {
-        Router { system, policies: Arc::default(), topics: Arc::default() }
+        Router { system, entries: Arc::default(), topics: Arc::default() }
     }
 
     pub(crate) fn insert(&self, address: Arc<str>, policy: Policy) {
-        self.policies.write().unwrap_or_else(|e| e.into_inner()).insert(address, policy);
+        let entry = Arc::new(Entry { policy, actor: Mutex::new(None) });
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).insert(address, entry);
     }
 
     /// The actor at `address`, if it is running (or waiting for a restart).
@@ -47,18 +58,26 @@ impl Router {
         target: &str,
         payload: &Payload,
     ) -> Result<ActorRef<ComponentActor>, SendError> {
-        {
-            let policies = self.policies.read().unwrap_or_else(|e| e.into_inner());
-            let policy =
-                policies.get(target).ok_or_else(|| SendError::UnknownTarget(target.to_owned()))?;
-            if payload.bytes.len() > policy.max_payload {
-                return Err(SendError::PayloadTooLarge(policy.max_payload as u64));
-            }
-            if !policy.accepts.is_empty() && !policy.accepts.contains(&payload.codec) {
-                return Err(SendError::CodecNotAccepted(policy.accepts.to_vec()));
-            }
+        let entry = self
+            .entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(target)
+            .cloned()
+            .ok_or_else(|| SendError::UnknownTarget(target.to_owned()))?;
+        let policy = &entry.policy;
+        if payload.bytes.len() > policy.max_payload {
+            return Err(SendError::PayloadTooLarge(policy.max_payload as u64));
         }
-        self.actor(target).ok_or(SendError::TargetStopped)
+        if !policy.accepts.is_empty() && !policy.accepts.contains(&payload.codec) {
+            return Err(SendError::CodecNotAccepted(policy.accepts.to_vec()));
+        }
+        let mut cached = entry.actor.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(actor) = cached.as_ref().filter(|a| a.is_alive()) {
+            return Ok(actor.clone());
+        }
+        *cached = self.actor(target);
+        cached.clone().ok_or(SendError::TargetStopped)
     }
 
     /// Fire-and-forget, stamped with `sender`. Never waits: a full mailbox is refused.
