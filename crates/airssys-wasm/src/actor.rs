@@ -99,6 +99,7 @@ pub(crate) struct Shared {
     pub(crate) router: Router,
     pub(crate) dead_letters: DeadLetters,
     pub(crate) cpu_per_message: Duration,
+    pub(crate) fuel_per_message: Option<u64>,
     pub(crate) max_memory_bytes: usize,
     pub(crate) shutdown_deadline: Duration,
 }
@@ -125,10 +126,14 @@ impl ComponentActor {
         ComponentActor { shared, live: None }
     }
 
-    /// Give the guest `budget` of CPU before its handler traps.
-    fn arm(store: &mut Store<HostState>, budget: Duration) {
+    /// Give the guest `budget` of CPU (and its fuel, if metered) before its handler traps.
+    fn arm(store: &mut Store<HostState>, budget: Duration, fuel: Option<u64>) {
         store.data_mut().deadline = Some(Instant::now() + budget);
         store.set_epoch_deadline(1);
+        if let Some(fuel) = fuel {
+            // Only fails on an engine without fuel, which metered components never use.
+            let _ = store.set_fuel(fuel);
+        }
     }
 }
 
@@ -156,7 +161,7 @@ impl Actor for ComponentActor {
             Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
             _ => Ok(UpdateDeadline::Yield(1)),
         });
-        Self::arm(&mut store, shared.cpu_per_message);
+        Self::arm(&mut store, shared.cpu_per_message, shared.fuel_per_message);
         let bindings = shared.pre.instantiate_async(&mut store).await?;
         let config: Vec<(String, String)> = shared.config.to_vec();
         bindings.call_init(&mut store, &config).await?.map_err(|e| format!("init failed: {e}"))?;
@@ -175,7 +180,11 @@ impl Actor for ComponentActor {
         let (sender, payload, reply, topic) = match envelope.0 {
             Kind::Message { sender, payload, reply, topic } => (sender, payload, reply, topic),
             Kind::Callback { id, outcome } => {
-                Self::arm(&mut live.store, self.shared.cpu_per_message);
+                Self::arm(
+                    &mut live.store,
+                    self.shared.cpu_per_message,
+                    self.shared.fuel_per_message,
+                );
                 let outcome = outcome.as_ref().map(Option::as_ref);
                 let done = live.bindings.call_handle_callback(&mut live.store, id, outcome).await;
                 live.store.data_mut().deadline = None;
@@ -195,7 +204,7 @@ impl Actor for ComponentActor {
             correlation: reply.as_ref().map(|_| 0),
             topic: topic.map(|t| t.to_string()),
         };
-        Self::arm(&mut live.store, self.shared.cpu_per_message);
+        Self::arm(&mut live.store, self.shared.cpu_per_message, self.shared.fuel_per_message);
         let outcome = live.bindings.call_handle_message(&mut live.store, &message).await;
         live.store.data_mut().deadline = None;
         match outcome {
@@ -228,7 +237,7 @@ impl Actor for ComponentActor {
         let Some(mut live) = self.live.take() else {
             return;
         };
-        Self::arm(&mut live.store, self.shared.shutdown_deadline);
+        Self::arm(&mut live.store, self.shared.shutdown_deadline, self.shared.fuel_per_message);
         let graceful = live.bindings.call_shutdown(&mut live.store);
         match tokio::time::timeout(self.shared.shutdown_deadline, graceful).await {
             Ok(Ok(())) => {}

@@ -1,12 +1,15 @@
 //! The one wasmtime engine of a host: configuration, the pooling allocator (with a fallback),
 //! and the epoch ticker that bounds the CPU time of every message handler.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use wasmtime::component::Component;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::cache::{self, ArtifactCache};
 use crate::error::HostError;
 
 /// How often the epoch advances. A handler is checked against its CPU deadline, and a
@@ -19,13 +22,18 @@ pub struct EngineConfig {
     /// Use the pooling allocator, sized for this many live components (falls back to
     /// on-demand allocation, with a warning, if the pool cannot be reserved).
     pub pool_components: Option<u32>,
-    /// The largest linear memory a component may have, in bytes.
+    /// The largest linear memory a component may have, in bytes (a component's own limit
+    /// may be lower).
     pub max_memory_bytes: usize,
+    /// Keep compiled components in this directory, so that a later start with the same
+    /// component and engine settings skips compilation. The directory must be writable only
+    /// by the host's user: loading an entry runs its machine code.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { pool_components: Some(1000), max_memory_bytes: 64 << 20 }
+        EngineConfig { pool_components: Some(1000), max_memory_bytes: 64 << 20, cache_dir: None }
     }
 }
 
@@ -35,11 +43,13 @@ pub struct Engine {
     pub(crate) inner: wasmtime::Engine,
     _ticker: Arc<Ticker>,
     pooling: bool,
+    fuel: bool,
+    cache: Option<Arc<ArtifactCache>>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("pooling", &self.pooling).finish()
+        f.debug_struct("Engine").field("pooling", &self.pooling).field("fuel", &self.fuel).finish()
     }
 }
 
@@ -51,19 +61,22 @@ impl Drop for Ticker {
     }
 }
 
-fn base_config() -> Config {
+fn base_config(fuel: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    config.consume_fuel(fuel);
     // Component-model-async machinery makes every call 3-4x dearer and we do not use it.
     config.concurrency_support(false);
     config
 }
 
 impl Engine {
-    /// Create the engine and start its epoch ticker.
-    pub fn new(settings: &EngineConfig) -> Result<Self, HostError> {
-        let (inner, pooling) = match settings.pool_components {
+    /// Create the engine and start its epoch ticker. A fuel-metering engine (`fuel`) counts
+    /// every instruction its guests run; it always allocates on demand.
+    pub(crate) fn new(settings: &EngineConfig, fuel: bool) -> Result<Self, HostError> {
+        let pool_components = if fuel { None } else { settings.pool_components };
+        let (inner, pooling) = match pool_components {
             Some(n) => {
                 let mut pool = PoolingAllocationConfig::default();
                 pool.total_component_instances(n)
@@ -73,20 +86,20 @@ impl Engine {
                     .total_tables(n.saturating_mul(4))
                     .total_stacks(n)
                     .max_memory_size(settings.max_memory_bytes);
-                let mut config = base_config();
+                let mut config = base_config(fuel);
                 config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
                 match wasmtime::Engine::new(&config) {
                     Ok(engine) => (engine, true),
                     Err(e) => {
                         tracing::warn!(error = %e, "pooling allocator unavailable; allocating on demand");
-                        let engine = wasmtime::Engine::new(&base_config())
+                        let engine = wasmtime::Engine::new(&base_config(fuel))
                             .map_err(|e| HostError::Engine(e.to_string()))?;
                         (engine, false)
                     }
                 }
             }
             None => {
-                let engine = wasmtime::Engine::new(&base_config())
+                let engine = wasmtime::Engine::new(&base_config(fuel))
                     .map_err(|e| HostError::Engine(e.to_string()))?;
                 (engine, false)
             }
@@ -106,7 +119,35 @@ impl Engine {
                 }
             })
             .map_err(|e| HostError::Engine(format!("cannot start the epoch ticker: {e}")))?;
-        Ok(Engine { inner, _ticker: Arc::new(Ticker(stop)), pooling })
+        let cache = match &settings.cache_dir {
+            Some(dir) => Some(Arc::new(ArtifactCache::new(dir, &inner).map_err(|e| {
+                HostError::Engine(format!(
+                    "cannot use {} as the artifact cache: {e}",
+                    dir.display()
+                ))
+            })?)),
+            None => None,
+        };
+        Ok(Engine { inner, _ticker: Arc::new(Ticker(stop)), pooling, fuel, cache })
+    }
+
+    /// Compile a component, or load it from the artifact cache. Returns it and whether it
+    /// came from the cache.
+    pub(crate) fn compile(
+        &self,
+        bytes: &[u8],
+        digest: &cache::Digest32,
+    ) -> wasmtime::Result<(Component, bool)> {
+        if let Some(cache) = &self.cache
+            && let Some(component) = cache.load(&self.inner, digest)
+        {
+            return Ok((component, true));
+        }
+        let component = Component::new(&self.inner, bytes)?;
+        if let Some(cache) = &self.cache {
+            cache.store(digest, &component);
+        }
+        Ok((component, false))
     }
 
     /// True when the pooling allocator is in use.

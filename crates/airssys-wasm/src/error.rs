@@ -30,6 +30,23 @@ pub enum HostError {
     /// Two components were given the same name.
     #[error("two components are named {0:?}")]
     DuplicateName(String),
+    /// A component name that cannot be an address.
+    #[error(
+        "{0:?} is not a valid component name: use 1 to 128 ASCII letters, digits, '-', '_' or \
+         '.', and not \"host\""
+    )]
+    InvalidName(String),
+    /// No component has this name.
+    #[error("no component is named {0:?}")]
+    NotFound(String),
+    /// A component's limits are not valid.
+    #[error("component {name:?} has invalid limits: {reason}")]
+    Limit {
+        /// The component's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A component failed to start (its `init` returned an error or trapped).
     #[error("component {name:?} failed to start: {reason}")]
     Start {

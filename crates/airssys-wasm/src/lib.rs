@@ -14,6 +14,7 @@
 
 mod actor;
 mod bindings;
+mod cache;
 pub mod codec;
 mod engine;
 mod error;
@@ -25,6 +26,8 @@ mod topics;
 
 pub use actor::{ComponentActor, DeadLetter, Envelope};
 pub use bindings::{Payload, RequestError, SendError, TopicError};
-pub use engine::{EPOCH_TICK, Engine, EngineConfig};
+pub use engine::{EPOCH_TICK, EngineConfig};
 pub use error::HostError;
-pub use host::{ComponentSpec, HOST_ADDRESS, Host, HostBuilder, Source};
+pub use host::{
+    ComponentInfo, ComponentSpec, ComponentState, HOST_ADDRESS, Host, HostBuilder, Source,
+};

@@ -1,6 +1,7 @@
 //! Addresses to component actors, and the checks every message passes before delivery.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -28,12 +29,20 @@ struct Entry {
     actor: Mutex<Option<ActorRef<ComponentActor>>>,
 }
 
+/// A name that resolves to one component, or to a pool of members (`name/0`, `name/1`, ...)
+/// served round-robin.
+#[derive(Debug)]
+enum Slot {
+    One(Arc<Entry>),
+    Pool { members: Box<[Arc<Entry>]>, next: AtomicUsize },
+}
+
 /// The host's address book: the policies of every component, and the system whose registry
 /// maps each address to its (restart-stable) actor. Cloning shares it.
 #[derive(Debug, Clone)]
 pub(crate) struct Router {
     system: System,
-    entries: Arc<RwLock<HashMap<Arc<str>, Arc<Entry>>>>,
+    entries: Arc<RwLock<HashMap<Arc<str>, Slot>>>,
     pub(crate) topics: Arc<Topics>,
 }
 
@@ -42,9 +51,36 @@ impl Router {
         Router { system, entries: Arc::default(), topics: Arc::default() }
     }
 
-    pub(crate) fn insert(&self, address: Arc<str>, policy: Policy) {
-        let entry = Arc::new(Entry { policy, actor: Mutex::new(None) });
-        self.entries.write().unwrap_or_else(|e| e.into_inner()).insert(address, entry);
+    /// True when `name` is taken (by a component or a pool).
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).contains_key(name)
+    }
+
+    /// Add the addresses of one component: `name` itself, or `name` as a pool plus each of
+    /// `members`.
+    pub(crate) fn insert(&self, name: Arc<str>, members: &[Arc<str>], policy: Policy) {
+        let entry = || Arc::new(Entry { policy: policy.clone(), actor: Mutex::new(None) });
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if members.is_empty() {
+            entries.insert(name, Slot::One(entry()));
+            return;
+        }
+        let mut pool = Vec::with_capacity(members.len());
+        for member in members {
+            let e = entry();
+            pool.push(Arc::clone(&e));
+            entries.insert(Arc::clone(member), Slot::One(e));
+        }
+        entries.insert(name, Slot::Pool { members: pool.into(), next: AtomicUsize::new(0) });
+    }
+
+    /// Remove the addresses `insert` added.
+    pub(crate) fn remove(&self, name: &str, members: &[Arc<str>]) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remove(name);
+        for member in members {
+            entries.remove(member);
+        }
     }
 
     /// The actor at `address`, if it is running (or waiting for a restart).
@@ -58,13 +94,17 @@ impl Router {
         target: &str,
         payload: &Payload,
     ) -> Result<ActorRef<ComponentActor>, SendError> {
-        let entry = self
-            .entries
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(target)
-            .cloned()
-            .ok_or_else(|| SendError::UnknownTarget(target.to_owned()))?;
+        let (entry, address) = {
+            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+            match entries.get(target) {
+                None => return Err(SendError::UnknownTarget(target.to_owned())),
+                Some(Slot::One(entry)) => (Arc::clone(entry), None),
+                Some(Slot::Pool { members, next }) => {
+                    let i = next.fetch_add(1, Ordering::Relaxed) % members.len();
+                    (Arc::clone(&members[i]), Some(i))
+                }
+            }
+        };
         let policy = &entry.policy;
         if payload.bytes.len() > policy.max_payload {
             return Err(SendError::PayloadTooLarge(policy.max_payload as u64));
@@ -76,7 +116,10 @@ impl Router {
         if let Some(actor) = cached.as_ref().filter(|a| a.is_alive()) {
             return Ok(actor.clone());
         }
-        *cached = self.actor(target);
+        *cached = match address {
+            None => self.actor(target),
+            Some(i) => self.actor(&member_address(target, i)),
+        };
         cached.clone().ok_or(SendError::TargetStopped)
     }
 
@@ -141,6 +184,11 @@ impl Router {
         let actor = self.admit(target, &payload).map_err(RequestError::Refused)?;
         ask(&actor, sender, payload, timeout).await
     }
+}
+
+/// The address of member `i` of pool `name`.
+pub(crate) fn member_address(name: &str, i: usize) -> String {
+    format!("{name}/{i}")
 }
 
 /// Deliver a request to an admitted target and wait for its answer.

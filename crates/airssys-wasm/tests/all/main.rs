@@ -1,6 +1,7 @@
 //! airssys-wasm end-to-end tests: real guest components compiled from source
 //! (`test-programs`), real wasmtime, real actors.
 
+mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod limits; // CPU deadline and memory limit
 mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components

@@ -1,7 +1,9 @@
 //! Traps are crashes: the instance is dropped, the supervisor restarts the component in
 //! place, the crashing message is a dead letter, and the queued messages survive.
 
-use airssys_wasm::{ComponentSpec, Host, Payload, RequestError, Source};
+use airssys_wasm::{
+    ComponentSpec, ComponentState, Host, HostError, Payload, RequestError, SendError, Source,
+};
 
 use crate::util::*;
 
@@ -129,4 +131,75 @@ async fn guest_output_goes_to_the_logs() {
     let err = logs.lines().find(|l| l.contains("err:hello from the guest") && l.contains("stderr"));
     assert!(out.is_some_and(|l| l.contains("printer")), "no stdout line in:\n{logs}");
     assert!(err.is_some_and(|l| l.contains("printer")), "no stderr line in:\n{logs}");
+}
+
+/// Components added and removed at run time; names are checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_spawn_and_stop_at_run_time() {
+    let host =
+        Host::builder().component(guest("first", test_programs::ECHO)).start().await.unwrap();
+    host.spawn(guest("second", test_programs::COUNTER)).await.unwrap();
+    assert_eq!(text(host.call("second", raw("tick"), T).await.unwrap()), "1");
+    let names: Vec<String> =
+        host.components().await.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(names, ["first", "second"]);
+    assert!(host.components().await.iter().all(|c| c.state == ComponentState::Running));
+
+    let duplicate = host.spawn(guest("second", test_programs::ECHO)).await;
+    assert!(matches!(duplicate, Err(HostError::DuplicateName(_))), "{duplicate:?}");
+    for bad in ["", "host", "a/b", "sp ace", &"x".repeat(129)] {
+        let refused = host.spawn(guest(bad, test_programs::ECHO)).await;
+        assert!(matches!(refused, Err(HostError::InvalidName(_))), "{bad:?}: {refused:?}");
+    }
+    // A component whose init fails is not left behind.
+    let failed =
+        host.spawn(guest("broken", test_programs::COUNTER).config("fail-init", "true")).await;
+    assert!(matches!(failed, Err(HostError::Start { .. })), "{failed:?}");
+    assert_eq!(host.send("broken", raw("x")), Err(SendError::UnknownTarget("broken".into())));
+
+    host.stop("second").await.unwrap();
+    assert_eq!(host.send("second", raw("x")), Err(SendError::UnknownTarget("second".into())));
+    assert!(matches!(host.stop("second").await, Err(HostError::NotFound(_))));
+    // The name is free again.
+    host.spawn(guest("second", test_programs::COUNTER)).await.unwrap();
+    assert_eq!(text(host.call("second", raw("tick"), T).await.unwrap()), "1");
+    host.shutdown(T).await;
+}
+
+/// A pool of instances: round-robin over members that each keep their own state and
+/// address; a member can be addressed directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_members_share_the_work_and_keep_their_addresses() {
+    let host = Host::builder()
+        .component(guest("workers", test_programs::RELAY).instances(3))
+        .start()
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(text(host.call("workers", raw("self"), T).await.unwrap()));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["workers/0", "workers/0", "workers/1", "workers/1", "workers/2", "workers/2"]
+    );
+    assert_eq!(text(host.call("workers/2", raw("self"), T).await.unwrap()), "workers/2");
+    let members: Vec<String> =
+        host.components().await.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(members, ["workers/0", "workers/1", "workers/2"]);
+    host.stop("workers").await.unwrap();
+    assert!(host.components().await.is_empty());
+    assert!(host.send("workers/1", raw("x")).is_err());
+    host.shutdown(T).await;
+}
+
+/// A request from outside is queued (or refused) at once and answered later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_from_outside_is_admitted_now_and_answered_later() {
+    let host = Host::builder().component(guest("echo", test_programs::ECHO)).start().await.unwrap();
+    let pending = host.request("echo", raw("later"), T).unwrap();
+    assert_eq!(text(pending.await.unwrap()), "later");
+    assert!(matches!(host.request("nobody", raw("x"), T), Err(SendError::UnknownTarget(_))));
+    host.shutdown(T).await;
 }

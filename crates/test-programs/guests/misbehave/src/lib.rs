@@ -2,6 +2,9 @@
 //! - `spin`: loops forever (the host's CPU deadline must trap it);
 //! - `grow:<MiB>`: allocates and touches that many MiB (the memory limit must trap it);
 //! - `print:<text>`: writes `<text>` to stdout and `err:<text>` to stderr;
+//! - `recurse`: recurses without bound (a stack overflow must trap, not crash the host);
+//! - `sleep:<ms>`: answers `slept` after that many milliseconds (a slow responder);
+//! - `burn:<n>`: runs a compute loop of `n` iterations and answers its result;
 //! - anything else: answers `ok`.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
@@ -32,6 +35,23 @@ impl Guest for Misbehave {
             let touched = std::hint::black_box(&block).iter().filter(|b| **b == 1).count();
             return Ok(Some(Payload { codec: RAW, bytes: touched.to_string().into_bytes() }));
         }
+        if text == "recurse" {
+            let depth = recurse(std::hint::black_box(1));
+            return Ok(Some(Payload { codec: RAW, bytes: depth.to_string().into_bytes() }));
+        }
+        if let Some(ms) = text.strip_prefix("sleep:") {
+            let ms: u64 = ms.parse().map_err(|_| "bad duration".to_string())?;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            return Ok(Some(Payload { codec: RAW, bytes: b"slept".to_vec() }));
+        }
+        if let Some(n) = text.strip_prefix("burn:") {
+            let n: u64 = n.parse().map_err(|_| "bad count".to_string())?;
+            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+            for i in 0..n {
+                x = std::hint::black_box(x.rotate_left(5) ^ i).wrapping_mul(0x100_0000_01b3);
+            }
+            return Ok(Some(Payload { codec: RAW, bytes: x.to_string().into_bytes() }));
+        }
         if let Some(rest) = text.strip_prefix("print:") {
             println!("{rest}");
             eprintln!("err:{rest}");
@@ -42,6 +62,15 @@ impl Guest for Misbehave {
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
 
     fn shutdown() {}
+}
+
+/// Recurses until the wasm call stack runs out. The call goes through a function pointer the
+/// compiler cannot see through, so it cannot turn the recursion into a loop.
+#[allow(unconditional_recursion, reason = "unbounded on purpose: it must overflow the stack")]
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let next: fn(u64) -> u64 = std::hint::black_box(recurse);
+    next(depth + 1).wrapping_mul(3) ^ depth
 }
 
 export!(Misbehave);

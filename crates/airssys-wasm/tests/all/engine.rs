@@ -1,0 +1,180 @@
+//! The engine: the on-disk artifact cache, fuel, per-component memory, stack overflow.
+
+use std::time::Duration;
+
+use airssys_wasm::{ComponentSpec, EngineConfig, Host, RequestError, Source};
+
+use crate::util::{T, guest, raw, text};
+
+fn cached_engine(dir: &std::path::Path) -> EngineConfig {
+    EngineConfig { cache_dir: Some(dir.to_owned()), ..EngineConfig::default() }
+}
+
+async fn from_cache(host: &Host, name: &str) -> bool {
+    host.components().await.iter().find(|c| &*c.address == name).expect("listed").from_cache
+}
+
+fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The second start of the same component with the same engine settings loads the compiled
+/// artifact instead of compiling; a damaged entry is discarded and rebuilt, never loaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_start_loads_the_compiled_artifact_and_damage_is_recompiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || async {
+        Host::builder()
+            .engine(cached_engine(dir.path()))
+            .component(guest("echo", test_programs::ECHO))
+            .start()
+            .await
+            .unwrap()
+    };
+
+    let first = start().await;
+    assert!(!from_cache(&first, "echo").await);
+    assert_eq!(text(first.call("echo", raw("one"), T).await.unwrap()), "one");
+    first.shutdown(T).await;
+    let entries = artifacts(dir.path());
+    assert_eq!(entries.len(), 1, "one artifact per component and engine: {entries:?}");
+
+    let second = start().await;
+    assert!(from_cache(&second, "echo").await, "the second start compiled again");
+    assert_eq!(text(second.call("echo", raw("two"), T).await.unwrap()), "two");
+    second.shutdown(T).await;
+
+    // Damage the entry: flip a byte in the middle, then truncate it.
+    let mut bytes = std::fs::read(&entries[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&entries[0], &bytes).unwrap();
+    let third = start().await;
+    assert!(!from_cache(&third, "echo").await, "a damaged artifact was loaded");
+    assert_eq!(text(third.call("echo", raw("three"), T).await.unwrap()), "three");
+    third.shutdown(T).await;
+
+    std::fs::write(&entries[0], &bytes[..100]).unwrap();
+    let fourth = start().await;
+    assert!(!from_cache(&fourth, "echo").await, "a truncated artifact was loaded");
+    fourth.shutdown(T).await;
+    // The rebuilt entry is sound again.
+    let fifth = start().await;
+    assert!(from_cache(&fifth, "echo").await);
+    fifth.shutdown(T).await;
+}
+
+/// A component metered with fuel traps when a handler burns through its budget; the same
+/// work in an unmetered neighbour completes, and the metered one is restarted and works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuel_is_opt_in_per_component() {
+    let host = Host::builder()
+        .component(guest("metered", test_programs::MISBEHAVE).fuel_per_message(5_000_000))
+        .component(guest("free", test_programs::MISBEHAVE))
+        .start()
+        .await
+        .unwrap();
+    assert!(host.call("metered", raw("burn:1000"), T).await.is_ok());
+    match host.call("metered", raw("burn:100000000"), T).await {
+        Err(RequestError::ReceiverCrashed(reason)) => {
+            assert!(reason.contains("fuel"), "unexpected trap: {reason}")
+        }
+        other => panic!("the metered component was not stopped by fuel: {other:?}"),
+    }
+    assert!(host.call("free", raw("burn:100000000"), T).await.is_ok());
+    // Each message gets a fresh budget: many small handlers never run out.
+    for _ in 0..20 {
+        assert!(host.call("metered", raw("burn:100000"), T).await.is_ok());
+    }
+    assert_eq!(host.restarts("metered"), Some(1));
+    assert_eq!(host.restarts("free"), Some(0));
+    host.shutdown(T).await;
+}
+
+/// A component's own memory limit, below the engine's, traps it when it grows past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_component_memory_limit() {
+    let host = Host::builder()
+        .component(guest("small", test_programs::MISBEHAVE).max_memory(8 << 20))
+        .component(guest("large", test_programs::MISBEHAVE))
+        .start()
+        .await
+        .unwrap();
+    assert!(matches!(
+        host.call("small", raw("grow:16"), T).await,
+        Err(RequestError::ReceiverCrashed(_))
+    ));
+    assert_eq!(text(host.call("large", raw("grow:16"), T).await.unwrap()), "4096");
+    host.shutdown(T).await;
+
+    let too_large = Host::builder()
+        .engine(EngineConfig { max_memory_bytes: 16 << 20, ..EngineConfig::default() })
+        .component(guest("greedy", test_programs::MISBEHAVE).max_memory(32 << 20))
+        .start()
+        .await;
+    let error = too_large.expect_err("a limit above the engine's was accepted").to_string();
+    assert!(error.contains("greedy") && error.contains("memory"), "{error}");
+}
+
+/// Unbounded recursion in a guest is a trap (a crash and a restart), not a host crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_overflow_is_a_trap() {
+    let host =
+        Host::builder().component(guest("deep", test_programs::MISBEHAVE)).start().await.unwrap();
+    match host.call("deep", raw("recurse"), T).await {
+        Err(RequestError::ReceiverCrashed(reason)) => {
+            assert!(reason.contains("stack"), "unexpected trap: {reason}")
+        }
+        other => panic!("recursion did not trap: {other:?}"),
+    }
+    assert_eq!(text(host.call("deep", raw("after"), T).await.unwrap()), "ok");
+    assert_eq!(host.restarts("deep"), Some(1));
+    host.shutdown(T).await;
+}
+
+/// A slow responder makes its caller time out, and a second caller that waits longer gets
+/// the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_responder_times_out_its_impatient_caller() {
+    let host =
+        Host::builder().component(guest("slow", test_programs::MISBEHAVE)).start().await.unwrap();
+    let impatient = host.call("slow", raw("sleep:300"), Duration::from_millis(50)).await;
+    assert_eq!(impatient, Err(RequestError::Timeout));
+    assert_eq!(text(host.call("slow", raw("sleep:10"), T).await.unwrap()), "slept");
+    host.shutdown(T).await;
+}
+
+/// Bytes that are not a component, a truncated component, and a core module are each
+/// refused at load with an error naming the component; a wrong source path names the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_inputs_are_refused_at_load() {
+    let component = std::fs::read(test_programs::ECHO).unwrap();
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("text", b"hello, not wasm".to_vec()),
+        ("empty", Vec::new()),
+        ("truncated", component[..component.len() / 3].to_vec()),
+        ("core", core_module),
+    ];
+    for (name, bytes) in cases {
+        let result = Host::builder()
+            .component(ComponentSpec::new(name, Source::Bytes(bytes.into())))
+            .start()
+            .await;
+        let error = result.expect_err(name).to_string();
+        assert!(error.contains(&format!("{name:?}")), "{name}: {error}");
+    }
+    let missing = Host::builder()
+        .component(guest("ghost", "/nonexistent/ghost.wasm"))
+        .start()
+        .await
+        .expect_err("a missing file was accepted")
+        .to_string();
+    assert!(missing.contains("/nonexistent/ghost.wasm"), "{missing}");
+}
