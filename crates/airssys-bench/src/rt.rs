@@ -25,6 +25,9 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "wasm.host_to_component_send", run: crate::wasm::host_to_component },
     Suite { name: "wasm.component_to_component_send", run: crate::wasm::component_to_component },
     Suite { name: "wasm.call_round_trip_p50", run: crate::wasm::call_round_trip },
+    Suite { name: "wasm.spawn_p50", run: crate::wasm::spawn },
+    Suite { name: "wasm.restart_p50", run: crate::wasm::restart },
+    Suite { name: "wasm.idle_component_rss_10k", run: crate::wasm::idle_memory },
 ];
 
 pub fn names() -> Vec<&'static str> {
@@ -288,7 +291,7 @@ fn spawn_first_stop(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
 
 // ----- memory ------------------------------------------------------------------------------
 
-fn rss_bytes() -> anyhow::Result<u64> {
+pub fn rss_bytes() -> anyhow::Result<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").context("reading /proc/self/statm")?;
     let pages: u64 =
         statm.split_whitespace().nth(1).context("malformed /proc/self/statm")?.parse()?;
@@ -298,6 +301,14 @@ fn rss_bytes() -> anyhow::Result<u64> {
 /// Runs in a child process: spawn `count` idle actors (or raw tokio tasks), report RSS growth
 /// per actor in bytes on stdout.
 pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
+    if kind.starts_with("wasm") {
+        let per = crate::wasm::memory_probe(kind, count)?;
+        #[allow(clippy::print_stdout, reason = "the probe reports to its parent on stdout")]
+        {
+            println!("{per}");
+        }
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let per = rt.block_on(async move {
         let system = System::new();
@@ -343,7 +354,7 @@ pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn probe(kind: &str, count: usize) -> anyhow::Result<f64> {
+pub fn probe(kind: &str, count: usize) -> anyhow::Result<f64> {
     let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .args(["--memory-probe", kind, &count.to_string()])

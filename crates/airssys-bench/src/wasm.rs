@@ -280,3 +280,261 @@ fn raw_engine() -> anyhow::Result<Engine> {
 fn raw_text(text: &str) -> Payload {
     Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
 }
+
+// ----- spawn, restart, density -------------------------------------------------------------
+
+/// The pooling configuration the host uses for `n` live components (see
+/// `airssys_wasm::EngineConfig`), so that the raw baseline allocates the same way.
+fn raw_pooled_engine(n: u32) -> anyhow::Result<Engine> {
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(4))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(4))
+        .total_stacks(n)
+        .max_memory_size(64 << 20)
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(64 << 10);
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.concurrency_support(false);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    Ok(Engine::new(&config)?)
+}
+
+fn raw_pre(engine: &Engine, path: &str) -> anyhow::Result<raw::ComponentPre<Bare>> {
+    let component = Component::from_file(engine, path)?;
+    let mut linker: Linker<Bare> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    raw::Component::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    Ok(raw::ComponentPre::new(linker.instantiate_pre(&component)?)?)
+}
+
+fn bare_store(engine: &Engine) -> Store<Bare> {
+    let mut store = Store::new(
+        engine,
+        Bare { wasi: wasmtime_wasi::WasiCtxBuilder::new().build(), table: ResourceTable::new() },
+    );
+    store.set_epoch_deadline(u64::MAX / 2);
+    store
+}
+
+/// Raw wasmtime: `n` instances kept live, each made by `InstancePre::instantiate` in a fresh
+/// store; returns the time of each instantiation (and of instantiation plus `init`), in ns.
+async fn raw_instantiations(
+    engine: &Engine,
+    pre: &raw::ComponentPre<Bare>,
+    n: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut live = Vec::with_capacity(n);
+    let (mut bare, mut with_init) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let start = Instant::now();
+        let mut store = bare_store(engine);
+        let instance = pre.instantiate_async(&mut store).await?;
+        bare.push(start.elapsed().as_nanos() as f64);
+        instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
+        with_init.push(start.elapsed().as_nanos() as f64);
+        live.push((store, instance));
+    }
+    Ok((bare, with_init))
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Component spawn: `Host::spawn` of an already compiled component (instantiate in a fresh
+/// store, call `init`, register its address, start its actor under the supervisor) until
+/// it is ready for messages; p50 over many spawns kept live. Baseline: raw
+/// `InstancePre::instantiate` on the same pooled engine settings.
+pub fn spawn(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let per_round = if scale.samples < 20 { 200 } else { 500 };
+    let rounds = scale.samples.min(5);
+    let bytes: Arc<[u8]> = std::fs::read(test_programs::ECHO)?.into();
+    let source = || Source::Bytes(Arc::clone(&bytes));
+    let host = Arc::new(
+        rt.block_on(Host::builder().component(ComponentSpec::new("warm", source())).start())?,
+    );
+    let engine = raw_pooled_engine(1000)?;
+    let pre = raw_pre(&engine, test_programs::ECHO)?;
+    let (mut ours, mut base, mut base_init) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let names: Vec<String> = (0..per_round).map(|i| format!("c{round}-{i}")).collect();
+        let specs: Vec<ComponentSpec> =
+            names.iter().map(|name| ComponentSpec::new(name.as_str(), source())).collect();
+        // Timed inside the runtime, as an embedder's task would spawn.
+        let spawner = Arc::clone(&host);
+        let times = rt.block_on(rt.spawn(async move {
+            let mut times = Vec::with_capacity(specs.len());
+            for spec in specs {
+                let start = Instant::now();
+                spawner.spawn(spec).await?;
+                times.push(start.elapsed().as_nanos() as f64);
+            }
+            anyhow::Ok(times)
+        }))??;
+        ours.extend(times);
+        for name in &names {
+            rt.block_on(host.stop(name))?;
+        }
+        let (bare, init) = rt.block_on(raw_instantiations(&engine, &pre, per_round))?;
+        base.extend(bare);
+        base_init.extend(init);
+    }
+    anyhow::ensure!(rt.block_on(host.call("warm", raw_text("x"), Duration::from_secs(5))).is_ok());
+    if let Ok(host) = Arc::try_unwrap(host) {
+        rt.block_on(host.shutdown(Duration::from_secs(5)));
+    }
+    let p50 = percentile(ours.clone(), 0.5);
+    let p99 = percentile(ours, 0.99);
+    let base = percentile(base, 0.5);
+    let base_init = percentile(base_init, 0.5);
+    Ok(Figure {
+        name: "wasm.spawn_p50".into(),
+        value: p50,
+        unit: format!("ns (p99 {p99:.0}; raw instantiate+init {base_init:.0})"),
+        baseline: Some(crate::report::Baseline {
+            name: "raw InstancePre::instantiate (pooling)".into(),
+            value: base,
+        }),
+        ratio: Some(p50 / base),
+        target: "p50 <= 20000 ns".into(),
+        met: p50 <= 20_000.0,
+    })
+}
+
+/// Restart after a trap: a call that traps the counter, then the next call, answered by the
+/// fresh instance the supervisor made (instantiate + `init`); p50 of the whole exchange,
+/// which includes both host calls. Baseline: raw `InstancePre::instantiate`.
+pub fn restart(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let n = if scale.samples < 20 { 1000 } else { 5000 };
+    let t = Duration::from_secs(5);
+    let host = rt.block_on(
+        Host::builder()
+            .intensity(u32::MAX, Duration::from_secs(1))
+            .component(ComponentSpec::new("counter", Source::File(test_programs::COUNTER.into())))
+            .start(),
+    )?;
+    let host = Arc::new(host);
+    let driver = Arc::clone(&host);
+    let ours = rt.block_on(rt.spawn(async move {
+        let mut ours = Vec::with_capacity(n);
+        for i in 0..n + 50 {
+            let start = Instant::now();
+            let crashed = driver.call("counter", raw_text("crash"), t).await;
+            anyhow::ensure!(
+                matches!(crashed, Err(airssys_wasm::RequestError::ReceiverCrashed(_))),
+                "the crash message did not crash: {crashed:?}"
+            );
+            let fresh = driver.call("counter", raw_text("tick"), t).await;
+            let elapsed = start.elapsed().as_nanos() as f64;
+            anyhow::ensure!(
+                text(fresh.clone().unwrap_or(None)) == "1",
+                "state survived: {fresh:?}"
+            );
+            if i >= 50 {
+                ours.push(elapsed);
+            }
+        }
+        anyhow::Ok(ours)
+    }))??;
+    let restarts = host.restarts("counter").unwrap_or(0);
+    if let Ok(host) = Arc::try_unwrap(host) {
+        rt.block_on(host.shutdown(Duration::from_secs(5)));
+    }
+    anyhow::ensure!(restarts as usize == n + 50, "expected {} restarts, saw {restarts}", n + 50);
+    let engine = raw_pooled_engine(1000)?;
+    let pre = raw_pre(&engine, test_programs::COUNTER)?;
+    let (base, _) = rt.block_on(raw_instantiations(&engine, &pre, 500))?;
+    let p50 = percentile(ours.clone(), 0.5);
+    let p99 = percentile(ours, 0.99);
+    let base = percentile(base, 0.5);
+    Ok(Figure {
+        name: "wasm.restart_p50".into(),
+        value: p50,
+        unit: format!("ns (p99 {p99:.0}; trap -> fresh instance answers)"),
+        baseline: Some(crate::report::Baseline {
+            name: "raw InstancePre::instantiate (pooling)".into(),
+            value: base,
+        }),
+        ratio: Some(p50 / base),
+        target: "p50 <= 50000 ns".into(),
+        met: p50 <= 50_000.0,
+    })
+}
+
+/// How many live components the density figure keeps.
+pub const DENSITY: usize = 10_000;
+
+/// Runs in a child process: `count` live idle echo components (`wasm`), or raw instances
+/// with `init` called (`wasm-raw`); prints the RSS growth per component in bytes.
+pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<f64> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let slots = count as u32 + 16;
+    rt.block_on(async move {
+        match kind {
+            "wasm" => {
+                let bytes: Arc<[u8]> = std::fs::read(test_programs::ECHO)?.into();
+                let spec =
+                    |name: String| ComponentSpec::new(name, Source::Bytes(Arc::clone(&bytes)));
+                let host = Host::builder()
+                    .engine(airssys_wasm::EngineConfig {
+                        pool_components: Some(slots),
+                        ..Default::default()
+                    })
+                    .component(spec("warm".into()))
+                    .start()
+                    .await?;
+                anyhow::ensure!(host.is_pooling(), "the pool for {slots} components was refused");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let before = crate::rt::rss_bytes()?;
+                for i in 0..count {
+                    host.spawn(spec(format!("c{i}"))).await?;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let after = crate::rt::rss_bytes()?;
+                let live = host.components().await.len();
+                anyhow::ensure!(live == count + 1, "only {live} components are live");
+                Ok(after.saturating_sub(before) as f64 / count as f64)
+            }
+            "wasm-raw" => {
+                let engine = raw_pooled_engine(slots)?;
+                let pre = raw_pre(&engine, test_programs::ECHO)?;
+                let warm = raw_instantiations(&engine, &pre, 1).await?;
+                let before = crate::rt::rss_bytes()?;
+                let mut live = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let mut store = bare_store(&engine);
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
+                    live.push((store, instance));
+                }
+                let after = crate::rt::rss_bytes()?;
+                drop(warm);
+                Ok(after.saturating_sub(before) as f64 / count as f64)
+            }
+            other => anyhow::bail!("unknown memory probe {other:?}"),
+        }
+    })
+}
+
+/// RSS per live idle component at 10k, measured in child processes. Baseline: raw
+/// instances (instantiated, `init` called) of the same component on the same pool settings.
+pub fn idle_memory(_rt: &Runtime, _scale: Scale) -> anyhow::Result<Figure> {
+    let ours = crate::rt::probe("wasm", DENSITY)?;
+    let base = crate::rt::probe("wasm-raw", DENSITY)?;
+    Ok(Figure {
+        name: "wasm.idle_component_rss_10k".into(),
+        value: ours,
+        unit: "bytes/component".into(),
+        baseline: Some(crate::report::Baseline {
+            name: "raw wasmtime instance after init".into(),
+            value: base,
+        }),
+        ratio: Some(ours / base),
+        target: "<= 262144 bytes/component".into(),
+        met: ours <= 262_144.0,
+    })
+}

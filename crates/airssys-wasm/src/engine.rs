@@ -16,6 +16,10 @@ use crate::error::HostError;
 /// spinning guest yields its worker thread, at this granularity.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How much of a freed pool slot's memory and tables is reset in place rather than returned
+/// to the kernel.
+const KEEP_RESIDENT: usize = 64 << 10;
+
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -85,7 +89,12 @@ impl Engine {
                     .total_memories(n.saturating_mul(2))
                     .total_tables(n.saturating_mul(4))
                     .total_stacks(n)
-                    .max_memory_size(settings.max_memory_bytes);
+                    .max_memory_size(settings.max_memory_bytes)
+                    // Reset the first pages of a freed slot with memset instead of madvise:
+                    // restarts and respawns reuse slots, and the madvise path costs a
+                    // cross-core TLB shootdown each time.
+                    .linear_memory_keep_resident(KEEP_RESIDENT)
+                    .table_keep_resident(KEEP_RESIDENT);
                 let mut config = base_config(fuel);
                 config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
                 match wasmtime::Engine::new(&config) {

@@ -5,12 +5,14 @@
 //! `Store` and one persistent instance, handles its messages one at a time, and is restarted
 //! in place by its supervisor when it traps: same address, same mailbox, fresh instance.
 //!
-//! Built so far: the engine (pooling allocator with fallback, epoch CPU deadlines that trap a
-//! spinning handler and let other actors run meanwhile), components as actors, `send`, `call`,
-//! `request` with `handle-callback`, `cancel` and topic publish/subscribe between components,
-//! with sender stamping, codec and size checks, dead letters, and the [`Host`] embedding API.
-//! Guest stdout and stderr go into the host's logs. Not built yet (tracked by the
-//! airssys-wasm issue): the compiled-artifact cache, fuel, pools.
+//! Built: the engine (pooling allocator with fallback, epoch CPU deadlines that trap a
+//! spinning handler and let other actors run meanwhile, opt-in fuel, memory and stack limits,
+//! an on-disk cache of compiled components), components and pools of them as actors, `send`,
+//! `call`, `request` with `handle-callback`, `cancel` and topic publish/subscribe between
+//! components, with sender stamping, codec and size checks, dead letters, and the [`Host`]
+//! embedding API. Guest stdout and stderr go into the host's logs. Semantics:
+//! `docs/components.md`. Not built yet: capability grants, the app manifest and storage
+//! (their own issues); until then a guest has no filesystem, environment or network.
 
 mod actor;
 mod bindings;
