@@ -105,6 +105,27 @@ impl<A: Actor> ActorRef<A> {
         poll_fn(|cx| slot.poll_answer(cx)).await
     }
 
+    /// Request-response without waiting for mailbox room: the message is queued now (or
+    /// handed back at once if the mailbox is full or the actor is gone), and the returned
+    /// [`PendingAsk`] resolves to the answer. The timeout runs from this call. Dropping the
+    /// `PendingAsk` abandons the answer (the handler still runs).
+    pub fn try_ask<R: Send + 'static>(
+        &self,
+        make: impl FnOnce(Reply<R>) -> A::Msg,
+        timeout: Duration,
+    ) -> Result<PendingAsk<R>, TrySendError<A::Msg>> {
+        let slot = Slot::new();
+        let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<Slot<R>>;
+        let pending = PendingAsk { slot: Arc::clone(&slot) };
+        match self.cell.try_push(make(Reply::new(slot)), None) {
+            Ok(_) => {
+                self.cell.deadlines.register(timeout, expire);
+                Ok(pending)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deliver `msg` after `delay`. Cancel with [`Timer::cancel`].
     pub fn send_after(&self, delay: Duration, msg: A::Msg) -> Timer {
         Timer::after(self.clone(), delay, msg)
@@ -309,6 +330,32 @@ impl<M: Send + 'static, T: 'static> RecipientOps<T> for Mapped<M, T> {
 
 /// Marks the ask's slot abandoned when the ask ends (answered, failed or dropped), so that a
 /// late answer is refused and the reaper forgets the deadline.
+/// The answer to a [`ActorRef::try_ask`], still to come.
+#[must_use = "the answer is lost if the pending ask is dropped"]
+pub struct PendingAsk<R> {
+    slot: Arc<Slot<R>>,
+}
+
+impl<R> fmt::Debug for PendingAsk<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PendingAsk(..)")
+    }
+}
+
+impl<R> Future for PendingAsk<R> {
+    type Output = Result<R, AskError>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        self.slot.poll_answer(cx)
+    }
+}
+
+impl<R> Drop for PendingAsk<R> {
+    fn drop(&mut self) {
+        self.slot.abandon();
+    }
+}
+
 struct Abandon<'a, R>(&'a Slot<R>);
 
 impl<R> Drop for Abandon<'_, R> {

@@ -41,7 +41,7 @@ mod system;
 mod timer;
 
 pub use actor::{Actor, ErrorAction};
-pub use actor_ref::{ActorHandle, ActorRef, Recipient};
+pub use actor_ref::{ActorHandle, ActorRef, PendingAsk, Recipient};
 pub use context::Context;
 pub use error::{
     AskError, BoxError, RegistryError, SendError, SpawnError, TopicError, TrySendError,

@@ -144,6 +144,8 @@ impl Actor for ComponentActor {
         let shared = &self.shared;
         let limits = StoreLimitsBuilder::new()
             .memory_size(shared.max_memory_bytes)
+            // Growing past the limit traps, even in a guest that would handle the failure.
+            .trap_on_grow_failure(true)
             .instances(64)
             .tables(64)
             .build();

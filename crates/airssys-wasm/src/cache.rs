@@ -9,12 +9,17 @@
 //! place, so readers never see a partial entry.
 //!
 //! Trust: loading an artifact runs its machine code. The checksum catches accidents, not an
-//! attacker: the cache directory must be writable only by the host's own user, like
-//! wasmtime's own cache.
+//! attacker, so the directory itself must be trusted: it is created with mode 0700, and a
+//! directory that is not owned by the host's user or that others may write to is refused.
+//! Entries that are not regular files owned by the host's user are never loaded.
+//!
+//! The cache only grows (one entry per component version and engine configuration); clear
+//! the directory to reclaim space. Temporary files left by a crash are swept at start.
 
 use std::hash::Hasher;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
@@ -57,11 +62,24 @@ pub(crate) struct ArtifactCache {
     engine_key: String,
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Temporary files older than this are leftovers of a crash.
+const STALE_TEMP: Duration = Duration::from_secs(3600);
+
+fn owned_by_us(meta: &std::fs::Metadata) -> bool {
+    meta.uid() == rustix::process::geteuid().as_raw()
+}
 
 impl ArtifactCache {
     pub(crate) fn new(dir: &Path, engine: &wasmtime::Engine) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let meta = std::fs::metadata(dir)?;
+        if !owned_by_us(&meta) || meta.mode() & 0o022 != 0 {
+            return Err(std::io::Error::other(
+                "it must be owned by this user and not writable by others (loading an entry \
+                 runs its code); use a private directory",
+            ));
+        }
+        sweep(dir);
         let mut hasher = ShaHasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
         let engine_key = hex(&hasher.0.finalize()[..16]);
@@ -75,6 +93,18 @@ impl ArtifactCache {
     /// The cached component for `digest`, if a sound entry exists.
     pub(crate) fn load(&self, engine: &wasmtime::Engine, digest: &Digest32) -> Option<Component> {
         let path = self.path(digest);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() && owned_by_us(&meta) => {}
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "cache entry is not a regular file of this user; ignoring it");
+                return None;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read a cached artifact; compiling");
+                return None;
+            }
+        }
         let file = match std::fs::read(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -111,10 +141,10 @@ impl ArtifactCache {
         };
         let path = self.path(digest);
         let temp = self.dir.join(format!(
-            ".{}.{}.{}.tmp",
+            ".{}.{}.{:016x}.tmp",
             hex(&digest[..8]),
             std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+            fastrand::u64(..)
         ));
         let mut file = Vec::with_capacity(32 + artifact.len());
         file.extend_from_slice(&Sha256::digest(&artifact));
@@ -123,6 +153,22 @@ impl ArtifactCache {
         if let Err(e) = written {
             let _ = std::fs::remove_file(&temp);
             tracing::warn!(path = %path.display(), error = %e, "cannot write to the artifact cache");
+        }
+    }
+}
+
+/// Remove temporary files a crashed writer left behind.
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_temp = path.extension().is_some_and(|e| e == "tmp");
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP));
+        if is_temp && stale {
+            let _ = std::fs::remove_file(&path);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! and shut it down.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -165,11 +165,7 @@ impl HostBuilder {
         let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(max_restarts, period);
         let mut started = Vec::new();
         for c in &self.components {
-            let (children, info) = core.prepare(c).inspect_err(|_| {
-                for s in &started {
-                    core.unprepare(s);
-                }
-            })?;
+            let (children, info) = core.prepare(c)?;
             started.push(info);
             for child in children {
                 spec = spec.child(child);
@@ -194,26 +190,29 @@ fn start_error(e: airssys_rt::SupervisorError) -> HostError {
         airssys_rt::SupervisorError::StartFailed { id, reason } => {
             HostError::Start { name: id, reason: reason.to_string() }
         }
+        airssys_rt::SupervisorError::DuplicateId(id) => HostError::DuplicateName(id),
         other => HostError::Start { name: "<host>".into(), reason: other.to_string() },
     }
 }
 
 /// Compiled code, ready to instantiate.
-#[derive(Clone)]
 struct Code {
     pre: bindings::ComponentPre<HostState>,
     from_cache: bool,
-    /// The source bytes, held while the code is remembered by their address.
-    held: Option<Arc<[u8]>>,
 }
 
-/// What identifies a source without reading it again: the bytes' allocation (held, so the
-/// address cannot be reused), or a file's path, size and modification time.
-#[derive(PartialEq, Eq, Hash)]
-enum SourceKey {
-    Bytes(usize, usize),
-    File(PathBuf, u64, Option<std::time::SystemTime>),
+/// The code a host has compiled, so that components of the same code share it.
+#[derive(Default)]
+struct Codes {
+    /// By the SHA-256 of the component's bytes and whether it is metered with fuel.
+    by_digest: HashMap<(cache::Digest32, bool), Arc<Code>>,
+    /// Byte sources already hashed, by their allocation; the bytes are held, so that the
+    /// address cannot be reused by other bytes while the entry exists.
+    by_allocation: HashMap<(usize, usize), HashedBytes>,
 }
+
+/// Bytes and their SHA-256.
+type HashedBytes = (Arc<[u8]>, cache::Digest32);
 
 /// One engine and the linker of the contract for it.
 struct Linked {
@@ -236,12 +235,19 @@ impl Linked {
     }
 }
 
-/// What a component became once prepared: its addresses.
-#[derive(Debug, Clone)]
+/// What a component became once prepared: its addresses and its code.
+#[derive(Clone)]
 struct Prepared {
     name: Arc<str>,
     members: Vec<Arc<str>>,
-    from_cache: bool,
+    code: Arc<Code>,
+}
+
+impl Prepared {
+    /// The addresses of its actors: the name, or each pool member.
+    fn addresses(&self) -> Vec<Arc<str>> {
+        if self.members.is_empty() { vec![Arc::clone(&self.name)] } else { self.members.clone() }
+    }
 }
 
 /// Everything of a host but its supervisor.
@@ -253,8 +259,7 @@ struct Core {
     plain: Linked,
     /// The fuel-metering engine, made when the first component asks for fuel.
     fuel: Mutex<Option<Arc<Linked>>>,
-    /// Compiled code by source, so that many components of the same code compile once.
-    codes: Mutex<HashMap<(SourceKey, bool), Code>>,
+    codes: Mutex<Codes>,
 }
 
 impl Core {
@@ -267,50 +272,62 @@ impl Core {
             dead_letters: DeadLetters::default(),
             plain,
             fuel: Mutex::new(None),
-            codes: Mutex::new(HashMap::new()),
+            codes: Mutex::new(Codes::default()),
             settings,
         })
     }
 
-    fn code(&self, spec: &ComponentSpec) -> Result<(Code, Engine), HostError> {
+    fn lock_codes(&self) -> std::sync::MutexGuard<'_, Codes> {
+        self.codes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn linked(&self, fuel: bool) -> Result<Arc<Linked>, HostError> {
+        let mut slot = self.fuel.lock().unwrap_or_else(|e| e.into_inner());
+        match &*slot {
+            Some(linked) => Ok(Arc::clone(linked)),
+            None => {
+                let linked = Arc::new(Linked::new(&self.settings, fuel)?);
+                *slot = Some(Arc::clone(&linked));
+                Ok(linked)
+            }
+        }
+    }
+
+    /// The compiled code of a component: shared with every component of the same bytes,
+    /// compiled (or loaded from the artifact cache) the first time.
+    fn code(&self, spec: &ComponentSpec) -> Result<(Arc<Code>, Engine), HostError> {
         let fuel = spec.fuel.is_some();
-        let fuel_engine;
+        let fuel_linked;
         let linked: &Linked = if fuel {
-            let mut slot = self.fuel.lock().unwrap_or_else(|e| e.into_inner());
-            fuel_engine = match &*slot {
-                Some(linked) => Arc::clone(linked),
-                None => {
-                    let linked = Arc::new(Linked::new(&self.settings, true)?);
-                    *slot = Some(Arc::clone(&linked));
-                    linked
-                }
-            };
-            &fuel_engine
+            fuel_linked = self.linked(true)?;
+            &fuel_linked
         } else {
             &self.plain
         };
-        let read_error = |path: &Path, source| HostError::Read {
-            name: spec.name.to_string(),
-            path: path.display().to_string(),
-            source,
-        };
-        let key = match &spec.source {
-            Source::Bytes(b) => SourceKey::Bytes(b.as_ptr() as usize, b.len()),
+        let (bytes, digest) = match &spec.source {
+            Source::Bytes(b) => {
+                let key = (b.as_ptr() as usize, b.len());
+                let known = self.lock_codes().by_allocation.get(&key).map(|(_, d)| *d);
+                let digest = known.unwrap_or_else(|| cache::digest(b));
+                self.lock_codes().by_allocation.insert(key, (Arc::clone(b), digest));
+                (Arc::clone(b), digest)
+            }
             Source::File(path) => {
-                let meta = std::fs::metadata(path).map_err(|e| read_error(path, e))?;
-                SourceKey::File(path.clone(), meta.len(), meta.modified().ok())
+                let bytes: Arc<[u8]> = std::fs::read(path)
+                    .map_err(|source| HostError::Read {
+                        name: spec.name.to_string(),
+                        path: path.display().to_string(),
+                        source,
+                    })?
+                    .into();
+                let digest = cache::digest(&bytes);
+                (bytes, digest)
             }
         };
-        let key = (key, fuel);
-        if let Some(code) = self.codes.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok((code.clone(), linked.engine.clone()));
+        if let Some(code) = self.lock_codes().by_digest.get(&(digest, fuel)) {
+            return Ok((Arc::clone(code), linked.engine.clone()));
         }
-        let bytes: Arc<[u8]> = match &spec.source {
-            Source::Bytes(b) => Arc::clone(b),
-            Source::File(path) => std::fs::read(path).map_err(|e| read_error(path, e))?.into(),
-        };
         let load_error = |reason: String| HostError::Load { name: spec.name.to_string(), reason };
-        let digest = cache::digest(&bytes);
         let (component, from_cache) =
             linked.engine.compile(&bytes, &digest).map_err(|e| load_error(format!("{e:#}")))?;
         let pre =
@@ -318,24 +335,30 @@ impl Core {
         let pre = bindings::ComponentPre::new(pre).map_err(|e| {
             load_error(format!("it does not export the airssys:component world: {e:#}"))
         })?;
-        let held = matches!(spec.source, Source::Bytes(_)).then_some(bytes);
-        let code = Code { pre, from_cache, held };
-        let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
-        // Forget code whose bytes nobody else holds any more, and older versions of a file.
-        codes.retain(|(k, _), c| match (k, &key.0) {
-            (SourceKey::File(old, ..), SourceKey::File(new, ..)) => old != new,
-            _ => c.held.as_ref().is_none_or(|b| Arc::strong_count(b) > 1),
-        });
-        codes.insert(key, code.clone());
+        let code = Arc::clone(
+            self.lock_codes()
+                .by_digest
+                .entry((digest, fuel))
+                .or_insert_with(|| Arc::new(Code { pre, from_cache })),
+        );
         Ok((code, linked.engine.clone()))
     }
 
-    /// Compile a component and reserve its addresses; returns the child specs to start.
+    /// Forget code no live component uses, and byte sources nobody else holds.
+    fn prune(&self) {
+        let mut codes = self.lock_codes();
+        codes.by_digest.retain(|_, code| Arc::strong_count(code) > 1);
+        let Codes { by_digest, by_allocation } = &mut *codes;
+        by_allocation.retain(|_, (bytes, digest)| {
+            Arc::strong_count(bytes) > 1
+                && (by_digest.contains_key(&(*digest, false))
+                    || by_digest.contains_key(&(*digest, true)))
+        });
+    }
+
+    /// Reserve a component's addresses and compile it; returns the child specs to start.
     fn prepare(&self, spec: &ComponentSpec) -> Result<(Vec<ChildSpec>, Prepared), HostError> {
         validate_name(&spec.name)?;
-        if self.router.contains(&spec.name) {
-            return Err(HostError::DuplicateName(spec.name.to_string()));
-        }
         let max_memory = self.settings.max_memory_bytes;
         if spec.max_memory.is_some_and(|m| m > max_memory) {
             return Err(HostError::Limit {
@@ -343,23 +366,35 @@ impl Core {
                 reason: format!("its memory limit is above the engine's ({max_memory} bytes)"),
             });
         }
-        let (code, engine) = self.code(spec)?;
         let members: Vec<Arc<str>> = match spec.instances {
             1 => Vec::new(),
             n => {
                 (0..n as usize).map(|i| Arc::from(router::member_address(&spec.name, i))).collect()
             }
         };
-        let addresses =
-            if members.is_empty() { vec![Arc::clone(&spec.name)] } else { members.clone() };
+        // Reserved before anything starts, so that components can message each other from
+        // `init` on, and atomically, so that two spawns of one name cannot both proceed.
+        let policy = Policy { accepts: spec.accepts.clone().into(), max_payload: spec.max_payload };
+        if !self.router.reserve(Arc::clone(&spec.name), &members, policy) {
+            return Err(HostError::DuplicateName(spec.name.to_string()));
+        }
+        let (code, engine) = match self.code(spec) {
+            Ok(code) => code,
+            Err(e) => {
+                self.router.remove(&spec.name, &members);
+                return Err(e);
+            }
+        };
+        let prepared = Prepared { name: Arc::clone(&spec.name), members, code };
         let config: Arc<[(String, String)]> = spec.config.clone().into();
-        let children = addresses
+        let children = prepared
+            .addresses()
             .into_iter()
             .map(|address| {
                 let shared = Arc::new(Shared {
                     address: Arc::clone(&address),
                     engine: engine.clone(),
-                    pre: code.pre.clone(),
+                    pre: prepared.code.pre.clone(),
                     config: Arc::clone(&config),
                     router: self.router.clone(),
                     dead_letters: self.dead_letters.clone(),
@@ -379,18 +414,14 @@ impl Core {
                 .restart(spec.restart)
             })
             .collect();
-        // Policies are known before anything starts, so components can message each other
-        // from `init` on.
-        let policy = Policy { accepts: spec.accepts.clone().into(), max_payload: spec.max_payload };
-        self.router.insert(Arc::clone(&spec.name), &members, policy);
-        Ok((
-            children,
-            Prepared { name: Arc::clone(&spec.name), members, from_cache: code.from_cache },
-        ))
+        Ok((children, prepared))
     }
 
-    fn unprepare(&self, prepared: &Prepared) {
+    /// Release what `prepare` reserved.
+    fn unprepare(&self, prepared: Prepared) {
         self.router.remove(&prepared.name, &prepared.members);
+        drop(prepared);
+        self.prune();
     }
 }
 
@@ -412,6 +443,10 @@ pub enum ComponentState {
     Running,
     /// It crashed and its supervisor has not restarted it yet; messages queue meanwhile.
     Restarting,
+    /// It ended and will not be restarted (a transient component that stopped normally, a
+    /// temporary one that ended); messages to it are refused with `target-stopped` until it
+    /// is removed with [`Host::stop`].
+    Stopped,
 }
 
 /// One live component (or pool member), as [`Host::components`] lists it.
@@ -430,6 +465,32 @@ pub struct ComponentInfo {
     pub restarts: u32,
     /// True when its code was loaded from the artifact cache instead of compiled.
     pub from_cache: bool,
+}
+
+/// Undoes a spawn that did not finish: its addresses are released and the members already
+/// started are stopped.
+struct Rollback<'a> {
+    host: &'a Host,
+    prepared: Option<Prepared>,
+    started: Vec<Arc<str>>,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        let Some(prepared) = self.prepared.take() else { return };
+        let started = std::mem::take(&mut self.started);
+        if !started.is_empty() {
+            let supervisor = self.host.supervisor.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    for id in started {
+                        let _ = supervisor.terminate_child(&id).await;
+                    }
+                });
+            }
+        }
+        self.host.core.unprepare(prepared);
+    }
 }
 
 /// A running set of components.
@@ -457,36 +518,37 @@ impl Host {
     /// reused, so spawning many components of one code compiles it once.
     pub async fn spawn(&self, spec: ComponentSpec) -> Result<(), HostError> {
         let (children, prepared) = self.core.prepare(&spec)?;
-        let mut started = Vec::new();
+        // Undoes the spawn if it fails, or if this future is dropped half-way.
+        let mut rollback = Rollback { host: self, prepared: Some(prepared), started: Vec::new() };
         for child in children {
-            let id = Arc::from(child.id());
-            match self.supervisor.start_child(child).await {
-                Ok(_) => started.push(id),
-                Err(e) => {
-                    for id in started {
-                        let _ = self.supervisor.terminate_child(&id).await;
-                    }
-                    self.core.unprepare(&prepared);
-                    return Err(start_error(e));
+            // Counted as started before the request goes out: if this future is dropped
+            // while the supervisor starts it, the rollback stops it.
+            rollback.started.push(Arc::from(child.id()));
+            if let Err(e) = self.supervisor.start_child(child).await {
+                rollback.started.pop();
+                for id in std::mem::take(&mut rollback.started) {
+                    let _ = self.supervisor.terminate_child(&id).await;
                 }
+                return Err(start_error(e));
             }
         }
-        self.lock_components().insert(Arc::clone(&prepared.name), prepared);
+        if let Some(prepared) = rollback.prepared.take() {
+            self.lock_components().insert(Arc::clone(&prepared.name), prepared);
+        }
         Ok(())
     }
 
     /// Stop a component (or every member of a pool) gracefully, with its `shutdown` call,
-    /// and remove it. Messages still queued for it are dropped.
+    /// and remove it; its name is free again afterwards. Messages still queued for it are
+    /// dropped (a caller waiting on one learns that the receiver stopped).
     pub async fn stop(&self, name: &str) -> Result<(), HostError> {
         let Some(prepared) = self.lock_components().remove(name) else {
             return Err(HostError::NotFound(name.to_owned()));
         };
-        self.core.unprepare(&prepared);
-        let addresses =
-            if prepared.members.is_empty() { vec![prepared.name] } else { prepared.members };
-        for address in addresses {
+        for address in prepared.addresses() {
             let _ = self.supervisor.terminate_child(&address).await;
         }
+        self.core.unprepare(prepared);
         Ok(())
     }
 
@@ -494,39 +556,51 @@ impl Host {
         self.components.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every live component and pool member, in start order.
+    /// Every component and pool member the host knows, in start order, with its state.
     pub async fn components(&self) -> Vec<ComponentInfo> {
         let children = self.supervisor.which_children().await.unwrap_or_default();
-        let from_cache: HashMap<Arc<str>, bool> = self
+        let known: HashMap<Arc<str>, bool> = self
             .lock_components()
             .values()
             .flat_map(|p| {
-                let members = if p.members.is_empty() {
-                    vec![Arc::clone(&p.name)]
-                } else {
-                    p.members.clone()
-                };
-                members.into_iter().map(|m| (m, p.from_cache))
+                let from_cache = p.code.from_cache;
+                p.addresses().into_iter().map(move |a| (a, from_cache))
             })
             .collect();
-        children
+        let mut listed = Vec::with_capacity(known.len());
+        for child in children {
+            let Some(&from_cache) = known.get(&child.id) else { continue };
+            let metrics = child.handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
+            let state = match (child.running, child.restart) {
+                (true, _) => ComponentState::Running,
+                (false, Restart::Permanent) => ComponentState::Restarting,
+                (false, _) => ComponentState::Stopped,
+            };
+            listed.push(ComponentInfo {
+                address: child.id,
+                state,
+                mailbox_len: metrics.mailbox_len,
+                handled: metrics.handled,
+                restarts: metrics.restarts,
+                from_cache,
+            });
+        }
+        // A temporary component that ended is no longer the supervisor's child; its address
+        // stays reserved until `stop`.
+        let mut gone: Vec<_> = known
             .into_iter()
-            .filter_map(|child| {
-                let metrics = child.handle?.metrics();
-                Some(ComponentInfo {
-                    from_cache: from_cache.get(&child.id).copied().unwrap_or(false),
-                    address: child.id,
-                    state: if child.running {
-                        ComponentState::Running
-                    } else {
-                        ComponentState::Restarting
-                    },
-                    mailbox_len: metrics.mailbox_len,
-                    handled: metrics.handled,
-                    restarts: metrics.restarts,
-                })
-            })
-            .collect()
+            .filter(|(address, _)| !listed.iter().any(|c| c.address == *address))
+            .collect();
+        gone.sort();
+        listed.extend(gone.into_iter().map(|(address, from_cache)| ComponentInfo {
+            address,
+            state: ComponentState::Stopped,
+            mailbox_len: 0,
+            handled: 0,
+            restarts: 0,
+            from_cache,
+        }));
+        listed
     }
 
     /// Send a message to a component, from the address `host`.
@@ -548,20 +622,21 @@ impl Host {
         self.core.router.call(self.host_address(), target, payload, timeout).await
     }
 
-    /// Queue a request from the address `host` now (or refuse it now), and get a future of
-    /// its response. Dropping the future cancels the wait; the handler may still run.
+    /// Queue a request from the address `host` now, or refuse it now (unknown target, codec,
+    /// size, full mailbox), and get a future of its response. The timeout runs from this
+    /// call. Dropping the future abandons the response; the handler still runs.
     pub fn request(
         &self,
         target: &str,
         payload: Payload,
         timeout: Duration,
     ) -> Result<
-        impl Future<Output = Result<Option<Payload>, RequestError>> + Send + 'static,
+        impl Future<Output = Result<Option<Payload>, RequestError>> + Send + 'static + use<>,
         SendError,
     > {
         let actor = self.core.router.admit(target, &payload)?;
-        let sender = Arc::clone(self.host_address());
-        Ok(async move { router::ask(&actor, &sender, payload, timeout).await })
+        let pending = router::start_ask(&actor, self.host_address(), payload, timeout)?;
+        Ok(router::finish_ask(pending))
     }
 
     /// Publish from the address `host` to every component subscribed to a matching pattern;

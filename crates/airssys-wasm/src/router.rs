@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use airssys_rt::{ActorRef, AskError, System, TrySendError};
+use airssys_rt::{ActorRef, AskError, PendingAsk, System, TrySendError};
 
 use crate::actor::{ComponentActor, Envelope, Kind};
 use crate::bindings::{Payload, RequestError, SendError};
@@ -51,19 +51,17 @@ impl Router {
         Router { system, entries: Arc::default(), topics: Arc::default() }
     }
 
-    /// True when `name` is taken (by a component or a pool).
-    pub(crate) fn contains(&self, name: &str) -> bool {
-        self.entries.read().unwrap_or_else(|e| e.into_inner()).contains_key(name)
-    }
-
     /// Add the addresses of one component: `name` itself, or `name` as a pool plus each of
-    /// `members`.
-    pub(crate) fn insert(&self, name: Arc<str>, members: &[Arc<str>], policy: Policy) {
+    /// `members`; all or none. False (and nothing added) when one of them is taken.
+    pub(crate) fn reserve(&self, name: Arc<str>, members: &[Arc<str>], policy: Policy) -> bool {
         let entry = || Arc::new(Entry { policy: policy.clone(), actor: Mutex::new(None) });
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.contains_key(&name) || members.iter().any(|m| entries.contains_key(m)) {
+            return false;
+        }
         if members.is_empty() {
             entries.insert(name, Slot::One(entry()));
-            return;
+            return true;
         }
         let mut pool = Vec::with_capacity(members.len());
         for member in members {
@@ -72,6 +70,7 @@ impl Router {
             entries.insert(Arc::clone(member), Slot::One(e));
         }
         entries.insert(name, Slot::Pool { members: pool.into(), next: AtomicUsize::new(0) });
+        true
     }
 
     /// Remove the addresses `insert` added.
@@ -94,17 +93,16 @@ impl Router {
         target: &str,
         payload: &Payload,
     ) -> Result<ActorRef<ComponentActor>, SendError> {
-        let (entry, address) = {
-            let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-            match entries.get(target) {
-                None => return Err(SendError::UnknownTarget(target.to_owned())),
-                Some(Slot::One(entry)) => (Arc::clone(entry), None),
-                Some(Slot::Pool { members, next }) => {
-                    let i = next.fetch_add(1, Ordering::Relaxed) % members.len();
-                    (Arc::clone(&members[i]), Some(i))
-                }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let (entry, pool) = match entries.get(target) {
+            None => return Err(SendError::UnknownTarget(target.to_owned())),
+            Some(Slot::One(entry)) => (Arc::clone(entry), None),
+            Some(Slot::Pool { members, next }) => {
+                let start = next.fetch_add(1, Ordering::Relaxed);
+                (Arc::clone(&members[start % members.len()]), Some((members.clone(), start)))
             }
         };
+        drop(entries);
         let policy = &entry.policy;
         if payload.bytes.len() > policy.max_payload {
             return Err(SendError::PayloadTooLarge(policy.max_payload as u64));
@@ -112,15 +110,24 @@ impl Router {
         if !policy.accepts.is_empty() && !policy.accepts.contains(&payload.codec) {
             return Err(SendError::CodecNotAccepted(policy.accepts.to_vec()));
         }
+        let Some((members, start)) = pool else {
+            return self.resolve(&entry, target).ok_or(SendError::TargetStopped);
+        };
+        // Round-robin over the members that are running (a stopped member is skipped).
+        (0..members.len())
+            .map(|k| (start + k) % members.len())
+            .find_map(|i| self.resolve(&members[i], &member_address(target, i)))
+            .ok_or(SendError::TargetStopped)
+    }
+
+    /// The running actor of an entry at `address`, through its cache.
+    fn resolve(&self, entry: &Entry, address: &str) -> Option<ActorRef<ComponentActor>> {
         let mut cached = entry.actor.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(actor) = cached.as_ref().filter(|a| a.is_alive()) {
-            return Ok(actor.clone());
+            return Some(actor.clone());
         }
-        *cached = match address {
-            None => self.actor(target),
-            Some(i) => self.actor(&member_address(target, i)),
-        };
-        cached.clone().ok_or(SendError::TargetStopped)
+        *cached = self.actor(address);
+        cached.clone()
     }
 
     /// Fire-and-forget, stamped with `sender`. Never waits: a full mailbox is refused.
@@ -191,13 +198,16 @@ pub(crate) fn member_address(name: &str, i: usize) -> String {
     format!("{name}/{i}")
 }
 
-/// Deliver a request to an admitted target and wait for its answer.
+type Answer = Result<Option<Payload>, RequestError>;
+
+/// Deliver a request to an admitted target and wait for its answer (waiting for mailbox
+/// room within the timeout, as `gen_server:call` does).
 pub(crate) async fn ask(
     actor: &ActorRef<ComponentActor>,
     sender: &Arc<str>,
     payload: Payload,
     timeout: Duration,
-) -> Result<Option<Payload>, RequestError> {
+) -> Answer {
     let sender = Arc::clone(sender);
     let answer = actor
         .ask(
@@ -205,6 +215,34 @@ pub(crate) async fn ask(
             timeout,
         )
         .await;
+    answer_of(answer)
+}
+
+/// Queue a request now, or refuse it now (a full mailbox included).
+pub(crate) fn start_ask(
+    actor: &ActorRef<ComponentActor>,
+    sender: &Arc<str>,
+    payload: Payload,
+    timeout: Duration,
+) -> Result<PendingAsk<Answer>, SendError> {
+    let sender = Arc::clone(sender);
+    actor
+        .try_ask(
+            |reply| Envelope(Kind::Message { sender, payload, reply: Some(reply), topic: None }),
+            timeout,
+        )
+        .map_err(|e| match e {
+            TrySendError::Full(_) => SendError::MailboxFull,
+            TrySendError::Closed(_) => SendError::TargetStopped,
+        })
+}
+
+/// Wait for the answer of a request queued by [`start_ask`].
+pub(crate) async fn finish_ask(pending: PendingAsk<Answer>) -> Answer {
+    answer_of(pending.await)
+}
+
+fn answer_of(answer: Result<Answer, AskError>) -> Answer {
     match answer {
         Ok(result) => result,
         Err(AskError::Timeout) => Err(RequestError::Timeout),

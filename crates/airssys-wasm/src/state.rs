@@ -112,15 +112,16 @@ impl messaging::Host for HostState {
             return Err(SendError::NotSupported("requests during init are not supported".into()));
         };
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
+        // Queued now (so it keeps its place among this sender's messages), or refused now.
+        let answer = router::start_ask(&target_actor, &self.address, payload, timeout)?;
         self.requests.next += 1;
         let id = self.requests.next;
-        let sender = Arc::clone(&self.address);
         let pending = Arc::clone(&self.requests.pending);
         // Held while the task is spawned and registered, so that the task cannot look for
         // its entry before it exists.
         let mut registered = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
-            let outcome = router::ask(&target_actor, &sender, payload, timeout).await;
+            let outcome = router::finish_ask(answer).await;
             // Exactly one of: `cancel` removed the entry (and no callback comes), or this
             // task removes it and the callback is delivered.
             if pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_none() {

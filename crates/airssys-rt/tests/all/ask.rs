@@ -93,3 +93,31 @@ async fn s5_waiting_for_room_counts_against_the_timeout() {
     assert_eq!(r, Err(AskError::Timeout));
     assert_eq!(start.elapsed(), Duration::from_millis(500));
 }
+
+/// §5: `try_ask` queues now: a full mailbox or a gone actor is refused at once with the
+/// message handed back; a queued ask is handled even if its answer is awaited later, and its
+/// timeout runs from the call.
+#[tokio::test(start_paused = true)]
+async fn s5_try_ask_queues_now_or_refuses() {
+    let system = System::new();
+    let options = airssys_rt::SpawnOptions::new().mailbox(airssys_rt::MailboxConfig::bounded(1));
+    let log = Log::new();
+    let a = system.spawn_with(Worker::new("a", &log), options).unwrap();
+    a.tell(WMsg::Sleep(Duration::from_millis(100))).await.unwrap();
+    tokio::task::yield_now().await;
+    // The sleeper is being handled; one slot is free.
+    let first = a.try_ask(|r| WMsg::Echo(1, r), T).unwrap();
+    let full = a.try_ask(|r| WMsg::Echo(2, r), T);
+    assert!(matches!(full, Err(airssys_rt::TrySendError::Full(WMsg::Echo(2, _)))));
+    assert_eq!(first.await, Ok(1));
+
+    let start = tokio::time::Instant::now();
+    let slow = a.try_ask(WMsg::Swallow, Duration::from_millis(250)).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(slow.await, Err(AskError::Timeout));
+    assert_eq!(start.elapsed(), Duration::from_millis(250));
+
+    a.stop();
+    a.wait_for_exit().await;
+    assert!(matches!(a.try_ask(|r| WMsg::Echo(3, r), T), Err(airssys_rt::TrySendError::Closed(_))));
+}

@@ -106,10 +106,12 @@ async fn per_component_memory_limit() {
         .start()
         .await
         .unwrap();
-    assert!(matches!(
-        host.call("small", raw("grow:16"), T).await,
-        Err(RequestError::ReceiverCrashed(_))
-    ));
+    match host.call("small", raw("grow:16"), T).await {
+        Err(RequestError::ReceiverCrashed(reason)) => {
+            assert!(reason.contains("memory"), "not the memory limit: {reason}")
+        }
+        other => panic!("growing past the limit did not trap: {other:?}"),
+    }
     assert_eq!(text(host.call("large", raw("grow:16"), T).await.unwrap()), "4096");
     host.shutdown(T).await;
 
@@ -177,4 +179,33 @@ async fn foreign_inputs_are_refused_at_load() {
         .expect_err("a missing file was accepted")
         .to_string();
     assert!(missing.contains("/nonexistent/ghost.wasm"), "{missing}");
+}
+
+/// A cache directory that other users may write to is refused: loading an entry runs its
+/// code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_cache_directory_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let error = Host::builder()
+        .engine(cached_engine(dir.path()))
+        .component(guest("echo", test_programs::ECHO))
+        .start()
+        .await
+        .expect_err("a world-writable cache was used")
+        .to_string();
+    assert!(error.contains("writable by others"), "{error}");
+    // A fresh directory is created private.
+    let fresh = dir.path().join("fresh");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let host = Host::builder()
+        .engine(cached_engine(&fresh))
+        .component(guest("echo", test_programs::ECHO))
+        .start()
+        .await
+        .unwrap();
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the cache directory is not private: {mode:o}");
+    host.shutdown(T).await;
 }

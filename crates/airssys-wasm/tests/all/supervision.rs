@@ -190,7 +190,11 @@ async fn pool_members_share_the_work_and_keep_their_addresses() {
     assert_eq!(members, ["workers/0", "workers/1", "workers/2"]);
     host.stop("workers").await.unwrap();
     assert!(host.components().await.is_empty());
-    assert!(host.send("workers/1", raw("x")).is_err());
+    assert_eq!(host.send("workers/1", raw("x")), Err(SendError::UnknownTarget("workers/1".into())));
+    assert_eq!(host.send("workers", raw("x")), Err(SendError::UnknownTarget("workers".into())));
+    // The name is free again, as a single component this time.
+    host.spawn(guest("workers", test_programs::RELAY)).await.unwrap();
+    assert_eq!(text(host.call("workers", raw("self"), T).await.unwrap()), "workers");
     host.shutdown(T).await;
 }
 
@@ -201,5 +205,91 @@ async fn request_from_outside_is_admitted_now_and_answered_later() {
     let pending = host.request("echo", raw("later"), T).unwrap();
     assert_eq!(text(pending.await.unwrap()), "later");
     assert!(matches!(host.request("nobody", raw("x"), T), Err(SendError::UnknownTarget(_))));
+    host.shutdown(T).await;
+
+    // Queued at once: the handler runs even if the response is never awaited, and a full
+    // mailbox is refused at once.
+    let host = Host::builder()
+        .component(guest("counter", test_programs::COUNTER))
+        .component(guest("slow", test_programs::MISBEHAVE).mailbox(1))
+        .start()
+        .await
+        .unwrap();
+    drop(host.request("counter", raw("tick"), T).unwrap());
+    assert_eq!(text(host.call("counter", raw("tick"), T).await.unwrap()), "2");
+    let busy = host.request("slow", raw("sleep:300"), T).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let queued = host.request("slow", raw("hello"), T).unwrap();
+    assert!(matches!(host.request("slow", raw("more"), T), Err(SendError::MailboxFull)));
+    assert_eq!(text(busy.await.unwrap()), "slept");
+    assert_eq!(text(queued.await.unwrap()), "ok");
+    host.shutdown(T).await;
+}
+
+/// Two spawns of one name at once: exactly one wins, the other is told the name is taken, and
+/// the winner stays reachable. A spawn abandoned half-way leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_and_abandoned_spawns_leave_a_consistent_host() {
+    let host = Host::builder().start().await.unwrap();
+    let (a, b) = tokio::join!(
+        host.spawn(guest("twin", test_programs::COUNTER)),
+        host.spawn(guest("twin", test_programs::ECHO).instances(2)),
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one spawn must win: {a:?} {b:?}");
+    let loser = if a.is_ok() { b } else { a };
+    assert!(matches!(loser, Err(HostError::DuplicateName(_))), "{loser:?}");
+    assert!(host.call("twin", raw("tick"), T).await.is_ok());
+    host.stop("twin").await.unwrap();
+
+    // Polled once (it compiles and reserves the name), then dropped while starting.
+    {
+        let slow = guest("ghost", test_programs::COUNTER).config("init-delay-ms", "200");
+        let mut spawning = std::pin::pin!(host.spawn(slow));
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(spawning.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "the spawn finished in its first poll: {first:?}");
+    }
+    // Its instance finishes `init` and is then stopped by the rollback.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    host.spawn(guest("ghost", test_programs::COUNTER)).await.unwrap();
+    assert_eq!(text(host.call("ghost", raw("tick"), T).await.unwrap()), "1");
+    let names: Vec<String> =
+        host.components().await.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(names, ["ghost"]);
+    host.shutdown(T).await;
+}
+
+/// A temporary component that crashes is not restarted: it is listed as stopped, refuses
+/// messages, and a pool routes around such a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_components_stay_stopped_and_pools_route_around_them() {
+    let host = Host::builder()
+        .component(guest("once", test_programs::COUNTER).restart(airssys_rt::Restart::Temporary))
+        .component(
+            guest("pool", test_programs::COUNTER)
+                .instances(2)
+                .restart(airssys_rt::Restart::Temporary),
+        )
+        .start()
+        .await
+        .unwrap();
+    assert!(matches!(
+        host.call("once", raw("crash"), T).await,
+        Err(RequestError::ReceiverCrashed(_))
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let once = host.components().await.into_iter().find(|c| &*c.address == "once").unwrap();
+    assert_eq!(once.state, ComponentState::Stopped);
+    assert_eq!(host.send("once", raw("tick")), Err(SendError::TargetStopped));
+
+    assert!(host.call("pool/0", raw("crash"), T).await.is_err());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let mut counts = Vec::new();
+    for _ in 0..4 {
+        counts.push(text(host.call("pool", raw("tick"), T).await.unwrap()));
+    }
+    assert_eq!(counts, ["1", "2", "3", "4"], "every message went to the live member");
+    host.stop("once").await.unwrap();
+    host.spawn(guest("once", test_programs::COUNTER)).await.unwrap();
     host.shutdown(T).await;
 }

@@ -1,7 +1,8 @@
 //! Counts the messages it handled since its instance started and answers with the count
 //! (decimal text, raw codec). State lives in linear memory, so it persists across messages
 //! and starts again from zero after a restart. The message `crash` traps; `fail` returns an
-//! error; `shutdown` is logged.
+//! error; `shutdown` is logged. Config `fail-init = true` fails `init`; `init-delay-ms = N`
+//! makes `init` take N milliseconds (a slow start).
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
@@ -20,6 +21,10 @@ impl Guest for Counter {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
         if config.iter().any(|(k, v)| k == "fail-init" && v == "true") {
             return Err("configured to fail".into());
+        }
+        if let Some((_, ms)) = config.iter().find(|(k, _)| k == "init-delay-ms") {
+            let ms: u64 = ms.parse().map_err(|_| "bad init-delay-ms".to_string())?;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
         }
         Ok(())
     }
