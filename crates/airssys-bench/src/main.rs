@@ -6,6 +6,7 @@
 //! same run on the same machine, as a ratio (lower is better for both). Targets live here, not
 //! in timed tests.
 
+mod osl;
 mod report;
 mod rt;
 mod wasm;

@@ -121,7 +121,8 @@ impl TokioExecutor {
         let mut entries = Vec::new();
         while let Some(entry) = dir.next_entry().await.map_err(OslError::io(DirList::NAME))? {
             let is_dir = entry.file_type().await.map(|t| t.is_dir()).unwrap_or(false);
-            entries.push(DirEntry { name: entry.file_name().to_string_lossy().into_owned(), is_dir });
+            entries
+                .push(DirEntry { name: entry.file_name().to_string_lossy().into_owned(), is_dir });
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
@@ -150,7 +151,13 @@ impl TokioExecutor {
             command.current_dir(dir);
         }
         let out = || if op.capture { Stdio::piped() } else { Stdio::null() };
-        command.stdin(Stdio::null()).stdout(out()).stderr(out()).kill_on_drop(true);
+        // Its own process group, so that a kill reaches whatever it started too.
+        command
+            .stdin(Stdio::null())
+            .stdout(out())
+            .stderr(out())
+            .kill_on_drop(true)
+            .process_group(0);
         let mut child = command.spawn().map_err(OslError::io(ProcessSpawn::NAME))?;
         let Some(pid) = child.id() else {
             return Err(OslError::NotSupported("a child without a process id"));
@@ -169,18 +176,28 @@ impl TokioExecutor {
                 }
             };
             let mut timed_out = false;
+            let group = rustix::process::Pid::from_raw(pid as i32);
+            let kill_group = || {
+                if let Some(group) = group {
+                    let _ =
+                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                }
+            };
             let status = tokio::select! {
                 status = child.wait() => status,
                 () = expired => {
                     timed_out = true;
-                    let _ = child.kill().await;
+                    kill_group();
                     child.wait().await
                 }
                 () = killer.notified() => {
-                    let _ = child.kill().await;
+                    kill_group();
                     child.wait().await
                 }
             };
+            // Whatever it left running in its group goes with it (and releases the output
+            // pipes). The group id is still ours: the leader was reaped, but members keep it.
+            kill_group();
             use std::os::unix::process::ExitStatusExt;
             let (code, signal) = match &status {
                 Ok(s) => (s.code(), s.signal()),
@@ -241,7 +258,11 @@ impl TokioExecutor {
         tokio::net::TcpListener::bind(&op.address).await.map_err(OslError::io(TcpListen::NAME))
     }
 
-    async fn udp_bind(&self, op: UdpBind, _ctx: &Context) -> Result<tokio::net::UdpSocket, OslError> {
+    async fn udp_bind(
+        &self,
+        op: UdpBind,
+        _ctx: &Context,
+    ) -> Result<tokio::net::UdpSocket, OslError> {
         tokio::net::UdpSocket::bind(&op.address).await.map_err(OslError::io(UdpBind::NAME))
     }
 

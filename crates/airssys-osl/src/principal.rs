@@ -32,12 +32,17 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Context {
     principal: Principal,
     id: u64,
+    started: std::time::Instant,
 }
 
 impl Context {
     /// A context for one operation of `principal`, with a fresh id.
     pub fn new(principal: Principal) -> Self {
-        Context { principal, id: NEXT_ID.fetch_add(1, Ordering::Relaxed) }
+        Context {
+            principal,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            started: std::time::Instant::now(),
+        }
     }
 
     /// Who the operation runs for.
@@ -48,5 +53,10 @@ impl Context {
     /// A process-unique id of this run (ties log and audit lines together).
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// When the run began (before the first middleware).
+    pub fn started(&self) -> std::time::Instant {
+        self.started
     }
 }

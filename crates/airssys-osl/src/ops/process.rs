@@ -1,5 +1,7 @@
 //! Process operations. A spawned process is known by its [`ProcessId`] to the executor that
-//! started it, and only the principal that started it may wait for, kill or signal it.
+//! started it, and only the principal that started it may wait for, kill or signal it. It
+//! runs in a process group of its own: a kill or a timeout kills the whole group, and when it
+//! exits, whatever it left running in its group is killed too.
 
 use std::path::PathBuf;
 use std::time::Duration;
