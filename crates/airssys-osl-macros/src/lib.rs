@@ -124,7 +124,7 @@ fn expand(input: &ItemImpl) -> syn::Result<Vec<proc_macro2::TokenStream>> {
                         ::airssys_osl::OslError,
                     >,
                 > + ::core::marker::Send {
-                    #self_ty::#method_ident(self, op, ctx)
+                    <#self_ty>::#method_ident(self, op, ctx)
                 }
             }
         });

@@ -54,9 +54,14 @@ pub enum OslError {
     /// The program to spawn was not found.
     #[error("program {0:?} not found")]
     ProgramNotFound(String),
-    /// An address that cannot be used.
-    #[error("invalid address {0:?}")]
+    /// An address that is not an `ip:port` literal (host names are not accepted: resolve
+    /// first, so that the policy decides on the address really used).
+    #[error("invalid address {0:?}: expected ip:port, such as 127.0.0.1:8080 or [::1]:8080")]
     InvalidAddress(String),
+    /// An environment variable a spawned program may not be given (dynamic-loader
+    /// variables such as `LD_PRELOAD`, which would run arbitrary code in it).
+    #[error("environment variable {0:?} may not be passed to a program")]
+    InvalidEnv(String),
     /// The executor does not support this operation on this platform.
     #[error("{0} is not supported here")]
     NotSupported(&'static str),

@@ -7,7 +7,10 @@ use std::future::Future;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
 
 use crate::error::OslError;
@@ -36,22 +39,35 @@ pub struct TokioExecutor {
 struct Tracked {
     owner: Principal,
     kill: Arc<Notify>,
+    /// Set as soon as the process is reaped: from then on its pid may be someone else's.
+    reaped: Arc<AtomicBool>,
     exit: watch::Receiver<Option<ExitOutput>>,
 }
 
-async fn read_capped(stream: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
-    let Some(mut stream) = stream else { return Vec::new() };
-    let mut kept = Vec::new();
+/// How long output is still collected after a process ended (something it started may hold
+/// its pipes open).
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
+type Captured = Arc<Mutex<Vec<u8>>>;
+
+async fn read_capped(stream: Option<impl AsyncRead + Unpin>, kept: Captured) {
+    let Some(mut stream) = stream else { return };
     let mut chunk = vec![0u8; 16 << 10];
     // Keep reading past the cap (discarding) so that the child never blocks on a full pipe.
     while let Ok(n) = stream.read(&mut chunk).await {
         if n == 0 {
             break;
         }
+        let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
         let room = ProcessSpawn::MAX_CAPTURE.saturating_sub(kept.len());
         kept.extend_from_slice(&chunk[..n.min(room)]);
     }
-    kept
+}
+
+/// Open for writing without following a symlink in the final component (one planted after
+/// the security check is refused with ELOOP).
+fn no_follow(options: &mut tokio::fs::OpenOptions) -> &mut tokio::fs::OpenOptions {
+    options.custom_flags(libc::O_NOFOLLOW)
 }
 
 impl TokioExecutor {
@@ -77,18 +93,28 @@ impl TokioExecutor {
 #[crate::executor]
 impl TokioExecutor {
     async fn file_read(&self, op: FileRead, _ctx: &Context) -> Result<Vec<u8>, OslError> {
-        tokio::fs::read(&op.path).await.map_err(OslError::io(FileRead::NAME))
+        let io = OslError::io(FileRead::NAME);
+        let mut file = no_follow(tokio::fs::OpenOptions::new().read(true))
+            .open(&op.path)
+            .await
+            .map_err(OslError::io(FileRead::NAME))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).await.map_err(io)?;
+        Ok(bytes)
     }
 
     async fn file_write(&self, op: FileWrite, _ctx: &Context) -> Result<(), OslError> {
-        tokio::fs::write(&op.path, &op.data).await.map_err(OslError::io(FileWrite::NAME))
+        let mut file =
+            no_follow(tokio::fs::OpenOptions::new().write(true).create(true).truncate(true))
+                .open(&op.path)
+                .await
+                .map_err(OslError::io(FileWrite::NAME))?;
+        file.write_all(&op.data).await.map_err(OslError::io(FileWrite::NAME))?;
+        file.flush().await.map_err(OslError::io(FileWrite::NAME))
     }
 
     async fn file_append(&self, op: FileAppend, _ctx: &Context) -> Result<(), OslError> {
-        use tokio::io::AsyncWriteExt;
-        let mut file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
+        let mut file = no_follow(tokio::fs::OpenOptions::new().append(true).create(true))
             .open(&op.path)
             .await
             .map_err(OslError::io(FileAppend::NAME))?;
@@ -162,11 +188,14 @@ impl TokioExecutor {
         let Some(pid) = child.id() else {
             return Err(OslError::NotSupported("a child without a process id"));
         };
-        let stdout = tokio::spawn(read_capped(child.stdout.take()));
-        let stderr = tokio::spawn(read_capped(child.stderr.take()));
+        let (out, err) = (Captured::default(), Captured::default());
+        let stdout = tokio::spawn(read_capped(child.stdout.take(), Arc::clone(&out)));
+        let stderr = tokio::spawn(read_capped(child.stderr.take(), Arc::clone(&err)));
         let kill = Arc::new(Notify::new());
+        let reaped = Arc::new(AtomicBool::new(false));
         let (done, exit) = watch::channel(None);
         let killer = Arc::clone(&kill);
+        let reaped_flag = Arc::clone(&reaped);
         let deadline = op.timeout.map(|t| tokio::time::Instant::now() + t);
         tokio::spawn(async move {
             let expired = async {
@@ -195,6 +224,7 @@ impl TokioExecutor {
                     child.wait().await
                 }
             };
+            reaped_flag.store(true, Ordering::Release);
             // Whatever it left running in its group goes with it (and releases the output
             // pipes). The group id is still ours: the leader was reaped, but members keep it.
             kill_group();
@@ -203,11 +233,20 @@ impl TokioExecutor {
                 Ok(s) => (s.code(), s.signal()),
                 Err(_) => (None, None),
             };
-            let stdout = stdout.await.unwrap_or_default();
-            let stderr = stderr.await.unwrap_or_default();
+            // Something outside the group (a `setsid` grandchild) may still hold the pipes:
+            // collect for a short grace period, then keep what arrived.
+            for mut reader in [stdout, stderr] {
+                if tokio::time::timeout(OUTPUT_GRACE, &mut reader).await.is_err() {
+                    reader.abort();
+                    tracing::debug!(pid, "output still open after the process ended; truncated");
+                }
+            }
+            let take =
+                |c: &Captured| std::mem::take(&mut *c.lock().unwrap_or_else(|e| e.into_inner()));
+            let (stdout, stderr) = (take(&out), take(&err));
             let _ = done.send(Some(ExitOutput { code, signal, timed_out, stdout, stderr }));
         });
-        let tracked = Tracked { owner: ctx.principal().clone(), kill, exit };
+        let tracked = Tracked { owner: ctx.principal().clone(), kill, reaped, exit };
         self.processes.lock().unwrap_or_else(|e| e.into_inner()).insert(pid, tracked);
         Ok(ProcessId(pid))
     }
@@ -229,7 +268,8 @@ impl TokioExecutor {
     }
 
     async fn process_signal(&self, op: ProcessSignal, ctx: &Context) -> Result<(), OslError> {
-        let running = self.tracked(op.pid, ctx, |p| p[&op.pid.0].exit.borrow().is_none())?;
+        let running =
+            self.tracked(op.pid, ctx, |p| !p[&op.pid.0].reaped.load(Ordering::Acquire))?;
         if !running {
             // It has ended (and was reaped): its pid may belong to someone else now.
             return Ok(());

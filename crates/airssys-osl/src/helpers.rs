@@ -1,5 +1,7 @@
 //! One-line helpers: each runs one operation for an explicit principal under an explicit
-//! policy, through the security middleware, auditing to `tracing`. Build an [`Osl`] yourself
+//! policy, through the security middleware, auditing to `tracing` (so a subscriber must record
+//! `airssys_osl::audit` events at info level, or every operation fails with
+//! [`OslError::AuditUnavailable`]). Build an [`Osl`] yourself
 //! for other audit or log destinations, or to keep processes across calls.
 
 use std::path::Path;

@@ -28,6 +28,24 @@
 //! # let _ = bytes; Ok(()) }
 //! ```
 //!
+//! What the security middleware guarantees, and where it stops:
+//!
+//! - Paths are decided in canonical form (`..` and symlinks resolved) and the executor is given
+//!   exactly the path that was checked; a symlink is never written through when its target
+//!   does not exist yet, and delete and rename act on a link, not on what it points at.
+//!   Outside what a principal may see, every refusal is a plain denial (no existence oracle).
+//! - The check and the use are separate system calls. The final component is opened with
+//!   `O_NOFOLLOW`, but a principal able to swap a directory inside an allowed tree for a
+//!   symlink between the two could race them.
+//! - Network resources are `ip:port` literals in canonical form; host names are refused so
+//!   that no name can resolve around a rule.
+//! - Processes get only the environment given (no loader variables such as `LD_PRELOAD`), a
+//!   checked working directory, and their own process group, killed as a whole.
+//! - The security middleware's `before` always runs after every other middleware's, so no
+//!   middleware can rewrite an operation after it was checked.
+//! - Checks run on the calling task (canonicalisation and audit writes are short blocking
+//!   system calls).
+//!
 //! Unix only (paths, signals and Unix sockets).
 
 extern crate self as airssys_osl;

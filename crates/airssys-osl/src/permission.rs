@@ -13,13 +13,15 @@ pub enum Action {
     FsWrite,
     /// Start a program. Resource: the program's canonical path.
     ProcessSpawn,
-    /// Wait for, kill or signal a process started through the executor. Resource: its program.
+    /// Wait for, kill or signal a process started through the executor. Resource: its process
+    /// id (only the principal that started a process can reach it at all).
     ProcessControl,
-    /// Open a TCP connection. Resource: `host:port` as given.
+    /// Open a TCP connection. Resource: canonical `ip:port` (`1.2.3.4:80`, `[::1]:80`;
+    /// IPv4-mapped IPv6 addresses are written as IPv4).
     NetConnect,
-    /// Listen for TCP connections. Resource: `address:port` as given.
+    /// Listen for TCP connections. Resource: canonical `ip:port`.
     NetListen,
-    /// Bind a UDP socket. Resource: `address:port` as given.
+    /// Bind a UDP socket. Resource: canonical `ip:port`.
     NetUdp,
     /// Connect to a Unix socket. Resource: its canonical path.
     UnixConnect,

@@ -37,14 +37,16 @@ impl<E> OslBuilder<E> {
     }
 
     /// Add a middleware after those already added (its `before` runs later, its `after`
-    /// earlier).
+    /// earlier; see [`Middleware::runs_last`] for the exception).
     pub fn middleware(mut self, middleware: impl Middleware) -> Self {
         self.middleware.push(Arc::new(middleware));
         self
     }
 
-    /// The pipeline.
-    pub fn build(self) -> Osl<E> {
+    /// The pipeline. Middleware that [`runs_last`](Middleware::runs_last) is moved after
+    /// the others (keeping their relative order).
+    pub fn build(mut self) -> Osl<E> {
+        self.middleware.sort_by_key(|m| m.runs_last());
         Osl { executor: self.executor, middleware: self.middleware.into() }
     }
 }

@@ -56,7 +56,8 @@ impl AuditLog {
     }
 
     /// Emit records as `tracing` events (target `airssys_osl::audit`, level info for allow,
-    /// warn for deny).
+    /// warn for deny). If no subscriber records those events, recording fails (and so does
+    /// the operation): a record nobody keeps is a dropped record.
     pub fn tracing() -> Self {
         AuditLog(Arc::new(Sink::Tracing))
     }
@@ -72,6 +73,16 @@ impl AuditLog {
                 file.append(&record).map_err(|e| OslError::AuditUnavailable(e.to_string()))
             }
             Sink::Tracing => {
+                let recorded = if record.decision == "allow" {
+                    tracing::enabled!(target: "airssys_osl::audit", tracing::Level::INFO)
+                } else {
+                    tracing::enabled!(target: "airssys_osl::audit", tracing::Level::WARN)
+                };
+                if !recorded {
+                    return Err(OslError::AuditUnavailable(
+                        "no tracing subscriber records airssys_osl::audit events".into(),
+                    ));
+                }
                 let AuditRecord { op_id, principal, operation, action, resource, rule, .. } =
                     &record;
                 if record.decision == "allow" {

@@ -30,6 +30,13 @@ pub trait Middleware: Send + Sync + std::fmt::Debug + 'static {
     /// A short name, used in refusals.
     fn name(&self) -> &str;
 
+    /// True for a middleware whose `before` must see the operation exactly as the executor
+    /// will run it (the security middleware): the pipeline runs such hooks after all others,
+    /// whatever order they were added in, so no later hook can rewrite what was checked.
+    fn runs_last(&self) -> bool {
+        false
+    }
+
     /// Inspect, rewrite or refuse an operation before it runs.
     fn before(&self, ctx: &Context, op: &mut Op) -> Result<(), OslError> {
         let _ = (ctx, op);

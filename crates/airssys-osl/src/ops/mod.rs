@@ -14,6 +14,7 @@ pub use fs::{
 pub use net::{TcpConnect, TcpListen, UdpBind, UnixConnect};
 pub use process::{ExitOutput, ProcessId, ProcessKill, ProcessSignal, ProcessSpawn, ProcessWait};
 
+use crate::path::Access;
 use crate::permission::Action;
 
 /// A typed operation: it converts to and from [`Op`] (what middleware sees) and names its
@@ -30,15 +31,21 @@ pub trait Operation: Into<Op> + TryFrom<Op, Error = Op> + Send + 'static {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Resource<'a> {
-    /// A filesystem path. `existing` says whether it must exist (read) or only its parent
-    /// (create).
+    /// A filesystem path.
     Path {
         /// The action on it.
         action: Action,
         /// The path; the security middleware replaces it with its canonical form.
         path: &'a mut PathBuf,
-        /// Whether the path itself must exist.
-        existing: bool,
+        /// How the operation touches it (decides how it is canonicalised).
+        access: Access,
+    },
+    /// A socket address (`ip:port`); replaced by its canonical form.
+    Address {
+        /// The action on it.
+        action: Action,
+        /// The address.
+        address: &'a mut String,
     },
     /// A program to start; replaced by its canonical path.
     Program(&'a mut String),
@@ -119,33 +126,35 @@ operations! {
 impl Op {
     /// The resources this operation touches, each with the action it needs.
     pub fn resources(&mut self) -> Vec<Resource<'_>> {
-        let path = |action, path, existing| Resource::Path { action, path, existing };
+        use Access::{Create, Entry, Existing};
+        let path = |action, path, access| Resource::Path { action, path, access };
+        let address = |action, address| Resource::Address { action, address };
         match self {
-            Op::FileRead(op) => vec![path(Action::FsRead, &mut op.path, true)],
-            Op::FileWrite(op) => vec![path(Action::FsWrite, &mut op.path, false)],
-            Op::FileAppend(op) => vec![path(Action::FsWrite, &mut op.path, false)],
-            Op::FileDelete(op) => vec![path(Action::FsWrite, &mut op.path, true)],
-            Op::DirCreate(op) => vec![path(Action::FsWrite, &mut op.path, false)],
-            Op::DirList(op) => vec![path(Action::FsRead, &mut op.path, true)],
-            Op::FileMetadata(op) => vec![path(Action::FsRead, &mut op.path, true)],
+            Op::FileRead(op) => vec![path(Action::FsRead, &mut op.path, Existing)],
+            Op::FileWrite(op) => vec![path(Action::FsWrite, &mut op.path, Create)],
+            Op::FileAppend(op) => vec![path(Action::FsWrite, &mut op.path, Create)],
+            Op::FileDelete(op) => vec![path(Action::FsWrite, &mut op.path, Entry)],
+            Op::DirCreate(op) => vec![path(Action::FsWrite, &mut op.path, Create)],
+            Op::DirList(op) => vec![path(Action::FsRead, &mut op.path, Existing)],
+            Op::FileMetadata(op) => vec![path(Action::FsRead, &mut op.path, Existing)],
             Op::FileRename(op) => vec![
-                path(Action::FsWrite, &mut op.from, true),
-                path(Action::FsWrite, &mut op.to, false),
+                path(Action::FsWrite, &mut op.from, Entry),
+                path(Action::FsWrite, &mut op.to, Entry),
             ],
-            Op::ProcessSpawn(op) => vec![Resource::Program(&mut op.program)],
+            Op::ProcessSpawn(op) => {
+                let mut resources = vec![Resource::Program(&mut op.program)];
+                if let Some(cwd) = &mut op.cwd {
+                    resources.push(path(Action::FsRead, cwd, Existing));
+                }
+                resources
+            }
             Op::ProcessWait(op) => vec![control(op.pid)],
             Op::ProcessKill(op) => vec![control(op.pid)],
             Op::ProcessSignal(op) => vec![control(op.pid)],
-            Op::TcpConnect(op) => {
-                vec![Resource::Name { action: Action::NetConnect, name: op.address.clone() }]
-            }
-            Op::TcpListen(op) => {
-                vec![Resource::Name { action: Action::NetListen, name: op.address.clone() }]
-            }
-            Op::UdpBind(op) => {
-                vec![Resource::Name { action: Action::NetUdp, name: op.address.clone() }]
-            }
-            Op::UnixConnect(op) => vec![path(Action::UnixConnect, &mut op.path, true)],
+            Op::TcpConnect(op) => vec![address(Action::NetConnect, &mut op.address)],
+            Op::TcpListen(op) => vec![address(Action::NetListen, &mut op.address)],
+            Op::UdpBind(op) => vec![address(Action::NetUdp, &mut op.address)],
+            Op::UnixConnect(op) => vec![path(Action::UnixConnect, &mut op.path, Existing)],
         }
     }
 
@@ -157,6 +166,7 @@ impl Op {
             .map(|r| match r {
                 Resource::Path { path, .. } => path.display().to_string(),
                 Resource::Program(p) => p.clone(),
+                Resource::Address { address, .. } => address.clone(),
                 Resource::Name { name, .. } => name,
             })
             .collect();

@@ -2,10 +2,12 @@
 
 use std::path::PathBuf;
 
-/// Open a TCP connection to `host:port`.
+/// Open a TCP connection to `ip:port`. Addresses are IP literals (`127.0.0.1:80`,
+/// `[::1]:80`), never host names: the policy decides on the address actually connected to,
+/// so a name cannot resolve around it. Resolve names first if you must.
 #[derive(Debug, Clone)]
 pub struct TcpConnect {
-    /// `host:port` (the policy matches it as given, before name resolution).
+    /// `ip:port`; the security middleware replaces it with its canonical form.
     pub address: String,
 }
 
@@ -16,10 +18,10 @@ impl TcpConnect {
     }
 }
 
-/// Listen for TCP connections on `address:port`.
+/// Listen for TCP connections on `ip:port`.
 #[derive(Debug, Clone)]
 pub struct TcpListen {
-    /// `address:port`.
+    /// `ip:port`.
     pub address: String,
 }
 
@@ -30,10 +32,10 @@ impl TcpListen {
     }
 }
 
-/// Bind a UDP socket to `address:port`.
+/// Bind a UDP socket to `ip:port`.
 #[derive(Debug, Clone)]
 pub struct UdpBind {
-    /// `address:port`.
+    /// `ip:port`.
     pub address: String,
 }
 

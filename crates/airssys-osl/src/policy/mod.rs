@@ -122,15 +122,29 @@ impl Scope {
 
 /// Compile a resource pattern. Path patterns treat `/` as a separator (`*` stays within one
 /// segment, `**` crosses them, matching zero or more segments), so `/app/**` matches `/app`,
-/// `/app/x/y` but not `/application`.
+/// `/app/x/y` but not `/application`; their literal leading directories are canonicalised
+/// when they exist. In other patterns (addresses) only `*` and `?` are special.
 pub(crate) fn glob(pattern: &str, path: bool) -> Result<globset::GlobSet, ConfigError> {
     let build = |p: &str| {
         globset::GlobBuilder::new(p).literal_separator(path).backslash_escape(true).build().map_err(
             |e| ConfigError::Pattern { pattern: pattern.to_owned(), reason: e.to_string() },
         )
     };
+    let mut pattern = if path {
+        // Resources are canonical paths, so the pattern's literal directories are too.
+        crate::path::canonical_pattern(pattern)
+    } else {
+        // In addresses `[` and `]` are literal (`[::1]:*`), and so are braces.
+        let mut escaped = String::with_capacity(pattern.len());
+        for c in pattern.chars() {
+            if matches!(c, '[' | ']' | '{' | '}') {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
+        escaped
+    };
     // `**/**` means the same as `**`.
-    let mut pattern = pattern.to_owned();
     while pattern.contains("/**/**") {
         pattern = pattern.replace("/**/**", "/**");
     }

@@ -83,6 +83,27 @@ async fn unwritable_audit_log_fails_the_operation() {
     assert!(!target.exists());
 }
 
+/// The tracing sink refuses to record when no subscriber keeps its events: the operation
+/// fails rather than run unaudited.
+#[tokio::test(flavor = "current_thread")]
+async fn tracing_audit_without_a_subscriber_fails_the_operation() {
+    let (_guard, dir) = tempdir();
+    std::fs::write(dir.join("f"), "x").unwrap();
+    let policy = Arc::new(SecurityPolicy::new().allow("alice", &[], &under(&dir)).unwrap());
+    let osl = Osl::builder()
+        .middleware(SecurityMiddleware::new(Arc::clone(&policy), AuditLog::tracing()))
+        .build();
+    let quiet = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+    let error = osl.run(&alice(), FileRead::new(dir.join("f"))).await.unwrap_err();
+    assert!(matches!(error, OslError::AuditUnavailable(_)), "{error}");
+    drop(quiet);
+    let _recording = tracing::subscriber::set_default(
+        tracing_subscriber::fmt().with_writer(std::io::sink).finish(),
+    );
+    let read = airssys_osl::helpers::read_file(&policy, &alice(), dir.join("f")).await.unwrap();
+    assert_eq!(read, b"x");
+}
+
 /// The activity log records each run with its outcome, refusals included, as JSON lines.
 #[tokio::test]
 async fn activity_log_records_runs_and_refusals() {

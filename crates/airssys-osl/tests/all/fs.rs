@@ -70,9 +70,13 @@ async fn dot_dot_traversal_is_refused() {
     let error = osl.run(&alice(), FileWrite::new(allowed.join("../new"), "x")).await.unwrap_err();
     assert!(matches!(error, OslError::Denied { .. }), "{error}");
     assert!(!root.join("new").exists());
-    // So is a missing part that is not a plain name.
+    // So is a missing part that is not a plain name (it is decided on its lexical form,
+    // which here is outside).
     let error =
         osl.run(&alice(), FileWrite::new(allowed.join("nothere/../../x"), "x")).await.unwrap_err();
+    assert!(matches!(error, OslError::Denied { .. }), "{error}");
+    let error =
+        osl.run(&alice(), FileWrite::new(allowed.join("nothere/../y"), "x")).await.unwrap_err();
     assert!(matches!(error, OslError::InvalidPath { .. }), "{error}");
 }
 
@@ -150,4 +154,95 @@ async fn hostile_paths_are_clear_errors() {
     let missing = osl.run(&alice(), FileRead::new(dir.join("nope"))).await.unwrap_err();
     assert!(matches!(missing, OslError::Io { .. }), "{missing}");
     assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+}
+
+/// Outside what it may see, a principal learns nothing about what exists: a missing file
+/// and an existing one are both simply denied (and audited).
+#[tokio::test]
+async fn no_existence_oracle_outside_the_policy() {
+    let (_guard, root) = tempdir();
+    let allowed = root.join("app");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(root.join("exists"), "x").unwrap();
+    let (osl, audit) = secured(read_write(&allowed));
+    for name in ["exists", "missing"] {
+        let error = osl.run(&alice(), FileRead::new(root.join(name))).await.unwrap_err();
+        assert!(matches!(error, OslError::Denied { .. }), "{name}: {error}");
+    }
+    assert_eq!(audit.records().len(), 2);
+    assert!(audit.records().iter().all(|r| r.decision == "deny"));
+}
+
+/// Writing through a symlink whose target does not exist yet would create the target
+/// wherever it points: refused, and nothing is created.
+#[tokio::test]
+async fn dangling_symlink_is_not_written_through() {
+    let (_guard, root) = tempdir();
+    let allowed = root.join("app");
+    std::fs::create_dir(&allowed).unwrap();
+    let target = root.join("outside-new");
+    std::os::unix::fs::symlink(&target, allowed.join("trap")).unwrap();
+    let (osl, audit) = secured(read_write(&allowed));
+    let write = osl.run(&alice(), FileWrite::new(allowed.join("trap"), "x")).await.unwrap_err();
+    let append = osl.run(&alice(), FileAppend::new(allowed.join("trap"), "x")).await.unwrap_err();
+    for error in [write, append] {
+        assert!(matches!(error, OslError::InvalidPath { .. }), "{error}");
+    }
+    assert!(!target.exists(), "the symlink's target was created");
+    assert!(audit.records().iter().all(|r| r.decision == "deny"));
+}
+
+/// Deleting or renaming a symlink acts on the link, never on what it points at.
+#[tokio::test]
+async fn delete_and_rename_act_on_links_not_targets() {
+    let (_guard, root) = tempdir();
+    let allowed = root.join("app");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(root.join("precious"), "keep me").unwrap();
+    std::os::unix::fs::symlink(root.join("precious"), allowed.join("link")).unwrap();
+    std::os::unix::fs::symlink(root.join("precious"), allowed.join("link2")).unwrap();
+    let (osl, _) = secured(read_write(&allowed));
+    osl.run(&alice(), FileDelete::new(allowed.join("link"))).await.unwrap();
+    assert!(std::fs::symlink_metadata(allowed.join("link")).is_err(), "the link is still there");
+    assert_eq!(std::fs::read_to_string(root.join("precious")).unwrap(), "keep me");
+    osl.run(&alice(), FileRename::new(allowed.join("link2"), allowed.join("moved"))).await.unwrap();
+    assert!(std::fs::symlink_metadata(allowed.join("moved")).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(root.join("precious")).unwrap(), "keep me");
+}
+
+/// A middleware added after the security middleware cannot rewrite what was checked: the
+/// security check always runs last.
+#[tokio::test]
+async fn later_middleware_cannot_rewrite_past_the_check() {
+    #[derive(Debug)]
+    struct Redirect(std::path::PathBuf);
+    impl airssys_osl::Middleware for Redirect {
+        fn name(&self) -> &str {
+            "redirect"
+        }
+        fn before(
+            &self,
+            _: &airssys_osl::Context,
+            op: &mut Op,
+        ) -> Result<(), OslError> {
+            if let Op::FileRead(read) = op {
+                read.path = self.0.clone();
+            }
+            Ok(())
+        }
+    }
+    let (_guard, root) = tempdir();
+    let allowed = root.join("app");
+    std::fs::create_dir(&allowed).unwrap();
+    std::fs::write(allowed.join("ok"), "ok").unwrap();
+    std::fs::write(root.join("secret"), "s").unwrap();
+    let osl = airssys_osl::Osl::builder()
+        .middleware(airssys_osl::SecurityMiddleware::new(
+            std::sync::Arc::new(read_write(&allowed)),
+            airssys_osl::AuditLog::memory(),
+        ))
+        .middleware(Redirect(root.join("secret")))
+        .build();
+    let error = osl.run(&alice(), FileRead::new(allowed.join("ok"))).await.unwrap_err();
+    assert!(matches!(error, OslError::Denied { .. }), "{error}");
 }

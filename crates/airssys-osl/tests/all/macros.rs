@@ -29,6 +29,25 @@ impl Memory {
     }
 }
 
+/// Generic executor types work too.
+#[derive(Debug, Default)]
+struct Generic<T>(std::marker::PhantomData<fn() -> T>);
+
+#[airssys_osl::executor]
+impl<T: 'static> Generic<T> {
+    async fn file_read(&self, _op: FileRead, _ctx: &Context) -> Result<Vec<u8>, OslError> {
+        Ok(std::any::type_name::<T>().as_bytes().to_vec())
+    }
+}
+
+#[tokio::test]
+async fn a_generic_executor() {
+    let (_guard, dir) = tempdir();
+    std::fs::write(dir.join("f"), "").unwrap();
+    let osl = Osl::builder().executor(Generic::<u8>::default()).build();
+    assert_eq!(osl.run(&alice(), FileRead::new(dir.join("f"))).await.unwrap(), b"u8");
+}
+
 #[tokio::test]
 async fn a_macro_built_executor_runs_behind_the_pipeline() {
     let (_guard, dir) = tempdir();

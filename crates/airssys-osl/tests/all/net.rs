@@ -23,18 +23,46 @@ async fn tcp_listen_and_connect() {
         let (mut socket, _) = listener.accept().await.unwrap();
         let mut buf = [0u8; 4];
         socket.read_exact(&mut buf).await.unwrap();
+        // A second connection comes later (the mapped-address case).
+        let _second = listener.accept().await.unwrap();
         buf
     });
     let mut stream = osl.run(&client, TcpConnect::new(&address)).await.unwrap();
     stream.write_all(b"ping").await.unwrap();
-    assert_eq!(&accept.await.unwrap(), b"ping");
 
-    let error = osl.run(&client, TcpConnect::new("localhost:80")).await.unwrap_err();
+    let error = osl.run(&client, TcpConnect::new("10.0.0.1:80")).await.unwrap_err();
     assert!(matches!(error, OslError::Denied { action: Action::NetConnect, .. }), "{error}");
     let error = osl.run(&client, TcpListen::new("127.0.0.1:0")).await.unwrap_err();
     assert!(matches!(error, OslError::Denied { action: Action::NetListen, .. }), "{error}");
+    // An IPv4-mapped IPv6 form is checked (and connected) as the IPv4 address it is.
+    let port = address.rsplit(':').next().unwrap();
+    let mapped = format!("[::ffff:127.0.0.1]:{port}");
+    assert!(osl.run(&client, TcpConnect::new(&mapped)).await.is_ok());
+    assert_eq!(&accept.await.unwrap(), b"ping");
+    // Host names and odd numeric forms are refused: the policy decides on real addresses.
+    for odd in ["localhost:80", "2852039166:80", "169.254.43518:80", "127.1:80", "no-port"] {
+        let error = osl.run(&client, TcpConnect::new(odd)).await.unwrap_err();
+        assert!(matches!(error, OslError::InvalidAddress(_)), "{odd}: {error}");
+    }
     let decisions: Vec<&str> = audit.records().iter().map(|r| r.decision).collect();
-    assert_eq!(decisions, ["allow", "allow", "deny", "deny"]);
+    assert_eq!(
+        decisions,
+        ["allow", "allow", "deny", "deny", "allow", "deny", "deny", "deny", "deny", "deny"]
+    );
+    assert_eq!(audit.records()[4].resource, format!("127.0.0.1:{port}"));
+}
+
+/// IPv6 patterns are written naturally: brackets are literal in address patterns.
+#[test]
+fn ipv6_patterns_are_literal() {
+    let policy = SecurityPolicy::new().allow("*", &[Action::NetConnect], "[::1]:*").unwrap();
+    let allowed = |r: &str| {
+        let who = airssys_osl::Principal::new("x");
+        policy.decide(&who, &airssys_osl::Permission::new(Action::NetConnect, r)).allowed
+    };
+    assert!(allowed("[::1]:8080"));
+    assert!(!allowed(":8080"));
+    assert!(!allowed("1:8080"));
 }
 
 /// UDP bind and a Unix socket connection.

@@ -21,7 +21,7 @@ fn shell_policy() -> SecurityPolicy {
 #[tokio::test]
 async fn spawn_and_wait_with_captured_output() {
     let (_guard, dir) = tempdir();
-    let (osl, audit) = secured(shell_policy());
+    let (osl, audit) = secured(shell_policy().allow("*", &[Action::FsRead], &under(&dir)).unwrap());
     let spawn = ProcessSpawn::new("sh")
         .args([
             "-c",
@@ -43,10 +43,10 @@ async fn spawn_and_wait_with_captured_output() {
     assert_eq!(exit.stderr, b"oops\n");
     assert_eq!(exit.code, Some(3));
     assert!(!exit.timed_out);
-    // The audit names the canonical program.
-    assert!(
-        audit.records()[0].resource.ends_with("sh") || audit.records()[0].resource.contains("dash")
-    );
+    // The audit names the canonical program, and the working directory was checked too.
+    let sh = airssys_osl::path::resolve_program("sh").unwrap();
+    assert_eq!(audit.records()[0].resource, sh.display().to_string());
+    assert_eq!(audit.records()[1].resource, dir.display().to_string());
     // Waited for: the id is forgotten.
     let again = osl.run(&alice(), ProcessWait::new(pid)).await.unwrap_err();
     assert!(matches!(again, OslError::NoSuchProcess(_)), "{again}");
@@ -62,6 +62,16 @@ async fn programs_are_checked() {
     assert_eq!(audit.records()[0].decision, "deny");
     let error = osl.run(&alice(), ProcessSpawn::new("no-such-program-xyz")).await.unwrap_err();
     assert!(matches!(error, OslError::ProgramNotFound(_)), "{error}");
+    // The working directory must be allowed too.
+    let error = osl.run(&alice(), ProcessSpawn::new("sh").cwd("/")).await.unwrap_err();
+    assert!(matches!(error, OslError::Denied { action: Action::FsRead, .. }), "{error}");
+    // Loader variables would run arbitrary code inside an allowed program.
+    let error = osl
+        .run(&alice(), ProcessSpawn::new("sh").env("LD_PRELOAD", "/tmp/evil.so"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, OslError::InvalidEnv(_)), "{error}");
+    assert_eq!(audit.records().len(), 5, "every refusal is audited: {:?}", audit.records());
 }
 
 /// A process past its timeout is killed and reported as timed out.
@@ -87,6 +97,7 @@ async fn kill_signal_and_ownership() {
     for error in [
         osl.run(&bob(), ProcessKill::new(pid)).await.unwrap_err(),
         osl.run(&bob(), ProcessWait::new(pid)).await.unwrap_err(),
+        osl.run(&bob(), ProcessSignal::new(pid, 9)).await.unwrap_err(),
     ] {
         assert!(matches!(error, OslError::NoSuchProcess(_)), "{error}");
     }
@@ -99,6 +110,22 @@ async fn kill_signal_and_ownership() {
     let exit = osl.run(&alice(), ProcessWait::new(pid)).await.unwrap();
     assert_eq!(exit.signal, Some(9));
     assert!(!exit.timed_out);
+}
+
+/// Killing a process kills what it started in its group too (here a background `sleep`).
+#[tokio::test]
+async fn kill_reaches_the_whole_group() {
+    let (osl, _) = secured(shell_policy());
+    let spawn = ProcessSpawn::new("sh").args(["-c", "sleep 30 & echo $!; wait"]);
+    let pid = osl.run(&alice(), spawn).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    osl.run(&alice(), ProcessKill::new(pid)).await.unwrap();
+    let exit = osl.run(&alice(), ProcessWait::new(pid)).await.unwrap();
+    let grandchild: u32 = String::from_utf8(exit.stdout).unwrap().trim().parse().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+    // Gone, or a zombie waiting for init to reap it.
+    assert!(state.is_empty() || state.contains(") Z "), "the background sleep survived: {state}");
 }
 
 /// A child that writes more than a pipe holds does not block: output is drained while it
