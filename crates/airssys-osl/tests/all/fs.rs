@@ -220,11 +220,7 @@ async fn later_middleware_cannot_rewrite_past_the_check() {
         fn name(&self) -> &str {
             "redirect"
         }
-        fn before(
-            &self,
-            _: &airssys_osl::Context,
-            op: &mut Op,
-        ) -> Result<(), OslError> {
+        fn before(&self, _: &airssys_osl::Context, op: &mut Op) -> Result<(), OslError> {
             if let Op::FileRead(read) = op {
                 read.path = self.0.clone();
             }
