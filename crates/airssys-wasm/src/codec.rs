@@ -10,3 +10,16 @@ pub const CBOR: u64 = 0x51;
 pub const MESSAGEPACK: u64 = 0x0201;
 /// Protocol Buffers.
 pub const PROTOBUF: u64 = 0x50;
+
+/// The code of a codec by its name (`raw`, `json`, `cbor`, `messagepack` or `msgpack`,
+/// `protobuf`), case-insensitive.
+pub fn by_name(name: &str) -> Option<u64> {
+    match name.to_ascii_lowercase().as_str() {
+        "raw" => Some(RAW),
+        "json" => Some(JSON),
+        "cbor" => Some(CBOR),
+        "messagepack" | "msgpack" => Some(MESSAGEPACK),
+        "protobuf" => Some(PROTOBUF),
+        _ => None,
+    }
+}

@@ -21,6 +21,7 @@ pub mod codec;
 mod engine;
 mod error;
 mod host;
+pub mod manifest;
 mod output;
 mod router;
 mod state;

@@ -3,6 +3,7 @@
 
 mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod limits; // CPU deadline and memory limit
+mod manifest; // the app manifest: parsing, errors, schema
 mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components
 mod supervision; // traps, restarts, dead letters

@@ -1,0 +1,134 @@
+//! The app manifest: parsing, strict checking with file:line:column errors, and its JSON
+//! Schema kept in sync with the types.
+
+use std::time::Duration;
+
+use airssys_wasm::codec;
+use airssys_wasm::manifest::{DirMode, Manifest, RestartKind, StrategyKind};
+
+const FULL: &str = include_str!("manifests/full.toml");
+
+#[test]
+fn every_field_parses() {
+    let m = Manifest::parse(FULL, "full.toml").unwrap();
+    assert_eq!(m.app.name, "shop");
+    assert_eq!(m.engine.pool_components, Some(200));
+    assert_eq!(m.engine.max_memory.unwrap().0, 128 << 20);
+    let names: Vec<&str> = m.components.keys().map(String::as_str).collect();
+    assert_eq!(names, ["frontend", "orders", "audit-log"], "declaration order is kept");
+    let f = &m.components["frontend"];
+    assert_eq!(f.config["greeting"], "hello");
+    let accepts: Vec<u64> = f.accepts.iter().map(|c| c.0).collect();
+    assert_eq!(accepts, [codec::JSON, codec::RAW, codec::CBOR]);
+    assert_eq!(f.instances, Some(3));
+    let l = &f.limits;
+    assert_eq!(l.memory.unwrap().0, 32 << 20);
+    assert_eq!(l.cpu_per_message.unwrap().0, Duration::from_millis(250));
+    assert_eq!(l.max_payload.unwrap().0, 64 << 10);
+    assert_eq!((l.rate.unwrap().per_second, l.rate.unwrap().burst), (1000, 100));
+    assert_eq!(l.pending_requests, Some(16));
+    let g = &f.grants;
+    assert_eq!(
+        g.send.iter().map(|s| s.get_ref().as_str()).collect::<Vec<_>>(),
+        ["orders", "audit-*"]
+    );
+    assert_eq!(g.filesystem[0].mode, DirMode::Ro);
+    assert_eq!(g.storage.unwrap().quota.0, 10 << 20);
+    assert_eq!(g.process[0].args, ["log", "**"]);
+    assert_eq!(m.components["orders"].restart, RestartKind::Transient);
+    assert_eq!(m.supervisor.strategy, StrategyKind::RestForOne);
+    assert_eq!(m.supervisor.intensity.unwrap().within.0, Duration::from_secs(30));
+    assert_eq!(m.supervisors["backend"].strategy, StrategyKind::OneForAll);
+}
+
+/// `(manifest, line, column, words the message must contain)`.
+fn rejects(text: &str, line: usize, words: &[&str]) {
+    let error = Manifest::parse(text, "app.toml").expect_err("accepted a bad manifest").to_string();
+    let prefix = format!("app.toml:{line}:");
+    assert!(error.starts_with(&prefix), "expected {prefix}..., got: {error}");
+    for word in words {
+        assert!(error.contains(word), "{word:?} missing from: {error}");
+    }
+}
+
+const APP: &str = "[app]\nname = \"x\"\n";
+
+#[test]
+fn unknown_fields_are_errors_with_their_line() {
+    rejects(&format!("{APP}[components.a]\nsource = \"a.wasm\"\nsorce = \"b\"\n"), 5, &["sorce"]);
+    rejects(
+        &format!(
+            "{APP}[components.a]\nsource = \"a.wasm\"\n[components.a.limits]\nmemroy = \"1MiB\"\n"
+        ),
+        6,
+        &["memroy", "memory"],
+    );
+    rejects(&format!("{APP}[engin]\n"), 3, &["engin"]);
+}
+
+#[test]
+fn values_with_units_say_what_was_expected() {
+    let limits = |line: &str| {
+        format!("{APP}[components.a]\nsource = \"a.wasm\"\n[components.a.limits]\n{line}\n")
+    };
+    rejects(&limits("memory = \"64XB\""), 6, &["64XB", "64MiB"]);
+    rejects(&limits("cpu_per_message = \"fast\""), 6, &["fast", "250ms"]);
+    rejects(&limits("cpu_per_message = 5"), 6, &["duration"]);
+    rejects(&limits("mailbox = \"many\""), 6, &["mailbox"]);
+    rejects(
+        &format!("{APP}[components.a]\nsource = \"a.wasm\"\naccepts = [\"yaml\"]\n"),
+        5,
+        &["yaml", "messagepack"],
+    );
+    rejects(
+        &format!("{APP}[components.a]\nsource = \"a.wasm\"\nrestart = \"sometimes\"\n"),
+        5,
+        &["sometimes", "transient"],
+    );
+    rejects("[app\nname = 1\n", 1, &[]);
+}
+
+#[test]
+fn references_are_checked_with_their_line() {
+    rejects(
+        &format!(
+            "{APP}[components.a]\nsource = \"a.wasm\"\n[supervisor]\nchildren = [\"a\", \"ghost\"]\n"
+        ),
+        6,
+        &["ghost"],
+    );
+    rejects(
+        &format!(
+            "{APP}[components.a]\nsource = \"a.wasm\"\n[supervisor]\nchildren = [\"a\", \"s\"]\n[supervisors.s]\nchildren = [\"a\"]\n"
+        ),
+        8,
+        &["\"a\"", "both"],
+    );
+    rejects(
+        &format!(
+            "{APP}[components.a]\nsource = \"a.wasm\"\n[components.a.grants]\nsend = [\"b\"]\n"
+        ),
+        6,
+        &["\"b\"", "no component"],
+    );
+    rejects(&format!("{APP}[components.a]\nconfig = {{}}\n"), 1, &["\"a\"", "source"]);
+    rejects(&format!("{APP}[supervisors.lonely]\n"), 1, &["lonely"]);
+    // Patterns and the host address need not name a component.
+    let ok = format!(
+        "{APP}[components.a]\nsource = \"a.wasm\"\n[components.a.grants]\nsend = [\"b-*\"]\naccept_from = [\"host\"]\n"
+    );
+    Manifest::parse(&ok, "app.toml").unwrap();
+}
+
+/// `docs/manifest.schema.json` is generated from the types; regenerate it with
+/// `UPDATE_SCHEMA=1 cargo test -p airssys-wasm --test all manifest`.
+#[test]
+fn json_schema_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/manifest.schema.json");
+    let generated = serde_json::to_string_pretty(&schemars::schema_for!(Manifest)).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(path, &generated).unwrap();
+    }
+    let current = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(current == generated, "docs/manifest.schema.json is stale: run with UPDATE_SCHEMA=1");
+}
