@@ -173,6 +173,7 @@ fn counter_and_relay(rt: &Runtime, target: &str, target_guest: &str) -> anyhow::
             .component(ComponentSpec::new(target, Source::File(target_guest.into())))
             .component(
                 ComponentSpec::new("relay", Source::File(test_programs::RELAY.into()))
+                    .grants(airssys_wasm::Grants::all_messaging())
                     .config("target", target)
                     .cpu_per_message(Duration::from_secs(30)),
             )

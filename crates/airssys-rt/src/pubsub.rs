@@ -53,6 +53,27 @@ impl Pattern {
         Ok(Pattern { segments })
     }
 
+    /// True if every topic that `other` matches is matched by this pattern too (a grant of
+    /// `self` allows subscribing to `other`).
+    pub fn covers(&self, other: &Pattern) -> bool {
+        let (mut mine, mut theirs) = (self.segments.iter(), other.segments.iter());
+        let mut first = true;
+        loop {
+            match (mine.next(), theirs.next()) {
+                (Some(Segment::Hash), _) | (None, None) => return true,
+                // A leading `#` never matches zero segments (topics are not empty), so
+                // `*.#` covers it.
+                (Some(Segment::Star), Some(Segment::Hash)) if first => {
+                    return matches!(mine.next(), Some(Segment::Hash));
+                }
+                (Some(Segment::Star), Some(Segment::Star | Segment::Literal(_))) => {}
+                (Some(Segment::Literal(a)), Some(Segment::Literal(b))) if a == b => {}
+                _ => return false,
+            }
+            first = false;
+        }
+    }
+
     /// True if the concrete `topic` matches.
     pub fn matches(&self, topic: &str) -> bool {
         let mut parts = topic.split('.');

@@ -31,6 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .component(ComponentSpec::new("ponger", Source::File(test_programs::COUNTER.into())))
         .component(
             ComponentSpec::new("pinger", Source::File(test_programs::RELAY.into()))
+                // Components may do nothing by default; the pinger may message anyone.
+                .grants(airssys_wasm::Grants::all_messaging())
                 .config("target", "ponger"),
         )
         .start()

@@ -100,6 +100,7 @@ pub(crate) struct Shared {
     pub(crate) dead_letters: DeadLetters,
     pub(crate) cpu_per_message: Duration,
     pub(crate) fuel_per_message: Option<u64>,
+    pub(crate) caps: Arc<crate::capability::Capabilities>,
     pub(crate) max_memory_bytes: usize,
     pub(crate) shutdown_deadline: Duration,
 }
@@ -154,6 +155,7 @@ impl Actor for ComponentActor {
             Arc::clone(&shared.config),
             shared.router.clone(),
             limits,
+            Arc::clone(&shared.caps),
         );
         let mut store = Store::new(&shared.engine.inner, state);
         store.limiter(|s| &mut s.limits);

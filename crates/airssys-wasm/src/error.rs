@@ -39,6 +39,14 @@ pub enum HostError {
     /// No component has this name.
     #[error("no component is named {0:?}")]
     NotFound(String),
+    /// A component's grants are not valid (a malformed topic pattern, a zero rate).
+    #[error("component {name:?} has invalid grants: {reason}")]
+    Grant {
+        /// The component's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A component's limits are not valid.
     #[error("component {name:?} has invalid limits: {reason}")]
     Limit {

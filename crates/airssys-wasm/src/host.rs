@@ -15,6 +15,7 @@ use wasmtime::component::Linker;
 use crate::actor::{ComponentActor, DeadLetter, DeadLetters, Shared};
 use crate::bindings::{self, Payload, RequestError, SendError, TopicError};
 use crate::cache;
+use crate::capability::{Capabilities, Grants, RateLimit};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::HostError;
 use crate::router::{self, Policy, Router};
@@ -46,6 +47,9 @@ pub struct ComponentSpec {
     max_memory: Option<usize>,
     fuel: Option<u64>,
     instances: u32,
+    grants: Grants,
+    rate: Option<RateLimit>,
+    pending_requests: Option<u32>,
 }
 
 impl ComponentSpec {
@@ -65,6 +69,9 @@ impl ComponentSpec {
             max_memory: None,
             fuel: None,
             instances: 1,
+            grants: Grants::default(),
+            rate: None,
+            pending_requests: None,
         }
     }
 
@@ -117,6 +124,26 @@ impl ComponentSpec {
     /// demand), so components without fuel pay nothing for it.
     pub fn fuel_per_message(mut self, units: u64) -> Self {
         self.fuel = Some(units);
+        self
+    }
+
+    /// What it may do with messages (default: nothing, while accepting from anyone).
+    pub fn grants(mut self, grants: Grants) -> Self {
+        self.grants = grants;
+        self
+    }
+
+    /// Limit how fast it sends (`send`, `request`, `call`, `publish` each take a token);
+    /// over the limit, the import returns `rate-limited`.
+    pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
+        self.rate = Some(RateLimit { per_second, burst });
+        self
+    }
+
+    /// Limit how many requests it may have pending at once; beyond, `request` returns
+    /// `too-many-requests`.
+    pub fn pending_requests(mut self, n: u32) -> Self {
+        self.pending_requests = Some(n);
         self
     }
 
@@ -374,7 +401,14 @@ impl Core {
         };
         // Reserved before anything starts, so that components can message each other from
         // `init` on, and atomically, so that two spawns of one name cannot both proceed.
-        let policy = Policy { accepts: spec.accepts.clone().into(), max_payload: spec.max_payload };
+        let caps = Capabilities::new(&spec.grants, spec.rate, spec.pending_requests)
+            .map_err(|reason| HostError::Grant { name: spec.name.to_string(), reason })?;
+        let caps = Arc::new(caps);
+        let policy = Policy {
+            accepts: spec.accepts.clone().into(),
+            max_payload: spec.max_payload,
+            accept_from: caps.accept_from.clone().map(Arc::new),
+        };
         if !self.router.reserve(Arc::clone(&spec.name), &members, policy) {
             return Err(HostError::DuplicateName(spec.name.to_string()));
         }
@@ -400,6 +434,7 @@ impl Core {
                     dead_letters: self.dead_letters.clone(),
                     cpu_per_message: spec.cpu_per_message,
                     fuel_per_message: spec.fuel,
+                    caps: Arc::clone(&caps),
                     max_memory_bytes: spec.max_memory.unwrap_or(max_memory),
                     shutdown_deadline: Duration::from_secs(1),
                 });
@@ -634,7 +669,7 @@ impl Host {
         impl Future<Output = Result<Option<Payload>, RequestError>> + Send + 'static + use<>,
         SendError,
     > {
-        let actor = self.core.router.admit(target, &payload)?;
+        let actor = self.core.router.admit(self.host_address(), target, &payload)?;
         let pending = router::start_ask(&actor, self.host_address(), payload, timeout)?;
         Ok(router::finish_ask(pending))
     }

@@ -17,6 +17,7 @@
 mod actor;
 mod bindings;
 mod cache;
+mod capability;
 pub mod codec;
 mod engine;
 mod error;
@@ -29,6 +30,7 @@ mod topics;
 
 pub use actor::{ComponentActor, DeadLetter, Envelope};
 pub use bindings::{Payload, RequestError, SendError, TopicError};
+pub use capability::{Grants, RateLimit};
 pub use engine::{EPOCH_TICK, EngineConfig};
 pub use error::HostError;
 pub use host::{

@@ -17,6 +17,8 @@ pub(crate) struct Policy {
     /// Accepted codecs; empty means any.
     pub(crate) accepts: Arc<[u64]>,
     pub(crate) max_payload: usize,
+    /// Senders it accepts; `None`: anyone.
+    pub(crate) accept_from: Option<Arc<crate::capability::Addresses>>,
 }
 
 /// One address: its policy, and its actor once looked up. The actor is cached so that a
@@ -90,6 +92,7 @@ impl Router {
     /// Look up `target` and check `payload` against what it accepts.
     pub(crate) fn admit(
         &self,
+        sender: &str,
         target: &str,
         payload: &Payload,
     ) -> Result<ActorRef<ComponentActor>, SendError> {
@@ -109,6 +112,9 @@ impl Router {
         }
         if !policy.accepts.is_empty() && !policy.accepts.contains(&payload.codec) {
             return Err(SendError::CodecNotAccepted(policy.accepts.to_vec()));
+        }
+        if policy.accept_from.as_ref().is_some_and(|a| !a.allows(sender)) {
+            return Err(SendError::NotPermitted);
         }
         let Some((members, start)) = pool else {
             return self.resolve(&entry, target).ok_or(SendError::TargetStopped);
@@ -166,7 +172,7 @@ impl Router {
         topic: Option<&Arc<str>>,
         payload: Payload,
     ) -> Result<(), SendError> {
-        let actor = self.admit(target, &payload)?;
+        let actor = self.admit(sender, target, &payload)?;
         let envelope = Envelope(Kind::Message {
             sender: Arc::clone(sender),
             payload,
@@ -188,7 +194,7 @@ impl Router {
         payload: Payload,
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
-        let actor = self.admit(target, &payload).map_err(RequestError::Refused)?;
+        let actor = self.admit(sender, target, &payload).map_err(RequestError::Refused)?;
         ask(&actor, sender, payload, timeout).await
     }
 }

@@ -13,6 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::actor::{Envelope, Kind};
 use crate::bindings::airssys::component::{config, logging, messaging, types};
 use crate::bindings::{Level, Payload, RequestError, SendError, TopicError};
+use crate::capability::{Capabilities, Refusal};
 use crate::output::LogStream;
 use crate::router::{self, Router};
 use crate::topics::Topics;
@@ -31,6 +32,7 @@ pub(crate) struct HostState {
     pub(crate) deadline: Option<Instant>,
     requests: Requests,
     subscriptions: Subscriptions,
+    caps: Arc<Capabilities>,
 }
 
 /// The topic subscriptions this instance made; they go with it.
@@ -67,6 +69,7 @@ impl HostState {
         config: Arc<[(String, String)]>,
         router: Router,
         limits: StoreLimits,
+        caps: Arc<Capabilities>,
     ) -> Self {
         // Deny by default: no filesystem, no environment, no network. Clocks and random are
         // always there; stdout and stderr go to the host's logs, tagged with the component.
@@ -84,7 +87,15 @@ impl HostState {
             subscriptions: Subscriptions { ids: Vec::new(), topics: Arc::clone(&router.topics) },
             router,
             requests: Requests::default(),
+            caps,
         }
+    }
+}
+
+impl HostState {
+    /// Log a refused capability (the host audit log comes with the security issue).
+    fn refused(&self, what: &'static str, target: &str, refusal: &Refusal) {
+        tracing::warn!(component = %self.address, what, target, ?refusal, "refused by the component's grants");
     }
 }
 
@@ -98,6 +109,7 @@ impl types::Host for HostState {}
 
 impl messaging::Host for HostState {
     fn send(&mut self, target: String, payload: Payload) -> Result<(), SendError> {
+        self.caps.may_send(&target).inspect_err(|r| self.refused("send", &target, r))?;
         self.router.send(&self.address, &target, payload)
     }
 
@@ -107,7 +119,15 @@ impl messaging::Host for HostState {
         payload: Payload,
         timeout_ms: u32,
     ) -> Result<u64, SendError> {
-        let target_actor = self.router.admit(&target, &payload)?;
+        self.caps.may_request(&target).inspect_err(|r| self.refused("request", &target, r))?;
+        if let Some(limit) = self.caps.pending_requests {
+            let pending = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
+            if pending >= limit as usize {
+                tracing::warn!(component = %self.address, limit, "too many pending requests");
+                return Err(SendError::TooManyRequests);
+            }
+        }
+        let target_actor = self.router.admit(&self.address, &target, &payload)?;
         let Some(me) = self.router.actor(&self.address) else {
             return Err(SendError::NotSupported("requests during init are not supported".into()));
         };
@@ -135,10 +155,23 @@ impl messaging::Host for HostState {
     }
 
     fn publish(&mut self, topic: String, payload: Payload) -> Result<u32, TopicError> {
+        if let Err(refusal) = self.caps.may_publish(&topic) {
+            self.refused("publish", &topic, &refusal);
+            return Err(match refusal {
+                Refusal::NotPermitted => TopicError::NotPermitted,
+                Refusal::RateLimited => TopicError::RateLimited,
+            });
+        }
         self.router.publish(&self.address, &topic, payload).map_err(TopicError::Invalid)
     }
 
     fn subscribe(&mut self, pattern: String) -> Result<(), TopicError> {
+        airssys_rt::pubsub::Pattern::parse(&pattern)
+            .map_err(|e| TopicError::Invalid(e.to_string()))?;
+        if !self.caps.may_subscribe(&pattern) {
+            self.refused("subscribe", &pattern, &Refusal::NotPermitted);
+            return Err(TopicError::NotPermitted);
+        }
         let id =
             self.router.topics.subscribe(&self.address, &pattern).map_err(TopicError::Invalid)?;
         self.subscriptions.ids.push(id);
@@ -172,6 +205,10 @@ impl messaging::Host for HostState {
         payload: Payload,
         timeout_ms: u32,
     ) -> Result<Option<Payload>, RequestError> {
+        if let Err(refusal) = self.caps.may_request(&target) {
+            self.refused("call", &target, &refusal);
+            return Err(RequestError::Refused(refusal.into()));
+        }
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         // The wait for the answer is not this guest's CPU time.
         let deadline = self.deadline.take();

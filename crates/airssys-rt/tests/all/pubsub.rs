@@ -127,6 +127,42 @@ proptest::proptest! {
     }
 }
 
+fn all_topics(max_len: usize) -> Vec<String> {
+    let mut out: Vec<Vec<&str>> = vec![vec![]];
+    let mut topics = Vec::new();
+    for _ in 0..max_len {
+        out = out
+            .into_iter()
+            .flat_map(|t| ["a", "b", "c"].map(|s| [t.clone(), vec![s]].concat()))
+            .collect();
+        topics.extend(out.iter().map(|t| t.join(".")));
+    }
+    topics
+}
+
+fn pattern_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::strategy::Strategy;
+    (proptest::collection::vec(proptest::prop_oneof!["a", "b", "\\*"], 0..4), proptest::bool::ANY)
+        .prop_filter_map("empty", |(mut segs, hash)| {
+            if hash {
+                segs.push("#".into());
+            }
+            (!segs.is_empty()).then(|| segs.join("."))
+        })
+}
+
+proptest::proptest! {
+    /// §11: a grant pattern covers a requested pattern exactly when every topic the
+    /// requested one matches is matched by the grant (checked on every topic of up to six
+    /// segments over an alphabet with a letter the patterns never use).
+    #[test]
+    fn s11_covers_is_exactly_topic_inclusion(grant in pattern_text(), wanted in pattern_text()) {
+        let (g, w) = (Pattern::parse(&grant).unwrap(), Pattern::parse(&wanted).unwrap());
+        let included = all_topics(6).iter().all(|t| !w.matches(t) || g.matches(t));
+        proptest::prop_assert_eq!(g.covers(&w), included, "grant {} wanted {}", grant, wanted);
+    }
+}
+
 /// §11: removing all of an actor's subscriptions at once.
 #[tokio::test]
 async fn s11_unsubscribe_actor() {

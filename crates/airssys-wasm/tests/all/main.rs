@@ -6,5 +6,6 @@ mod limits; // CPU deadline and memory limit
 mod manifest; // the app manifest: parsing, errors, schema
 mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components
+mod security; // capabilities: targets, senders, topics, rate, pending requests
 mod supervision; // traps, restarts, dead letters
 mod util; // shared helpers

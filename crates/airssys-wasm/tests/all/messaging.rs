@@ -30,7 +30,7 @@ async fn state_persists_across_messages_in_one_instance() {
 async fn component_calls_component() {
     let host = Host::builder()
         .component(guest("counter", test_programs::COUNTER))
-        .component(guest("relay", test_programs::RELAY).config("target", "counter"))
+        .component(relay("relay").config("target", "counter"))
         .start()
         .await
         .unwrap();
@@ -45,7 +45,7 @@ async fn component_calls_component() {
 async fn component_sends_to_component() {
     let host = Host::builder()
         .component(guest("counter", test_programs::COUNTER))
-        .component(guest("relay", test_programs::RELAY).config("target", "counter"))
+        .component(relay("relay").config("target", "counter"))
         .start()
         .await
         .unwrap();
@@ -62,8 +62,8 @@ async fn component_sends_to_component() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sender_address_is_stamped_by_the_host() {
     let host = Host::builder()
-        .component(guest("b", test_programs::RELAY))
-        .component(guest("a", test_programs::RELAY).config("target", "b"))
+        .component(relay("b"))
+        .component(relay("a").config("target", "b"))
         .start()
         .await
         .unwrap();
@@ -75,11 +75,8 @@ async fn sender_address_is_stamped_by_the_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_target_is_refused() {
-    let host = Host::builder()
-        .component(guest("relay", test_programs::RELAY).config("target", "nobody"))
-        .start()
-        .await
-        .unwrap();
+    let host =
+        Host::builder().component(relay("relay").config("target", "nobody")).start().await.unwrap();
     assert_eq!(text(host.call("relay", raw("send:x"), T).await.unwrap()), "unknown target nobody");
     assert_eq!(host.send("nobody", raw("x")), Err(SendError::UnknownTarget("nobody".into())));
     host.shutdown(T).await;
@@ -112,8 +109,8 @@ async fn codec_and_size_are_checked_before_delivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_cycle_times_out_instead_of_hanging() {
     let host = Host::builder()
-        .component(guest("a", test_programs::RELAY).config("target", "b"))
-        .component(guest("b", test_programs::RELAY).config("target", "a"))
+        .component(relay("a").config("target", "b"))
+        .component(relay("b").config("target", "a"))
         .start()
         .await
         .unwrap();
@@ -128,9 +125,9 @@ fn requests_host() -> airssys_wasm::HostBuilder {
         .component(
             guest("spinner", test_programs::MISBEHAVE).cpu_per_message(Duration::from_millis(500)),
         )
-        .component(guest("to-counter", test_programs::RELAY).config("target", "counter"))
-        .component(guest("to-spinner", test_programs::RELAY).config("target", "spinner"))
-        .component(guest("to-nobody", test_programs::RELAY).config("target", "nobody"))
+        .component(relay("to-counter").config("target", "counter"))
+        .component(relay("to-spinner").config("target", "spinner"))
+        .component(relay("to-nobody").config("target", "nobody"))
 }
 
 /// request → the target's response → the requester's `handle-callback`, with the id.

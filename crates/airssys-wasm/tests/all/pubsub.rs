@@ -1,12 +1,8 @@
 //! Publish/subscribe between components.
 
-use airssys_wasm::{ComponentSpec, Host, Payload, TopicError, codec};
+use airssys_wasm::{Host, Payload, TopicError, codec};
 
 use crate::util::*;
-
-fn relay(name: &str) -> ComponentSpec {
-    guest(name, test_programs::RELAY)
-}
 
 /// Published messages reach exactly the components whose patterns match, stamped with the
 /// publisher; a subscriber that does not accept the codec misses them; unsubscribe stops

@@ -170,11 +170,7 @@ async fn components_spawn_and_stop_at_run_time() {
 /// address; a member can be addressed directly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pool_members_share_the_work_and_keep_their_addresses() {
-    let host = Host::builder()
-        .component(guest("workers", test_programs::RELAY).instances(3))
-        .start()
-        .await
-        .unwrap();
+    let host = Host::builder().component(relay("workers").instances(3)).start().await.unwrap();
     let mut seen = Vec::new();
     for _ in 0..6 {
         seen.push(text(host.call("workers", raw("self"), T).await.unwrap()));
@@ -193,7 +189,7 @@ async fn pool_members_share_the_work_and_keep_their_addresses() {
     assert_eq!(host.send("workers/1", raw("x")), Err(SendError::UnknownTarget("workers/1".into())));
     assert_eq!(host.send("workers", raw("x")), Err(SendError::UnknownTarget("workers".into())));
     // The name is free again, as a single component this time.
-    host.spawn(guest("workers", test_programs::RELAY)).await.unwrap();
+    host.spawn(relay("workers")).await.unwrap();
     assert_eq!(text(host.call("workers", raw("self"), T).await.unwrap()), "workers");
     host.shutdown(T).await;
 }

@@ -16,6 +16,11 @@ pub fn text(p: Option<Payload>) -> String {
     String::from_utf8(p.expect("a response").bytes).unwrap()
 }
 
+/// A relay guest named `name`, with every messaging capability granted.
+pub fn relay(name: &str) -> ComponentSpec {
+    guest(name, test_programs::RELAY).grants(airssys_wasm::Grants::all_messaging())
+}
+
 /// A component named `name` running the guest at `path`.
 pub fn guest(name: &str, path: &str) -> ComponentSpec {
     ComponentSpec::new(name, Source::File(path.into()))

@@ -9,6 +9,11 @@
 //!   `subscribe` config key subscribes in `init`); published messages it receives are
 //!   recorded as `<topic>:<text> from <sender>` and `received` answers with them;
 //! - `burst:<n>`: sends `<n>` messages to the target and answers `sent <n>`;
+//! - `flood:<n>`: sends `<n>` messages without retrying and answers `sent <k>, refused <r>
+//!   <first error>`;
+//! - `request-many:<n>:<ms>:<text>`: makes `<n>` requests and answers `requested <k>,
+//!   refused <r> <first error>`;
+//! - `send-to:<address>:<text>`: sends to any address and answers `sent` or the error;
 //! - `call-bench:<n>`: calls the target `<n>` times and answers with the median and 99th
 //!   percentile round trip in nanoseconds (`<p50> <p99>`), timed with the WASI clock;
 //! - `whoami`: answers with the sender address the host stamped on the message;
@@ -110,6 +115,50 @@ impl Guest for Relay {
                 sent += 1;
             }
             return Ok(Some(raw(&format!("sent {sent}"))));
+        }
+        if let Some(n) = text.strip_prefix("flood:") {
+            let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
+            let (mut sent, mut refused, mut first) = (0, 0, String::new());
+            for _ in 0..n {
+                match send(&target, &raw("x")) {
+                    Ok(()) => sent += 1,
+                    Err(e) => {
+                        refused += 1;
+                        if first.is_empty() {
+                            first = format!("{e:?}");
+                        }
+                    }
+                }
+            }
+            return Ok(Some(raw(&format!("sent {sent}, refused {refused} {first}").trim_end().to_string())));
+        }
+        if let Some(rest) = text.strip_prefix("request-many:") {
+            let mut parts = rest.splitn(3, ':');
+            let (Some(n), Some(ms), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+                return Err("expected request-many:<n>:<ms>:<text>".into());
+            };
+            let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
+            let ms: u32 = ms.parse().map_err(|_| "bad timeout".to_string())?;
+            let (mut ok, mut refused, mut first) = (0, 0, String::new());
+            for _ in 0..n {
+                match request(&target, &raw(body), ms) {
+                    Ok(_) => ok += 1,
+                    Err(e) => {
+                        refused += 1;
+                        if first.is_empty() {
+                            first = format!("{e:?}");
+                        }
+                    }
+                }
+            }
+            return Ok(Some(raw(&format!("requested {ok}, refused {refused} {first}").trim_end().to_string())));
+        }
+        if let Some(rest) = text.strip_prefix("send-to:") {
+            let (address, body) = rest.split_once(':').ok_or("expected send-to:<address>:<text>")?;
+            return Ok(Some(raw(&match send(address, &raw(body)) {
+                Ok(()) => "sent".to_string(),
+                Err(e) => format!("error: {e:?}"),
+            })));
         }
         if let Some(n) = text.strip_prefix("call-bench:") {
             let n: usize = n.parse().map_err(|_| "bad count".to_string())?;

@@ -1,0 +1,213 @@
+//! Messaging capabilities: what a component may send, request, publish and subscribe to,
+//! whom it accepts messages from, and how fast it may send. Deny by default.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use airssys_rt::pubsub::Pattern;
+use tokio::time::Instant;
+
+use crate::bindings::SendError;
+
+/// A component's messaging grants. The default grants nothing (and accepts messages from
+/// anyone); [`Grants::all_messaging`] grants every messaging capability.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// Addresses it may `send` to: names, with `*` matching any run of characters
+    /// (`worker*` covers `workers/0`).
+    pub send: Vec<String>,
+    /// Addresses it may `request` or `call`.
+    pub request: Vec<String>,
+    /// Senders it accepts messages from (`host` for the embedding host); `None`: anyone.
+    pub accept_from: Option<Vec<String>>,
+    /// Topic patterns it may publish to (`*` one segment, `#` the rest).
+    pub publish: Vec<String>,
+    /// Topic patterns it may subscribe within (a subscription must be covered by one).
+    pub subscribe: Vec<String>,
+}
+
+impl Grants {
+    /// Every messaging capability: send to, request from and accept from anyone; publish and
+    /// subscribe to every topic.
+    pub fn all_messaging() -> Self {
+        Grants {
+            send: vec!["*".into()],
+            request: vec!["*".into()],
+            accept_from: None,
+            publish: vec!["#".into()],
+            subscribe: vec!["#".into()],
+        }
+    }
+}
+
+/// Messages per second, as a token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Tokens added per second.
+    pub per_second: u32,
+    /// Bucket size: how many may go at once.
+    pub burst: u32,
+}
+
+/// A glob over addresses (`*` any run of characters).
+#[derive(Debug, Clone)]
+pub(crate) struct Addresses(Vec<String>);
+
+impl Addresses {
+    fn new(patterns: &[String]) -> Self {
+        Addresses(patterns.to_vec())
+    }
+
+    pub(crate) fn allows(&self, address: &str) -> bool {
+        self.0.iter().any(|p| wildcard(p.as_bytes(), address.as_bytes()))
+    }
+}
+
+/// `*` matches any run of bytes, everything else itself; iterative, linear in practice.
+fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut retry: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            retry = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((rp, rt)) = retry {
+            p = rp + 1;
+            t = rt + 1;
+            retry = Some((rp, rt + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+/// The checked form of a component's grants and sending limits, shared by its incarnations
+/// (a restart does not refill the bucket).
+pub(crate) struct Capabilities {
+    send: Addresses,
+    request: Addresses,
+    pub(crate) accept_from: Option<Addresses>,
+    publish: Vec<Pattern>,
+    subscribe: Vec<Pattern>,
+    rate: Option<(RateLimit, Mutex<Bucket>)>,
+    pub(crate) pending_requests: Option<u32>,
+}
+
+impl std::fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capabilities").finish_non_exhaustive()
+    }
+}
+
+/// Why a capability refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    NotPermitted,
+    RateLimited,
+}
+
+impl From<Refusal> for SendError {
+    fn from(r: Refusal) -> SendError {
+        match r {
+            Refusal::NotPermitted => SendError::NotPermitted,
+            Refusal::RateLimited => SendError::RateLimited,
+        }
+    }
+}
+
+impl Capabilities {
+    /// Check and compile grants; a bad topic pattern is an error naming it.
+    pub(crate) fn new(
+        grants: &Grants,
+        rate: Option<RateLimit>,
+        pending_requests: Option<u32>,
+    ) -> Result<Self, String> {
+        let topics = |list: &[String]| {
+            list.iter()
+                .map(|p| Pattern::parse(p).map_err(|e| format!("topic pattern {p:?}: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        if rate.is_some_and(|r| r.per_second == 0 || r.burst == 0) {
+            return Err("a rate limit needs per_second and burst of at least 1".into());
+        }
+        Ok(Capabilities {
+            send: Addresses::new(&grants.send),
+            request: Addresses::new(&grants.request),
+            accept_from: grants.accept_from.as_deref().map(Addresses::new),
+            publish: topics(&grants.publish)?,
+            subscribe: topics(&grants.subscribe)?,
+            rate: rate.map(|r| {
+                (r, Mutex::new(Bucket { tokens: f64::from(r.burst), last: Instant::now() }))
+            }),
+            pending_requests,
+        })
+    }
+
+    pub(crate) fn may_send(&self, target: &str) -> Result<(), Refusal> {
+        if self.send.allows(target) { self.spend() } else { Err(Refusal::NotPermitted) }
+    }
+
+    pub(crate) fn may_request(&self, target: &str) -> Result<(), Refusal> {
+        if self.request.allows(target) { self.spend() } else { Err(Refusal::NotPermitted) }
+    }
+
+    pub(crate) fn may_publish(&self, topic: &str) -> Result<(), Refusal> {
+        if self.publish.iter().any(|p| p.matches(topic)) {
+            self.spend()
+        } else {
+            Err(Refusal::NotPermitted)
+        }
+    }
+
+    /// `pattern` must already be valid.
+    pub(crate) fn may_subscribe(&self, pattern: &str) -> bool {
+        Pattern::parse(pattern).is_ok_and(|wanted| self.subscribe.iter().any(|g| g.covers(&wanted)))
+    }
+
+    /// Take one token from the rate bucket, if there is one.
+    fn spend(&self) -> Result<(), Refusal> {
+        let Some((limit, bucket)) = &self.rate else { return Ok(()) };
+        let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(bucket.last).min(Duration::from_secs(3600));
+        bucket.last = now;
+        bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * f64::from(limit.per_second))
+            .min(f64::from(limit.burst));
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Refusal::RateLimited)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard;
+
+    #[test]
+    fn wildcards() {
+        let m = |p: &str, t: &str| wildcard(p.as_bytes(), t.as_bytes());
+        assert!(m("*", ""));
+        assert!(m("*", "anything/at-all"));
+        assert!(m("worker*", "workers/3"));
+        assert!(m("a*c", "abbbc"));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*c", "abcd"));
+        assert!(!m("orders", "orders2"));
+        assert!(m("orders", "orders"));
+        assert!(!m("", "x"));
+        assert!(m(&"*".repeat(50), &"a".repeat(50)));
+        assert!(!m(&"a*".repeat(30), &"a".repeat(20)));
+    }
+}

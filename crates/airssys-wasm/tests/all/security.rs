@@ -1,0 +1,136 @@
+//! Capabilities, deny by default: messaging targets, accepted senders, topics, message rate
+//! and pending requests. Each refusal is a typed error to the guest; the host and the other
+//! components carry on.
+
+use std::time::Duration;
+
+use airssys_wasm::{Grants, Host, SendError};
+
+use crate::util::*;
+
+fn only(send: &[&str], request: &[&str]) -> Grants {
+    Grants {
+        send: send.iter().map(|s| s.to_string()).collect(),
+        request: request.iter().map(|s| s.to_string()).collect(),
+        ..Grants::default()
+    }
+}
+
+/// A component sends and calls only where it was granted; without grants it may do neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_go_only_to_granted_targets() {
+    let host = Host::builder()
+        .component(guest("counter", test_programs::COUNTER))
+        .component(guest("echo", test_programs::ECHO))
+        .component(
+            guest("a", test_programs::RELAY)
+                .config("target", "echo")
+                .grants(only(&["count*"], &[])),
+        )
+        .component(guest("none", test_programs::RELAY).config("target", "echo"))
+        .start()
+        .await
+        .unwrap();
+    let ask = |who: &'static str, what: &'static str| {
+        let host = &host;
+        async move { text(host.call(who, raw(what), T).await.unwrap()) }
+    };
+    assert_eq!(ask("a", "send-to:counter:x").await, "sent");
+    assert_eq!(ask("a", "send-to:echo:x").await, "error: SendError::NotPermitted");
+    assert_eq!(ask("a", "call:x").await, "error: RequestError::Refused(SendError::NotPermitted)");
+    assert_eq!(ask("a", "request:100:x").await, "error: SendError::NotPermitted");
+    assert_eq!(ask("none", "send-to:counter:x").await, "error: SendError::NotPermitted");
+    assert_eq!(ask("none", "publish:t:x").await, "error: TopicError::NotPermitted");
+    // Only the granted send arrived.
+    assert_eq!(text(host.call("counter", raw("tick"), T).await.unwrap()), "2");
+    host.shutdown(T).await;
+}
+
+/// A receiver with `accept_from` takes messages only from the senders listed (the
+/// embedding host is `host`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_choose_their_senders() {
+    let picky = Grants { accept_from: Some(vec!["friend".into()]), ..Grants::default() };
+    let host = Host::builder()
+        .component(guest("counter", test_programs::COUNTER).grants(picky))
+        .component(relay("friend").config("target", "counter"))
+        .component(relay("stranger").config("target", "counter"))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(text(host.call("friend", raw("send:x"), T).await.unwrap()), "sent");
+    assert_eq!(
+        text(host.call("stranger", raw("send:x"), T).await.unwrap()),
+        "error: SendError::NotPermitted"
+    );
+    assert_eq!(host.send("counter", raw("x")), Err(SendError::NotPermitted));
+    let open = Grants { accept_from: Some(vec!["host".into()]), ..Grants::default() };
+    host.spawn(guest("open", test_programs::COUNTER).grants(open)).await.unwrap();
+    assert_eq!(text(host.call("open", raw("tick"), T).await.unwrap()), "1");
+    host.shutdown(T).await;
+}
+
+/// Publishing and subscribing stay within the granted topic patterns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_stay_within_their_grants() {
+    let grants = Grants {
+        publish: vec!["sensors.#".into()],
+        subscribe: vec!["sensors.*.temp".into()],
+        ..Grants::default()
+    };
+    let host = Host::builder()
+        .component(guest("r", test_programs::RELAY).grants(grants))
+        .start()
+        .await
+        .unwrap();
+    let ask = |what: String| {
+        let host = &host;
+        async move { text(host.call("r", raw(&what), T).await.unwrap()) }
+    };
+    assert_eq!(ask("subscribe:sensors.kitchen.temp".into()).await, "Ok(())");
+    assert_eq!(ask("subscribe:sensors.*.temp".into()).await, "Ok(())");
+    assert_eq!(ask("subscribe:sensors.#".into()).await, "Err(TopicError::NotPermitted)");
+    assert_eq!(ask("subscribe:alerts.*".into()).await, "Err(TopicError::NotPermitted)");
+    assert_eq!(ask("publish:alerts.fire:x".into()).await, "error: TopicError::NotPermitted");
+    assert_eq!(ask("publish:sensors.kitchen.temp:21".into()).await, "published 1");
+    host.shutdown(T).await;
+}
+
+/// A flood past the rate limit is refused with `rate-limited` once the burst is spent; the
+/// receiver gets exactly what was accepted; the bucket refills with time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_rate_is_limited() {
+    let host = Host::builder()
+        .component(guest("counter", test_programs::COUNTER))
+        .component(relay("flooder").config("target", "counter").rate(10, 5))
+        .start()
+        .await
+        .unwrap();
+    let report = text(host.call("flooder", raw("flood:50"), T).await.unwrap());
+    let sent: u32 =
+        report.split_whitespace().nth(1).unwrap().trim_end_matches(',').parse().unwrap();
+    assert!((5..=6).contains(&sent), "{report}");
+    assert!(report.ends_with("SendError::RateLimited"), "{report}");
+    assert_eq!(text(host.call("counter", raw("tick"), T).await.unwrap()), (sent + 1).to_string());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(text(host.call("flooder", raw("send:again"), T).await.unwrap()), "sent");
+    host.shutdown(T).await;
+}
+
+/// Requests beyond the pending limit are refused with `too-many-requests`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_requests_are_capped() {
+    let host = Host::builder()
+        .component(guest("slow", test_programs::MISBEHAVE))
+        .component(relay("asker").config("target", "slow").pending_requests(3))
+        .start()
+        .await
+        .unwrap();
+    let report = text(host.call("asker", raw("request-many:5:5000:sleep:100"), T).await.unwrap());
+    assert_eq!(report, "requested 3, refused 2 SendError::TooManyRequests");
+    // Once they are answered, new requests go through again.
+    assert_eq!(recorded(&host, "asker", "callbacks", 3).await.len(), 3);
+    let report = text(host.call("asker", raw("request-many:1:5000:x"), T).await.unwrap());
+    assert_eq!(report, "requested 1, refused 0");
+    host.shutdown(T).await;
+}
