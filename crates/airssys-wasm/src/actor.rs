@@ -101,6 +101,7 @@ pub(crate) struct Shared {
     pub(crate) cpu_per_message: Duration,
     pub(crate) fuel_per_message: Option<u64>,
     pub(crate) caps: Arc<crate::capability::Capabilities>,
+    pub(crate) wasi: crate::capability::WasiGrants,
     pub(crate) max_memory_bytes: usize,
     pub(crate) shutdown_deadline: Duration,
 }
@@ -150,12 +151,15 @@ impl Actor for ComponentActor {
             .instances(64)
             .tables(64)
             .build();
+        // Deny by default: only the granted environment, directories and network.
+        let wasi = crate::capability::wasi_ctx(&shared.address, &shared.wasi)?;
         let state = HostState::new(
             Arc::clone(&shared.address),
             Arc::clone(&shared.config),
             shared.router.clone(),
             limits,
             Arc::clone(&shared.caps),
+            wasi,
         );
         let mut store = Store::new(&shared.engine.inner, state);
         store.limiter(|s| &mut s.limits);

@@ -40,6 +40,22 @@ impl Grants {
     }
 }
 
+/// Host resources a component sees through WASI: environment variables, directories and
+/// network addresses. Nothing by default.
+#[derive(Debug, Clone, Default)]
+pub struct WasiGrants {
+    /// Environment variables it sees, with their values.
+    pub env: Vec<(String, String)>,
+    /// Host directories it sees: `(host path, guest path, writable)`.
+    pub dirs: Vec<(std::path::PathBuf, String, bool)>,
+    /// `ip:port` patterns (`*` any run of characters) it may open TCP connections to.
+    pub connect: Vec<String>,
+    /// `ip:port` patterns it may listen on (TCP).
+    pub listen: Vec<String>,
+    /// `ip:port` patterns it may bind UDP sockets to and send datagrams to.
+    pub udp: Vec<String>,
+}
+
 /// Messages per second, as a token bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
@@ -54,7 +70,7 @@ pub struct RateLimit {
 pub(crate) struct Addresses(Vec<String>);
 
 impl Addresses {
-    fn new(patterns: &[String]) -> Self {
+    pub(crate) fn new(patterns: &[String]) -> Self {
         Addresses(patterns.to_vec())
     }
 
@@ -189,6 +205,71 @@ impl Capabilities {
             Err(Refusal::RateLimited)
         }
     }
+}
+
+/// The canonical text of a socket address (IPv4-mapped IPv6 written as IPv4), as network
+/// patterns see it.
+pub(crate) fn socket_text(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V6(v6) => {
+            v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), Into::into)
+        }
+        v4 => v4,
+    };
+    std::net::SocketAddr::new(ip, addr.port()).to_string()
+}
+
+/// Build a component's `WasiCtx`: deny by default; clocks and random always; stdout and
+/// stderr into the logs; then exactly the granted environment, directories and network.
+pub(crate) fn wasi_ctx(
+    address: &std::sync::Arc<str>,
+    grants: &WasiGrants,
+) -> Result<wasmtime_wasi::WasiCtx, String> {
+    use wasmtime_wasi::sockets::SocketAddrUse;
+    let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
+    builder
+        .stdout(crate::output::LogStream::stdout(address))
+        .stderr(crate::output::LogStream::stderr(address));
+    for (key, value) in &grants.env {
+        builder.env(key, value);
+    }
+    for (host, guest, writable) in &grants.dirs {
+        let perms = if *writable {
+            wasmtime_wasi::FsPerms::ReadWrite
+        } else {
+            wasmtime_wasi::FsPerms::ReadOnly
+        };
+        builder
+            .preopened_dir(host, guest, perms)
+            .map_err(|e| format!("cannot grant directory {}: {e:#}", host.display()))?;
+    }
+    let tcp = !grants.connect.is_empty() || !grants.listen.is_empty();
+    let udp = !grants.udp.is_empty();
+    builder.allow_tcp(tcp).allow_udp(udp).allow_ip_name_lookup(false);
+    let (connect, listen, datagrams) = (
+        Addresses::new(&grants.connect),
+        Addresses::new(&grants.listen),
+        Addresses::new(&grants.udp),
+    );
+    let component = std::sync::Arc::clone(address);
+    builder.socket_addr_check(move |addr, use_| {
+        let text = socket_text(addr);
+        // Implicit binds (before a connect or a send) use the unspecified address and port 0.
+        let implicit = addr.ip().is_unspecified() && addr.port() == 0;
+        let allowed = match use_ {
+            SocketAddrUse::TcpConnect => connect.allows(&text),
+            SocketAddrUse::TcpBind => implicit || listen.allows(&text),
+            SocketAddrUse::TcpListen => listen.allows(&text) || (implicit && !listen.0.is_empty()),
+            SocketAddrUse::TcpAccept => !listen.0.is_empty(),
+            SocketAddrUse::UdpBind => implicit || datagrams.allows(&text),
+            SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => datagrams.allows(&text),
+        };
+        if !allowed {
+            tracing::warn!(component = %component, address = %text, use_ = ?use_, "network address not granted");
+        }
+        Box::pin(async move { allowed })
+    });
+    Ok(builder.build())
 }
 
 #[cfg(test)]

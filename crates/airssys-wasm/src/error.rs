@@ -36,6 +36,12 @@ pub enum HostError {
          '.', and not \"host\""
     )]
     InvalidName(String),
+    /// The operation is not supported yet; the text says which.
+    #[error("not supported yet: {0}")]
+    NotSupported(String),
+    /// The manifest cannot be used.
+    #[error(transparent)]
+    Manifest(#[from] crate::manifest::ManifestError),
     /// No component has this name.
     #[error("no component is named {0:?}")]
     NotFound(String),

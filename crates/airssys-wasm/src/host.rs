@@ -15,7 +15,7 @@ use wasmtime::component::Linker;
 use crate::actor::{ComponentActor, DeadLetter, DeadLetters, Shared};
 use crate::bindings::{self, Payload, RequestError, SendError, TopicError};
 use crate::cache;
-use crate::capability::{Capabilities, Grants, RateLimit};
+use crate::capability::{Capabilities, Grants, RateLimit, WasiGrants};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::HostError;
 use crate::router::{self, Policy, Router};
@@ -48,6 +48,7 @@ pub struct ComponentSpec {
     fuel: Option<u64>,
     instances: u32,
     grants: Grants,
+    wasi: WasiGrants,
     rate: Option<RateLimit>,
     pending_requests: Option<u32>,
 }
@@ -70,6 +71,7 @@ impl ComponentSpec {
             fuel: None,
             instances: 1,
             grants: Grants::default(),
+            wasi: WasiGrants::default(),
             rate: None,
             pending_requests: None,
         }
@@ -133,6 +135,35 @@ impl ComponentSpec {
         self
     }
 
+    /// Let it see an environment variable with this value.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.wasi.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Let it see the host directory `host` at `guest`, read-only unless `writable`. The
+    /// directory must exist when the component starts. Nothing outside it is reachable
+    /// (`..` and symlinks that leave it are refused by WASI).
+    pub fn dir(
+        mut self,
+        host: impl Into<PathBuf>,
+        guest: impl Into<String>,
+        writable: bool,
+    ) -> Self {
+        self.wasi.dirs.push((host.into(), guest.into(), writable));
+        self
+    }
+
+    /// Network access: `ip:port` patterns for TCP connect, TCP listen and UDP (bind and
+    /// send). Host-name lookup is never granted.
+    pub fn network(mut self, connect: &[&str], listen: &[&str], udp: &[&str]) -> Self {
+        let own = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        self.wasi.connect = own(connect);
+        self.wasi.listen = own(listen);
+        self.wasi.udp = own(udp);
+        self
+    }
+
     /// Limit how fast it sends (`send`, `request`, `call`, `publish` each take a token);
     /// over the limit, the import returns `rate-limited`.
     pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
@@ -160,9 +191,63 @@ impl ComponentSpec {
 /// Builds a [`Host`].
 #[derive(Debug, Default)]
 pub struct HostBuilder {
-    engine: EngineConfig,
-    components: Vec<ComponentSpec>,
-    intensity: Option<(u32, Duration)>,
+    pub(crate) engine: EngineConfig,
+    pub(crate) components: Vec<ComponentSpec>,
+    pub(crate) intensity: Option<(u32, Duration)>,
+    pub(crate) tree: Option<Supervision>,
+}
+
+/// A supervision tree: a supervisor's strategy, intensity and children, which are components
+/// (by name) or nested supervisors.
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// At most this many restarts in this period (default 10 in 10 s).
+    pub intensity: Option<(u32, Duration)>,
+    /// Children in start order.
+    pub children: Vec<TreeChild>,
+}
+
+/// A child of a [`Supervision`].
+#[derive(Debug, Clone)]
+pub enum TreeChild {
+    /// The component (or pool) of this name.
+    Component(String),
+    /// A nested supervisor with this id.
+    Supervisor(String, Supervision),
+}
+
+impl Supervision {
+    fn spec(
+        &self,
+        prepared: &mut HashMap<Arc<str>, Vec<ChildSpec>>,
+        nested: bool,
+        placed: &mut Vec<(Arc<str>, bool)>,
+    ) -> Result<SupervisorSpec, HostError> {
+        let (max_restarts, period) = self.intensity.unwrap_or((10, Duration::from_secs(10)));
+        let mut spec = SupervisorSpec::new(self.strategy).intensity(max_restarts, period);
+        for child in &self.children {
+            match child {
+                TreeChild::Component(name) => {
+                    let Some((key, children)) = prepared.remove_entry(name.as_str()) else {
+                        return Err(HostError::NotFound(name.clone()));
+                    };
+                    placed.push((key, nested));
+                    for c in children {
+                        spec = spec.child(c);
+                    }
+                }
+                TreeChild::Supervisor(id, sub) => {
+                    spec = spec.child(ChildSpec::supervisor(
+                        id.as_str(),
+                        sub.spec(prepared, true, placed)?,
+                    ));
+                }
+            }
+        }
+        Ok(spec)
+    }
 }
 
 impl HostBuilder {
@@ -178,6 +263,21 @@ impl HostBuilder {
         self
     }
 
+    /// A builder for the app described by the manifest at `path` (relative paths in it are
+    /// relative to its directory).
+    pub fn from_manifest(path: &std::path::Path) -> Result<HostBuilder, HostError> {
+        let manifest = crate::manifest::Manifest::load(path)?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+        manifest.builder(base.unwrap_or(std::path::Path::new(".")))
+    }
+
+    /// The supervision tree (default: one one-for-one supervisor). Components it does not
+    /// name are added to its root after the ones it names.
+    pub fn supervision(mut self, tree: Supervision) -> Self {
+        self.tree = Some(tree);
+        self
+    }
+
     /// Restart intensity of the host's supervisor (default: 10 restarts in 10 s).
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.intensity = Some((max_restarts, period));
@@ -188,19 +288,32 @@ impl HostBuilder {
     /// one-for-one supervisor. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
         let core = Core::new(self.engine)?;
-        let (max_restarts, period) = self.intensity.unwrap_or((10, Duration::from_secs(10)));
-        let mut spec = SupervisorSpec::new(Strategy::OneForOne).intensity(max_restarts, period);
         let mut started = Vec::new();
+        let mut children: HashMap<Arc<str>, Vec<ChildSpec>> = HashMap::new();
         for c in &self.components {
-            let (children, info) = core.prepare(c)?;
+            let (specs, info) = core.prepare(c)?;
+            children.insert(Arc::clone(&info.name), specs);
             started.push(info);
-            for child in children {
-                spec = spec.child(child);
+        }
+        let tree = self.tree.unwrap_or(Supervision {
+            strategy: Strategy::OneForOne,
+            intensity: self.intensity,
+            children: Vec::new(),
+        });
+        let mut placed = Vec::new();
+        let mut spec = tree.spec(&mut children, false, &mut placed)?;
+        // Components the tree does not name go to the root, in the order they were added.
+        for info in &started {
+            if let Some(specs) = children.remove(&info.name) {
+                for c in specs {
+                    spec = spec.child(c);
+                }
             }
         }
         let supervisor = core.system.spawn_supervisor(spec).await.map_err(start_error)?;
         let mut components = HashMap::new();
-        for info in started {
+        for mut info in started {
+            info.nested = placed.iter().any(|(n, nested)| *n == info.name && *nested);
             components.insert(Arc::clone(&info.name), info);
         }
         Ok(Host {
@@ -268,6 +381,8 @@ struct Prepared {
     name: Arc<str>,
     members: Vec<Arc<str>>,
     code: Arc<Code>,
+    /// Under a nested supervisor (not the root).
+    nested: bool,
 }
 
 impl Prepared {
@@ -404,6 +519,14 @@ impl Core {
         let caps = Capabilities::new(&spec.grants, spec.rate, spec.pending_requests)
             .map_err(|reason| HostError::Grant { name: spec.name.to_string(), reason })?;
         let caps = Arc::new(caps);
+        for (host, _, _) in &spec.wasi.dirs {
+            if !host.is_dir() {
+                return Err(HostError::Grant {
+                    name: spec.name.to_string(),
+                    reason: format!("granted directory {} does not exist", host.display()),
+                });
+            }
+        }
         let policy = Policy {
             accepts: spec.accepts.clone().into(),
             max_payload: spec.max_payload,
@@ -419,7 +542,7 @@ impl Core {
                 return Err(e);
             }
         };
-        let prepared = Prepared { name: Arc::clone(&spec.name), members, code };
+        let prepared = Prepared { name: Arc::clone(&spec.name), members, code, nested: false };
         let config: Arc<[(String, String)]> = spec.config.clone().into();
         let children = prepared
             .addresses()
@@ -435,6 +558,7 @@ impl Core {
                     cpu_per_message: spec.cpu_per_message,
                     fuel_per_message: spec.fuel,
                     caps: Arc::clone(&caps),
+                    wasi: spec.wasi.clone(),
                     max_memory_bytes: spec.max_memory.unwrap_or(max_memory),
                     shutdown_deadline: Duration::from_secs(1),
                 });
@@ -577,8 +701,17 @@ impl Host {
     /// and remove it; its name is free again afterwards. Messages still queued for it are
     /// dropped (a caller waiting on one learns that the receiver stopped).
     pub async fn stop(&self, name: &str) -> Result<(), HostError> {
-        let Some(prepared) = self.lock_components().remove(name) else {
-            return Err(HostError::NotFound(name.to_owned()));
+        let prepared = {
+            let mut components = self.lock_components();
+            match components.get(name) {
+                None => return Err(HostError::NotFound(name.to_owned())),
+                Some(p) if p.nested => {
+                    return Err(HostError::NotSupported(
+                        "stopping a component that runs under a nested supervisor".into(),
+                    ));
+                }
+                Some(_) => components.remove(name).expect("present"),
+            }
         };
         for address in prepared.addresses() {
             let _ = self.supervisor.terminate_child(&address).await;
@@ -594,6 +727,12 @@ impl Host {
     /// Every component and pool member the host knows, in start order, with its state.
     pub async fn components(&self) -> Vec<ComponentInfo> {
         let children = self.supervisor.which_children().await.unwrap_or_default();
+        let nested: Vec<Arc<str>> = self
+            .lock_components()
+            .values()
+            .filter(|p| p.nested)
+            .flat_map(Prepared::addresses)
+            .collect();
         let known: HashMap<Arc<str>, bool> = self
             .lock_components()
             .values()
@@ -614,6 +753,24 @@ impl Host {
             listed.push(ComponentInfo {
                 address: child.id,
                 state,
+                mailbox_len: metrics.mailbox_len,
+                handled: metrics.handled,
+                restarts: metrics.restarts,
+                from_cache,
+            });
+        }
+        // Components under nested supervisors: from their actors' own state.
+        for address in nested {
+            let Some(&from_cache) = known.get(&address) else { continue };
+            let handle = self.core.system.whereis(&address);
+            let metrics = handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
+            listed.push(ComponentInfo {
+                state: if metrics.alive {
+                    ComponentState::Running
+                } else {
+                    ComponentState::Stopped
+                },
+                address,
                 mailbox_len: metrics.mailbox_len,
                 handled: metrics.handled,
                 restarts: metrics.restarts,

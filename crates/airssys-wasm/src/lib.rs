@@ -35,4 +35,5 @@ pub use engine::{EPOCH_TICK, EngineConfig};
 pub use error::HostError;
 pub use host::{
     ComponentInfo, ComponentSpec, ComponentState, HOST_ADDRESS, Host, HostBuilder, Source,
+    Supervision, TreeChild,
 };

@@ -433,3 +433,121 @@ impl Manifest {
         Ok(())
     }
 }
+
+impl Manifest {
+    /// A host builder for this app. Relative paths are resolved against `base` (the
+    /// manifest's directory); granted environment variables take their values from the host's
+    /// environment now. Grants not supported yet (`process`, `storage`) are refused with
+    /// [`HostError::NotSupported`](crate::HostError::NotSupported) rather than ignored.
+    pub fn builder(&self, base: &Path) -> Result<crate::HostBuilder, crate::HostError> {
+        use crate::{ComponentSpec, Grants, HostError, Source, Supervision, TreeChild};
+        let mut engine = crate::EngineConfig::default();
+        if let Some(n) = self.engine.pool_components {
+            engine.pool_components = (n > 0).then_some(n);
+        }
+        if let Some(size) = self.engine.max_memory {
+            engine.max_memory_bytes = usize::try_from(size.0).unwrap_or(usize::MAX);
+        }
+        engine.cache_dir = self.engine.cache_dir.as_ref().map(|d| base.join(d));
+        let mut builder = crate::HostBuilder::default().engine(engine);
+        for (name, c) in &self.components {
+            let unsupported = |what: &str| {
+                HostError::NotSupported(format!(
+                    "component {name:?}: the {what} grant is not supported yet"
+                ))
+            };
+            if !c.grants.process.is_empty() {
+                return Err(unsupported("process"));
+            }
+            if c.grants.storage.is_some() {
+                return Err(unsupported("storage"));
+            }
+            let source = c.source.as_ref().map(|s| base.join(s.get_ref())).unwrap_or_default();
+            let mut spec = ComponentSpec::new(name.as_str(), Source::File(source))
+                .accepts(&c.accepts.iter().map(|c| c.0).collect::<Vec<_>>())
+                .restart(match c.restart {
+                    RestartKind::Permanent => airssys_rt::Restart::Permanent,
+                    RestartKind::Transient => airssys_rt::Restart::Transient,
+                    RestartKind::Temporary => airssys_rt::Restart::Temporary,
+                })
+                .instances(c.instances.unwrap_or(1));
+            for (k, v) in &c.config {
+                spec = spec.config(k.as_str(), v.as_str());
+            }
+            let l = &c.limits;
+            if let Some(m) = l.memory {
+                spec = spec.max_memory(usize::try_from(m.0).unwrap_or(usize::MAX));
+            }
+            if let Some(d) = l.cpu_per_message {
+                spec = spec.cpu_per_message(d.0);
+            }
+            if let Some(f) = l.fuel {
+                spec = spec.fuel_per_message(f);
+            }
+            if let Some(m) = l.mailbox {
+                spec = spec.mailbox(m);
+            }
+            if let Some(p) = l.max_payload {
+                spec = spec.max_payload(usize::try_from(p.0).unwrap_or(usize::MAX));
+            }
+            if let Some(r) = l.rate {
+                spec = spec.rate(r.per_second, r.burst);
+            }
+            if let Some(n) = l.pending_requests {
+                spec = spec.pending_requests(n);
+            }
+            let g = &c.grants;
+            let names =
+                |list: &[Spanned<String>]| list.iter().map(|s| s.get_ref().clone()).collect();
+            spec = spec.grants(Grants {
+                send: names(&g.send),
+                request: names(&g.request),
+                accept_from: g.accept_from.as_deref().map(names),
+                publish: g.publish.clone(),
+                subscribe: g.subscribe.clone(),
+            });
+            for var in &g.env {
+                let value = std::env::var(var).map_err(|_| HostError::Grant {
+                    name: name.clone(),
+                    reason: format!("granted environment variable {var} is not set on the host"),
+                })?;
+                spec = spec.env(var.as_str(), value);
+            }
+            for dir in &g.filesystem {
+                spec = spec.dir(
+                    base.join(dir.host.get_ref()),
+                    dir.guest.as_str(),
+                    dir.mode == DirMode::Rw,
+                );
+            }
+            fn strs(l: &[String]) -> Vec<&str> {
+                l.iter().map(String::as_str).collect()
+            }
+            let n = &g.network;
+            spec = spec.network(&strs(&n.connect), &strs(&n.listen), &strs(&n.udp));
+            builder = builder.component(spec);
+        }
+        fn tree(m: &Manifest, section: &SupervisorSection) -> Supervision {
+            Supervision {
+                strategy: match section.strategy {
+                    StrategyKind::OneForOne => airssys_rt::Strategy::OneForOne,
+                    StrategyKind::OneForAll => airssys_rt::Strategy::OneForAll,
+                    StrategyKind::RestForOne => airssys_rt::Strategy::RestForOne,
+                },
+                intensity: section.intensity.map(|i| (i.restarts, i.within.0)),
+                children: section
+                    .children
+                    .iter()
+                    .map(|c| {
+                        let name = c.get_ref();
+                        match m.supervisors.get(name) {
+                            Some(sub) => TreeChild::Supervisor(name.clone(), tree(m, sub)),
+                            None => TreeChild::Component(name.clone()),
+                        }
+                    })
+                    .collect(),
+            }
+        }
+        Ok(builder.supervision(tree(self, &self.supervisor)))
+    }
+}

@@ -14,7 +14,6 @@ use crate::actor::{Envelope, Kind};
 use crate::bindings::airssys::component::{config, logging, messaging, types};
 use crate::bindings::{Level, Payload, RequestError, SendError, TopicError};
 use crate::capability::{Capabilities, Refusal};
-use crate::output::LogStream;
 use crate::router::{self, Router};
 use crate::topics::Topics;
 
@@ -70,13 +69,8 @@ impl HostState {
         router: Router,
         limits: StoreLimits,
         caps: Arc<Capabilities>,
+        wasi: WasiCtx,
     ) -> Self {
-        // Deny by default: no filesystem, no environment, no network. Clocks and random are
-        // always there; stdout and stderr go to the host's logs, tagged with the component.
-        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
-            .stdout(LogStream::stdout(&address))
-            .stderr(LogStream::stderr(&address))
-            .build();
         HostState {
             wasi,
             table: ResourceTable::new(),

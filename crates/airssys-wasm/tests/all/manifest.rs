@@ -132,3 +132,85 @@ fn json_schema_is_current() {
     let current = std::fs::read_to_string(path).unwrap_or_default();
     assert!(current == generated, "docs/manifest.schema.json is stale: run with UPDATE_SCHEMA=1");
 }
+
+/// A host built from a manifest runs its components with their config, grants, limits and
+/// supervision tree (a nested supervisor included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_runs_as_an_app() {
+    use crate::util::{T, raw, text};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[app]
+name = "demo"
+
+[components.counter]
+source = "{counter}"
+accepts = ["raw"]
+grants = {{ accept_from = ["relay"] }}
+
+[components.relay]
+source = "{relay}"
+config = {{ target = "counter" }}
+limits = {{ rate = {{ per_second = 1, burst = 3 }} }}
+grants = {{ send = ["counter"] }}
+
+[components.echo]
+source = "{echo}"
+
+[supervisor]
+children = ["counter", "relay", "inner"]
+
+[supervisors.inner]
+strategy = "one-for-all"
+children = ["echo"]
+"#,
+            counter = test_programs::COUNTER,
+            relay = test_programs::RELAY,
+            echo = test_programs::ECHO,
+        ),
+    )
+    .unwrap();
+    let host = airssys_wasm::HostBuilder::from_manifest(&path).unwrap().start().await.unwrap();
+    assert_eq!(text(host.call("relay", raw("send:x"), T).await.unwrap()), "sent");
+    // counter accepts only the relay; the relay may not call echo.
+    assert!(host.send("counter", raw("x")).is_err());
+    assert_eq!(
+        text(host.call("relay", raw("flood:10"), T).await.unwrap()),
+        "sent 2, refused 8 SendError::RateLimited"
+    );
+    assert_eq!(text(host.call("echo", raw("nested"), T).await.unwrap()), "nested");
+    let mut names: Vec<String> =
+        host.components().await.iter().map(|c| c.address.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["counter", "echo", "relay"]);
+    assert!(matches!(host.stop("echo").await, Err(airssys_wasm::HostError::NotSupported(_))));
+    host.shutdown(T).await;
+}
+
+/// Grants the host cannot honour yet are refused, never silently ignored.
+#[test]
+fn unsupported_grants_are_refused() {
+    let text = format!(
+        "[app]\nname = \"x\"\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nprocess = [{{ command = \"git\" }}]\n",
+        test_programs::ECHO
+    );
+    let m = Manifest::parse(&text, "app.toml").unwrap();
+    let error =
+        m.builder(std::path::Path::new(".")).expect_err("a process grant was accepted").to_string();
+    assert!(error.contains("process") && error.contains("not supported"), "{error}");
+    let text = format!(
+        "[app]\nname = \"x\"\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nenv = [\"AIRSSYS_SURELY_UNSET_VARIABLE\"]\n",
+        test_programs::ECHO
+    );
+    let error = Manifest::parse(&text, "app.toml")
+        .unwrap()
+        .builder(std::path::Path::new("."))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("AIRSSYS_SURELY_UNSET_VARIABLE"), "{error}");
+}

@@ -134,3 +134,93 @@ async fn pending_requests_are_capped() {
     assert_eq!(report, "requested 1, refused 0");
     host.shutdown(T).await;
 }
+
+/// Files: only granted directories are visible, at their guest paths; `..`, absolute paths
+/// and symlinks cannot leave them; a read-only grant refuses writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_stay_inside_granted_directories() {
+    let root = tempfile::tempdir().unwrap();
+    let (ro, rw) = (root.path().join("ro"), root.path().join("rw"));
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::create_dir(&rw).unwrap();
+    std::fs::write(ro.join("hello.txt"), "hi").unwrap();
+    std::fs::write(root.path().join("secret"), "s3cret").unwrap();
+    std::os::unix::fs::symlink(root.path().join("secret"), ro.join("escape")).unwrap();
+    let host = Host::builder()
+        .component(
+            guest("files", test_programs::MISBEHAVE)
+                .dir(&ro, "/data", false)
+                .dir(&rw, "/out", true),
+        )
+        .component(guest("nofs", test_programs::MISBEHAVE))
+        .start()
+        .await
+        .unwrap();
+    let ask = |who: &'static str, what: String| {
+        let host = &host;
+        async move { text(host.call(who, raw(&what), T).await.unwrap()) }
+    };
+    assert_eq!(ask("files", "read:/data/hello.txt".into()).await, "hi");
+    for sneaky in
+        ["/data/../secret", "/data/escape", &format!("{}", root.path().join("secret").display())]
+    {
+        let answer = ask("files", format!("read:{sneaky}")).await;
+        assert!(answer.starts_with("error"), "{sneaky} was readable: {answer}");
+    }
+    assert!(ask("files", "write:/data/new.txt:x".into()).await.starts_with("error"));
+    assert!(!ro.join("new.txt").exists());
+    assert_eq!(ask("files", "write:/out/new.txt:made".into()).await, "written");
+    assert_eq!(std::fs::read_to_string(rw.join("new.txt")).unwrap(), "made");
+    assert!(ask("nofs", "read:/data/hello.txt".into()).await.starts_with("error"));
+    host.shutdown(T).await;
+
+    let missing = Host::builder()
+        .component(guest("ghost", test_programs::MISBEHAVE).dir(
+            root.path().join("nope"),
+            "/x",
+            false,
+        ))
+        .start()
+        .await
+        .expect_err("a missing directory was granted")
+        .to_string();
+    assert!(missing.contains("ghost") && missing.contains("does not exist"), "{missing}");
+}
+
+/// Environment: only granted variables are visible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_is_granted_by_name() {
+    let host = Host::builder()
+        .component(guest("env", test_programs::MISBEHAVE).env("GREETING", "hello"))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(text(host.call("env", raw("env:GREETING"), T).await.unwrap()), "hello");
+    for name in ["HOME", "PATH", "USER"] {
+        assert_eq!(text(host.call("env", raw(&format!("env:{name}")), T).await.unwrap()), "unset");
+    }
+    host.shutdown(T).await;
+}
+
+/// Network: a granted loopback port connects, another one is refused, and a component
+/// without network grants cannot connect at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_reaches_only_granted_addresses() {
+    let granted = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (g, o) = (granted.local_addr().unwrap(), other.local_addr().unwrap());
+    let host = Host::builder()
+        .component(guest("net", test_programs::MISBEHAVE).network(&[&g.to_string()], &[], &[]))
+        .component(guest("offline", test_programs::MISBEHAVE))
+        .start()
+        .await
+        .unwrap();
+    let ask = |who: &'static str, what: String| {
+        let host = &host;
+        async move { text(host.call(who, raw(&what), T).await.unwrap()) }
+    };
+    assert_eq!(ask("net", format!("connect:{g}")).await, "connected");
+    assert!(ask("net", format!("connect:{o}")).await.starts_with("error"));
+    assert!(ask("offline", format!("connect:{g}")).await.starts_with("error"));
+    host.shutdown(T).await;
+}

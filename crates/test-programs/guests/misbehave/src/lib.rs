@@ -5,6 +5,11 @@
 //! - `recurse`: recurses without bound (a stack overflow must trap, not crash the host);
 //! - `sleep:<ms>`: answers `slept` after that many milliseconds (a slow responder);
 //! - `burn:<n>`: runs a compute loop of `n` iterations and answers its result;
+//! - `read:<path>` / `write:<path>:<text>`: file access through WASI; answers the contents,
+//!   `written`, or `error: <what>`;
+//! - `env:<name>`: answers the variable's value or `unset`;
+//! - `connect:<ip:port>`: opens a TCP connection through WASI sockets; answers `connected`
+//!   or `error: <what>`;
 //! - anything else: answers `ok`.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
@@ -51,6 +56,32 @@ impl Guest for Misbehave {
                 x = std::hint::black_box(x.rotate_left(5) ^ i).wrapping_mul(0x100_0000_01b3);
             }
             return Ok(Some(Payload { codec: RAW, bytes: x.to_string().into_bytes() }));
+        }
+        if let Some(path) = text.strip_prefix("read:") {
+            let answer = match std::fs::read_to_string(path) {
+                Ok(contents) => contents,
+                Err(e) => format!("error: {e}"),
+            };
+            return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
+        }
+        if let Some(rest) = text.strip_prefix("write:") {
+            let (path, body) = rest.split_once(':').ok_or("expected write:<path>:<text>")?;
+            let answer = match std::fs::write(path, body) {
+                Ok(()) => "written".to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
+        }
+        if let Some(name) = text.strip_prefix("env:") {
+            let answer = std::env::var(name).unwrap_or_else(|_| "unset".into());
+            return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
+        }
+        if let Some(addr) = text.strip_prefix("connect:") {
+            let answer = match std::net::TcpStream::connect(addr) {
+                Ok(_) => "connected".to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
         }
         if let Some(rest) = text.strip_prefix("print:") {
             println!("{rest}");
