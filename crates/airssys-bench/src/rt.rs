@@ -28,6 +28,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "wasm.spawn_p50", run: crate::wasm::spawn },
     Suite { name: "wasm.restart_p50", run: crate::wasm::restart },
     Suite { name: "wasm.idle_component_rss_10k", run: crate::wasm::idle_memory },
+    Suite { name: "wasm.send_security_overhead", run: crate::wasm::security_overhead },
     Suite { name: "osl.file_read_4k", run: crate::osl::file_read },
     Suite { name: "osl.spawn_true", run: crate::osl::spawn_true },
 ];

@@ -539,3 +539,68 @@ pub fn idle_memory(_rt: &Runtime, _scale: Scale) -> anyhow::Result<Figure> {
         met: ours <= 262_144.0,
     })
 }
+
+/// The cost of security on the send path: the relay sends N messages to a sink that is busy
+/// sleeping meanwhile (so nothing contends with the sender, and no send waits: its mailbox
+/// holds them all), once with ten grant patterns to check (the target matching the last) and
+/// a rate limit to pay, and once with everything granted and no rate limit; same host,
+/// alternating samples, timed around the host's call that runs the guest's send loop.
+pub fn security_overhead(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let n = scale.round_trips.min(50_000);
+    let mut patterns: Vec<String> = (0..9).map(|i| format!("other-{i}-*")).collect();
+    patterns.push("sin*".into());
+    let checked = airssys_wasm::Grants { send: patterns, ..airssys_wasm::Grants::default() };
+    let relay = |name: &str| {
+        ComponentSpec::new(name, Source::File(test_programs::RELAY.into()))
+            .config("target", "sink")
+            .cpu_per_message(Duration::from_secs(30))
+    };
+    let host = rt.block_on(
+        Host::builder()
+            .component(
+                ComponentSpec::new("sink", Source::File(test_programs::MISBEHAVE.into()))
+                    .mailbox(n as usize + 16)
+                    .cpu_per_message(Duration::from_secs(30)),
+            )
+            .component(relay("open").grants(airssys_wasm::Grants::all_messaging()))
+            .component(relay("checked").grants(checked).rate(u32::MAX, u32::MAX))
+            .start(),
+    )?;
+    let t = Duration::from_secs(60);
+    let burst = |who: &str| -> anyhow::Result<f64> {
+        // Keep the sink busy (and off the CPU) while the burst is queued.
+        drop(host.request("sink", raw_text("sleep:300"), t));
+        let start = Instant::now();
+        let sent = rt.block_on(host.call(who, raw_text(&format!("burst:{n}")), t));
+        let elapsed = start.elapsed().as_nanos() as f64 / n as f64;
+        anyhow::ensure!(
+            text(sent.clone().map_err(|e| anyhow::anyhow!("{e:?}"))?) == format!("sent {n}"),
+            "burst failed: {sent:?}"
+        );
+        // Let the sink drain before the next sample.
+        rt.block_on(host.call("sink", raw_text("x"), t)).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(elapsed)
+    };
+    burst("open")?;
+    burst("checked")?;
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..scale.samples.max(11) {
+        ours.push(burst("checked")?);
+        base.push(burst("open")?);
+    }
+    rt.block_on(host.shutdown(Duration::from_secs(5)));
+    let (ours, base) = (crate::rt::median(ours), crate::rt::median(base));
+    let added = ours - base;
+    Ok(Figure {
+        name: "wasm.send_security_overhead".into(),
+        value: ours,
+        unit: format!("ns/send ({added:+.0} ns for grants + rate limit)"),
+        baseline: Some(crate::report::Baseline {
+            name: "same send, everything granted, no rate limit".into(),
+            value: base,
+        }),
+        ratio: Some(ours / base),
+        target: "<= 100 ns added per message".into(),
+        met: added <= 100.0,
+    })
+}

@@ -46,10 +46,22 @@ struct Inner {
 }
 
 /// One per system; see the module docs.
-#[derive(Default)]
 pub(crate) struct Deadlines {
     inner: Mutex<Inner>,
     wake_reaper: Notify,
+    /// The runtime the system was created in: the reaper runs there even when an ask is
+    /// made from outside any runtime (a plain thread holding an `ActorRef`).
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            inner: Mutex::default(),
+            wake_reaper: Notify::new(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Deadlines {
@@ -110,7 +122,11 @@ impl Deadlines {
         let number = inner.reapers_started;
         drop(inner);
         if start {
-            tokio::spawn(reap(Reaper { deadlines: Arc::clone(self), number }));
+            let reaper = reap(Reaper { deadlines: Arc::clone(self), number });
+            match tokio::runtime::Handle::try_current().ok().or_else(|| self.runtime.clone()) {
+                Some(runtime) => drop(runtime.spawn(reaper)),
+                None => tracing::error!("an ask was made with no tokio runtime to time it out"),
+            }
         } else if wake {
             self.wake_reaper.notify_one();
         }

@@ -67,15 +67,23 @@ pub struct RateLimit {
 
 /// A glob over addresses (`*` any run of characters).
 #[derive(Debug, Clone)]
-pub(crate) struct Addresses(Vec<String>);
+pub(crate) struct Addresses {
+    patterns: Vec<String>,
+    /// One of the patterns is `*`: everything matches.
+    any: bool,
+}
 
 impl Addresses {
     pub(crate) fn new(patterns: &[String]) -> Self {
-        Addresses(patterns.to_vec())
+        Addresses { patterns: patterns.to_vec(), any: patterns.iter().any(|p| p == "*") }
     }
 
     pub(crate) fn allows(&self, address: &str) -> bool {
-        self.0.iter().any(|p| wildcard(p.as_bytes(), address.as_bytes()))
+        self.any || self.patterns.iter().any(|p| wildcard(p.as_bytes(), address.as_bytes()))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
     }
 }
 
@@ -259,8 +267,8 @@ pub(crate) fn wasi_ctx(
         let allowed = match use_ {
             SocketAddrUse::TcpConnect => connect.allows(&text),
             SocketAddrUse::TcpBind => implicit || listen.allows(&text),
-            SocketAddrUse::TcpListen => listen.allows(&text) || (implicit && !listen.0.is_empty()),
-            SocketAddrUse::TcpAccept => !listen.0.is_empty(),
+            SocketAddrUse::TcpListen => listen.allows(&text) || (implicit && !listen.is_empty()),
+            SocketAddrUse::TcpAccept => !listen.is_empty(),
             SocketAddrUse::UdpBind => implicit || datagrams.allows(&text),
             SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => datagrams.allows(&text),
         };

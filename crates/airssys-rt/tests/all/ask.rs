@@ -121,3 +121,16 @@ async fn s5_try_ask_queues_now_or_refuses() {
     a.wait_for_exit().await;
     assert!(matches!(a.try_ask(|r| WMsg::Echo(3, r), T), Err(airssys_rt::TrySendError::Closed(_))));
 }
+
+/// §5: an ask started from a plain thread (outside any runtime) still times out: the
+/// system's runtime times it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s5_ask_from_a_plain_thread_still_times_out() {
+    let system = System::new();
+    let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
+    let pending = std::thread::spawn(move || a.try_ask(WMsg::Swallow, Duration::from_millis(50)))
+        .join()
+        .unwrap()
+        .unwrap();
+    assert_eq!(tokio::time::timeout(T, pending).await, Ok(Err(AskError::Timeout)));
+}
