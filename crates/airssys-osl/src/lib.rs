@@ -66,7 +66,8 @@ pub use airssys_osl_macros::executor;
 pub use error::{ConfigError, OslError};
 pub use executor::{Execute, TokioExecutor};
 pub use middleware::{
-    ActivityLog, ActivityRecord, AuditLog, AuditRecord, Middleware, OpSummary, SecurityMiddleware,
+    ActivityLog, ActivityRecord, AuditEntry, AuditLog, AuditRecord, Middleware, OpSummary,
+    SecurityMiddleware, read_audit,
 };
 pub use ops::{Op, Operation, Output};
 pub use permission::{Action, Permission};

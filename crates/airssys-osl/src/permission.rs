@@ -25,11 +25,27 @@ pub enum Action {
     NetUdp,
     /// Connect to a Unix socket. Resource: its canonical path.
     UnixConnect,
+    /// Send a message to an address (a component host's messaging). Resource: the address.
+    MessageSend,
+    /// Request from, or call, an address. Resource: the address.
+    MessageRequest,
+    /// Deliver a message from a sender to a receiver that restricts its senders. Resource:
+    /// the receiver's address.
+    MessageAccept,
+    /// Publish to a topic. Resource: the topic.
+    TopicPublish,
+    /// Subscribe to a topic pattern. Resource: the pattern.
+    TopicSubscribe,
+    /// A limit (message rate, pending requests, memory, CPU) was reached. Resource: the limit.
+    Limit,
+    /// A lifecycle event of a supervised principal (a crash, a restart). Resource: its
+    /// address.
+    Lifecycle,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 15] = [
         Action::FsRead,
         Action::FsWrite,
         Action::ProcessSpawn,
@@ -38,6 +54,13 @@ impl Action {
         Action::NetListen,
         Action::NetUdp,
         Action::UnixConnect,
+        Action::MessageSend,
+        Action::MessageRequest,
+        Action::MessageAccept,
+        Action::TopicPublish,
+        Action::TopicSubscribe,
+        Action::Limit,
+        Action::Lifecycle,
     ];
 
     /// The action's name, as in audit records (`fs-read`, ...).
@@ -51,6 +74,13 @@ impl Action {
             Action::NetListen => "net-listen",
             Action::NetUdp => "net-udp",
             Action::UnixConnect => "unix-connect",
+            Action::MessageSend => "message-send",
+            Action::MessageRequest => "message-request",
+            Action::MessageAccept => "message-accept",
+            Action::TopicPublish => "topic-publish",
+            Action::TopicSubscribe => "topic-subscribe",
+            Action::Limit => "limit",
+            Action::Lifecycle => "lifecycle",
         }
     }
 

@@ -142,7 +142,7 @@ impl ComponentActor {
 impl Actor for ComponentActor {
     type Msg = Envelope;
 
-    async fn started(&mut self, _ctx: &mut Context<Self>) -> Result<(), BoxError> {
+    async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
         let shared = &self.shared;
         let limits = StoreLimitsBuilder::new()
             .memory_size(shared.max_memory_bytes)
@@ -152,7 +152,18 @@ impl Actor for ComponentActor {
             .tables(64)
             .build();
         // Deny by default: only the granted environment, directories and network.
-        let wasi = crate::capability::wasi_ctx(&shared.address, &shared.wasi)?;
+        let wasi =
+            crate::capability::wasi_ctx(&shared.address, &shared.wasi, &shared.router.audit)?;
+        if ctx.incarnation() > 1 {
+            shared.router.audit.event(
+                &shared.address,
+                "restart",
+                airssys_osl::Action::Lifecycle,
+                &shared.address,
+                "restart",
+                format!("incarnation {}", ctx.incarnation()),
+            );
+        }
         let state = HostState::new(
             Arc::clone(&shared.address),
             Arc::clone(&shared.config),
@@ -200,6 +211,14 @@ impl Actor for ComponentActor {
                     Ok(()) => Ok(()),
                     Err(trap) => {
                         let reason = trap_reason(&self.shared.address, &trap);
+                        self.shared.router.audit.event(
+                            &self.shared.address,
+                            "handle-callback",
+                            airssys_osl::Action::Lifecycle,
+                            &self.shared.address,
+                            "crash",
+                            reason.clone(),
+                        );
                         self.live = None;
                         Err(format!("handle-callback trapped: {reason}").into())
                     }
@@ -227,6 +246,14 @@ impl Actor for ComponentActor {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RequestError::ReceiverCrashed(reason.clone())));
                 }
+                self.shared.router.audit.event(
+                    &self.shared.address,
+                    "handle-message",
+                    airssys_osl::Action::Lifecycle,
+                    &self.shared.address,
+                    "crash",
+                    reason.clone(),
+                );
                 self.shared.dead_letters.push(DeadLetter {
                     component: Arc::clone(&self.shared.address),
                     sender,

@@ -232,6 +232,7 @@ pub(crate) fn socket_text(addr: std::net::SocketAddr) -> String {
 pub(crate) fn wasi_ctx(
     address: &std::sync::Arc<str>,
     grants: &WasiGrants,
+    audit: &crate::audit::Audit,
 ) -> Result<wasmtime_wasi::WasiCtx, String> {
     use wasmtime_wasi::sockets::SocketAddrUse;
     let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
@@ -251,15 +252,16 @@ pub(crate) fn wasi_ctx(
             .preopened_dir(host, guest, perms)
             .map_err(|e| format!("cannot grant directory {}: {e:#}", host.display()))?;
     }
-    let tcp = !grants.connect.is_empty() || !grants.listen.is_empty();
-    let udp = !grants.udp.is_empty();
-    builder.allow_tcp(tcp).allow_udp(udp).allow_ip_name_lookup(false);
+    // Sockets may be created, but every address they use goes through the check below, which
+    // refuses (and audits) whatever is not granted.
+    builder.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(false);
     let (connect, listen, datagrams) = (
         Addresses::new(&grants.connect),
         Addresses::new(&grants.listen),
         Addresses::new(&grants.udp),
     );
     let component = std::sync::Arc::clone(address);
+    let audit = audit.clone();
     builder.socket_addr_check(move |addr, use_| {
         let text = socket_text(addr);
         // Implicit binds (before a connect or a send) use the unspecified address and port 0.
@@ -274,6 +276,14 @@ pub(crate) fn wasi_ctx(
         };
         if !allowed {
             tracing::warn!(component = %component, address = %text, use_ = ?use_, "network address not granted");
+            let action = match use_ {
+                SocketAddrUse::TcpConnect => airssys_osl::Action::NetConnect,
+                SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => {
+                    airssys_osl::Action::NetListen
+                }
+                _ => airssys_osl::Action::NetUdp,
+            };
+            audit.event(&component, "socket", action, &text, "deny", "not granted");
         }
         Box::pin(async move { allowed })
     });

@@ -36,6 +36,14 @@ pub enum HostError {
          '.', and not \"host\""
     )]
     InvalidName(String),
+    /// The audit log cannot be opened.
+    #[error("cannot open the audit log {path}: {reason}")]
+    Audit {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The operation is not supported yet; the text says which.
     #[error("not supported yet: {0}")]
     NotSupported(String),

@@ -195,6 +195,7 @@ pub struct HostBuilder {
     pub(crate) components: Vec<ComponentSpec>,
     pub(crate) intensity: Option<(u32, Duration)>,
     pub(crate) tree: Option<Supervision>,
+    pub(crate) audit: Option<airssys_osl::AuditLog>,
 }
 
 /// A supervision tree: a supervisor's strategy, intensity and children, which are components
@@ -271,6 +272,14 @@ impl HostBuilder {
         manifest.builder(base.unwrap_or(std::path::Path::new(".")))
     }
 
+    /// Where the host's audit records go (default: `tracing` events, target
+    /// `airssys_osl::audit`): refused capabilities, limit hits, crashes, restarts and the
+    /// grants each component starts with.
+    pub fn audit(mut self, log: airssys_osl::AuditLog) -> Self {
+        self.audit = Some(log);
+        self
+    }
+
     /// The supervision tree (default: one one-for-one supervisor). Components it does not
     /// name are added to its root after the ones it names.
     pub fn supervision(mut self, tree: Supervision) -> Self {
@@ -287,7 +296,8 @@ impl HostBuilder {
     /// Compile every component, link it against the contract and start them all under one
     /// one-for-one supervisor. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
-        let core = Core::new(self.engine)?;
+        let audit = self.audit.map(crate::audit::Audit::new).unwrap_or_default();
+        let core = Core::new(self.engine, audit)?;
         let mut started = Vec::new();
         let mut children: HashMap<Arc<str>, Vec<ChildSpec>> = HashMap::new();
         for c in &self.components {
@@ -405,11 +415,11 @@ struct Core {
 }
 
 impl Core {
-    fn new(settings: EngineConfig) -> Result<Self, HostError> {
+    fn new(settings: EngineConfig, audit: crate::audit::Audit) -> Result<Self, HostError> {
         let plain = Linked::new(&settings, false)?;
         let system = System::new();
         Ok(Core {
-            router: Router::new(system.clone()),
+            router: Router::new(system.clone(), audit),
             system,
             dead_letters: DeadLetters::default(),
             plain,
@@ -535,6 +545,7 @@ impl Core {
         if !self.router.reserve(Arc::clone(&spec.name), &members, policy) {
             return Err(HostError::DuplicateName(spec.name.to_string()));
         }
+        self.audit_grants(spec);
         let (code, engine) = match self.code(spec) {
             Ok(code) => code,
             Err(e) => {
@@ -574,6 +585,50 @@ impl Core {
             })
             .collect();
         Ok((children, prepared))
+    }
+
+    /// Record the grants a component starts with.
+    fn audit_grants(&self, spec: &ComponentSpec) {
+        use airssys_osl::Action;
+        let audit = &self.router.audit;
+        let g = &spec.grants;
+        let lists: [(&[String], Action); 4] = [
+            (&g.send, Action::MessageSend),
+            (&g.request, Action::MessageRequest),
+            (&g.publish, Action::TopicPublish),
+            (&g.subscribe, Action::TopicSubscribe),
+        ];
+        for (list, action) in lists {
+            for pattern in list {
+                audit.event(&spec.name, "start", action, pattern, "grant", "granted at start");
+            }
+        }
+        for (host, guest, writable) in &spec.wasi.dirs {
+            let action = if *writable { Action::FsWrite } else { Action::FsRead };
+            let resource = format!("{} as {guest}", host.display());
+            audit.event(&spec.name, "start", action, &resource, "grant", "granted at start");
+        }
+        for (key, _) in &spec.wasi.env {
+            audit.event(
+                &spec.name,
+                "start",
+                Action::FsRead,
+                &format!("env {key}"),
+                "grant",
+                "granted at start",
+            );
+        }
+        let w = &spec.wasi;
+        let nets: [(&[String], Action); 3] = [
+            (&w.connect, Action::NetConnect),
+            (&w.listen, Action::NetListen),
+            (&w.udp, Action::NetUdp),
+        ];
+        for (list, action) in nets {
+            for pattern in list {
+                audit.event(&spec.name, "start", action, pattern, "grant", "granted at start");
+            }
+        }
     }
 
     /// Release what `prepare` reserved.

@@ -15,6 +15,7 @@
 //! (their own issues); until then a guest has no filesystem, environment or network.
 
 mod actor;
+mod audit;
 mod bindings;
 mod cache;
 mod capability;

@@ -27,6 +27,9 @@ pub struct Manifest {
     /// Engine settings shared by every component.
     #[serde(default)]
     pub engine: EngineSection,
+    /// Where the host's audit log goes.
+    #[serde(default)]
+    pub audit: AuditSection,
     /// The components, by name (their addresses), in start order.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, ComponentSection>")]
@@ -64,6 +67,16 @@ pub struct EngineSection {
     /// A private directory for compiled components (relative to the manifest).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Append audit records to this file as JSON lines (relative to the manifest); without
+    /// it they go to `tracing`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }
 
 /// How a component is restarted by its supervisor.
@@ -450,6 +463,14 @@ impl Manifest {
         }
         engine.cache_dir = self.engine.cache_dir.as_ref().map(|d| base.join(d));
         let mut builder = crate::HostBuilder::default().engine(engine);
+        if let Some(file) = &self.audit.file {
+            let path = base.join(file);
+            let log = airssys_osl::AuditLog::file(&path).map_err(|e| HostError::Audit {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            builder = builder.audit(log);
+        }
         for (name, c) in &self.components {
             let unsupported = |what: &str| {
                 HostError::NotSupported(format!(

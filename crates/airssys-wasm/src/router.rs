@@ -44,13 +44,14 @@ enum Slot {
 #[derive(Debug, Clone)]
 pub(crate) struct Router {
     system: System,
+    pub(crate) audit: crate::audit::Audit,
     entries: Arc<RwLock<HashMap<Arc<str>, Slot>>>,
     pub(crate) topics: Arc<Topics>,
 }
 
 impl Router {
-    pub(crate) fn new(system: System) -> Self {
-        Router { system, entries: Arc::default(), topics: Arc::default() }
+    pub(crate) fn new(system: System, audit: crate::audit::Audit) -> Self {
+        Router { system, audit, entries: Arc::default(), topics: Arc::default() }
     }
 
     /// Add the addresses of one component: `name` itself, or `name` as a pool plus each of
@@ -114,6 +115,14 @@ impl Router {
             return Err(SendError::CodecNotAccepted(policy.accepts.to_vec()));
         }
         if policy.accept_from.as_ref().is_some_and(|a| !a.allows(sender)) {
+            self.audit.event(
+                sender,
+                "deliver",
+                airssys_osl::Action::MessageAccept,
+                target,
+                "deny",
+                "the receiver does not accept messages from this sender",
+            );
             return Err(SendError::NotPermitted);
         }
         let Some((members, start)) = pool else {

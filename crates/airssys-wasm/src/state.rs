@@ -87,9 +87,23 @@ impl HostState {
 }
 
 impl HostState {
-    /// Log a refused capability (the host audit log comes with the security issue).
+    /// Log and audit a refused capability.
     fn refused(&self, what: &'static str, target: &str, refusal: &Refusal) {
+        use airssys_osl::Action;
         tracing::warn!(component = %self.address, what, target, ?refusal, "refused by the component's grants");
+        let (action, rule) = match refusal {
+            Refusal::RateLimited => (Action::Limit, "message rate"),
+            Refusal::NotPermitted => (
+                match what {
+                    "send" => Action::MessageSend,
+                    "publish" => Action::TopicPublish,
+                    "subscribe" => Action::TopicSubscribe,
+                    _ => Action::MessageRequest,
+                },
+                "not granted",
+            ),
+        };
+        self.router.audit.event(&self.address, what, action, target, "deny", rule);
     }
 }
 
@@ -118,6 +132,14 @@ impl messaging::Host for HostState {
             let pending = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
             if pending >= limit as usize {
                 tracing::warn!(component = %self.address, limit, "too many pending requests");
+                self.router.audit.event(
+                    &self.address,
+                    "request",
+                    airssys_osl::Action::Limit,
+                    &target,
+                    "deny",
+                    format!("pending requests ({limit})"),
+                );
                 return Err(SendError::TooManyRequests);
             }
         }

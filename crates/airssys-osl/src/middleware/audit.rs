@@ -9,7 +9,7 @@ use crate::error::OslError;
 use crate::jsonl::LineFile;
 use crate::permission::Action;
 
-/// One security decision.
+/// One security decision (or, for a component host, a limit hit or a lifecycle event).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
     /// When, in milliseconds since the Unix epoch.
@@ -24,7 +24,8 @@ pub struct AuditRecord {
     pub action: Action,
     /// The resource, as checked (canonical for paths).
     pub resource: String,
-    /// `allow` or `deny`.
+    /// `allow` or `deny` for decisions; `grant` for a capability given at start; `crash` or
+    /// `restart` for lifecycle events.
     pub decision: &'static str,
     /// The rule that decided.
     pub rule: String,
@@ -95,6 +96,14 @@ impl AuditLog {
         }
     }
 
+    /// Record an event, logging (not failing) when the log is unavailable: for events that
+    /// already happened, such as a crash, there is nothing left to refuse.
+    pub fn record_event(&self, record: AuditRecord) {
+        if let Err(e) = self.record(record) {
+            tracing::error!(error = %e, "audit record lost: the audit log is unavailable");
+        }
+    }
+
     /// The records kept in memory (empty for other sinks).
     pub fn records(&self) -> Vec<AuditRecord> {
         match &*self.0 {
@@ -102,4 +111,42 @@ impl AuditLog {
             _ => Vec::new(),
         }
     }
+}
+
+/// An audit record read back from a JSON-lines audit file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AuditEntry {
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// The operation run's id.
+    pub op_id: u64,
+    /// Who.
+    pub principal: String,
+    /// The operation.
+    pub operation: String,
+    /// The action (`fs-read`, `message-send`, `lifecycle`, ...).
+    pub action: String,
+    /// The resource.
+    pub resource: String,
+    /// `allow`, `deny`, `grant`, `crash`, `restart`.
+    pub decision: String,
+    /// The rule or reason.
+    pub rule: String,
+}
+
+/// Read a JSON-lines audit file back, keeping the records of `principal` (if given) whose
+/// decision is one of `decisions` (if not empty). A line that is not a record (a torn last
+/// line after a crash) is skipped.
+pub fn read_audit(
+    path: &Path,
+    principal: Option<&str>,
+    decisions: &[&str],
+) -> std::io::Result<Vec<AuditEntry>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<AuditEntry>(line).ok())
+        .filter(|e| principal.is_none_or(|p| e.principal == p))
+        .filter(|e| decisions.is_empty() || decisions.contains(&e.decision.as_str()))
+        .collect())
 }

@@ -5,7 +5,7 @@ mod audit;
 mod logging;
 mod security;
 
-pub use audit::{AuditLog, AuditRecord};
+pub use audit::{AuditEntry, AuditLog, AuditRecord, read_audit};
 pub use logging::{ActivityLog, ActivityRecord};
 pub use security::SecurityMiddleware;
 

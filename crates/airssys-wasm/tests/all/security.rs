@@ -224,3 +224,72 @@ async fn network_reaches_only_granted_addresses() {
     assert!(ask("offline", format!("connect:{g}")).await.starts_with("error"));
     host.shutdown(T).await;
 }
+
+/// The audit log records the grants at start, every refusal and limit hit, and crashes and
+/// restarts; it reads back filtered by component and kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_log_records_refusals_limits_and_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let picky = Grants { accept_from: Some(vec!["a".into()]), ..Grants::default() };
+    let host = Host::builder()
+        .audit(airssys_osl::AuditLog::file(&path).unwrap())
+        .component(guest("counter", test_programs::COUNTER).grants(picky))
+        .component(
+            guest("a", test_programs::RELAY)
+                .config("target", "counter")
+                .grants(only(&["counter"], &[]))
+                .rate(1, 2),
+        )
+        .component(relay("b").config("target", "counter"))
+        .component(guest("net", test_programs::MISBEHAVE))
+        .start()
+        .await
+        .unwrap();
+    let ask = |who: &'static str, what: &'static str| {
+        let host = &host;
+        async move { text(host.call(who, raw(what), T).await.unwrap()) }
+    };
+    ask("a", "send-to:echo:x").await; // not granted
+    ask("a", "flood:5").await; // 2 go, then rate-limited
+    ask("b", "send:x").await; // counter does not accept b
+    ask("net", "connect:127.0.0.1:9").await; // no network grant
+    assert!(host.call("counter", raw("crash"), T).await.is_err()); // not accepted from host either
+    host.shutdown(T).await;
+
+    let denials = airssys_osl::read_audit(&path, None, &["deny"]).unwrap();
+    let has = |who: &str, action: &str, resource: &str| {
+        denials.iter().any(|e| e.principal == who && e.action == action && e.resource == resource)
+    };
+    assert!(has("a", "message-send", "echo"), "{denials:#?}");
+    assert!(has("a", "limit", "counter"), "{denials:#?}");
+    assert!(has("b", "message-accept", "counter"), "{denials:#?}");
+    assert!(has("host", "message-accept", "counter"), "{denials:#?}");
+    assert!(has("net", "net-connect", "127.0.0.1:9"), "{denials:#?}");
+    let grants = airssys_osl::read_audit(&path, Some("a"), &["grant"]).unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(
+        (grants[0].action.as_str(), grants[0].resource.as_str()),
+        ("message-send", "counter")
+    );
+}
+
+/// A crash and the restart that follows are on record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_log_records_crashes_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let host = Host::builder()
+        .audit(airssys_osl::AuditLog::file(&path).unwrap())
+        .component(guest("counter", test_programs::COUNTER))
+        .start()
+        .await
+        .unwrap();
+    assert!(host.call("counter", raw("crash"), T).await.is_err());
+    assert_eq!(text(host.call("counter", raw("tick"), T).await.unwrap()), "1");
+    host.shutdown(T).await;
+    let events = airssys_osl::read_audit(&path, Some("counter"), &["crash", "restart"]).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.decision.as_str()).collect();
+    assert_eq!(kinds, ["crash", "restart"]);
+    assert!(events[0].rule.contains("unreachable"), "{:?}", events[0]);
+}
