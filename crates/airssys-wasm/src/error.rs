@@ -36,6 +36,17 @@ pub enum HostError {
          '.', and not \"host\""
     )]
     InvalidName(String),
+    /// A component's signature does not hold (or it has none and the host requires one).
+    #[error("component {name:?} is refused: {reason}")]
+    Untrusted {
+        /// The component's name.
+        name: String,
+        /// Why.
+        reason: crate::trust::TrustError,
+    },
+    /// The trust configuration is missing or invalid.
+    #[error("trust: {0}")]
+    Trust(String),
     /// The audit log cannot be opened.
     #[error("cannot open the audit log {path}: {reason}")]
     Audit {

@@ -49,6 +49,7 @@ pub struct ComponentSpec {
     instances: u32,
     grants: Grants,
     wasi: WasiGrants,
+    signature: Option<crate::trust::ComponentSignature>,
     rate: Option<RateLimit>,
     pending_requests: Option<u32>,
 }
@@ -72,6 +73,7 @@ impl ComponentSpec {
             instances: 1,
             grants: Grants::default(),
             wasi: WasiGrants::default(),
+            signature: None,
             rate: None,
             pending_requests: None,
         }
@@ -132,6 +134,12 @@ impl ComponentSpec {
     /// What it may do with messages (default: nothing, while accepting from anyone).
     pub fn grants(mut self, grants: Grants) -> Self {
         self.grants = grants;
+        self
+    }
+
+    /// Its signature (for a file source, `<file>.sig` is read when this is not given).
+    pub fn signature(mut self, signature: crate::trust::ComponentSignature) -> Self {
+        self.signature = Some(signature);
         self
     }
 
@@ -196,6 +204,7 @@ pub struct HostBuilder {
     pub(crate) intensity: Option<(u32, Duration)>,
     pub(crate) tree: Option<Supervision>,
     pub(crate) audit: Option<airssys_osl::AuditLog>,
+    pub(crate) trust: crate::trust::TrustPolicy,
 }
 
 /// A supervision tree: a supervisor's strategy, intensity and children, which are components
@@ -272,6 +281,13 @@ impl HostBuilder {
         manifest.builder(base.unwrap_or(std::path::Path::new(".")))
     }
 
+    /// Which components this host loads: only those signed by trusted keys, or any in
+    /// development mode (the default for the Rust API; the host warns loudly when it starts).
+    pub fn trust(mut self, policy: crate::trust::TrustPolicy) -> Self {
+        self.trust = policy;
+        self
+    }
+
     /// Where the host's audit records go (default: `tracing` events, target
     /// `airssys_osl::audit`): refused capabilities, limit hits, crashes, restarts and the
     /// grants each component starts with.
@@ -297,7 +313,7 @@ impl HostBuilder {
     /// one-for-one supervisor. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
         let audit = self.audit.map(crate::audit::Audit::new).unwrap_or_default();
-        let core = Core::new(self.engine, audit)?;
+        let core = Core::new(self.engine, audit, self.trust)?;
         let mut started = Vec::new();
         let mut children: HashMap<Arc<str>, Vec<ChildSpec>> = HashMap::new();
         for c in &self.components {
@@ -412,10 +428,21 @@ struct Core {
     /// The fuel-metering engine, made when the first component asks for fuel.
     fuel: Mutex<Option<Arc<Linked>>>,
     codes: Mutex<Codes>,
+    trust: crate::trust::TrustPolicy,
 }
 
 impl Core {
-    fn new(settings: EngineConfig, audit: crate::audit::Audit) -> Result<Self, HostError> {
+    fn new(
+        settings: EngineConfig,
+        audit: crate::audit::Audit,
+        trust: crate::trust::TrustPolicy,
+    ) -> Result<Self, HostError> {
+        if matches!(trust, crate::trust::TrustPolicy::Development) {
+            tracing::warn!(
+                "DEVELOPMENT MODE: components are loaded without checking their signatures; \
+                 give the host trusted keys to run untrusted components"
+            );
+        }
         let plain = Linked::new(&settings, false)?;
         let system = System::new();
         Ok(Core {
@@ -426,6 +453,7 @@ impl Core {
             fuel: Mutex::new(None),
             codes: Mutex::new(Codes::default()),
             settings,
+            trust,
         })
     }
 
@@ -476,6 +504,7 @@ impl Core {
                 (bytes, digest)
             }
         };
+        self.check_signature(spec, &digest)?;
         if let Some(code) = self.lock_codes().by_digest.get(&(digest, fuel)) {
             return Ok((Arc::clone(code), linked.engine.clone()));
         }
@@ -494,6 +523,49 @@ impl Core {
                 .or_insert_with(|| Arc::new(Code { pre, from_cache })),
         );
         Ok((code, linked.engine.clone()))
+    }
+
+    /// Under a trust policy with keys, the component must be signed by one of them.
+    fn check_signature(
+        &self,
+        spec: &ComponentSpec,
+        digest: &cache::Digest32,
+    ) -> Result<(), HostError> {
+        use crate::trust::{ComponentSignature, TrustError, TrustPolicy};
+        let TrustPolicy::Keys(keys) = &self.trust else { return Ok(()) };
+        let signature = match (&spec.signature, &spec.source) {
+            (Some(signature), _) => Ok(signature.clone()),
+            (None, Source::File(path)) => {
+                let mut sig = path.clone().into_os_string();
+                sig.push(".sig");
+                match std::fs::read_to_string(&sig) {
+                    Ok(text) => ComponentSignature::parse(&text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TrustError::Unsigned),
+                    Err(e) => Err(TrustError::Malformed(e.to_string())),
+                }
+            }
+            (None, Source::Bytes(_)) => Err(TrustError::Unsigned),
+        };
+        let verdict = signature.and_then(|s| s.verify(digest, keys));
+        let audit = &self.router.audit;
+        let action = airssys_osl::Action::Lifecycle;
+        match verdict {
+            Ok(signer) => {
+                audit.event(
+                    &spec.name,
+                    "load",
+                    action,
+                    &spec.name,
+                    "allow",
+                    format!("signed by {}", signer.to_hex()),
+                );
+                Ok(())
+            }
+            Err(reason) => {
+                audit.event(&spec.name, "load", action, &spec.name, "deny", reason.to_string());
+                Err(HostError::Untrusted { name: spec.name.to_string(), reason })
+            }
+        }
     }
 
     /// Forget code no live component uses, and byte sources nobody else holds.

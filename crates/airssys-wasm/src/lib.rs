@@ -28,6 +28,7 @@ mod output;
 mod router;
 mod state;
 mod topics;
+pub mod trust;
 
 pub use actor::{ComponentActor, DeadLetter, Envelope};
 pub use bindings::{Payload, RequestError, SendError, TopicError};

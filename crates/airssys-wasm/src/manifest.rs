@@ -30,6 +30,10 @@ pub struct Manifest {
     /// Where the host's audit log goes.
     #[serde(default)]
     pub audit: AuditSection,
+    /// Which components the host loads. Required to run the app: trusted keys, or an explicit
+    /// development mode.
+    #[serde(default)]
+    pub trust: Option<TrustSection>,
     /// The components, by name (their addresses), in start order.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, ComponentSection>")]
@@ -67,6 +71,18 @@ pub struct EngineSection {
     /// A private directory for compiled components (relative to the manifest).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+}
+
+/// `[trust]`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSection {
+    /// Public keys (64 hex digits) whose signatures the host accepts.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Load unsigned components (development only; the host warns when it starts).
+    #[serde(default)]
+    pub development: bool,
 }
 
 /// `[audit]`.
@@ -462,7 +478,31 @@ impl Manifest {
             engine.max_memory_bytes = usize::try_from(size.0).unwrap_or(usize::MAX);
         }
         engine.cache_dir = self.engine.cache_dir.as_ref().map(|d| base.join(d));
-        let mut builder = crate::HostBuilder::default().engine(engine);
+        let trust = match &self.trust {
+            None => {
+                return Err(HostError::Trust(
+                    "the manifest has no [trust] section: list the trusted keys, or set \
+                     development = true to run unsigned components"
+                        .into(),
+                ));
+            }
+            Some(t) if t.development && !t.keys.is_empty() => {
+                return Err(HostError::Trust(
+                    "[trust] lists keys and development mode: choose one".into(),
+                ));
+            }
+            Some(t) if t.development => crate::trust::TrustPolicy::Development,
+            Some(t) => crate::trust::TrustPolicy::Keys(
+                t.keys
+                    .iter()
+                    .map(|k| {
+                        crate::trust::PublicKey::from_hex(k)
+                            .map_err(|e| HostError::Trust(format!("trusted key {k:?}: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let mut builder = crate::HostBuilder::default().engine(engine).trust(trust);
         if let Some(file) = &self.audit.file {
             let path = base.join(file);
             let log = airssys_osl::AuditLog::file(&path).map_err(|e| HostError::Audit {

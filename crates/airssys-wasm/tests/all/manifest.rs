@@ -147,6 +147,9 @@ async fn a_manifest_runs_as_an_app() {
 [app]
 name = "demo"
 
+[trust]
+development = true
+
 [components.counter]
 source = "{counter}"
 accepts = ["raw"]
@@ -195,7 +198,7 @@ children = ["echo"]
 #[test]
 fn unsupported_grants_are_refused() {
     let text = format!(
-        "[app]\nname = \"x\"\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nprocess = [{{ command = \"git\" }}]\n",
+        "[app]\nname = \"x\"\n[trust]\ndevelopment = true\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nprocess = [{{ command = \"git\" }}]\n",
         test_programs::ECHO
     );
     let m = Manifest::parse(&text, "app.toml").unwrap();
@@ -203,7 +206,7 @@ fn unsupported_grants_are_refused() {
         m.builder(std::path::Path::new(".")).expect_err("a process grant was accepted").to_string();
     assert!(error.contains("process") && error.contains("not supported"), "{error}");
     let text = format!(
-        "[app]\nname = \"x\"\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nenv = [\"AIRSSYS_SURELY_UNSET_VARIABLE\"]\n",
+        "[app]\nname = \"x\"\n[trust]\ndevelopment = true\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nenv = [\"AIRSSYS_SURELY_UNSET_VARIABLE\"]\n",
         test_programs::ECHO
     );
     let error = Manifest::parse(&text, "app.toml")

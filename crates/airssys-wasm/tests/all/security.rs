@@ -293,3 +293,62 @@ async fn audit_log_records_crashes_and_restarts() {
     assert_eq!(kinds, ["crash", "restart"]);
     assert!(events[0].rule.contains("unreachable"), "{:?}", events[0]);
 }
+
+/// Signed components: a host with trusted keys loads what they signed, and refuses unsigned
+/// components, changed bytes, bad signatures and untrusted signers, each with a clear error,
+/// while a development host loads anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_components_signed_by_trusted_keys_load() {
+    use airssys_wasm::trust::{ComponentSignature, SecretKey, TrustPolicy};
+    use airssys_wasm::{ComponentSpec, HostError, Source};
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("echo.wasm");
+    let bytes = std::fs::read(test_programs::ECHO).unwrap();
+    std::fs::write(&wasm, &bytes).unwrap();
+    let ours = SecretKey::generate().unwrap();
+    let theirs = SecretKey::generate().unwrap();
+    let keys = TrustPolicy::Keys(vec![ours.public()]);
+    let start = |spec: ComponentSpec, policy: TrustPolicy| async move {
+        Host::builder().trust(policy).component(spec).start().await
+    };
+    let refused = |result: Result<Host, HostError>| match result {
+        Err(HostError::Untrusted { reason, .. }) => reason.to_string(),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("an untrusted component was loaded"),
+    };
+    let file = || ComponentSpec::new("echo", Source::File(wasm.clone()));
+
+    // Unsigned.
+    assert!(refused(start(file(), keys.clone()).await).contains("not signed"));
+    // Signed by us (the .sig file next to it): loads and works.
+    std::fs::write(dir.path().join("echo.wasm.sig"), ours.sign(&bytes).to_json()).unwrap();
+    let host = start(file(), keys.clone()).await.unwrap();
+    assert_eq!(text(host.call("echo", raw("signed"), T).await.unwrap()), "signed");
+    host.shutdown(T).await;
+    // Changed after signing.
+    let mut tampered = bytes.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    std::fs::write(&wasm, &tampered).unwrap();
+    assert!(refused(start(file(), keys.clone()).await).contains("does not match"));
+    std::fs::write(&wasm, &bytes).unwrap();
+    // Signed by someone we do not trust.
+    std::fs::write(dir.path().join("echo.wasm.sig"), theirs.sign(&bytes).to_json()).unwrap();
+    assert!(refused(start(file(), keys.clone()).await).contains("not a trusted key"));
+    // A forged signature: our key named, their signature.
+    let mut forged = theirs.sign(&bytes);
+    forged.key = ours.public().to_hex();
+    let spec = ComponentSpec::new("echo", Source::Bytes(bytes.clone().into())).signature(forged);
+    assert!(refused(start(spec, keys.clone()).await).contains("invalid"));
+    // Garbage in the signature file.
+    std::fs::write(dir.path().join("echo.wasm.sig"), "{ not json").unwrap();
+    assert!(refused(start(file(), keys.clone()).await).contains("malformed"));
+    assert!(ComponentSignature::parse("{}").is_err());
+    // Development mode loads anything.
+    let host = start(file(), TrustPolicy::Development).await.unwrap();
+    host.shutdown(T).await;
+    // Keys round-trip through their text form.
+    let again = SecretKey::from_hex(&ours.to_hex()).unwrap();
+    assert_eq!(again.public(), ours.public());
+    assert!(airssys_wasm::trust::PublicKey::from_hex("zz").is_err());
+}
