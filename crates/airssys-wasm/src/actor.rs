@@ -181,9 +181,30 @@ impl Actor for ComponentActor {
             _ => Ok(UpdateDeadline::Yield(1)),
         });
         Self::arm(&mut store, shared.cpu_per_message, shared.fuel_per_message);
-        let bindings = shared.pre.instantiate_async(&mut store).await?;
-        let config: Vec<(String, String)> = shared.config.to_vec();
-        bindings.call_init(&mut store, &config).await?.map_err(|e| format!("init failed: {e}"))?;
+        let started = async {
+            let bindings = shared.pre.instantiate_async(&mut store).await?;
+            let config: Vec<(String, String)> = shared.config.to_vec();
+            bindings
+                .call_init(&mut store, &config)
+                .await?
+                .map_err(|e| format!("init failed: {e}"))?;
+            Ok::<_, BoxError>(bindings)
+        };
+        let bindings = match started.await {
+            Ok(bindings) => bindings,
+            Err(e) => {
+                let reason = e.to_string();
+                shared.router.audit.event(
+                    &shared.address,
+                    "init",
+                    airssys_osl::Action::Lifecycle,
+                    &shared.address,
+                    "crash",
+                    reason,
+                );
+                return Err(e);
+            }
+        };
         self.live = Some(Live { store, bindings });
         Ok(())
     }

@@ -1,16 +1,43 @@
 //! The host's audit log: every refused capability, every limit hit, every crash and restart,
-//! and the grants each component starts with, as `airssys-osl` audit records (JSON lines to a
-//! file, or `tracing`). The principal is the component's address.
+//! the grants each component starts with, and signature verdicts, as `airssys-osl` audit
+//! records (JSON lines to a file, or `tracing`). The principal is the component's address.
+//!
+//! Refusals are what a hostile guest can produce at will, so they are throttled per
+//! component (a burst of 200, then 50 a second); what is not written is counted, and the
+//! count goes into the next record that is. Resources are cut to 256 bytes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use airssys_osl::{Action, AuditLog, AuditRecord};
 
+const DENIALS_PER_SECOND: f64 = 50.0;
+const DENIAL_BURST: f64 = 200.0;
+const MAX_RESOURCE: usize = 256;
+
+struct Budget {
+    tokens: f64,
+    last: Instant,
+    suppressed: u64,
+}
+
 /// Where a host's audit records go. Cloning shares the log.
-#[derive(Debug, Clone)]
-pub(crate) struct Audit(AuditLog);
+#[derive(Clone)]
+pub(crate) struct Audit {
+    log: AuditLog,
+    budgets: Arc<Mutex<HashMap<String, Budget>>>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit").field("log", &self.log).finish_non_exhaustive()
+    }
+}
 
 impl Default for Audit {
     fn default() -> Self {
-        Audit(AuditLog::tracing())
+        Audit::new(AuditLog::tracing())
     }
 }
 
@@ -20,9 +47,20 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+fn cut(text: &str) -> String {
+    if text.len() <= MAX_RESOURCE {
+        return text.to_owned();
+    }
+    let mut end = MAX_RESOURCE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 impl Audit {
     pub(crate) fn new(log: AuditLog) -> Self {
-        Audit(log)
+        Audit { log, budgets: Arc::default() }
     }
 
     /// Record one event; a log that cannot be written is reported through `tracing` (the
@@ -36,15 +74,50 @@ impl Audit {
         decision: &'static str,
         rule: impl Into<String>,
     ) {
-        self.0.record_event(AuditRecord {
+        self.log.record_event(AuditRecord {
             time_ms: now_ms(),
             op_id: 0,
-            principal: component.to_owned(),
+            principal: cut(component),
             operation,
             action,
-            resource: resource.to_owned(),
+            resource: cut(resource),
             decision,
             rule: rule.into(),
         });
+    }
+
+    /// Record a refusal, within the component's audit budget.
+    pub(crate) fn denial(
+        &self,
+        component: &str,
+        operation: &'static str,
+        action: Action,
+        resource: &str,
+        rule: &str,
+    ) {
+        let suppressed = {
+            let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let budget = budgets.entry(component.to_owned()).or_insert(Budget {
+                tokens: DENIAL_BURST,
+                last: now,
+                suppressed: 0,
+            });
+            let elapsed = now.saturating_duration_since(budget.last).as_secs_f64();
+            budget.last = now;
+            budget.tokens = (budget.tokens + elapsed * DENIALS_PER_SECOND).min(DENIAL_BURST);
+            if budget.tokens < 1.0 {
+                budget.suppressed += 1;
+                return;
+            }
+            budget.tokens -= 1.0;
+            std::mem::take(&mut budget.suppressed)
+        };
+        let rule = if suppressed == 0 {
+            rule.to_owned()
+        } else {
+            format!("{rule} ({suppressed} earlier refusals of this component not recorded)")
+        };
+        self.event(component, operation, action, resource, "deny", rule);
     }
 }

@@ -13,12 +13,13 @@ use crate::bindings::SendError;
 /// anyone); [`Grants::all_messaging`] grants every messaging capability.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    /// Addresses it may `send` to: names, with `*` matching any run of characters
-    /// (`worker*` covers `workers/0`).
+    /// Addresses it may `send` to: names, with `*` matching any run of characters. A pool's
+    /// name covers its members (`workers` allows `workers/0`).
     pub send: Vec<String>,
     /// Addresses it may `request` or `call`.
     pub request: Vec<String>,
-    /// Senders it accepts messages from (`host` for the embedding host); `None`: anyone.
+    /// Senders it accepts messages from (`host` for the embedding host; a pool's name covers
+    /// its members); `None`: anyone.
     pub accept_from: Option<Vec<String>>,
     /// Topic patterns it may publish to (`*` one segment, `#` the rest).
     pub publish: Vec<String>,
@@ -52,7 +53,8 @@ pub struct WasiGrants {
     pub connect: Vec<String>,
     /// `ip:port` patterns it may listen on (TCP).
     pub listen: Vec<String>,
-    /// `ip:port` patterns it may bind UDP sockets to and send datagrams to.
+    /// `ip:port` patterns for UDP: the local addresses it may bind and the peers it may send
+    /// to and receive from (one list for both).
     pub udp: Vec<String>,
 }
 
@@ -78,8 +80,13 @@ impl Addresses {
         Addresses { patterns: patterns.to_vec(), any: patterns.iter().any(|p| p == "*") }
     }
 
+    /// True if a pattern matches `address`, or the pool `address` is a member of
+    /// (`orders/3` is allowed by a grant of `orders`).
     pub(crate) fn allows(&self, address: &str) -> bool {
-        self.any || self.patterns.iter().any(|p| wildcard(p.as_bytes(), address.as_bytes()))
+        let matches = |a: &str| self.patterns.iter().any(|p| wildcard(p.as_bytes(), a.as_bytes()));
+        self.any
+            || matches(address)
+            || address.split_once('/').is_some_and(|(pool, _)| matches(pool))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -227,6 +234,39 @@ pub(crate) fn socket_text(addr: std::net::SocketAddr) -> String {
     std::net::SocketAddr::new(ip, addr.port()).to_string()
 }
 
+/// Which socket addresses a component may use.
+struct SocketCheck {
+    connect: Addresses,
+    listen: Addresses,
+    udp: Addresses,
+}
+
+impl SocketCheck {
+    fn allows(
+        &self,
+        addr: std::net::SocketAddr,
+        use_: wasmtime_wasi::sockets::SocketAddrUse,
+    ) -> bool {
+        use wasmtime_wasi::sockets::SocketAddrUse;
+        let text = socket_text(addr);
+        // The OS picks an unspecified address and port 0 for implicit binds.
+        let implicit = addr.ip().is_unspecified() && addr.port() == 0;
+        match use_ {
+            SocketAddrUse::TcpConnect => self.connect.allows(&text),
+            // An implicit bind before a connect; any other bind is a listen address.
+            SocketAddrUse::TcpBind => {
+                (implicit && !self.connect.is_empty()) || self.listen.allows(&text)
+            }
+            // `listen` on an unbound socket would bind every interface on a random port:
+            // only a grant that covers that address allows it.
+            SocketAddrUse::TcpListen => self.listen.allows(&text),
+            SocketAddrUse::TcpAccept => !self.listen.is_empty(),
+            SocketAddrUse::UdpBind => (implicit && !self.udp.is_empty()) || self.udp.allows(&text),
+            SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => self.udp.allows(&text),
+        }
+    }
+}
+
 /// Build a component's `WasiCtx`: deny by default; clocks and random always; stdout and
 /// stderr into the logs; then exactly the granted environment, directories and network.
 pub(crate) fn wasi_ctx(
@@ -252,29 +292,21 @@ pub(crate) fn wasi_ctx(
             .preopened_dir(host, guest, perms)
             .map_err(|e| format!("cannot grant directory {}: {e:#}", host.display()))?;
     }
-    // Sockets may be created, but every address they use goes through the check below, which
-    // refuses (and audits) whatever is not granted.
-    builder.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(false);
-    let (connect, listen, datagrams) = (
-        Addresses::new(&grants.connect),
-        Addresses::new(&grants.listen),
-        Addresses::new(&grants.udp),
-    );
+    // TCP and UDP exist only for a component granted some of it; each address it then uses
+    // is checked (and a refusal audited).
+    let tcp = !grants.connect.is_empty() || !grants.listen.is_empty();
+    builder.allow_tcp(tcp).allow_udp(!grants.udp.is_empty()).allow_ip_name_lookup(false);
+    let check = SocketCheck {
+        connect: Addresses::new(&grants.connect),
+        listen: Addresses::new(&grants.listen),
+        udp: Addresses::new(&grants.udp),
+    };
     let component = std::sync::Arc::clone(address);
     let audit = audit.clone();
     builder.socket_addr_check(move |addr, use_| {
-        let text = socket_text(addr);
-        // Implicit binds (before a connect or a send) use the unspecified address and port 0.
-        let implicit = addr.ip().is_unspecified() && addr.port() == 0;
-        let allowed = match use_ {
-            SocketAddrUse::TcpConnect => connect.allows(&text),
-            SocketAddrUse::TcpBind => implicit || listen.allows(&text),
-            SocketAddrUse::TcpListen => listen.allows(&text) || (implicit && !listen.is_empty()),
-            SocketAddrUse::TcpAccept => !listen.is_empty(),
-            SocketAddrUse::UdpBind => implicit || datagrams.allows(&text),
-            SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => datagrams.allows(&text),
-        };
+        let allowed = check.allows(addr, use_);
         if !allowed {
+            let text = socket_text(addr);
             tracing::warn!(component = %component, address = %text, use_ = ?use_, "network address not granted");
             let action = match use_ {
                 SocketAddrUse::TcpConnect => airssys_osl::Action::NetConnect,
@@ -283,7 +315,7 @@ pub(crate) fn wasi_ctx(
                 }
                 _ => airssys_osl::Action::NetUdp,
             };
-            audit.event(&component, "socket", action, &text, "deny", "not granted");
+            audit.denial(&component, "socket", action, &text, "not granted");
         }
         Box::pin(async move { allowed })
     });
@@ -308,5 +340,47 @@ mod tests {
         assert!(!m("", "x"));
         assert!(m(&"*".repeat(50), &"a".repeat(50)));
         assert!(!m(&"a*".repeat(30), &"a".repeat(20)));
+    }
+
+    #[test]
+    fn socket_check_refuses_what_is_not_granted() {
+        use wasmtime_wasi::sockets::SocketAddrUse::*;
+        let check = |connect: &[&str], listen: &[&str], udp: &[&str]| super::SocketCheck {
+            connect: super::Addresses::new(
+                &connect.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ),
+            listen: super::Addresses::new(
+                &listen.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ),
+            udp: super::Addresses::new(&udp.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        };
+        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let only_listen = check(&[], &["127.0.0.1:8080"], &[]);
+        assert!(only_listen.allows(a("127.0.0.1:8080"), TcpBind));
+        assert!(only_listen.allows(a("127.0.0.1:8080"), TcpListen));
+        // Listening on an unbound socket binds every interface: not granted.
+        assert!(!only_listen.allows(a("0.0.0.0:0"), TcpListen));
+        assert!(!only_listen.allows(a("0.0.0.0:0"), TcpBind));
+        assert!(!only_listen.allows(a("0.0.0.0:9999"), TcpListen));
+        assert!(!only_listen.allows(a("127.0.0.1:80"), TcpConnect));
+        let only_connect = check(&["10.0.0.1:443"], &[], &[]);
+        assert!(only_connect.allows(a("0.0.0.0:0"), TcpBind));
+        assert!(only_connect.allows(a("10.0.0.1:443"), TcpConnect));
+        assert!(!only_connect.allows(a("10.0.0.2:443"), TcpConnect));
+        assert!(!only_connect.allows(a("127.0.0.1:1"), TcpListen));
+        assert!(!only_connect.allows(a("[::ffff:10.0.0.2]:443"), TcpConnect));
+        assert!(only_connect.allows(a("[::ffff:10.0.0.1]:443"), TcpConnect));
+        let nothing = check(&[], &[], &[]);
+        assert!(!nothing.allows(a("0.0.0.0:0"), UdpBind));
+        assert!(!nothing.allows(a("0.0.0.0:0"), TcpBind));
+    }
+
+    #[test]
+    fn pool_names_cover_their_members() {
+        let pool = super::Addresses::new(&["workers".to_string()]);
+        assert!(pool.allows("workers"));
+        assert!(pool.allows("workers/3"));
+        assert!(!pool.allows("workers2"));
+        assert!(!pool.allows("workers-admin/1"));
     }
 }

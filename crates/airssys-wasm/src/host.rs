@@ -111,7 +111,7 @@ impl ComponentSpec {
 
     /// CPU time one message handler may use before it is trapped.
     pub fn cpu_per_message(mut self, budget: Duration) -> Self {
-        self.cpu_per_message = budget;
+        self.cpu_per_message = budget.min(MAX_CPU_PER_MESSAGE);
         self
     }
 
@@ -590,6 +590,12 @@ impl Core {
                 reason: format!("its memory limit is above the engine's ({max_memory} bytes)"),
             });
         }
+        if spec.instances > MAX_INSTANCES {
+            return Err(HostError::Limit {
+                name: spec.name.to_string(),
+                reason: format!("a pool has at most {MAX_INSTANCES} instances"),
+            });
+        }
         let members: Vec<Arc<str>> = match spec.instances {
             1 => Vec::new(),
             n => {
@@ -617,7 +623,6 @@ impl Core {
         if !self.router.reserve(Arc::clone(&spec.name), &members, policy) {
             return Err(HostError::DuplicateName(spec.name.to_string()));
         }
-        self.audit_grants(spec);
         let (code, engine) = match self.code(spec) {
             Ok(code) => code,
             Err(e) => {
@@ -625,6 +630,7 @@ impl Core {
                 return Err(e);
             }
         };
+        self.audit_grants(spec);
         let prepared = Prepared { name: Arc::clone(&spec.name), members, code, nested: false };
         let config: Arc<[(String, String)]> = spec.config.clone().into();
         let children = prepared
@@ -710,6 +716,12 @@ impl Core {
         self.prune();
     }
 }
+
+/// The largest pool.
+const MAX_INSTANCES: u32 = 1024;
+
+/// The longest CPU budget per message (longer ones are cut to it).
+const MAX_CPU_PER_MESSAGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Names are addresses: 1 to 128 ASCII letters, digits, `-`, `_` or `.`; `host` is the
 /// host's own address, and `/` separates a pool from its members.

@@ -352,7 +352,11 @@ pub enum ManifestError {
 
 /// 1-based line and column of a byte offset.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
     (line, column)
@@ -388,6 +392,31 @@ impl Manifest {
     /// Cross-field checks: every child names something that exists, once; a component has a
     /// source; grants name components that exist.
     fn check(&self) -> Result<(), (Option<std::ops::Range<usize>>, String)> {
+        for name in self.supervisors.keys() {
+            if name == "(root)" {
+                return Err((None, "\"(root)\" is reserved for the root supervisor".into()));
+            }
+            if self.components.contains_key(name) {
+                return Err((None, format!("{name:?} names both a component and a supervisor")));
+            }
+        }
+        for (name, c) in &self.components {
+            if c.instances.is_some_and(|n| n > 1024) {
+                return Err((
+                    None,
+                    format!("component {name:?}: a pool has at most 1024 instances"),
+                ));
+            }
+            let day = std::time::Duration::from_secs(24 * 3600);
+            if c.limits.cpu_per_message.is_some_and(|d| d.0 > day) {
+                return Err((None, format!("component {name:?}: cpu_per_message is at most 24h")));
+            }
+        }
+        let long = std::time::Duration::from_secs(365 * 24 * 3600);
+        let intensities = std::iter::once(&self.supervisor).chain(self.supervisors.values());
+        if intensities.filter_map(|s| s.intensity).any(|i| i.within.0 > long) {
+            return Err((None, "a supervisor's intensity window is at most a year".into()));
+        }
         let mut placed: BTreeMap<&str, &str> = BTreeMap::new();
         let sups = std::iter::once(("(root)", &self.supervisor))
             .chain(self.supervisors.iter().map(|(n, s)| (n.as_str(), s)));
@@ -447,7 +476,7 @@ impl Manifest {
             let targets = grants.send.iter().chain(&grants.request);
             for target in targets.chain(grants.accept_from.iter().flatten()) {
                 let t = target.get_ref();
-                let exact = !t.contains(['*', '?']);
+                let exact = !t.contains('*');
                 let base = t.split('/').next().unwrap_or(t);
                 if exact && t != crate::HOST_ADDRESS && !self.components.contains_key(base) {
                     return Err((

@@ -115,12 +115,11 @@ impl Router {
             return Err(SendError::CodecNotAccepted(policy.accepts.to_vec()));
         }
         if policy.accept_from.as_ref().is_some_and(|a| !a.allows(sender)) {
-            self.audit.event(
+            self.audit.denial(
                 sender,
                 "deliver",
                 airssys_osl::Action::MessageAccept,
                 target,
-                "deny",
                 "the receiver does not accept messages from this sender",
             );
             return Err(SendError::NotPermitted);

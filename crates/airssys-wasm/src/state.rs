@@ -17,6 +17,9 @@ use crate::capability::{Capabilities, Refusal};
 use crate::router::{self, Router};
 use crate::topics::Topics;
 
+/// How many WASI resources (streams, sockets, files, ...) one instance may hold.
+const MAX_RESOURCES: usize = 4096;
+
 /// Longest `call` timeout a guest may ask for.
 const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -73,7 +76,12 @@ impl HostState {
     ) -> Self {
         HostState {
             wasi,
-            table: ResourceTable::new(),
+            table: {
+                // Bounds what a guest can hold open (sockets, streams, files).
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_RESOURCES);
+                table
+            },
             address,
             config,
             limits,
@@ -103,7 +111,7 @@ impl HostState {
                 "not granted",
             ),
         };
-        self.router.audit.event(&self.address, what, action, target, "deny", rule);
+        self.router.audit.denial(&self.address, what, action, target, rule);
     }
 }
 
@@ -132,13 +140,12 @@ impl messaging::Host for HostState {
             let pending = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
             if pending >= limit as usize {
                 tracing::warn!(component = %self.address, limit, "too many pending requests");
-                self.router.audit.event(
+                self.router.audit.denial(
                     &self.address,
                     "request",
                     airssys_osl::Action::Limit,
                     &target,
-                    "deny",
-                    format!("pending requests ({limit})"),
+                    &format!("pending requests ({limit})"),
                 );
                 return Err(SendError::TooManyRequests);
             }

@@ -74,22 +74,30 @@ impl AuditLog {
                 file.append(&record).map_err(|e| OslError::AuditUnavailable(e.to_string()))
             }
             Sink::Tracing => {
-                let recorded = if record.decision == "allow" {
-                    tracing::enabled!(target: "airssys_osl::audit", tracing::Level::INFO)
-                } else {
+                let recorded = if record.decision == "deny" {
                     tracing::enabled!(target: "airssys_osl::audit", tracing::Level::WARN)
+                } else {
+                    tracing::enabled!(target: "airssys_osl::audit", tracing::Level::INFO)
                 };
                 if !recorded {
                     return Err(OslError::AuditUnavailable(
                         "no tracing subscriber records airssys_osl::audit events".into(),
                     ));
                 }
-                let AuditRecord { op_id, principal, operation, action, resource, rule, .. } =
-                    &record;
-                if record.decision == "allow" {
-                    tracing::info!(target: "airssys_osl::audit", op_id, principal, operation, %action, resource, rule, "allow");
+                let AuditRecord {
+                    op_id,
+                    principal,
+                    operation,
+                    action,
+                    resource,
+                    decision,
+                    rule,
+                    ..
+                } = &record;
+                if *decision == "deny" {
+                    tracing::warn!(target: "airssys_osl::audit", op_id, principal, operation, %action, resource, rule, "{decision}");
                 } else {
-                    tracing::warn!(target: "airssys_osl::audit", op_id, principal, operation, %action, resource, rule, "deny");
+                    tracing::info!(target: "airssys_osl::audit", op_id, principal, operation, %action, resource, rule, "{decision}");
                 }
                 Ok(())
             }

@@ -180,7 +180,11 @@ children = ["echo"]
     let host = airssys_wasm::HostBuilder::from_manifest(&path).unwrap().start().await.unwrap();
     assert_eq!(text(host.call("relay", raw("send:x"), T).await.unwrap()), "sent");
     // counter accepts only the relay; the relay may not call echo.
-    assert!(host.send("counter", raw("x")).is_err());
+    assert_eq!(host.send("counter", raw("x")), Err(airssys_wasm::SendError::NotPermitted));
+    assert_eq!(
+        text(host.call("relay", raw("send-to:echo:x"), T).await.unwrap()),
+        "error: SendError::NotPermitted"
+    );
     assert_eq!(
         text(host.call("relay", raw("flood:10"), T).await.unwrap()),
         "sent 2, refused 8 SendError::RateLimited"
@@ -216,4 +220,52 @@ fn unsupported_grants_are_refused() {
         .unwrap()
         .to_string();
     assert!(error.contains("AIRSSYS_SURELY_UNSET_VARIABLE"), "{error}");
+}
+
+/// Hostile values are refused with a clear error, never a panic.
+#[test]
+fn hostile_values_are_refused() {
+    let comp = |extra: &str| format!("{APP}[components.a]\nsource = \"a.wasm\"\n{extra}\n");
+    for (text, words) in [
+        (comp("instances = 4294967295"), &["1024"][..]),
+        (comp("[components.a.limits]\ncpu_per_message = \"300000000000y\""), &["24h"][..]),
+        (
+            format!(
+                "{APP}[components.a]\nsource = \"a.wasm\"\n[supervisor]\nchildren = [\"(root)\"]\n[supervisors.\"(root)\"]\n"
+            ),
+            &["reserved"][..],
+        ),
+        (
+            format!(
+                "{APP}[components.a]\nsource = \"a.wasm\"\n[supervisor]\nchildren = [\"a\"]\n[supervisors.a]\n"
+            ),
+            &["both"][..],
+        ),
+        (format!("{APP}[components.a]\nsource = \"a.wasm\"\nsource = \"b\"\n"), &["duplicate"][..]),
+        ("[app]\nname = \"é\u{301}\"\n[x".to_string(), &[][..]),
+    ] {
+        let error = Manifest::parse(&text, "app.toml").expect_err(&text).to_string();
+        assert!(error.starts_with("app.toml:"), "{error}");
+        for w in words {
+            assert!(error.contains(w), "{w:?} missing from {error}");
+        }
+    }
+}
+
+/// A manifest must say whom it trusts.
+#[test]
+fn trust_must_be_explicit() {
+    let base = format!("{APP}[components.a]\nsource = \"{}\"\n", test_programs::ECHO);
+    let build = |extra: &str| {
+        Manifest::parse(&format!("{base}{extra}"), "app.toml")
+            .unwrap()
+            .builder(std::path::Path::new("."))
+    };
+    let error = build("").unwrap_err().to_string();
+    assert!(error.contains("[trust]"), "{error}");
+    let error = build("[trust]\ndevelopment = true\nkeys = [\"00\"]\n").unwrap_err().to_string();
+    assert!(error.contains("choose one"), "{error}");
+    let error = build("[trust]\nkeys = [\"not-hex\"]\n").unwrap_err().to_string();
+    assert!(error.contains("not-hex"), "{error}");
+    assert!(build("[trust]\ndevelopment = true\n").is_ok());
 }

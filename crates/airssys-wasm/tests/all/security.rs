@@ -242,7 +242,7 @@ async fn audit_log_records_refusals_limits_and_lifecycle() {
                 .rate(1, 2),
         )
         .component(relay("b").config("target", "counter"))
-        .component(guest("net", test_programs::MISBEHAVE))
+        .component(guest("net", test_programs::MISBEHAVE).network(&["127.0.0.1:1"], &[], &[]))
         .start()
         .await
         .unwrap();
@@ -253,7 +253,7 @@ async fn audit_log_records_refusals_limits_and_lifecycle() {
     ask("a", "send-to:echo:x").await; // not granted
     ask("a", "flood:5").await; // 2 go, then rate-limited
     ask("b", "send:x").await; // counter does not accept b
-    ask("net", "connect:127.0.0.1:9").await; // no network grant
+    ask("net", "connect:127.0.0.1:9").await; // not the granted port
     assert!(host.call("counter", raw("crash"), T).await.is_err()); // not accepted from host either
     host.shutdown(T).await;
 
