@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{Notify, watch};
 
 use crate::error::OslError;
@@ -64,10 +64,23 @@ async fn read_capped(stream: Option<impl AsyncRead + Unpin>, kept: Captured) {
     }
 }
 
-/// Open for writing without following a symlink in the final component (one planted after
-/// the security check is refused with ELOOP).
-fn no_follow(options: &mut tokio::fs::OpenOptions) -> &mut tokio::fs::OpenOptions {
+/// Open without following a symlink in the final component (one planted after the security
+/// check is refused with ELOOP).
+fn no_follow(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
     options.custom_flags(libc::O_NOFOLLOW)
+}
+
+/// Run a whole file operation on tokio's blocking pool in one hop (a `tokio::fs::File` pays
+/// one hop per read or write).
+async fn blocking<T: Send + 'static>(
+    operation: &'static str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, OslError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result.map_err(OslError::io(operation)),
+        Err(e) => Err(OslError::Io { operation, source: std::io::Error::other(e.to_string()) }),
+    }
 }
 
 impl TokioExecutor {
@@ -93,33 +106,32 @@ impl TokioExecutor {
 #[crate::executor]
 impl TokioExecutor {
     async fn file_read(&self, op: FileRead, _ctx: &Context) -> Result<Vec<u8>, OslError> {
-        let io = OslError::io(FileRead::NAME);
-        let mut file = no_follow(tokio::fs::OpenOptions::new().read(true))
-            .open(&op.path)
-            .await
-            .map_err(OslError::io(FileRead::NAME))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).await.map_err(io)?;
-        Ok(bytes)
+        blocking(FileRead::NAME, move || {
+            let mut file = no_follow(std::fs::OpenOptions::new().read(true)).open(&op.path)?;
+            let mut bytes = Vec::with_capacity(file.metadata().map_or(0, |m| m.len() as usize));
+            std::io::Read::read_to_end(&mut file, &mut bytes)?;
+            Ok(bytes)
+        })
+        .await
     }
 
     async fn file_write(&self, op: FileWrite, _ctx: &Context) -> Result<(), OslError> {
-        let mut file =
-            no_follow(tokio::fs::OpenOptions::new().write(true).create(true).truncate(true))
-                .open(&op.path)
-                .await
-                .map_err(OslError::io(FileWrite::NAME))?;
-        file.write_all(&op.data).await.map_err(OslError::io(FileWrite::NAME))?;
-        file.flush().await.map_err(OslError::io(FileWrite::NAME))
+        blocking(FileWrite::NAME, move || {
+            let mut options = std::fs::OpenOptions::new();
+            let mut file =
+                no_follow(options.write(true).create(true).truncate(true)).open(&op.path)?;
+            std::io::Write::write_all(&mut file, &op.data)
+        })
+        .await
     }
 
     async fn file_append(&self, op: FileAppend, _ctx: &Context) -> Result<(), OslError> {
-        let mut file = no_follow(tokio::fs::OpenOptions::new().append(true).create(true))
-            .open(&op.path)
-            .await
-            .map_err(OslError::io(FileAppend::NAME))?;
-        file.write_all(&op.data).await.map_err(OslError::io(FileAppend::NAME))?;
-        file.flush().await.map_err(OslError::io(FileAppend::NAME))
+        blocking(FileAppend::NAME, move || {
+            let mut options = std::fs::OpenOptions::new();
+            let mut file = no_follow(options.append(true).create(true)).open(&op.path)?;
+            std::io::Write::write_all(&mut file, &op.data)
+        })
+        .await
     }
 
     async fn file_delete(&self, op: FileDelete, _ctx: &Context) -> Result<(), OslError> {
