@@ -352,3 +352,41 @@ async fn only_components_signed_by_trusted_keys_load() {
     assert_eq!(again.public(), ours.public());
     assert!(airssys_wasm::trust::PublicKey::from_hex("zz").is_err());
 }
+
+/// Listening: only on a granted address; an unbound listen (every interface, a random port)
+/// is refused. UDP: only to granted peers; a component without a UDP grant has no UDP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listen_and_udp_reach_only_granted_addresses() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let granted = format!("127.0.0.1:{port}");
+    let host = Host::builder()
+        .component(guest("server", test_programs::MISBEHAVE).network(&[], &[&granted], &[]))
+        .component(guest("udp", test_programs::MISBEHAVE).network(&[], &[], &["127.0.0.1:*"]))
+        .component(guest("quiet", test_programs::MISBEHAVE))
+        .start()
+        .await
+        .unwrap();
+    let ask = |who: &'static str, what: String| {
+        let host = &host;
+        async move { text(host.call(who, raw(&what), T).await.unwrap()) }
+    };
+    assert_eq!(ask("server", format!("listen:{granted}")).await, "listening");
+    assert!(ask("server", "listen:0.0.0.0:0".into()).await.starts_with("error"));
+    assert!(
+        ask("server", format!("listen:127.0.0.1:{}", port.wrapping_add(1)))
+            .await
+            .starts_with("error")
+    );
+    assert_eq!(ask("udp", format!("udp:127.0.0.1:0:{peer_addr}")).await, "sent");
+    let mut buf = [0u8; 4];
+    let (n, _) = tokio::time::timeout(T, peer.recv_from(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"x");
+    assert!(ask("udp", "udp:127.0.0.1:0:10.0.0.1:9".into()).await.starts_with("error"));
+    assert!(ask("quiet", format!("udp:127.0.0.1:0:{peer_addr}")).await.starts_with("error"));
+    assert!(ask("quiet", format!("listen:{granted}")).await.starts_with("error"));
+    host.shutdown(T).await;
+}

@@ -10,6 +10,9 @@
 //! - `env:<name>`: answers the variable's value or `unset`;
 //! - `connect:<ip:port>`: opens a TCP connection through WASI sockets; answers `connected`
 //!   or `error: <what>`;
+//! - `listen:<ip:port>`: binds a TCP listener; answers `listening` or `error: <what>`;
+//! - `udp:<bind ip:port>:<peer ip:port>`: binds a UDP socket and sends `x` to the peer;
+//!   answers `sent` or `error: <what>`;
 //! - anything else: answers `ok`.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
@@ -79,6 +82,26 @@ impl Guest for Misbehave {
         if let Some(addr) = text.strip_prefix("connect:") {
             let answer = match std::net::TcpStream::connect(addr) {
                 Ok(_) => "connected".to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
+        }
+        if let Some(addr) = text.strip_prefix("listen:") {
+            let answer = match std::net::TcpListener::bind(addr) {
+                Ok(_) => "listening".to_string(),
+                Err(e) => format!("error: {e}"),
+            };
+            return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
+        }
+        if let Some(rest) = text.strip_prefix("udp:") {
+            let parts: Vec<&str> = rest.splitn(4, ':').collect();
+            let [bind_ip, bind_port, peer_ip, peer_port] = parts[..] else {
+                return Err("expected udp:<ip:port>:<ip:port>".into());
+            };
+            let sent = std::net::UdpSocket::bind(format!("{bind_ip}:{bind_port}"))
+                .and_then(|socket| socket.send_to(b"x", format!("{peer_ip}:{peer_port}")));
+            let answer = match sent {
+                Ok(_) => "sent".to_string(),
                 Err(e) => format!("error: {e}"),
             };
             return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
