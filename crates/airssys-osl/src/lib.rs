@@ -70,7 +70,7 @@ pub use middleware::{
     SecurityMiddleware, read_audit,
 };
 pub use ops::{Op, Operation, Output};
-pub use permission::{Action, Permission};
+pub use permission::{Action, Permission, canonical_socket_addr};
 pub use pipeline::{Osl, OslBuilder};
 pub use policy::{AclEntry, Decision, Effect, Rbac, RbacBuilder, SecurityPolicy};
 pub use principal::{Context, Principal};

@@ -97,6 +97,18 @@ impl std::fmt::Display for Action {
     }
 }
 
+/// The canonical text of a socket address, as network resources are written: IPv4-mapped
+/// IPv6 addresses as IPv4 (`[::ffff:1.2.3.4]:80` is `1.2.3.4:80`), IPv6 in brackets.
+pub fn canonical_socket_addr(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V6(v6) => {
+            v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), Into::into)
+        }
+        v4 => v4,
+    };
+    std::net::SocketAddr::new(ip, addr.port()).to_string()
+}
+
 /// One permission an operation needs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Permission {

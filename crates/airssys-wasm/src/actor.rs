@@ -155,11 +155,9 @@ impl Actor for ComponentActor {
         let wasi =
             crate::capability::wasi_ctx(&shared.address, &shared.wasi, &shared.router.audit)?;
         if ctx.incarnation() > 1 {
-            shared.router.audit.event(
+            shared.router.audit.lifecycle(
                 &shared.address,
                 "restart",
-                airssys_osl::Action::Lifecycle,
-                &shared.address,
                 "restart",
                 format!("incarnation {}", ctx.incarnation()),
             );
@@ -194,14 +192,7 @@ impl Actor for ComponentActor {
             Ok(bindings) => bindings,
             Err(e) => {
                 let reason = e.to_string();
-                shared.router.audit.event(
-                    &shared.address,
-                    "init",
-                    airssys_osl::Action::Lifecycle,
-                    &shared.address,
-                    "crash",
-                    reason,
-                );
+                shared.router.audit.lifecycle(&shared.address, "init", "crash", reason);
                 return Err(e);
             }
         };
@@ -232,11 +223,9 @@ impl Actor for ComponentActor {
                     Ok(()) => Ok(()),
                     Err(trap) => {
                         let reason = trap_reason(&self.shared.address, &trap);
-                        self.shared.router.audit.event(
+                        self.shared.router.audit.lifecycle(
                             &self.shared.address,
                             "handle-callback",
-                            airssys_osl::Action::Lifecycle,
-                            &self.shared.address,
                             "crash",
                             reason.clone(),
                         );
@@ -267,11 +256,9 @@ impl Actor for ComponentActor {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RequestError::ReceiverCrashed(reason.clone())));
                 }
-                self.shared.router.audit.event(
+                self.shared.router.audit.lifecycle(
                     &self.shared.address,
                     "handle-message",
-                    airssys_osl::Action::Lifecycle,
-                    &self.shared.address,
                     "crash",
                     reason.clone(),
                 );

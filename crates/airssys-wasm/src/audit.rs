@@ -86,6 +86,17 @@ impl Audit {
         });
     }
 
+    /// Record a lifecycle event of a component (`crash`, `restart`).
+    pub(crate) fn lifecycle(
+        &self,
+        component: &str,
+        operation: &'static str,
+        decision: &'static str,
+        reason: impl Into<String>,
+    ) {
+        self.event(component, operation, Action::Lifecycle, component, decision, reason);
+    }
+
     /// Record a refusal, within the component's audit budget.
     pub(crate) fn denial(
         &self,

@@ -222,18 +222,6 @@ impl Capabilities {
     }
 }
 
-/// The canonical text of a socket address (IPv4-mapped IPv6 written as IPv4), as network
-/// patterns see it.
-pub(crate) fn socket_text(addr: std::net::SocketAddr) -> String {
-    let ip = match addr.ip() {
-        std::net::IpAddr::V6(v6) => {
-            v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), Into::into)
-        }
-        v4 => v4,
-    };
-    std::net::SocketAddr::new(ip, addr.port()).to_string()
-}
-
 /// Which socket addresses a component may use.
 struct SocketCheck {
     connect: Addresses,
@@ -248,7 +236,7 @@ impl SocketCheck {
         use_: wasmtime_wasi::sockets::SocketAddrUse,
     ) -> bool {
         use wasmtime_wasi::sockets::SocketAddrUse;
-        let text = socket_text(addr);
+        let text = airssys_osl::canonical_socket_addr(addr);
         // The OS picks an unspecified address and port 0 for implicit binds.
         let implicit = addr.ip().is_unspecified() && addr.port() == 0;
         match use_ {
@@ -306,7 +294,7 @@ pub(crate) fn wasi_ctx(
     builder.socket_addr_check(move |addr, use_| {
         let allowed = check.allows(addr, use_);
         if !allowed {
-            let text = socket_text(addr);
+            let text = airssys_osl::canonical_socket_addr(addr);
             tracing::warn!(component = %component, address = %text, use_ = ?use_, "network address not granted");
             let action = match use_ {
                 SocketAddrUse::TcpConnect => airssys_osl::Action::NetConnect,

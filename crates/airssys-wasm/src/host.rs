@@ -461,12 +461,13 @@ impl Core {
         self.codes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn linked(&self, fuel: bool) -> Result<Arc<Linked>, HostError> {
+    /// The fuel-counting engine, made on first use.
+    fn fuel_linked(&self) -> Result<Arc<Linked>, HostError> {
         let mut slot = self.fuel.lock().unwrap_or_else(|e| e.into_inner());
         match &*slot {
             Some(linked) => Ok(Arc::clone(linked)),
             None => {
-                let linked = Arc::new(Linked::new(&self.settings, fuel)?);
+                let linked = Arc::new(Linked::new(&self.settings, true)?);
                 *slot = Some(Arc::clone(&linked));
                 Ok(linked)
             }
@@ -479,7 +480,7 @@ impl Core {
         let fuel = spec.fuel.is_some();
         let fuel_linked;
         let linked: &Linked = if fuel {
-            fuel_linked = self.linked(true)?;
+            fuel_linked = self.fuel_linked()?;
             &fuel_linked
         } else {
             &self.plain

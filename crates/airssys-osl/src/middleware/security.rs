@@ -86,14 +86,7 @@ fn is_loader_variable(key: &str) -> bool {
 /// `ip:port` in canonical form (IPv4-mapped IPv6 written as IPv4); `None` for anything else,
 /// host names included.
 fn canonical_address(address: &str) -> Option<String> {
-    let parsed: std::net::SocketAddr = address.parse().ok()?;
-    let ip = match parsed.ip() {
-        std::net::IpAddr::V6(v6) => {
-            v6.to_ipv4_mapped().map_or(std::net::IpAddr::V6(v6), Into::into)
-        }
-        v4 => v4,
-    };
-    Some(std::net::SocketAddr::new(ip, parsed.port()).to_string())
+    address.parse().ok().map(crate::permission::canonical_socket_addr)
 }
 
 impl Middleware for SecurityMiddleware {
