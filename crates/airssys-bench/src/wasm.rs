@@ -17,12 +17,15 @@ mod raw {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "component",
-        imports: { "airssys:component/messaging.call": async },
+        imports: {
+            "airssys:component/messaging.call": async,
+            "airssys:component/process.run": async,
+        },
         exports: { default: async },
     });
 }
 
-use raw::airssys::component::{config, logging, messaging, types};
+use raw::airssys::component::{config, logging, messaging, process, types};
 
 /// A store state with host functions that do nothing: the baseline measures only the
 /// wasmtime call into the guest.
@@ -73,6 +76,17 @@ impl messaging::Host for Bare {
 
 impl logging::Host for Bare {
     fn log(&mut self, _: logging::Level, _: String, _: Vec<(String, String)>) {}
+}
+
+impl process::Host for Bare {
+    async fn run(
+        &mut self,
+        _: String,
+        _: Vec<String>,
+        _: u32,
+    ) -> Result<process::Output, process::ProcessError> {
+        Err(process::ProcessError::NotPermitted)
+    }
 }
 
 impl config::Host for Bare {

@@ -63,6 +63,11 @@ impl Audit {
         Audit { log, budgets: Arc::default() }
     }
 
+    /// The underlying log (for `airssys-osl` pipelines that audit into it).
+    pub(crate) fn log(&self) -> &AuditLog {
+        &self.log
+    }
+
     /// Record one event; a log that cannot be written is reported through `tracing` (the
     /// event itself already happened).
     pub(crate) fn event(

@@ -6,6 +6,8 @@ wasmtime::component::bindgen!({
     imports: {
         // A call suspends the calling guest until the response (or its timeout) arrives.
         "airssys:component/messaging.call": async,
+        // So does a command run, until the command ends.
+        "airssys:component/process.run": async,
         default: tracing,
     },
     exports: { default: async },

@@ -95,7 +95,7 @@ impl Addresses {
 }
 
 /// `*` matches any run of bytes, everything else itself; iterative, linear in practice.
-fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut retry: Option<(usize, usize)> = None;
     while t < text.len() {
@@ -131,6 +131,8 @@ pub(crate) struct Capabilities {
     subscribe: Vec<Pattern>,
     rate: Option<(RateLimit, Mutex<Bucket>)>,
     pub(crate) pending_requests: Option<u32>,
+    /// The commands it may run (`None`: none).
+    pub(crate) commands: Option<crate::process::Commands>,
 }
 
 impl std::fmt::Debug for Capabilities {
@@ -180,6 +182,7 @@ impl Capabilities {
                 (r, Mutex::new(Bucket { tokens: f64::from(r.burst), last: Instant::now() }))
             }),
             pending_requests,
+            commands: None,
         })
     }
 
@@ -197,6 +200,15 @@ impl Capabilities {
         } else {
             Err(Refusal::NotPermitted)
         }
+    }
+
+    /// The canonical program to run for `command` with `args`, if granted (a run takes a
+    /// token from the rate bucket, as a message does).
+    pub(crate) fn may_run(&self, command: &str, args: &[String]) -> Result<&str, Refusal> {
+        let commands = self.commands.as_ref().ok_or(Refusal::NotPermitted)?;
+        let program = commands.allowed(command, args).ok_or(Refusal::NotPermitted)?;
+        self.spend()?;
+        Ok(program)
     }
 
     /// `pattern` must already be valid.

@@ -49,6 +49,7 @@ pub struct ComponentSpec {
     instances: u32,
     grants: Grants,
     wasi: WasiGrants,
+    commands: Vec<crate::process::CommandGrant>,
     signature: Option<crate::trust::ComponentSignature>,
     rate: Option<RateLimit>,
     pending_requests: Option<u32>,
@@ -73,6 +74,7 @@ impl ComponentSpec {
             instances: 1,
             grants: Grants::default(),
             wasi: WasiGrants::default(),
+            commands: Vec::new(),
             signature: None,
             rate: None,
             pending_requests: None,
@@ -169,6 +171,15 @@ impl ComponentSpec {
         self.wasi.connect = own(connect);
         self.wasi.listen = own(listen);
         self.wasi.udp = own(udp);
+        self
+    }
+
+    /// Let it run `command` (a path, or a name on the host's `PATH`, which must exist when
+    /// the component starts) with arguments matching `args`: one pattern per argument, `*`
+    /// any run of characters, and `**` as the last pattern for any further arguments. Each run
+    /// goes through airssys-osl's security and audit middleware, into the host's audit log.
+    pub fn command(mut self, command: impl Into<String>, args: &[&str]) -> Self {
+        self.commands.push(crate::process::CommandGrant::new(command, args));
         self
     }
 
@@ -605,8 +616,11 @@ impl Core {
         };
         // Reserved before anything starts, so that components can message each other from
         // `init` on, and atomically, so that two spawns of one name cannot both proceed.
-        let caps = Capabilities::new(&spec.grants, spec.rate, spec.pending_requests)
-            .map_err(|reason| HostError::Grant { name: spec.name.to_string(), reason })?;
+        let grant_error = |reason: String| HostError::Grant { name: spec.name.to_string(), reason };
+        let mut caps = Capabilities::new(&spec.grants, spec.rate, spec.pending_requests)
+            .map_err(grant_error)?;
+        caps.commands = crate::process::Commands::new(&spec.commands, self.router.audit.log())
+            .map_err(grant_error)?;
         let caps = Arc::new(caps);
         for (host, _, _) in &spec.wasi.dirs {
             if !host.is_dir() {
@@ -707,6 +721,14 @@ impl Core {
             for pattern in list {
                 audit.event(&spec.name, "start", action, pattern, "grant", "granted at start");
             }
+        }
+        for grant in &spec.commands {
+            let resource = std::iter::once(grant.command.as_str())
+                .chain(grant.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let action = Action::ProcessSpawn;
+            audit.event(&spec.name, "start", action, &resource, "grant", "granted at start");
         }
     }
 

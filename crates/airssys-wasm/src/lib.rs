@@ -11,8 +11,12 @@
 //! `call`, `request` with `handle-callback`, `cancel` and topic publish/subscribe between
 //! components, with sender stamping, codec and size checks, dead letters, and the [`Host`]
 //! embedding API. Guest stdout and stderr go into the host's logs. Semantics:
-//! `docs/components.md`. Not built yet: capability grants, the app manifest and storage
-//! (their own issues); until then a guest has no filesystem, environment or network.
+//! `docs/components.md`.
+//!
+//! Security (`docs/security.md`): deny-by-default capability grants for messaging, topics,
+//! files, environment, network and commands (run through `airssys-osl`), limits and quotas,
+//! one audit log, and signed components; the TOML app manifest (`docs/manifest.md`,
+//! [`manifest`]). Not built yet: durable storage (its own issue).
 
 mod actor;
 mod audit;
@@ -25,6 +29,7 @@ mod error;
 mod host;
 pub mod manifest;
 mod output;
+mod process;
 mod router;
 mod state;
 mod topics;
@@ -39,3 +44,4 @@ pub use host::{
     ComponentInfo, ComponentSpec, ComponentState, HOST_ADDRESS, Host, HostBuilder, Source,
     Supervision, TreeChild,
 };
+pub use process::CommandGrant;

@@ -495,7 +495,7 @@ impl Manifest {
 impl Manifest {
     /// A host builder for this app. Relative paths are resolved against `base` (the
     /// manifest's directory); granted environment variables take their values from the host's
-    /// environment now. Grants not supported yet (`process`, `storage`) are refused with
+    /// environment now. Grants not supported yet (`storage`) are refused with
     /// [`HostError::NotSupported`](crate::HostError::NotSupported) rather than ignored.
     pub fn builder(&self, base: &Path) -> Result<crate::HostBuilder, crate::HostError> {
         use crate::{ComponentSpec, Grants, HostError, Source, Supervision, TreeChild};
@@ -546,9 +546,6 @@ impl Manifest {
                     "component {name:?}: the {what} grant is not supported yet"
                 ))
             };
-            if !c.grants.process.is_empty() {
-                return Err(unsupported("process"));
-            }
             if c.grants.storage.is_some() {
                 return Err(unsupported("storage"));
             }
@@ -596,6 +593,10 @@ impl Manifest {
                 publish: g.publish.clone(),
                 subscribe: g.subscribe.clone(),
             });
+            for p in &g.process {
+                let args: Vec<&str> = p.args.iter().map(String::as_str).collect();
+                spec = spec.command(p.command.as_str(), &args);
+            }
             for var in &g.env {
                 let value = std::env::var(var).map_err(|_| HostError::Grant {
                     name: name.clone(),

@@ -11,7 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::actor::{Envelope, Kind};
-use crate::bindings::airssys::component::{config, logging, messaging, types};
+use crate::bindings::airssys::component::{config, logging, messaging, process, types};
 use crate::bindings::{Level, Payload, RequestError, SendError, TopicError};
 use crate::capability::{Capabilities, Refusal};
 use crate::router::{self, Router};
@@ -104,6 +104,7 @@ impl HostState {
             Refusal::NotPermitted => (
                 match what {
                     "send" => Action::MessageSend,
+                    "run" => Action::ProcessSpawn,
                     "publish" => Action::TopicPublish,
                     "subscribe" => Action::TopicSubscribe,
                     _ => Action::MessageRequest,
@@ -255,6 +256,53 @@ impl logging::Host for HostState {
             Level::Info => tracing::info!(component, ?fields, "{message}"),
             Level::Warn => tracing::warn!(component, ?fields, "{message}"),
             Level::Error => tracing::error!(component, ?fields, "{message}"),
+        }
+    }
+}
+
+impl process::Host for HostState {
+    async fn run(
+        &mut self,
+        command: String,
+        args: Vec<String>,
+        timeout_ms: u32,
+    ) -> Result<process::Output, process::ProcessError> {
+        use process::ProcessError;
+        let program = match self.caps.may_run(&command, &args) {
+            Ok(program) => program.to_owned(),
+            Err(refusal) => {
+                let line = std::iter::once(command.as_str())
+                    .chain(args.iter().map(String::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.refused("run", &line, &refusal);
+                return Err(match refusal {
+                    Refusal::NotPermitted => ProcessError::NotPermitted,
+                    Refusal::RateLimited => ProcessError::RateLimited,
+                });
+            }
+        };
+        let Some(commands) = &self.caps.commands else { return Err(ProcessError::NotPermitted) };
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        let principal = airssys_osl::Principal::new(Arc::clone(&self.address));
+        // The wait for the command is not this guest's CPU time.
+        let deadline = self.deadline.take();
+        let started = Instant::now();
+        let result = commands.run(&principal, &program, args, timeout).await;
+        self.deadline = deadline.map(|d| d + started.elapsed());
+        match result {
+            Ok(run) => Ok(process::Output {
+                exit_code: run.exit.code,
+                signal: run.exit.signal,
+                timed_out: run.exit.timed_out,
+                stdout: run.exit.stdout,
+                stderr: run.exit.stderr,
+                truncated: run.truncated,
+            }),
+            Err(error) => {
+                tracing::warn!(component = %self.address, command, %error, "command failed");
+                Err(ProcessError::Failed(error.to_string()))
+            }
         }
     }
 }

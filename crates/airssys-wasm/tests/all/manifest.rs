@@ -150,6 +150,9 @@ name = "demo"
 [trust]
 development = true
 
+[audit]
+file = "audit.jsonl"
+
 [components.counter]
 source = "{counter}"
 accepts = ["raw"]
@@ -164,6 +167,10 @@ grants = {{ send = ["counter"] }}
 [components.echo]
 source = "{echo}"
 
+[components.tools]
+source = "{misbehave}"
+grants = {{ process = [{{ command = "echo", args = ["hi", "*"] }}] }}
+
 [supervisor]
 children = ["counter", "relay", "inner"]
 
@@ -174,10 +181,17 @@ children = ["echo"]
             counter = test_programs::COUNTER,
             relay = test_programs::RELAY,
             echo = test_programs::ECHO,
+            misbehave = test_programs::MISBEHAVE,
         ),
     )
     .unwrap();
     let host = airssys_wasm::HostBuilder::from_manifest(&path).unwrap().start().await.unwrap();
+    let run = |line: &'static str| host.call("tools", raw(line), T);
+    assert_eq!(text(run("run:5000:echo\thi\tthere").await.unwrap()), "exit 0: hi there\n");
+    assert_eq!(
+        text(run("run:5000:echo\tbye\tthere").await.unwrap()),
+        "error: ProcessError::NotPermitted"
+    );
     assert_eq!(text(host.call("relay", raw("send:x"), T).await.unwrap()), "sent");
     // counter accepts only the relay; the relay may not call echo.
     assert_eq!(host.send("counter", raw("x")), Err(airssys_wasm::SendError::NotPermitted));
@@ -193,7 +207,7 @@ children = ["echo"]
     let mut names: Vec<String> =
         host.components().await.iter().map(|c| c.address.to_string()).collect();
     names.sort();
-    assert_eq!(names, ["counter", "echo", "relay"]);
+    assert_eq!(names, ["counter", "echo", "relay", "tools"]);
     assert!(matches!(host.stop("echo").await, Err(airssys_wasm::HostError::NotSupported(_))));
     host.shutdown(T).await;
 }
@@ -202,13 +216,13 @@ children = ["echo"]
 #[test]
 fn unsupported_grants_are_refused() {
     let text = format!(
-        "[app]\nname = \"x\"\n[trust]\ndevelopment = true\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nprocess = [{{ command = \"git\" }}]\n",
+        "[app]\nname = \"x\"\n[trust]\ndevelopment = true\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nstorage = {{ quota = \"1MiB\", keys = 10 }}\n",
         test_programs::ECHO
     );
     let m = Manifest::parse(&text, "app.toml").unwrap();
     let error =
-        m.builder(std::path::Path::new(".")).expect_err("a process grant was accepted").to_string();
-    assert!(error.contains("process") && error.contains("not supported"), "{error}");
+        m.builder(std::path::Path::new(".")).expect_err("a storage grant was accepted").to_string();
+    assert!(error.contains("storage") && error.contains("not supported"), "{error}");
     let text = format!(
         "[app]\nname = \"x\"\n[trust]\ndevelopment = true\n[components.a]\nsource = \"{}\"\n[components.a.grants]\nenv = [\"AIRSSYS_SURELY_UNSET_VARIABLE\"]\n",
         test_programs::ECHO

@@ -390,3 +390,95 @@ async fn listen_and_udp_reach_only_granted_addresses() {
     assert!(ask("quiet", format!("listen:{granted}")).await.starts_with("error"));
     host.shutdown(T).await;
 }
+
+/// Commands: a component runs only granted commands with arguments matching the grant, each
+/// run through airssys-osl (allowed runs and refusals both audited), with an empty
+/// environment and a timeout that kills the command; a hostile argument is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_run_only_as_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let host = Host::builder()
+        .audit(airssys_osl::AuditLog::file(&path).unwrap())
+        .component(
+            guest("tools", test_programs::MISBEHAVE)
+                .command("echo", &["hello", "*"])
+                .command("env", &[])
+                .command("sleep", &["*"]),
+        )
+        .component(guest("plain", test_programs::MISBEHAVE))
+        .start()
+        .await
+        .unwrap();
+    let run = |who: &'static str, line: &str| {
+        let host = &host;
+        let what = format!("run:{}", line.replace(' ', "\t"));
+        async move { text(host.call(who, raw(&what), T).await.unwrap()) }
+    };
+    assert_eq!(run("tools", "5000:echo hello world").await, "exit 0: hello world\n");
+    // Nothing of the host's environment reaches the command.
+    assert_eq!(run("tools", "5000:env").await, "exit 0: ");
+    // Forbidden arguments, a missing argument, an extra one, a command not granted, and a
+    // component granted nothing: refused before anything runs.
+    for line in [
+        "5000:echo goodbye world",
+        "5000:echo hello",
+        "5000:echo hello big world",
+        "5000:env -i",
+        "5000:cat /etc/passwd",
+        "5000:sh -c id",
+    ] {
+        assert_eq!(run("tools", line).await, "error: ProcessError::NotPermitted", "{line}");
+    }
+    assert_eq!(run("plain", "5000:echo hello world").await, "error: ProcessError::NotPermitted");
+    // A command past its timeout is killed (its whole process group).
+    let started = std::time::Instant::now();
+    assert_eq!(run("tools", "200:sleep 30").await, "timed out");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    // An argument the OS cannot take is a clear failure, not a crash.
+    let nul = run("tools", "5000:echo hello a\0b").await;
+    assert!(nul.starts_with("error: ProcessError::Failed"), "{nul}");
+    assert_eq!(run("tools", "5000:echo hello again").await, "exit 0: hello again\n");
+    assert_eq!(host.restarts("tools"), Some(0));
+    host.shutdown(T).await;
+
+    let denials = airssys_osl::read_audit(&path, Some("tools"), &["deny"]).unwrap();
+    let denied = |resource: &str| {
+        denials.iter().any(|e| e.action == "process-spawn" && e.resource == resource)
+    };
+    assert!(denied("echo goodbye world"), "{denials:#?}");
+    assert!(denied("cat /etc/passwd"), "{denials:#?}");
+    assert!(denied("sh -c id"), "{denials:#?}");
+    let plain = airssys_osl::read_audit(&path, Some("plain"), &["deny"]).unwrap();
+    assert!(plain.iter().any(|e| e.resource == "echo hello world"), "{plain:#?}");
+    // Allowed runs are decided and recorded by airssys-osl's security middleware, on the
+    // canonical program path.
+    let echo = std::fs::canonicalize(which("echo")).unwrap();
+    let allowed = airssys_osl::read_audit(&path, Some("tools"), &["allow"]).unwrap();
+    let spawns = allowed
+        .iter()
+        .filter(|e| e.action == "process-spawn" && e.resource == echo.to_str().unwrap())
+        .count();
+    // Three: the NUL argument passed the policy and failed at the OS.
+    assert_eq!(spawns, 3, "{allowed:#?}");
+    let grants = airssys_osl::read_audit(&path, Some("tools"), &["grant"]).unwrap();
+    assert!(grants.iter().any(|e| e.resource == "echo hello *"), "{grants:#?}");
+}
+
+/// A command grant naming a program that does not exist fails the start, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_granted_command_fails_the_start() {
+    let error = Host::builder()
+        .component(guest("tools", test_programs::MISBEHAVE).command("no-such-program-xyz", &[]))
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no-such-program-xyz") && error.contains("not found"), "{error}");
+}
+
+/// The first `name` on `PATH`.
+fn which(name: &str) -> std::path::PathBuf {
+    let paths = std::env::var_os("PATH").unwrap();
+    std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()).unwrap()
+}

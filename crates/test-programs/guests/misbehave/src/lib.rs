@@ -13,6 +13,9 @@
 //! - `listen:<ip:port>`: binds a TCP listener; answers `listening` or `error: <what>`;
 //! - `udp:<bind ip:port>:<peer ip:port>`: binds a UDP socket and sends `x` to the peer;
 //!   answers `sent` or `error: <what>`;
+//! - `run:<timeout ms>:<command>\t<arg>\t<arg>...`: runs a host command through the
+//!   `process` import; answers `exit <code>: <stdout>`, `signal <n>`, `timed out`, or
+//!   `error: <what>`;
 //! - anything else: answers `ok`.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
@@ -103,6 +106,24 @@ impl Guest for Misbehave {
             let answer = match sent {
                 Ok(_) => "sent".to_string(),
                 Err(e) => format!("error: {e}"),
+            };
+            return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
+        }
+        if let Some(rest) = text.strip_prefix("run:") {
+            let (ms, rest) = rest.split_once(':').ok_or("expected run:<ms>:<command>")?;
+            let ms: u32 = ms.parse().map_err(|_| "bad timeout".to_string())?;
+            let mut parts = rest.split('\t').map(str::to_string);
+            let command = parts.next().unwrap_or_default();
+            let args: Vec<String> = parts.collect();
+            let answer = match airssys::component::process::run(&command, &args, ms) {
+                Ok(out) if out.timed_out => "timed out".to_string(),
+                Ok(out) => match (out.exit_code, out.signal) {
+                    (Some(code), _) => {
+                        format!("exit {code}: {}", String::from_utf8_lossy(&out.stdout))
+                    }
+                    (None, signal) => format!("signal {}", signal.unwrap_or(-1)),
+                },
+                Err(e) => format!("error: {e:?}"),
             };
             return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
         }
