@@ -403,6 +403,8 @@ impl Linked {
         let mut linker: Linker<HostState> = Linker::new(&engine.inner);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
+        crate::fs_audit::add_to_linker(&mut linker)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
         bindings::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,

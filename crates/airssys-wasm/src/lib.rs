@@ -26,6 +26,7 @@ mod capability;
 pub mod codec;
 mod engine;
 mod error;
+mod fs_audit;
 mod host;
 pub mod manifest;
 mod output;

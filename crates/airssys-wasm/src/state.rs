@@ -95,6 +95,17 @@ impl HostState {
 }
 
 impl HostState {
+    /// Audit a refusal of this component's (within its audit budget).
+    pub(crate) fn audit_denial(
+        &self,
+        operation: &'static str,
+        action: airssys_osl::Action,
+        resource: &str,
+        rule: &str,
+    ) {
+        self.router.audit.denial(&self.address, operation, action, resource, rule);
+    }
+
     /// Log and audit a refused capability.
     fn refused(&self, what: &'static str, target: &str, refusal: &Refusal) {
         use airssys_osl::Action;

@@ -146,7 +146,9 @@ async fn files_stay_inside_granted_directories() {
     std::fs::write(ro.join("hello.txt"), "hi").unwrap();
     std::fs::write(root.path().join("secret"), "s3cret").unwrap();
     std::os::unix::fs::symlink(root.path().join("secret"), ro.join("escape")).unwrap();
+    let audit = root.path().join("audit.jsonl");
     let host = Host::builder()
+        .audit(airssys_osl::AuditLog::file(&audit).unwrap())
         .component(
             guest("files", test_programs::MISBEHAVE)
                 .dir(&ro, "/data", false)
@@ -173,6 +175,16 @@ async fn files_stay_inside_granted_directories() {
     assert_eq!(std::fs::read_to_string(rw.join("new.txt")).unwrap(), "made");
     assert!(ask("nofs", "read:/data/hello.txt".into()).await.starts_with("error"));
     host.shutdown(T).await;
+    // Each refusal that reached the host is on record; the absolute path outside every grant
+    // was refused by the guest's libc, before any host call.
+    let denials = airssys_osl::read_audit(&audit, Some("files"), &["deny"]).unwrap();
+    let denied = |action: &str, resource: &str| {
+        denials.iter().any(|e| e.action == action && e.resource == resource)
+    };
+    assert!(denied("fs-read", "../secret"), "{denials:#?}");
+    assert!(denied("fs-read", "escape"), "{denials:#?}");
+    assert!(denied("fs-write", "new.txt"), "{denials:#?}");
+    assert_eq!(denials.len(), 3, "{denials:#?}");
 
     let missing = Host::builder()
         .component(guest("ghost", test_programs::MISBEHAVE).dir(
