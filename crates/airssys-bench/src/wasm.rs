@@ -25,7 +25,7 @@ mod raw {
     });
 }
 
-use raw::airssys::component::{config, logging, messaging, process, types};
+use raw::airssys::component::{config, logging, messaging, process, storage, types};
 
 /// A store state with host functions that do nothing: the baseline measures only the
 /// wasmtime call into the guest.
@@ -86,6 +86,47 @@ impl process::Host for Bare {
         _: u32,
     ) -> Result<process::Output, process::ProcessError> {
         Err(process::ProcessError::NotPermitted)
+    }
+}
+
+/// The baseline never touches storage: every call is refused.
+impl storage::Host for Bare {
+    fn get(&mut self, _: String) -> Result<Option<Vec<u8>>, storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
+    }
+    fn set(&mut self, _: String, _: Vec<u8>) -> Result<(), storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
+    }
+    fn delete(&mut self, _: String) -> Result<bool, storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
+    }
+    fn exists(&mut self, _: String) -> Result<bool, storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
+    }
+    fn list_keys(
+        &mut self,
+        _: String,
+        _: Option<String>,
+        _: u32,
+    ) -> Result<storage::KeyPage, storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
+    }
+    fn increment(&mut self, _: String, _: i64) -> Result<i64, storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
+    }
+    fn compare_and_swap(
+        &mut self,
+        _: String,
+        _: Option<Vec<u8>>,
+        _: Option<Vec<u8>>,
+    ) -> Result<bool, storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
+    }
+    fn batch(&mut self, _: Vec<storage::BatchWrite>) -> Result<(), storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
+    }
+    fn usage(&mut self) -> Result<storage::StorageUsage, storage::StorageError> {
+        Err(storage::StorageError::NotPermitted)
     }
 }
 

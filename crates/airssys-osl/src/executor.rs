@@ -184,6 +184,7 @@ impl TokioExecutor {
     async fn process_spawn(&self, op: ProcessSpawn, ctx: &Context) -> Result<ProcessId, OslError> {
         let program = crate::path::resolve_program(&op.program)?;
         let mut command = tokio::process::Command::new(program);
+        command.arg0(op.arg0.as_deref().unwrap_or(&op.program));
         command.args(&op.args).env_clear().envs(op.env.iter().map(|(k, v)| (k, v)));
         if let Some(dir) = &op.cwd {
             command.current_dir(dir);

@@ -41,11 +41,13 @@ pub enum Action {
     /// A lifecycle event of a supervised principal (a crash, a restart). Resource: its
     /// address.
     Lifecycle,
+    /// Use a component host's durable storage. Resource: what was refused.
+    Storage,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::FsRead,
         Action::FsWrite,
         Action::ProcessSpawn,
@@ -61,6 +63,7 @@ impl Action {
         Action::TopicSubscribe,
         Action::Limit,
         Action::Lifecycle,
+        Action::Storage,
     ];
 
     /// The action's name, as in audit records (`fs-read`, ...).
@@ -81,6 +84,7 @@ impl Action {
             Action::TopicSubscribe => "topic-subscribe",
             Action::Limit => "limit",
             Action::Lifecycle => "lifecycle",
+            Action::Storage => "storage",
         }
     }
 

@@ -102,7 +102,8 @@ impl Audit {
         self.event(component, operation, Action::Lifecycle, component, decision, reason);
     }
 
-    /// Record a refusal, within the component's audit budget.
+    /// Record a refusal, within the component's audit budget; false when the budget was
+    /// spent (the refusal is counted, and the count goes into the next record).
     pub(crate) fn denial(
         &self,
         component: &str,
@@ -110,7 +111,7 @@ impl Audit {
         action: Action,
         resource: &str,
         rule: &str,
-    ) {
+    ) -> bool {
         let suppressed = {
             let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
@@ -124,7 +125,7 @@ impl Audit {
             budget.tokens = (budget.tokens + elapsed * DENIALS_PER_SECOND).min(DENIAL_BURST);
             if budget.tokens < 1.0 {
                 budget.suppressed += 1;
-                return;
+                return false;
             }
             budget.tokens -= 1.0;
             std::mem::take(&mut budget.suppressed)
@@ -135,5 +136,6 @@ impl Audit {
             format!("{rule} ({suppressed} earlier refusals of this component not recorded)")
         };
         self.event(component, operation, action, resource, "deny", rule);
+        true
     }
 }

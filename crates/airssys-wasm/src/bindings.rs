@@ -8,6 +8,8 @@ wasmtime::component::bindgen!({
         "airssys:component/messaging.call": async,
         // So does a command run, until the command ends.
         "airssys:component/process.run": async,
+        // Storage work runs on the blocking pool; the guest waits for it.
+        "airssys:component/storage": async,
         default: tracing,
     },
     exports: { default: async },

@@ -133,6 +133,8 @@ pub(crate) struct Capabilities {
     pub(crate) pending_requests: Option<u32>,
     /// The commands it may run (`None`: none).
     pub(crate) commands: Option<crate::process::Commands>,
+    /// Its storage (`None`: no storage grant).
+    pub(crate) storage: Option<crate::storage::Grant>,
 }
 
 impl std::fmt::Debug for Capabilities {
@@ -183,6 +185,7 @@ impl Capabilities {
             }),
             pending_requests,
             commands: None,
+            storage: None,
         })
     }
 
@@ -204,7 +207,7 @@ impl Capabilities {
 
     /// The canonical program to run for `command` with `args`, if granted (a run takes a
     /// token from the rate bucket, as a message does).
-    pub(crate) fn may_run(&self, command: &str, args: &[String]) -> Result<&str, Refusal> {
+    pub(crate) fn may_run(&self, command: &str, args: &[String]) -> Result<(&str, &str), Refusal> {
         let commands = self.commands.as_ref().ok_or(Refusal::NotPermitted)?;
         let program = commands.allowed(command, args).ok_or(Refusal::NotPermitted)?;
         self.spend()?;
@@ -307,7 +310,6 @@ pub(crate) fn wasi_ctx(
         let allowed = check.allows(addr, use_);
         if !allowed {
             let text = airssys_osl::canonical_socket_addr(addr);
-            tracing::warn!(component = %component, address = %text, use_ = ?use_, "network address not granted");
             let action = match use_ {
                 SocketAddrUse::TcpConnect => airssys_osl::Action::NetConnect,
                 SocketAddrUse::TcpBind | SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => {
@@ -315,7 +317,9 @@ pub(crate) fn wasi_ctx(
                 }
                 _ => airssys_osl::Action::NetUdp,
             };
-            audit.denial(&component, "socket", action, &text, "not granted");
+            if audit.denial(&component, "socket", action, &text, "not granted") {
+                tracing::warn!(component = %component, address = %text, use_ = ?use_, "network address not granted");
+            }
         }
         Box::pin(async move { allowed })
     });

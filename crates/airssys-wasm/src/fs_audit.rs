@@ -13,7 +13,8 @@ use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
 use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    Descriptor, DescriptorFlags, ErrorCode, Host, HostDescriptor, OpenFlags, PathFlags,
+    Descriptor, DescriptorFlags, ErrorCode, Host, HostDescriptor, NewTimestamp, OpenFlags,
+    PathFlags,
 };
 
 use crate::state::HostState;
@@ -35,11 +36,14 @@ fn outcome<T>(
         Err(error) => error,
     };
     let code = state.filesystem().convert_error_code(error)?;
-    if matches!(code, ErrorCode::NotPermitted | ErrorCode::Access | ErrorCode::ReadOnly) {
-        let rule = format!("outside the granted directories or their mode ({code:?})");
-        tracing::warn!(component = %state.address, operation, path, ?code, "filesystem access refused");
-        state.audit_denial(operation, action, path, &rule);
-    }
+    let rule = match code {
+        ErrorCode::NotPermitted | ErrorCode::ReadOnly => {
+            "outside the granted directories, or not allowed by their mode"
+        }
+        ErrorCode::Access => "the host's file permissions",
+        _ => return Ok(Err(code)),
+    };
+    state.audit_denial(operation, action, path, rule);
     Ok(Err(code))
 }
 
@@ -158,6 +162,34 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 let what = format!("{new} -> {old}");
                 let result = state.filesystem().link_at(fd, flags, old, new_fd, new).await;
                 Ok((outcome(state, "link", FsWrite, &what, result)?,))
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.set-times-at",
+        |mut store,
+         (fd, flags, path, atime, mtime): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            NewTimestamp,
+            NewTimestamp,
+        )| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let result =
+                    state.filesystem().set_times_at(fd, flags, path.clone(), atime, mtime).await;
+                Ok((outcome(state, "set-times", FsWrite, &path, result)?,))
+            })
+        },
+    )?;
+    types.func_wrap_async(
+        "[method]descriptor.metadata-hash-at",
+        |mut store, (fd, flags, path): (Resource<Descriptor>, PathFlags, String)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let result = state.filesystem().metadata_hash_at(fd, flags, path.clone()).await;
+                Ok((outcome(state, "metadata-hash", FsRead, &path, result)?,))
             })
         },
     )?;

@@ -621,8 +621,11 @@ impl Core {
         let grant_error = |reason: String| HostError::Grant { name: spec.name.to_string(), reason };
         let mut caps = Capabilities::new(&spec.grants, spec.rate, spec.pending_requests)
             .map_err(grant_error)?;
-        caps.commands = crate::process::Commands::new(&spec.commands, self.router.audit.log())
-            .map_err(grant_error)?;
+        let writable: Vec<&std::path::Path> =
+            spec.wasi.dirs.iter().filter(|d| d.2).map(|d| d.0.as_path()).collect();
+        caps.commands =
+            crate::process::Commands::new(&spec.commands, &writable, self.router.audit.log())
+                .map_err(grant_error)?;
         let caps = Arc::new(caps);
         for (host, _, _) in &spec.wasi.dirs {
             if !host.is_dir() {

@@ -33,6 +33,7 @@ mod output;
 mod process;
 mod router;
 mod state;
+pub mod storage;
 mod topics;
 pub mod trust;
 

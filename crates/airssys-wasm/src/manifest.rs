@@ -275,7 +275,8 @@ pub struct NetworkGrant {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessGrant {
-    /// The program (a path, or a name found on the host's `PATH`).
+    /// The program: a name found on the host's `PATH`, or a path (relative to the manifest's
+    /// directory). It must exist when the host starts.
     pub command: String,
     /// Patterns each argument must match, in order; `**` as the last one allows any further
     /// arguments. Empty: no arguments.
@@ -595,7 +596,14 @@ impl Manifest {
             });
             for p in &g.process {
                 let args: Vec<&str> = p.args.iter().map(String::as_str).collect();
-                spec = spec.command(p.command.as_str(), &args);
+                // A relative path is relative to the manifest; a bare name is looked up in
+                // PATH.
+                let command = if p.command.contains('/') && !p.command.starts_with('/') {
+                    base.join(&p.command).to_string_lossy().into_owned()
+                } else {
+                    p.command.clone()
+                };
+                spec = spec.command(command, &args);
             }
             for var in &g.env {
                 let value = std::env::var(var).map_err(|_| HostError::Grant {

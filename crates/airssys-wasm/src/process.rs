@@ -72,7 +72,13 @@ pub(crate) struct RunOutput {
 impl Commands {
     /// Resolve and compile `grants`; `None` when there are none. A program that cannot be
     /// found, or a malformed pattern, is an error naming it.
-    pub(crate) fn new(grants: &[CommandGrant], audit: &AuditLog) -> Result<Option<Self>, String> {
+    /// `writable` are the host directories the component may write: a program inside one
+    /// is refused, since the component could rewrite it.
+    pub(crate) fn new(
+        grants: &[CommandGrant],
+        writable: &[&std::path::Path],
+        audit: &AuditLog,
+    ) -> Result<Option<Self>, String> {
         if grants.is_empty() {
             return Ok(None);
         }
@@ -85,6 +91,17 @@ impl Commands {
                 .into_os_string()
                 .into_string()
                 .map_err(|_| format!("granted command {:?} has a non-UTF-8 path", grant.command))?;
+            for dir in writable {
+                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+                if std::path::Path::new(&program).starts_with(&dir) {
+                    return Err(format!(
+                        "granted command {:?} is inside the writable directory {}: the \
+                         component could replace it",
+                        grant.command,
+                        dir.display()
+                    ));
+                }
+            }
             let mut args = grant.args.clone();
             let rest = args.last().is_some_and(|a| a == "**");
             if rest {
@@ -117,26 +134,31 @@ impl Commands {
         Ok(Some(Commands { granted, osl }))
     }
 
-    /// The canonical program for `command` with `args`, if a grant allows it.
-    pub(crate) fn allowed(&self, command: &str, args: &[String]) -> Option<&str> {
-        self.granted.iter().find(|g| g.allows(command, args)).map(|g| g.program.as_str())
+    /// The canonical program for `command` with `args`, and the name it runs under (as
+    /// granted), if a grant allows it.
+    pub(crate) fn allowed(&self, command: &str, args: &[String]) -> Option<(&str, &str)> {
+        self.granted
+            .iter()
+            .find(|g| g.allows(command, args))
+            .map(|g| (g.program.as_str(), g.name.as_str()))
     }
 
     /// Run `program` (as returned by [`Commands::allowed`]) for `principal` and wait for it.
-    /// If this future is dropped first, the process is killed.
+    /// If this future is dropped first, or the wait fails, the process is killed.
     pub(crate) async fn run(
         &self,
         principal: &Principal,
-        program: &str,
+        program: (&str, &str),
         args: Vec<String>,
         timeout: Duration,
     ) -> Result<RunOutput, airssys_osl::OslError> {
-        let spawn = ProcessSpawn::new(program).args(args).timeout(timeout.min(MAX_TIMEOUT));
+        let (program, name) = program;
+        let spawn =
+            ProcessSpawn::new(program).arg0(name).args(args).timeout(timeout.min(MAX_TIMEOUT));
         let pid = self.osl.run(principal, spawn).await?;
         let mut running = Running { osl: self.osl.clone(), principal: principal.clone(), pid };
-        let exit = self.osl.run(principal, ProcessWait::new(pid)).await;
+        let mut exit = self.osl.run(principal, ProcessWait::new(pid)).await?;
         running.pid = ProcessId(0);
-        let mut exit = exit?;
         let mut truncated = false;
         for stream in [&mut exit.stdout, &mut exit.stderr] {
             if stream.len() > MAX_OUTPUT {
@@ -163,10 +185,14 @@ impl Drop for Running {
             return;
         }
         let (osl, principal) = (self.osl.clone(), self.principal.clone());
+        // Straight to the executor (which checks that the principal started it): cleaning
+        // up must not depend on the audit log being writable.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let _ = osl.run(&principal, ProcessKill::new(pid)).await;
-                let _ = osl.run(&principal, ProcessWait::new(pid)).await;
+                use airssys_osl::Execute;
+                let ctx = airssys_osl::Context::new(principal);
+                let _ = osl.executor().execute(ProcessKill::new(pid), &ctx).await;
+                let _ = osl.executor().execute(ProcessWait::new(pid), &ctx).await;
             });
         }
     }

@@ -11,7 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::actor::{Envelope, Kind};
-use crate::bindings::airssys::component::{config, logging, messaging, process, types};
+use crate::bindings::airssys::component::{config, logging, messaging, process, storage, types};
 use crate::bindings::{Level, Payload, RequestError, SendError, TopicError};
 use crate::capability::{Capabilities, Refusal};
 use crate::router::{self, Router};
@@ -95,7 +95,8 @@ impl HostState {
 }
 
 impl HostState {
-    /// Audit a refusal of this component's (within its audit budget).
+    /// Audit a refusal of this component's, and log it, both within its audit budget (a
+    /// guest can cause refusals at will; the budget keeps it from flooding the logs).
     pub(crate) fn audit_denial(
         &self,
         operation: &'static str,
@@ -103,13 +104,14 @@ impl HostState {
         resource: &str,
         rule: &str,
     ) {
-        self.router.audit.denial(&self.address, operation, action, resource, rule);
+        if self.router.audit.denial(&self.address, operation, action, resource, rule) {
+            tracing::warn!(component = %self.address, operation, %action, resource, rule, "refused");
+        }
     }
 
     /// Log and audit a refused capability.
     fn refused(&self, what: &'static str, target: &str, refusal: &Refusal) {
         use airssys_osl::Action;
-        tracing::warn!(component = %self.address, what, target, ?refusal, "refused by the component's grants");
         let (action, rule) = match refusal {
             Refusal::RateLimited => (Action::Limit, "message rate"),
             Refusal::NotPermitted => (
@@ -123,7 +125,7 @@ impl HostState {
                 "not granted",
             ),
         };
-        self.router.audit.denial(&self.address, what, action, target, rule);
+        self.audit_denial(what, action, target, rule);
     }
 }
 
@@ -151,14 +153,8 @@ impl messaging::Host for HostState {
         if let Some(limit) = self.caps.pending_requests {
             let pending = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
             if pending >= limit as usize {
-                tracing::warn!(component = %self.address, limit, "too many pending requests");
-                self.router.audit.denial(
-                    &self.address,
-                    "request",
-                    airssys_osl::Action::Limit,
-                    &target,
-                    &format!("pending requests ({limit})"),
-                );
+                let rule = format!("pending requests ({limit})");
+                self.audit_denial("request", airssys_osl::Action::Limit, &target, &rule);
                 return Err(SendError::TooManyRequests);
             }
         }
@@ -280,7 +276,7 @@ impl process::Host for HostState {
     ) -> Result<process::Output, process::ProcessError> {
         use process::ProcessError;
         let program = match self.caps.may_run(&command, &args) {
-            Ok(program) => program.to_owned(),
+            Ok((program, name)) => (program.to_owned(), name.to_owned()),
             Err(refusal) => {
                 let line = std::iter::once(command.as_str())
                     .chain(args.iter().map(String::as_str))
@@ -299,7 +295,7 @@ impl process::Host for HostState {
         // The wait for the command is not this guest's CPU time.
         let deadline = self.deadline.take();
         let started = Instant::now();
-        let result = commands.run(&principal, &program, args, timeout).await;
+        let result = commands.run(&principal, (&program.0, &program.1), args, timeout).await;
         self.deadline = deadline.map(|d| d + started.elapsed());
         match result {
             Ok(run) => Ok(process::Output {
@@ -315,6 +311,146 @@ impl process::Host for HostState {
                 Err(ProcessError::Failed(error.to_string()))
             }
         }
+    }
+}
+
+impl From<crate::storage::StorageError> for storage::StorageError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        use crate::storage::StorageError as E;
+        match e {
+            E::InvalidKey(text) => storage::StorageError::InvalidKey(text),
+            E::ValueTooLarge(n) => storage::StorageError::ValueTooLarge(n),
+            E::QuotaExceeded(text) => storage::StorageError::QuotaExceeded(text),
+            E::NotACounter(text) => storage::StorageError::NotACounter(text),
+            other => storage::StorageError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl HostState {
+    /// The component's storage, or `not-permitted` (audited) without a grant.
+    fn store(
+        &self,
+        operation: &'static str,
+    ) -> Result<crate::storage::Grant, storage::StorageError> {
+        match &self.caps.storage {
+            Some(grant) => Ok(grant.clone()),
+            None => {
+                self.audit_denial(
+                    operation,
+                    airssys_osl::Action::Storage,
+                    "storage",
+                    "not granted",
+                );
+                Err(storage::StorageError::NotPermitted)
+            }
+        }
+    }
+
+    /// Wait for storage work, which is not this guest's CPU time; a quota refusal is audited.
+    async fn stored<T>(
+        &mut self,
+        work: impl Future<Output = Result<T, crate::storage::StorageError>>,
+    ) -> Result<T, storage::StorageError> {
+        let deadline = self.deadline.take();
+        let started = Instant::now();
+        let result = work.await;
+        self.deadline = deadline.map(|d| d + started.elapsed());
+        if let Err(crate::storage::StorageError::QuotaExceeded(why)) = &result {
+            self.audit_denial("storage", airssys_osl::Action::Limit, "storage quota", why);
+        }
+        result.map_err(Into::into)
+    }
+
+    /// Apply writes to the component's store.
+    async fn store_write(
+        &mut self,
+        operation: &'static str,
+        writes: Vec<crate::storage::Write>,
+    ) -> Result<Vec<crate::storage::Written>, storage::StorageError> {
+        let grant = self.store(operation)?;
+        self.stored(grant.storage.write(&grant.scope, grant.quota, writes)).await
+    }
+}
+
+impl storage::Host for HostState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, storage::StorageError> {
+        let grant = self.store("get")?;
+        self.stored(grant.storage.get(&grant.scope, &key)).await
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), storage::StorageError> {
+        self.store_write("set", vec![crate::storage::Write::Set(key, value)]).await?;
+        Ok(())
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, storage::StorageError> {
+        let done = self.store_write("delete", vec![crate::storage::Write::Delete(key)]).await?;
+        Ok(matches!(done.first(), Some(crate::storage::Written::Deleted(true))))
+    }
+
+    async fn exists(&mut self, key: String) -> Result<bool, storage::StorageError> {
+        let grant = self.store("exists")?;
+        Ok(self.stored(grant.storage.get(&grant.scope, &key)).await?.is_some())
+    }
+
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<storage::KeyPage, storage::StorageError> {
+        let grant = self.store("list-keys")?;
+        let limit = (limit as usize).clamp(1, crate::storage::MAX_PAGE);
+        let page = grant.storage.keys_page(&grant.scope, &prefix, cursor.as_deref(), limit);
+        let keys = self.stored(page).await?;
+        let cursor = if keys.len() == limit { keys.last().cloned() } else { None };
+        Ok(storage::KeyPage { keys, cursor })
+    }
+
+    async fn increment(&mut self, key: String, delta: i64) -> Result<i64, storage::StorageError> {
+        let write = crate::storage::Write::Increment(key, delta);
+        match self.store_write("increment", vec![write]).await?.first() {
+            Some(crate::storage::Written::Counter(n)) => Ok(*n),
+            _ => Err(storage::StorageError::Unavailable("no counter value came back".into())),
+        }
+    }
+
+    async fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Result<bool, storage::StorageError> {
+        let write = crate::storage::Write::CompareAndSwap { key, expected, new };
+        let done = self.store_write("compare-and-swap", vec![write]).await?;
+        Ok(matches!(done.first(), Some(crate::storage::Written::Swapped(true))))
+    }
+
+    async fn batch(
+        &mut self,
+        writes: Vec<storage::BatchWrite>,
+    ) -> Result<(), storage::StorageError> {
+        let writes = writes
+            .into_iter()
+            .map(|w| match w {
+                storage::BatchWrite::Set((key, value)) => crate::storage::Write::Set(key, value),
+                storage::BatchWrite::Delete(key) => crate::storage::Write::Delete(key),
+            })
+            .collect();
+        self.store_write("batch", writes).await?;
+        Ok(())
+    }
+
+    async fn usage(&mut self) -> Result<storage::StorageUsage, storage::StorageError> {
+        let grant = self.store("usage")?;
+        let usage = self.stored(grant.storage.usage(&grant.scope)).await?;
+        Ok(storage::StorageUsage {
+            bytes: usage.bytes,
+            keys: usage.keys,
+            quota_bytes: grant.quota.bytes,
+            quota_keys: grant.quota.keys,
+        })
     }
 }
 

@@ -107,6 +107,13 @@ impl Middleware for SecurityMiddleware {
             self.refuse(ctx, operation, Action::ProcessSpawn, &spawn.program, &error)?;
             return Err(error);
         }
+        // The program is about to be replaced by its canonical path: it keeps running under
+        // the name it was asked for (a multi-call binary decides what to be from it).
+        if let Op::ProcessSpawn(spawn) = op
+            && spawn.arg0.is_none()
+        {
+            spawn.arg0 = Some(spawn.program.clone());
+        }
         for resource in op.resources() {
             let permission = match resource {
                 Resource::Path { action, path, access } => {

@@ -23,6 +23,11 @@ pub struct ProcessSpawn {
     pub capture: bool,
     /// Kill the process if it runs longer than this.
     pub timeout: Option<Duration>,
+    /// The name the program sees as its own (`argv[0]`); by default the program as given.
+    /// The security middleware checks and runs the canonical program whatever this says, so
+    /// a multi-call binary (`busybox`, reached through a symlink named `ls`) still behaves as
+    /// the name it was granted under.
+    pub arg0: Option<String>,
 }
 
 impl ProcessSpawn {
@@ -38,6 +43,7 @@ impl ProcessSpawn {
             cwd: None,
             capture: true,
             timeout: None,
+            arg0: None,
         }
     }
 
@@ -62,6 +68,12 @@ impl ProcessSpawn {
     /// Kill it after `timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Run it under this name (`argv[0]`).
+    pub fn arg0(mut self, name: impl Into<String>) -> Self {
+        self.arg0 = Some(name.into());
         self
     }
 

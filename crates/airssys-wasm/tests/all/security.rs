@@ -410,10 +410,16 @@ async fn listen_and_udp_reach_only_granted_addresses() {
 async fn commands_run_only_as_granted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
+    // A program granted under another name (a multi-call binary behind a symlink) runs
+    // under that name.
+    let kitty = dir.path().join("kitty");
+    std::os::unix::fs::symlink(which("cat"), &kitty).unwrap();
+    let kitty = kitty.to_str().unwrap().to_owned();
     let host = Host::builder()
         .audit(airssys_osl::AuditLog::file(&path).unwrap())
         .component(
             guest("tools", test_programs::MISBEHAVE)
+                .command(kitty.as_str(), &["/proc/self/cmdline"])
                 .command("echo", &["hello", "*"])
                 .command("env", &[])
                 .command("sleep", &["*"]),
@@ -428,6 +434,10 @@ async fn commands_run_only_as_granted() {
         async move { text(host.call(who, raw(&what), T).await.unwrap()) }
     };
     assert_eq!(run("tools", "5000:echo hello world").await, "exit 0: hello world\n");
+    assert_eq!(
+        run("tools", &format!("5000:{kitty} /proc/self/cmdline")).await,
+        format!("exit 0: {kitty}\0/proc/self/cmdline\0")
+    );
     // Nothing of the host's environment reaches the command.
     assert_eq!(run("tools", "5000:env").await, "exit 0: ");
     // Forbidden arguments, a missing argument, an extra one, a command not granted, and a
@@ -477,9 +487,25 @@ async fn commands_run_only_as_granted() {
     assert!(grants.iter().any(|e| e.resource == "echo hello *"), "{grants:#?}");
 }
 
-/// A command grant naming a program that does not exist fails the start, naming it.
+/// A command grant naming a program that does not exist, or one inside a directory the
+/// component may write (it could replace the program), fails the start, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_granted_command_fails_the_start() {
+async fn a_missing_or_rewritable_granted_command_fails_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let tool = dir.path().join("tool.sh");
+    std::fs::write(&tool, "#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let error = Host::builder()
+        .component(
+            guest("tools", test_programs::MISBEHAVE)
+                .dir(dir.path(), "/work", true)
+                .command(tool.to_str().unwrap(), &[]),
+        )
+        .start()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("tool.sh") && error.contains("writable"), "{error}");
     let error = Host::builder()
         .component(guest("tools", test_programs::MISBEHAVE).command("no-such-program-xyz", &[]))
         .start()

@@ -1,0 +1,336 @@
+//! The default backend: one redb database (`storage.redb` in the host's data directory).
+//!
+//! - Keys are `(scope, key)` pairs in one table, so a scope's keys are contiguous and ordered,
+//!   and a usage table keeps each scope's bytes and key count, updated in the same
+//!   transaction as the data.
+//! - Reads use their own read transactions and see only committed (acknowledged) writes.
+//! - Writes go to one writer thread, which takes every write waiting, applies them in one
+//!   transaction and commits it durably (fsync), then answers each: group commit, so many
+//!   writers share one fsync. Each write group is checked (keys, counters, quota) against an
+//!   overlay before it touches the table, so a refused group writes nothing and does not
+//!   affect the others.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+
+use super::{Backend, Quota, StorageError, Usage, Write, Written};
+
+const DATA: TableDefinition<'_, (&str, &str), &[u8]> = TableDefinition::new("data");
+const USAGE: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("usage");
+
+/// Most write groups in one transaction.
+const MAX_GROUP: usize = 512;
+
+type Reply = mpsc::SyncSender<Result<Vec<Written>, StorageError>>;
+
+struct Job {
+    scope: String,
+    quota: Quota,
+    writes: Vec<Write>,
+    reply: Reply,
+}
+
+/// A redb database with a group-committing writer thread.
+pub struct RedbBackend {
+    db: std::sync::Arc<Database>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbBackend").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl Into<redb::Error>) -> StorageError {
+    StorageError::Unavailable(e.into().to_string())
+}
+
+impl RedbBackend {
+    /// Open (or create) the database in `dir`, which is created private to this user.
+    pub fn open(dir: &std::path::Path) -> Result<Self, StorageError> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
+            StorageError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+        })?;
+        let path = dir.join("storage.redb");
+        // A host that just stopped in this process may still be closing it.
+        let mut tries = 0;
+        let db = loop {
+            match Database::create(&path) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(StorageError::Unavailable(format!(
+                        "cannot open {}: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        };
+        let txn = db.begin_write().map_err(unavailable)?;
+        txn.open_table(DATA).map_err(unavailable)?;
+        txn.open_table(USAGE).map_err(unavailable)?;
+        txn.commit().map_err(unavailable)?;
+        let db = std::sync::Arc::new(db);
+        let (tx, rx) = mpsc::channel();
+        let writer_db = std::sync::Arc::clone(&db);
+        let writer = std::thread::Builder::new()
+            .name("airssys-storage".into())
+            .spawn(move || writer(&writer_db, &rx))
+            .map_err(|e| StorageError::Unavailable(format!("cannot start the writer: {e}")))?;
+        Ok(RedbBackend { db, jobs: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)) })
+    }
+}
+
+impl Drop for RedbBackend {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer once it has answered what it holds; joining it
+        // releases the database file before this returns.
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn writer(db: &Database, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit(db, &mut group) {
+            Ok(results) => {
+                for (job, result) in group.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "storage commit failed");
+                for job in group {
+                    let _ = job.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+type Outcome = Result<Vec<Written>, StorageError>;
+
+/// Apply every job in one transaction and commit it; each job's own outcome, or the error
+/// that failed them all (nothing committed).
+fn commit(db: &Database, group: &mut [Job]) -> Result<Vec<Outcome>, StorageError> {
+    let txn = db.begin_write().map_err(unavailable)?;
+    let mut results = Vec::with_capacity(group.len());
+    {
+        let mut data = txn.open_table(DATA).map_err(unavailable)?;
+        let mut usage = txn.open_table(USAGE).map_err(unavailable)?;
+        for job in group.iter_mut() {
+            let writes = std::mem::take(&mut job.writes);
+            results.push(apply(&mut data, &mut usage, &job.scope, job.quota, writes)?);
+        }
+    }
+    txn.commit().map_err(unavailable)?;
+    Ok(results)
+}
+
+/// Check one job against an overlay, then write it: a refused job (`Ok(Err(..))`) has not
+/// touched the tables. `Err` is a database failure.
+fn apply(
+    data: &mut redb::Table<'_, (&str, &str), &[u8]>,
+    usage: &mut redb::Table<'_, &str, (u64, u64)>,
+    scope: &str,
+    quota: Quota,
+    writes: Vec<Write>,
+) -> Result<Outcome, StorageError> {
+    let mut overlay: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+    let before = usage.get(scope).map_err(unavailable)?.map_or((0, 0), |g| g.value());
+    let (mut bytes, mut keys) = (i128::from(before.0), i128::from(before.1));
+    let mut done = Vec::with_capacity(writes.len());
+    for write in writes {
+        let key = match &write {
+            Write::Set(k, _) | Write::Delete(k) | Write::Increment(k, _) => k.clone(),
+            Write::CompareAndSwap { key, .. } => key.clone(),
+        };
+        let old = match overlay.get(&key) {
+            Some(value) => value.clone(),
+            None => {
+                data.get((scope, key.as_str())).map_err(unavailable)?.map(|g| g.value().to_vec())
+            }
+        };
+        let new = match write {
+            Write::Set(_, value) => {
+                done.push(Written::Set);
+                Some(value)
+            }
+            Write::Delete(_) => {
+                done.push(Written::Deleted(old.is_some()));
+                None
+            }
+            Write::Increment(_, delta) => {
+                let current = match &old {
+                    None => 0,
+                    Some(v) => {
+                        match std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()) {
+                            Some(n) => n,
+                            None => {
+                                return Ok(Err(StorageError::NotACounter(format!(
+                                    "the value of {key:?} is not a decimal 64-bit integer"
+                                ))));
+                            }
+                        }
+                    }
+                };
+                let Some(next) = current.checked_add(delta) else {
+                    return Ok(Err(StorageError::NotACounter(format!(
+                        "{current} + {delta} overflows a 64-bit integer"
+                    ))));
+                };
+                done.push(Written::Counter(next));
+                Some(next.to_string().into_bytes())
+            }
+            Write::CompareAndSwap { expected, new, .. } => {
+                let swap = old == expected;
+                done.push(Written::Swapped(swap));
+                if !swap {
+                    continue;
+                }
+                new
+            }
+        };
+        let size = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| (key.len() + v.len()) as i128);
+        bytes += size(&new) - size(&old);
+        keys += i128::from(new.is_some()) - i128::from(old.is_some());
+        overlay.insert(key, new);
+    }
+    let grew = |now: i128, was: u64| now > i128::from(was);
+    if bytes > i128::from(quota.bytes) && grew(bytes, before.0) {
+        return Ok(Err(StorageError::QuotaExceeded(format!(
+            "{bytes} bytes would exceed the quota of {} bytes",
+            quota.bytes
+        ))));
+    }
+    if keys > i128::from(quota.keys) && grew(keys, before.1) {
+        return Ok(Err(StorageError::QuotaExceeded(format!(
+            "{keys} keys would exceed the quota of {} keys",
+            quota.keys
+        ))));
+    }
+    for (key, value) in &overlay {
+        match value {
+            Some(v) => data.insert((scope, key.as_str()), v.as_slice()).map_err(unavailable)?,
+            None => data.remove((scope, key.as_str())).map_err(unavailable)?,
+        };
+    }
+    let clamp = |n: i128| u64::try_from(n.max(0)).unwrap_or(u64::MAX);
+    if (bytes, keys) != (i128::from(before.0), i128::from(before.1)) {
+        if keys == 0 {
+            usage.remove(scope).map_err(unavailable)?;
+        } else {
+            usage.insert(scope, (clamp(bytes), clamp(keys))).map_err(unavailable)?;
+        }
+    }
+    Ok(Ok(done))
+}
+
+impl Backend for RedbBackend {
+    fn get(&self, scope: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let table = match txn.open_table(DATA) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        Ok(table.get((scope, key)).map_err(unavailable)?.map(|g| g.value().to_vec()))
+    }
+
+    fn keys(
+        &self,
+        scope: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let mut keys = Vec::new();
+        self.scan(scope, prefix, after, limit, |k, _| keys.push(k.to_owned()))?;
+        Ok(keys)
+    }
+
+    fn entries(
+        &self,
+        scope: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let mut entries = Vec::new();
+        self.scan(scope, "", after, limit, |k, v| entries.push((k.to_owned(), v.to_vec())))?;
+        Ok(entries)
+    }
+
+    fn usage(&self, scope: &str) -> Result<Usage, StorageError> {
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let table = txn.open_table(USAGE).map_err(unavailable)?;
+        let (bytes, keys) = table.get(scope).map_err(unavailable)?.map_or((0, 0), |g| g.value());
+        Ok(Usage { bytes, keys })
+    }
+
+    fn write(
+        &self,
+        scope: &str,
+        quota: Quota,
+        writes: Vec<Write>,
+    ) -> Result<Vec<Written>, StorageError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job = Job { scope: scope.to_owned(), quota, writes, reply };
+        let sent = match &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(jobs) => jobs.send(job).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(StorageError::Unavailable("the store is closed".into()));
+        }
+        answer.recv().map_err(|_| StorageError::Unavailable("the storage writer stopped".into()))?
+    }
+}
+
+impl RedbBackend {
+    /// Visit up to `limit` entries of `scope` whose key starts with `prefix`, in order,
+    /// strictly after `after`.
+    fn scan(
+        &self,
+        scope: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        mut visit: impl FnMut(&str, &[u8]),
+    ) -> Result<(), StorageError> {
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let table = txn.open_table(DATA).map_err(unavailable)?;
+        let start = match after {
+            Some(a) if a >= prefix => Bound::Excluded((scope, a)),
+            _ => Bound::Included((scope, prefix)),
+        };
+        let range = table.range::<(&str, &str)>((start, Bound::Unbounded)).map_err(unavailable)?;
+        for entry in range.take(limit) {
+            let (k, v) = entry.map_err(unavailable)?;
+            let (s, key) = k.value();
+            if s != scope || !key.starts_with(prefix) {
+                break;
+            }
+            visit(key, v.value());
+        }
+        Ok(())
+    }
+}
