@@ -80,6 +80,9 @@ pub enum HostError {
         /// What is wrong.
         reason: String,
     },
+    /// The host's storage cannot be opened.
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
     /// A component failed to start (its `init` returned an error or trapped).
     #[error("component {name:?} failed to start: {reason}")]
     Start {

@@ -50,6 +50,7 @@ pub struct ComponentSpec {
     grants: Grants,
     wasi: WasiGrants,
     commands: Vec<crate::process::CommandGrant>,
+    storage: Option<crate::storage::Quota>,
     signature: Option<crate::trust::ComponentSignature>,
     rate: Option<RateLimit>,
     pending_requests: Option<u32>,
@@ -75,6 +76,7 @@ impl ComponentSpec {
             grants: Grants::default(),
             wasi: WasiGrants::default(),
             commands: Vec::new(),
+            storage: None,
             signature: None,
             rate: None,
             pending_requests: None,
@@ -183,6 +185,14 @@ impl ComponentSpec {
         self
     }
 
+    /// Give it durable storage within `quota` (the host needs a data directory). Its keys
+    /// are its own: scoped by its name, shared by the members of its pool, kept across
+    /// restarts of the component and of the host.
+    pub fn storage(mut self, quota: crate::storage::Quota) -> Self {
+        self.storage = Some(quota);
+        self
+    }
+
     /// Limit how fast it sends (`send`, `request`, `call`, `publish` each take a token);
     /// over the limit, the import returns `rate-limited`.
     pub fn rate(mut self, per_second: u32, burst: u32) -> Self {
@@ -216,6 +226,8 @@ pub struct HostBuilder {
     pub(crate) tree: Option<Supervision>,
     pub(crate) audit: Option<airssys_osl::AuditLog>,
     pub(crate) trust: crate::trust::TrustPolicy,
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) storage: Option<crate::storage::Storage>,
 }
 
 /// A supervision tree: a supervisor's strategy, intensity and children, which are components
@@ -314,6 +326,21 @@ impl HostBuilder {
         self
     }
 
+    /// Where the host keeps durable data: component storage goes in `storage.redb` there
+    /// (the directory is created, private to this user). Needed by components granted
+    /// storage.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Use this store for component storage instead of opening one in the data directory
+    /// (another [`Backend`](crate::storage::Backend), or a store shared with other code).
+    pub fn storage(mut self, storage: crate::storage::Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
     /// Restart intensity of the host's supervisor (default: 10 restarts in 10 s).
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.intensity = Some((max_restarts, period));
@@ -324,7 +351,23 @@ impl HostBuilder {
     /// one-for-one supervisor. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
         let audit = self.audit.map(crate::audit::Audit::new).unwrap_or_default();
-        let core = Core::new(self.engine, audit, self.trust)?;
+        let mut core = Core::new(self.engine, audit, self.trust)?;
+        core.storage = match (self.storage, &self.data_dir) {
+            (Some(storage), _) => Some(storage),
+            (None, Some(dir)) => {
+                let dir = dir.clone();
+                let opened =
+                    tokio::task::spawn_blocking(move || crate::storage::Storage::open(&dir))
+                        .await
+                        .map_err(|e| {
+                            HostError::Storage(crate::storage::StorageError::Unavailable(
+                                e.to_string(),
+                            ))
+                        })?;
+                Some(opened?)
+            }
+            (None, None) => None,
+        };
         let mut started = Vec::new();
         let mut children: HashMap<Arc<str>, Vec<ChildSpec>> = HashMap::new();
         for c in &self.components {
@@ -442,6 +485,7 @@ struct Core {
     fuel: Mutex<Option<Arc<Linked>>>,
     codes: Mutex<Codes>,
     trust: crate::trust::TrustPolicy,
+    storage: Option<crate::storage::Storage>,
 }
 
 impl Core {
@@ -467,6 +511,7 @@ impl Core {
             codes: Mutex::new(Codes::default()),
             settings,
             trust,
+            storage: None,
         })
     }
 
@@ -626,6 +671,20 @@ impl Core {
         caps.commands =
             crate::process::Commands::new(&spec.commands, &writable, self.router.audit.log())
                 .map_err(grant_error)?;
+        if let Some(quota) = spec.storage {
+            let Some(storage) = &self.storage else {
+                return Err(grant_error(
+                    "it is granted storage, but the host has no data directory (set \
+                     HostBuilder::data_dir, or [app] data_dir in the manifest)"
+                        .into(),
+                ));
+            };
+            caps.storage = Some(crate::storage::Grant {
+                storage: storage.clone(),
+                scope: Arc::clone(&spec.name),
+                quota,
+            });
+        }
         let caps = Arc::new(caps);
         for (host, _, _) in &spec.wasi.dirs {
             if !host.is_dir() {
@@ -726,6 +785,17 @@ impl Core {
             for pattern in list {
                 audit.event(&spec.name, "start", action, pattern, "grant", "granted at start");
             }
+        }
+        if let Some(q) = spec.storage {
+            let resource = format!("quota {} bytes, {} keys", q.bytes, q.keys);
+            audit.event(
+                &spec.name,
+                "start",
+                Action::Storage,
+                &resource,
+                "grant",
+                "granted at start",
+            );
         }
         for grant in &spec.commands {
             let resource = std::iter::once(grant.command.as_str())
@@ -1007,6 +1077,12 @@ impl Host {
     /// Messages that crashed their handler, oldest first.
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
         self.core.dead_letters.snapshot()
+    }
+
+    /// The host's component storage, if it has one: read and edit a component's store
+    /// (by component name), export and import it as JSON lines.
+    pub fn storage(&self) -> Option<&crate::storage::Storage> {
+        self.core.storage.as_ref()
     }
 
     /// How many times the named component (or pool member) was restarted, if it exists.

@@ -56,6 +56,10 @@ pub struct App {
     /// Its version, free-form.
     #[serde(default)]
     pub version: Option<String>,
+    /// Where durable data (component storage) lives, relative to the manifest (default
+    /// `.airssys/data` when a component is granted storage).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `[engine]`.
@@ -496,8 +500,7 @@ impl Manifest {
 impl Manifest {
     /// A host builder for this app. Relative paths are resolved against `base` (the
     /// manifest's directory); granted environment variables take their values from the host's
-    /// environment now. Grants not supported yet (`storage`) are refused with
-    /// [`HostError::NotSupported`](crate::HostError::NotSupported) rather than ignored.
+    /// environment now.
     pub fn builder(&self, base: &Path) -> Result<crate::HostBuilder, crate::HostError> {
         use crate::{ComponentSpec, Grants, HostError, Source, Supervision, TreeChild};
         let mut engine = crate::EngineConfig::default();
@@ -533,6 +536,12 @@ impl Manifest {
             ),
         };
         let mut builder = crate::HostBuilder::default().engine(engine).trust(trust);
+        let wants_storage = self.components.values().any(|c| c.grants.storage.is_some());
+        match &self.app.data_dir {
+            Some(dir) => builder = builder.data_dir(base.join(dir)),
+            None if wants_storage => builder = builder.data_dir(base.join(".airssys/data")),
+            None => {}
+        }
         if let Some(file) = &self.audit.file {
             let path = base.join(file);
             let log = airssys_osl::AuditLog::file(&path).map_err(|e| HostError::Audit {
@@ -542,14 +551,6 @@ impl Manifest {
             builder = builder.audit(log);
         }
         for (name, c) in &self.components {
-            let unsupported = |what: &str| {
-                HostError::NotSupported(format!(
-                    "component {name:?}: the {what} grant is not supported yet"
-                ))
-            };
-            if c.grants.storage.is_some() {
-                return Err(unsupported("storage"));
-            }
             let source = c.source.as_ref().map(|s| base.join(s.get_ref())).unwrap_or_default();
             let mut spec = ComponentSpec::new(name.as_str(), Source::File(source))
                 .accepts(&c.accepts.iter().map(|c| c.0).collect::<Vec<_>>())
@@ -594,6 +595,9 @@ impl Manifest {
                 publish: g.publish.clone(),
                 subscribe: g.subscribe.clone(),
             });
+            if let Some(s) = g.storage {
+                spec = spec.storage(crate::storage::Quota { bytes: s.quota.0, keys: s.keys });
+            }
             for p in &g.process {
                 let args: Vec<&str> = p.args.iter().map(String::as_str).collect();
                 // A relative path is relative to the manifest; a bare name is looked up in
