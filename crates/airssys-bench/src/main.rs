@@ -9,6 +9,7 @@
 mod osl;
 mod report;
 mod rt;
+mod storage;
 mod wasm;
 
 use std::path::PathBuf;

@@ -29,6 +29,10 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "wasm.restart_p50", run: crate::wasm::restart },
     Suite { name: "wasm.idle_component_rss_10k", run: crate::wasm::idle_memory },
     Suite { name: "wasm.send_security_overhead", run: crate::wasm::security_overhead },
+    Suite { name: "wasm.storage_get", run: crate::storage::guest_get },
+    Suite { name: "wasm.storage_set", run: crate::storage::guest_set },
+    Suite { name: "wasm.storage_writes_1_component", run: crate::storage::writes_1 },
+    Suite { name: "wasm.storage_writes_8_components", run: crate::storage::writes_8 },
     Suite { name: "osl.file_read_4k", run: crate::osl::file_read },
     Suite { name: "osl.spawn_true", run: crate::osl::spawn_true },
 ];

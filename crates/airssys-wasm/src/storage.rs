@@ -134,7 +134,18 @@ pub trait Backend: Send + Sync + 'static {
         quota: Quota,
         writes: Vec<Write>,
     ) -> Result<Vec<Written>, StorageError>;
+
+    /// Like [`Backend::write`], without blocking the caller (an async executor thread):
+    /// hand the work off and call `done` with the outcome once it is durable (or refused).
+    /// The default runs `write` on tokio's blocking pool; a backend with a writer thread of
+    /// its own can queue the work there directly and save that hop.
+    fn submit(self: Arc<Self>, scope: String, quota: Quota, writes: Vec<Write>, done: Done) {
+        tokio::task::spawn_blocking(move || done(self.write(&scope, quota, writes)));
+    }
 }
+
+/// Called once with the outcome of a submitted write.
+pub type Done = Box<dyn FnOnce(Result<Vec<Written>, StorageError>) + Send>;
 
 /// Check a key.
 pub(crate) fn check_key(key: &str) -> Result<(), StorageError> {
@@ -250,8 +261,16 @@ impl Storage {
                 return Err(StorageError::ValueTooLarge(MAX_VALUE as u64));
             }
         }
-        let scope = component.to_owned();
-        self.blocking(move |b| b.write(&scope, quota, writes)).await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        Arc::clone(&self.backend).submit(
+            component.to_owned(),
+            quota,
+            writes,
+            Box::new(move |outcome| {
+                let _ = tx.send(outcome);
+            }),
+        );
+        rx.await.map_err(|_| StorageError::Unavailable("the write was dropped".into()))?
     }
 
     /// Set a component's value (the embedder's write: no quota).

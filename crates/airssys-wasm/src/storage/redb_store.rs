@@ -25,7 +25,24 @@ const USAGE: TableDefinition<'_, &str, (u64, u64)> = TableDefinition::new("usage
 /// Most write groups in one transaction.
 const MAX_GROUP: usize = 512;
 
-type Reply = mpsc::SyncSender<Result<Vec<Written>, StorageError>>;
+/// Where a job's outcome goes.
+enum Reply {
+    /// A caller blocked in `write`.
+    Blocked(mpsc::SyncSender<Result<Vec<Written>, StorageError>>),
+    /// A caller that submitted it (`submit`).
+    Done(super::Done),
+}
+
+impl Reply {
+    fn send(self, outcome: Result<Vec<Written>, StorageError>) {
+        match self {
+            Reply::Blocked(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Reply::Done(done) => done(outcome),
+        }
+    }
+}
 
 struct Job {
     scope: String,
@@ -114,13 +131,13 @@ fn writer(db: &Database, jobs: &mpsc::Receiver<Job>) {
         match commit(db, &mut group) {
             Ok(results) => {
                 for (job, result) in group.into_iter().zip(results) {
-                    let _ = job.reply.send(result);
+                    job.reply.send(result);
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "storage commit failed");
                 for job in group {
-                    let _ = job.reply.send(Err(error.clone()));
+                    job.reply.send(Err(error.clone()));
                 }
             }
         }
@@ -293,19 +310,35 @@ impl Backend for RedbBackend {
         writes: Vec<Write>,
     ) -> Result<Vec<Written>, StorageError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        let job = Job { scope: scope.to_owned(), quota, writes, reply };
-        let sent = match &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
-            Some(jobs) => jobs.send(job).is_ok(),
-            None => false,
-        };
-        if !sent {
-            return Err(StorageError::Unavailable("the store is closed".into()));
-        }
+        self.queue(Job { scope: scope.to_owned(), quota, writes, reply: Reply::Blocked(reply) });
         answer.recv().map_err(|_| StorageError::Unavailable("the storage writer stopped".into()))?
+    }
+
+    fn submit(
+        self: std::sync::Arc<Self>,
+        scope: String,
+        quota: Quota,
+        writes: Vec<Write>,
+        done: super::Done,
+    ) {
+        // Queueing never blocks: the writer thread does the work and calls `done`.
+        self.queue(Job { scope, quota, writes, reply: Reply::Done(done) });
     }
 }
 
 impl RedbBackend {
+    /// Queue a job for the writer, or answer it at once if the store is closed.
+    fn queue(&self, job: Job) {
+        let job = match &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(jobs) => match jobs.send(job) {
+                Ok(()) => return,
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        job.reply.send(Err(StorageError::Unavailable("the store is closed".into())));
+    }
+
     /// Visit up to `limit` entries of `scope` whose key starts with `prefix`, in order,
     /// strictly after `after`.
     fn scan(

@@ -12,6 +12,9 @@
 //! - `list:<prefix>:<page size>` → every key, one per line, read page by page;
 //! - `usage` → `<bytes> <keys> <quota bytes> <quota keys>`;
 //! - `big:<key>:<bytes>` → sets a value of that many bytes;
+//! - `bench-set:<prefix>:<n>` → sets `<prefix><i>` to 16 bytes for i in 0..n, answers the
+//!   mean ns per set (timed inside the guest with the WASI monotonic clock);
+//! - `bench-get:<prefix>:<n>` → gets `<prefix><i % 1000>` n times, answers the mean ns;
 //! - `crash` → traps.
 //!
 //! Any storage error answers `error: <error>`.
@@ -122,6 +125,24 @@ fn run(text: &str) -> Result<String, StorageError> {
     if text == "usage" {
         let u = storage::usage()?;
         return Ok(format!("{} {} {} {}", u.bytes, u.keys, u.quota_bytes, u.quota_keys));
+    }
+    if let Some(rest) = text.strip_prefix("bench-set:") {
+        let (prefix, n) = rest.rsplit_once(':').unwrap_or((rest, "1"));
+        let n: u64 = n.parse().unwrap_or(1).max(1);
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            storage::set(&format!("{prefix}{i}"), b"0123456789abcdef")?;
+        }
+        return Ok((start.elapsed().as_nanos() as u64 / n).to_string());
+    }
+    if let Some(rest) = text.strip_prefix("bench-get:") {
+        let (prefix, n) = rest.rsplit_once(':').unwrap_or((rest, "1"));
+        let n: u64 = n.parse().unwrap_or(1).max(1);
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            std::hint::black_box(storage::get(&format!("{prefix}{}", i % 1000))?);
+        }
+        return Ok((start.elapsed().as_nanos() as u64 / n).to_string());
     }
     if let Some(rest) = text.strip_prefix("big:") {
         let (key, n) = rest.rsplit_once(':').unwrap_or((rest, "0"));
