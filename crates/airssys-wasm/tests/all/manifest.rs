@@ -170,6 +170,7 @@ source = "{echo}"
 
 [components.kv]
 source = "{kv}"
+config = {{ greeting = "hi" }}
 grants = {{ storage = {{ quota = "1KiB", keys = 10 }} }}
 
 [components.tools]
@@ -195,6 +196,9 @@ children = ["echo"]
     assert_eq!(text(host.call("kv", raw("set:a=1"), T).await.unwrap()), "ok");
     assert_eq!(text(host.call("kv", raw("usage"), T).await.unwrap()), "2 1 1024 10");
     assert!(dir.path().join("data/storage.redb").is_file());
+    // Host services: configuration from the manifest, read through the `config` import.
+    assert_eq!(text(host.call("kv", raw("config:greeting"), T).await.unwrap()), "hi");
+    assert_eq!(text(host.call("kv", raw("config:nope"), T).await.unwrap()), "unset");
     let run = |line: &'static str| host.call("tools", raw(line), T);
     assert_eq!(text(run("run:5000:echo\thi\tthere").await.unwrap()), "exit 0: hi there\n");
     assert_eq!(

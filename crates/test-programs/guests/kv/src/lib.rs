@@ -15,6 +15,7 @@
 //! - `bench-set:<prefix>:<n>` → sets `<prefix><i>` to 16 bytes for i in 0..n, answers the
 //!   mean ns per set (timed inside the guest with the WASI monotonic clock);
 //! - `bench-get:<prefix>:<n>` → gets `<prefix><i % 1000>` n times, answers the mean ns;
+//! - `config:<key>` → the configuration value (the `config` import), or `unset`;
 //! - `crash` → traps.
 //!
 //! Any storage error answers `error: <error>`.
@@ -143,6 +144,9 @@ fn run(text: &str) -> Result<String, StorageError> {
             std::hint::black_box(storage::get(&format!("{prefix}{}", i % 1000))?);
         }
         return Ok((start.elapsed().as_nanos() as u64 / n).to_string());
+    }
+    if let Some(key) = text.strip_prefix("config:") {
+        return Ok(airssys::component::config::get(key).unwrap_or_else(|| "unset".into()));
     }
     if let Some(rest) = text.strip_prefix("big:") {
         let (key, n) = rest.rsplit_once(':').unwrap_or((rest, "0"));
