@@ -368,6 +368,7 @@ impl HostBuilder {
             }
             (None, None) => None,
         };
+        core.data_dir = self.data_dir.as_ref().and_then(|d| std::fs::canonicalize(d).ok());
         let mut started = Vec::new();
         let mut children: HashMap<Arc<str>, Vec<ChildSpec>> = HashMap::new();
         for c in &self.components {
@@ -486,6 +487,8 @@ struct Core {
     codes: Mutex<Codes>,
     trust: crate::trust::TrustPolicy,
     storage: Option<crate::storage::Storage>,
+    /// The data directory, canonical: no component may be granted it through WASI.
+    data_dir: Option<PathBuf>,
 }
 
 impl Core {
@@ -512,6 +515,7 @@ impl Core {
             settings,
             trust,
             storage: None,
+            data_dir: None,
         })
     }
 
@@ -691,6 +695,21 @@ impl Core {
                 return Err(HostError::Grant {
                     name: spec.name.to_string(),
                     reason: format!("granted directory {} does not exist", host.display()),
+                });
+            }
+            // The storage database holds every component's data, past scopes and quotas.
+            let canonical = std::fs::canonicalize(host).unwrap_or_else(|_| host.clone());
+            if let Some(data) = &self.data_dir
+                && (data.starts_with(&canonical) || canonical.starts_with(data))
+            {
+                return Err(HostError::Grant {
+                    name: spec.name.to_string(),
+                    reason: format!(
+                        "granted directory {} overlaps the host's data directory {}: the \
+                         component could read or change every component's storage",
+                        host.display(),
+                        data.display()
+                    ),
                 });
             }
         }

@@ -2,8 +2,9 @@
 //! (a component names only its own keys), with quotas enforced in the same transaction as
 //! the write. [`Backend`] is the small trait a store implements; [`RedbBackend`] (one redb
 //! database under the host's data directory, crash-safe, with group commit) is the default.
-//! [`Storage`] is the async handle the host and the embedder use: every backend call runs on
-//! tokio's blocking pool, never on an executor thread.
+//! [`Storage`] is the async handle the host and the embedder use: reads run on tokio's
+//! blocking pool and writes are handed off with [`Backend::submit`] (to redb's writer thread),
+//! never on an executor thread.
 
 mod redb_store;
 
@@ -291,7 +292,9 @@ impl Storage {
     }
 
     /// A component's data as JSON lines (`{"key": .., "text": ..}`, or `"base64"` for a value
-    /// that is not UTF-8), in key order. Returns how many entries were written.
+    /// that is not UTF-8), in key order. Returns how many entries were written. It reads page
+    /// by page: writes made meanwhile may or may not be in it (it is not a snapshot), but no
+    /// key appears twice.
     pub async fn export(
         &self,
         component: &str,
@@ -300,11 +303,14 @@ impl Storage {
         use base64::Engine as _;
         let io = |e: std::io::Error| StorageError::Unavailable(format!("cannot write: {e}"));
         let mut count = 0;
+        // Values may be up to 1 MiB: small pages bound the memory held at once.
+        const EXPORT_PAGE: usize = 64;
         let mut after: Option<String> = None;
         loop {
             let scope = component.to_owned();
             let from = after.clone();
-            let page = self.blocking(move |b| b.entries(&scope, from.as_deref(), MAX_PAGE)).await?;
+            let page =
+                self.blocking(move |b| b.entries(&scope, from.as_deref(), EXPORT_PAGE)).await?;
             for (key, value) in &page {
                 let line = match std::str::from_utf8(value) {
                     Ok(text) => Line { key: key.clone(), text: Some(text.into()), base64: None },
@@ -320,7 +326,7 @@ impl Storage {
                 count += 1;
             }
             match page.last() {
-                Some((key, _)) if page.len() == MAX_PAGE => after = Some(key.clone()),
+                Some((key, _)) if page.len() == EXPORT_PAGE => after = Some(key.clone()),
                 _ => return Ok(count),
             }
         }
@@ -346,6 +352,9 @@ impl Storage {
                 _ => return Err(bad("expected exactly one of \"text\" and \"base64\"".into())),
             };
             check_key(&line.key).map_err(|e| bad(e.to_string()))?;
+            if value.len() > MAX_VALUE {
+                return Err(bad(format!("the value is larger than {MAX_VALUE} bytes")));
+            }
             writes.push(Write::Set(line.key, value));
         }
         let count = writes.len();

@@ -51,11 +51,10 @@ struct Job {
     reply: Reply,
 }
 
-/// A redb database with a group-committing writer thread.
+/// A redb database with a group-committing writer thread, which also closes it.
 pub struct RedbBackend {
     db: std::sync::Arc<Database>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for RedbBackend {
@@ -69,12 +68,26 @@ fn unavailable(e: impl Into<redb::Error>) -> StorageError {
 }
 
 impl RedbBackend {
-    /// Open (or create) the database in `dir`, which is created private to this user.
+    /// Open (or create) the database in `dir`. The directory must be this user's; it is
+    /// created (or its permissions narrowed) to be private to this user, and so is the file.
     pub fn open(dir: &std::path::Path) -> Result<Self, StorageError> {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| {
-            StorageError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            StorageError::Unavailable(format!("cannot {what} {}: {e}", dir.display()))
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| fail("create", &e))?;
+        let meta = std::fs::metadata(dir).map_err(|e| fail("read", &e))?;
+        if meta.uid() != rustix::process::geteuid().as_raw() {
+            return Err(fail("use", &"it belongs to another user; use a directory of this user's"));
+        }
+        if meta.mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| fail("make private", &e))?;
+        }
         let path = dir.join("storage.redb");
         // A host that just stopped in this process may still be closing it.
         let mut tries = 0;
@@ -93,6 +106,8 @@ impl RedbBackend {
                 }
             }
         };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| fail("make private", &e))?;
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(DATA).map_err(unavailable)?;
         txn.open_table(USAGE).map_err(unavailable)?;
@@ -100,26 +115,36 @@ impl RedbBackend {
         let db = std::sync::Arc::new(db);
         let (tx, rx) = mpsc::channel();
         let writer_db = std::sync::Arc::clone(&db);
-        let writer = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("airssys-storage".into())
-            .spawn(move || writer(&writer_db, &rx))
+            .spawn(move || writer(writer_db, &rx))
             .map_err(|e| StorageError::Unavailable(format!("cannot start the writer: {e}")))?;
-        Ok(RedbBackend { db, jobs: Mutex::new(Some(tx)), writer: Mutex::new(Some(writer)) })
+        Ok(RedbBackend { db, jobs: Mutex::new(Some(tx)) })
     }
 }
 
 impl Drop for RedbBackend {
     fn drop(&mut self) {
-        // Closing the queue ends the writer once it has answered what it holds; joining it
-        // releases the database file before this returns.
+        // Closing the queue ends the writer once it has answered what it holds; it then
+        // closes the database itself (file I/O), so that this drop, often on an executor
+        // thread, does no redb work. Reopening in this process waits for that close.
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = writer.join();
-        }
     }
 }
 
-fn writer(db: &Database, jobs: &mpsc::Receiver<Job>) {
+/// The writer thread: group commits until the queue closes, then the final close.
+fn writer(db: std::sync::Arc<Database>, jobs: &mpsc::Receiver<Job>) {
+    commit_loop(&db, jobs);
+    // Wait until the backend has let go of its handle, so that the close happens here.
+    let mut waited = 0;
+    while std::sync::Arc::strong_count(&db) > 1 && waited < 5000 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        waited += 1;
+    }
+    drop(db);
+}
+
+fn commit_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {

@@ -260,3 +260,27 @@ async fn sigkill_child() {
         }
     }
 }
+
+/// The database holds every component's data: the data directory is made private to this
+/// user, and no component may be granted a directory that overlaps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_stays_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for granted in [root.path().to_path_buf(), data.clone()] {
+        let error = HostBuilder::default()
+            .data_dir(&data)
+            .component(kv("kv").dir(&granted, "/all", false))
+            .start()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("overlaps the host's data directory"), "{error}");
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("storage.redb")), 0o600);
+}
