@@ -16,6 +16,8 @@ fn main() {
     let wit = manifest_dir.join("../../wit");
     println!("cargo:rerun-if-changed={}", guests.display());
     println!("cargo:rerun-if-changed={}", wit.display());
+    // Guests written with the SDK build it from source.
+    println!("cargo:rerun-if-changed={}", manifest_dir.join("../airssys-wasm-component").display());
 
     let target_dir = out_dir.join("guests-target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -436,13 +436,13 @@ struct Codes {
 type HashedBytes = (Arc<[u8]>, cache::Digest32);
 
 /// One engine and the linker of the contract for it.
-struct Linked {
-    engine: Engine,
-    linker: Linker<HostState>,
+pub(crate) struct Linked {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
 }
 
 impl Linked {
-    fn new(settings: &EngineConfig, fuel: bool) -> Result<Self, HostError> {
+    pub(crate) fn new(settings: &EngineConfig, fuel: bool) -> Result<Self, HostError> {
         let engine = Engine::new(settings, fuel)?;
         let mut linker: Linker<HostState> = Linker::new(&engine.inner);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -466,6 +466,8 @@ struct Prepared {
     code: Arc<Code>,
     /// Under a nested supervisor (not the root).
     nested: bool,
+    /// What it was started from (for a restart).
+    spec: ComponentSpec,
 }
 
 impl Prepared {
@@ -729,7 +731,13 @@ impl Core {
             }
         };
         self.audit_grants(spec);
-        let prepared = Prepared { name: Arc::clone(&spec.name), members, code, nested: false };
+        let prepared = Prepared {
+            name: Arc::clone(&spec.name),
+            members,
+            code,
+            nested: false,
+            spec: spec.clone(),
+        };
         let config: Arc<[(String, String)]> = spec.config.clone().into();
         let children = prepared
             .addresses()
@@ -974,6 +982,16 @@ impl Host {
         }
         self.core.unprepare(prepared);
         Ok(())
+    }
+
+    /// Stop a component (or pool) gracefully and start it again from the same spec: fresh
+    /// instances, same address; messages queued for the old ones are dropped. Its code is
+    /// read again (a changed file is picked up, and checked against the trust policy).
+    pub async fn restart(&self, name: &str) -> Result<(), HostError> {
+        let spec = self.lock_components().get(name).map(|p| p.spec.clone());
+        let spec = spec.ok_or_else(|| HostError::NotFound(name.to_owned()))?;
+        self.stop(name).await?;
+        self.spawn(spec).await
     }
 
     fn lock_components(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Prepared>> {

@@ -28,6 +28,7 @@ mod engine;
 mod error;
 mod fs_audit;
 mod host;
+pub mod inspect;
 pub mod manifest;
 mod output;
 mod process;

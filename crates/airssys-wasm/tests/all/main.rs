@@ -6,6 +6,7 @@ mod limits; // CPU deadline and memory limit
 mod manifest; // the app manifest: parsing, errors, schema
 mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components
+mod sdk; // components written with the guest SDK
 mod security; // capabilities: targets, senders, topics, rate, pending requests, commands, files
 mod storage; // durable per-component storage
 mod supervision; // traps, restarts, dead letters

@@ -1,0 +1,251 @@
+//! `airssys up` (an app from its manifest) and `airssys run` (one component from flags): run
+//! in the foreground with readable logs and a control socket until Ctrl-C (or SIGTERM), then
+//! shut down gracefully.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_wasm::{ComponentSpec, Host, HostBuilder, Source};
+use anyhow::{Context, bail};
+
+use crate::Globals;
+use crate::control::{Served, serve, socket_for};
+use crate::output::{emit, note};
+use crate::payload::CodecArg;
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// The app manifest (default: ./airssys.toml).
+    manifest: Option<PathBuf>,
+    /// How long components get to stop when the app is stopped, in seconds.
+    #[arg(long, default_value_t = 10)]
+    grace: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The component file (`.wasm`).
+    file: PathBuf,
+    /// Its name (its address; default: the file name without extension).
+    #[arg(long)]
+    name: Option<String>,
+    /// Let it read a host directory: HOST, or HOST::GUEST to show it at another path.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir: Vec<String>,
+    /// Let it read and write a host directory: HOST, or HOST::GUEST.
+    #[arg(long, value_name = "HOST[::GUEST]")]
+    dir_rw: Vec<String>,
+    /// Let it see an environment variable: KEY=VALUE, or KEY for the host's value.
+    #[arg(long, value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+    /// Let it open TCP connections to IP:PORT (patterns with `*`).
+    #[arg(long, value_name = "IP:PORT")]
+    allow_host: Vec<String>,
+    /// A configuration value: KEY=VALUE.
+    #[arg(long, value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// Give it durable storage with this quota (like `1MiB`), in ./.airssys/data.
+    #[arg(long, value_name = "SIZE")]
+    storage: Option<String>,
+    /// Call it once with this payload, print the response and exit (instead of running until
+    /// Ctrl-C).
+    #[arg(long, value_name = "PAYLOAD")]
+    call: Option<String>,
+    /// The codec of --call's payload.
+    #[arg(long, value_enum, default_value_t = CodecArg::Json)]
+    codec: CodecArg,
+    /// How long --call waits, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Until Ctrl-C or SIGTERM.
+async fn stopped() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+/// Serve the control socket until stopped, then shut the host down.
+async fn serve_until_stopped(
+    g: &Globals,
+    name: &str,
+    host: Host,
+    socket: &Path,
+    audit: Option<PathBuf>,
+    logs: Arc<crate::logs::LogBuffer>,
+    grace: Duration,
+) -> anyhow::Result<ExitCode> {
+    let host = Arc::new(host);
+    let served = Arc::new(Served { host: Arc::clone(&host), audit, logs });
+    let server = serve(socket, served)?;
+    let names: Vec<String> =
+        host.components().await.iter().map(|c| c.address.to_string()).collect();
+    note(
+        g,
+        &format!(
+            "{name} is up: {} ({}); control socket {}; Ctrl-C stops it",
+            names.len(),
+            names.join(", "),
+            socket.display()
+        ),
+    );
+    if g.format == crate::output::Format::Json {
+        emit(g, "", serde_json::json!({ "up": name, "components": names, "socket": socket }));
+    }
+    stopped().await;
+    note(g, "stopping ...");
+    server.abort();
+    let _ = server.await;
+    let _ = std::fs::remove_file(socket);
+    // The server's connections held the host; they are gone once aborted.
+    let mut host = host;
+    let host = loop {
+        match Arc::try_unwrap(host) {
+            Ok(host) => break host,
+            Err(shared) => {
+                host = shared;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let report = host.shutdown(grace).await;
+    let killed: Vec<String> =
+        report.killed.iter().map(|(_, n)| n.as_deref().unwrap_or("?").to_owned()).collect();
+    let text = if report.is_clean() {
+        format!("{name} stopped cleanly in {:?}", report.elapsed)
+    } else {
+        format!("{name} stopped; killed after the grace period: {}", killed.join(", "))
+    };
+    note(g, &text);
+    if g.format == crate::output::Format::Json {
+        emit(
+            g,
+            "",
+            serde_json::json!({ "stopped": name, "clean": report.is_clean(), "killed": killed }),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let manifest = args.manifest.unwrap_or_else(|| PathBuf::from("airssys.toml"));
+    if !manifest.is_file() {
+        bail!(
+            "no app manifest at {}: pass its path (`airssys up path/to/airssys.toml`), or make \
+             a project with `airssys new NAME`",
+            manifest.display()
+        );
+    }
+    let parsed = airssys_wasm::manifest::Manifest::load(&manifest)?;
+    let base = manifest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let audit = parsed.audit.file.as_ref().map(|f| base.join(f));
+    let logs = crate::logs::install(g.quiet, g.verbose);
+    runtime()?.block_on(async {
+        let host = HostBuilder::from_manifest(&manifest)?
+            .start()
+            .await
+            .with_context(|| format!("{} did not start", parsed.app.name))?;
+        let socket = socket_for(&manifest);
+        let grace = Duration::from_secs(args.grace);
+        serve_until_stopped(g, &parsed.app.name, host, &socket, audit, logs, grace).await
+    })
+}
+
+fn split_dir(spec: &str) -> (PathBuf, String) {
+    match spec.split_once("::") {
+        Some((host, guest)) => (PathBuf::from(host), guest.to_owned()),
+        None => (PathBuf::from(spec), spec.to_owned()),
+    }
+}
+
+fn component_name(file: &Path) -> String {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+        .collect();
+    if name.is_empty() { "component".into() } else { name }
+}
+
+pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    if !args.file.is_file() {
+        bail!("no component file at {}", args.file.display());
+    }
+    let name = args.name.clone().unwrap_or_else(|| component_name(&args.file));
+    let mut spec = ComponentSpec::new(name.as_str(), Source::File(args.file.clone()));
+    for dir in &args.dir {
+        let (host, guest) = split_dir(dir);
+        spec = spec.dir(host, guest, false);
+    }
+    for dir in &args.dir_rw {
+        let (host, guest) = split_dir(dir);
+        spec = spec.dir(host, guest, true);
+    }
+    for env in &args.env {
+        let (key, value) = match env.split_once('=') {
+            Some((k, v)) => (k.to_owned(), v.to_owned()),
+            None => (
+                env.clone(),
+                std::env::var(env).with_context(|| format!("--env {env}: not set on the host"))?,
+            ),
+        };
+        spec = spec.env(key, value);
+    }
+    let hosts: Vec<&str> = args.allow_host.iter().map(String::as_str).collect();
+    spec = spec.network(&hosts, &[], &[]);
+    for pair in &args.config {
+        let (k, v) =
+            pair.split_once('=').with_context(|| format!("--config {pair}: expected KEY=VALUE"))?;
+        spec = spec.config(k, v);
+    }
+    let mut builder = HostBuilder::default();
+    if let Some(size) = &args.storage {
+        let bytes: bytesize::ByteSize = size
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--storage {size}: not a size like 1MiB ({e})"))?;
+        spec = spec.storage(airssys_wasm::storage::Quota { bytes: bytes.0, keys: 1_000_000 });
+        builder = builder.data_dir(".airssys/data");
+    }
+    let logs = crate::logs::install(g.quiet || (args.call.is_some() && g.verbose == 0), g.verbose);
+    runtime()?.block_on(async {
+        let host = builder
+            .component(spec)
+            .start()
+            .await
+            .with_context(|| format!("{} did not start", args.file.display()))?;
+        if let Some(input) = &args.call {
+            let payload = crate::payload::encode(args.codec, input.as_bytes())?;
+            let timeout = Duration::from_secs_f64(args.timeout.max(0.0));
+            let result = host.call(&name, payload, timeout).await;
+            host.shutdown(Duration::from_secs(5)).await;
+            let response =
+                result.map_err(|e| anyhow::anyhow!("the call to {name} failed: {e:?}"))?;
+            let shown = response.as_ref().map(crate::payload::decode).unwrap_or_default();
+            let text = match &shown {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "(no response payload)".into(),
+                other => serde_json::to_string_pretty(other)?,
+            };
+            emit(g, &text, serde_json::json!({ "response": shown }));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let socket = socket_for(Path::new("airssys.toml"));
+        serve_until_stopped(g, &name, host, &socket, None, logs, Duration::from_secs(10)).await
+    })
+}

@@ -1,0 +1,517 @@
+//! The control socket of a running app, and the commands that use it.
+//!
+//! Protocol (also in `docs/cli.md`): a Unix socket, `.airssys/control.sock` next to the
+//! app's manifest, in a directory only its owner can enter, the socket itself mode 0600.
+//! Each request is one line of JSON with an `op` field; each answer is one line, `{"ok": ..}`
+//! or `{"error": "..."}`. `logs` with `follow` keeps the connection open and sends
+//! `{"line": ".."}` for each new log line.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airssys_wasm::{Host, Payload};
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use crate::Globals;
+use crate::logs::LogBuffer;
+use crate::output::emit;
+use crate::payload::{CodecArg, WirePayload};
+
+/// A request on the control socket.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    Ps,
+    Send { target: String, payload: WirePayload },
+    Call { target: String, payload: WirePayload, timeout_ms: u64 },
+    Stop { name: String },
+    Restart { name: String },
+    StoreGet { component: String, key: String },
+    StorePut { component: String, key: String, base64: String },
+    StoreRm { component: String, key: String },
+    StoreLs { component: String, prefix: String },
+    StoreExport { component: String },
+    StoreImport { component: String, lines: String },
+    Audit { component: Option<String>, decisions: Vec<String> },
+    Logs { lines: usize, follow: bool },
+}
+
+/// The control socket of the app whose manifest is `manifest`.
+pub fn socket_for(manifest: &Path) -> PathBuf {
+    let dir = manifest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dir.join(".airssys").join("control.sock")
+}
+
+fn socket(g: &Globals) -> PathBuf {
+    if let Some(socket) = &g.socket {
+        return socket.clone();
+    }
+    socket_for(g.app.as_deref().unwrap_or(Path::new("airssys.toml")))
+}
+
+fn connect(g: &Globals) -> anyhow::Result<UnixStream> {
+    let path = socket(g);
+    UnixStream::connect(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "no running app answers at {} ({e}): start it with `airssys up`, or point to it with \
+             --app MANIFEST or --socket PATH",
+            path.display()
+        )
+    })
+}
+
+fn send_request(stream: &mut UnixStream, request: &Request) -> anyhow::Result<()> {
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    stream.write_all(&line).context("the app closed the connection")
+}
+
+fn answer(reader: &mut impl BufRead) -> anyhow::Result<serde_json::Value> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).context("the app closed the connection")? == 0 {
+        bail!("the app closed the connection without answering");
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(&line).context("the app answered something that is not JSON")?;
+    if let Some(error) = value.get("error").and_then(|e| e.as_str()) {
+        bail!("{error}");
+    }
+    Ok(value.get("ok").cloned().unwrap_or(serde_json::Value::Null))
+}
+
+/// One request, one answer.
+fn ask(g: &Globals, request: &Request) -> anyhow::Result<serde_json::Value> {
+    let mut stream = connect(g)?;
+    send_request(&mut stream, request)?;
+    answer(&mut BufReader::new(stream))
+}
+
+// ----- commands --------------------------------------------------------------------------
+
+#[derive(Debug, clap::Args)]
+pub struct MessageArgs {
+    /// The component's address (`name`, or `name/2` for a pool member).
+    target: String,
+    /// The payload (default: read from stdin).
+    payload: Option<String>,
+    /// Its codec: json, cbor and msgpack take JSON text and send it encoded.
+    #[arg(long, value_enum, default_value_t = CodecArg::Raw)]
+    codec: CodecArg,
+    /// How long to wait for the response (call), in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NameArgs {
+    /// The component's name.
+    name: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum StoreCommand {
+    /// Print a key's value.
+    Get { component: String, key: String },
+    /// Set a key's value (default: read from stdin).
+    Put { component: String, key: String, value: Option<String> },
+    /// Delete a key.
+    Rm { component: String, key: String },
+    /// List keys, optionally only those starting with a prefix.
+    Ls {
+        component: String,
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+    /// Print a component's data as JSON lines.
+    Export { component: String },
+    /// Import JSON lines (as `export` writes them) from a file, or stdin with `-`.
+    Import { component: String, file: PathBuf },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only this component's records.
+    #[arg(long)]
+    component: Option<String>,
+    /// Only these decisions (deny, allow, grant, crash, restart, ...); repeatable.
+    #[arg(long = "decision")]
+    decisions: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// Keep printing new lines until interrupted.
+    #[arg(short, long)]
+    follow: bool,
+    /// How many recent lines to print first.
+    #[arg(short = 'n', long, default_value_t = 100)]
+    lines: usize,
+}
+
+fn payload_input(payload: Option<String>) -> anyhow::Result<Vec<u8>> {
+    match payload {
+        Some(p) if p != "-" => Ok(p.into_bytes()),
+        _ => {
+            let mut input = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut input)
+                .context("cannot read the payload from stdin")?;
+            Ok(input)
+        }
+    }
+}
+
+pub fn ps(g: &Globals) -> anyhow::Result<ExitCode> {
+    let list = ask(g, &Request::Ps)?;
+    let mut text = format!(
+        "{:<24} {:<10} {:>8} {:>9} {:>8}",
+        "NAME", "STATE", "MAILBOX", "HANDLED", "RESTARTS"
+    );
+    for c in list.as_array().into_iter().flatten() {
+        text.push_str(&format!(
+            "\n{:<24} {:<10} {:>8} {:>9} {:>8}",
+            c["address"].as_str().unwrap_or("?"),
+            c["state"].as_str().unwrap_or("?"),
+            c["mailbox"],
+            c["handled"],
+            c["restarts"]
+        ));
+    }
+    emit(g, &text, list);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn send(args: MessageArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let payload = crate::payload::encode(args.codec, &payload_input(args.payload)?)?;
+    let target = args.target.clone();
+    ask(g, &Request::Send { target: args.target, payload: (&payload).into() })?;
+    emit(g, &format!("sent to {target}"), serde_json::json!({ "sent": target }));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn call(args: MessageArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let payload = crate::payload::encode(args.codec, &payload_input(args.payload)?)?;
+    let timeout_ms = (args.timeout.max(0.0) * 1000.0) as u64;
+    let request = Request::Call { target: args.target, payload: (&payload).into(), timeout_ms };
+    let response = ask(g, &request)?;
+    let shown = match response.get("payload") {
+        Some(p) if !p.is_null() => {
+            let wire: WirePayload = serde_json::from_value(p.clone())?;
+            crate::payload::decode(&Payload::try_from(wire)?)
+        }
+        _ => serde_json::Value::Null,
+    };
+    let text = match &shown {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "(no response payload)".into(),
+        other => serde_json::to_string_pretty(other)?,
+    };
+    emit(g, &text, serde_json::json!({ "response": shown }));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn stop(args: NameArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    ask(g, &Request::Stop { name: args.name.clone() })?;
+    emit(g, &format!("stopped {}", args.name), serde_json::json!({ "stopped": args.name }));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restart(args: NameArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    ask(g, &Request::Restart { name: args.name.clone() })?;
+    emit(g, &format!("restarted {}", args.name), serde_json::json!({ "restarted": args.name }));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn store(command: StoreCommand, g: &Globals) -> anyhow::Result<ExitCode> {
+    match command {
+        StoreCommand::Get { component, key } => {
+            let value = ask(g, &Request::StoreGet { component, key: key.clone() })?;
+            let Some(b64) = value.as_str() else {
+                bail!("no key {key:?}");
+            };
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b64)?;
+            match std::str::from_utf8(&bytes) {
+                Ok(text) => emit(g, text, serde_json::json!({ "key": key, "text": text })),
+                Err(_) => emit(g, b64, serde_json::json!({ "key": key, "base64": b64 })),
+            }
+        }
+        StoreCommand::Put { component, key, value } => {
+            let bytes = payload_input(value)?;
+            let base64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            ask(g, &Request::StorePut { component, key: key.clone(), base64 })?;
+            emit(g, &format!("stored {key}"), serde_json::json!({ "stored": key }));
+        }
+        StoreCommand::Rm { component, key } => {
+            let existed = ask(g, &Request::StoreRm { component, key: key.clone() })?;
+            let text =
+                if existed == true { format!("deleted {key}") } else { format!("no key {key:?}") };
+            emit(g, &text, serde_json::json!({ "deleted": existed }));
+        }
+        StoreCommand::Ls { component, prefix } => {
+            let keys = ask(g, &Request::StoreLs { component, prefix })?;
+            let text: Vec<&str> =
+                keys.as_array().into_iter().flatten().filter_map(|k| k.as_str()).collect();
+            emit(g, &text.join("\n"), keys.clone());
+        }
+        StoreCommand::Export { component } => {
+            let lines = ask(g, &Request::StoreExport { component })?;
+            let lines = lines.as_str().unwrap_or_default().to_owned();
+            match g.format {
+                crate::output::Format::Text => print!("{lines}"),
+                crate::output::Format::Json => emit(g, "", serde_json::json!({ "lines": lines })),
+            }
+        }
+        StoreCommand::Import { component, file } => {
+            let lines = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text)?;
+                text
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let count = ask(g, &Request::StoreImport { component, lines })?;
+            emit(g, &format!("imported {count} entries"), serde_json::json!({ "imported": count }));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn audit(args: AuditArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let records = ask(g, &Request::Audit { component: args.component, decisions: args.decisions })?;
+    let text: Vec<String> = records
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{} {:<8} {:<16} {:<16} {} ({})",
+                r["time_ms"],
+                r["decision"].as_str().unwrap_or(""),
+                r["principal"].as_str().unwrap_or(""),
+                r["action"].as_str().unwrap_or(""),
+                r["resource"].as_str().unwrap_or(""),
+                r["rule"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    emit(g, &text.join("\n"), records);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logs(args: LogsArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let mut stream = connect(g)?;
+    send_request(&mut stream, &Request::Logs { lines: args.lines, follow: args.follow })?;
+    let mut reader = BufReader::new(stream);
+    let recent = answer(&mut reader)?;
+    for line in recent.as_array().into_iter().flatten() {
+        print_log(g, line.as_str().unwrap_or_default());
+    }
+    if args.follow {
+        let mut line = String::new();
+        while reader.read_line(&mut line)? > 0 {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(text) = value["line"].as_str()
+            {
+                print_log(g, text);
+            }
+            line.clear();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_log(g: &Globals, line: &str) {
+    emit(g, line, serde_json::json!({ "line": line }));
+}
+
+// ----- the server ------------------------------------------------------------------------
+
+/// What the control server serves.
+pub struct Served {
+    pub host: Arc<Host>,
+    pub audit: Option<PathBuf>,
+    pub logs: Arc<LogBuffer>,
+}
+
+/// Listen on `path` (its directory is made private, a stale socket replaced); the accept
+/// loop and every connection end when the returned task is aborted.
+pub fn serve(path: &Path, served: Arc<Served>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            bail!(
+                "an app is already running with the control socket {}: stop it first",
+                path.display()
+            );
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("cannot listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            connections.spawn(connection(stream, Arc::clone(&served)));
+            while connections.try_join_next().is_some() {}
+        }
+    }))
+}
+
+async fn connection(stream: tokio::net::UnixStream, served: Arc<Served>) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let answer = match serde_json::from_str::<Request>(&line) {
+            Err(e) => serde_json::json!({ "error": format!("not a request: {e}") }),
+            Ok(Request::Logs { lines: n, follow }) => {
+                let mut new = served.logs.follow();
+                let recent = serde_json::json!({ "ok": served.logs.recent(n) });
+                if write_line(&mut write, &recent).await.is_err() || !follow {
+                    continue;
+                }
+                loop {
+                    match new.recv().await {
+                        Ok(line) => {
+                            if write_line(&mut write, &serde_json::json!({ "line": line }))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => return,
+                    }
+                }
+            }
+            Ok(request) => match handle(&served, request).await {
+                Ok(value) => serde_json::json!({ "ok": value }),
+                Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
+            },
+        };
+        if write_line(&mut write, &answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    value: &serde_json::Value,
+) -> std::io::Result<()> {
+    let mut line = value.to_string().into_bytes();
+    line.push(b'\n');
+    write.write_all(&line).await
+}
+
+fn storage(served: &Served) -> anyhow::Result<&airssys_wasm::storage::Storage> {
+    served.host.storage().context("this app has no storage (no component is granted any)")
+}
+
+async fn handle(served: &Served, request: Request) -> anyhow::Result<serde_json::Value> {
+    let host = &served.host;
+    Ok(match request {
+        Request::Ps => {
+            let list: Vec<serde_json::Value> = host
+                .components()
+                .await
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "address": &*c.address,
+                        "state": format!("{:?}", c.state).to_lowercase(),
+                        "mailbox": c.mailbox_len,
+                        "handled": c.handled,
+                        "restarts": c.restarts,
+                        "from_cache": c.from_cache,
+                    })
+                })
+                .collect();
+            serde_json::Value::Array(list)
+        }
+        Request::Send { target, payload } => {
+            host.send(&target, payload.try_into()?)
+                .map_err(|e| anyhow::anyhow!("{target} refused the message: {e:?}"))?;
+            serde_json::Value::Null
+        }
+        Request::Call { target, payload, timeout_ms } => {
+            let timeout = Duration::from_millis(timeout_ms.min(3_600_000));
+            let response = host
+                .call(&target, payload.try_into()?, timeout)
+                .await
+                .map_err(|e| anyhow::anyhow!("the call to {target} failed: {e:?}"))?;
+            serde_json::json!({ "payload": response.as_ref().map(WirePayload::from) })
+        }
+        Request::Stop { name } => {
+            host.stop(&name).await?;
+            serde_json::Value::Null
+        }
+        Request::Restart { name } => {
+            host.restart(&name).await?;
+            serde_json::Value::Null
+        }
+        Request::StoreGet { component, key } => {
+            let value = storage(served)?.get(&component, &key).await?;
+            match value {
+                Some(v) => base64::engine::general_purpose::STANDARD.encode(v).into(),
+                None => serde_json::Value::Null,
+            }
+        }
+        Request::StorePut { component, key, base64 } => {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(base64)?;
+            storage(served)?.set(&component, &key, bytes).await?;
+            serde_json::Value::Null
+        }
+        Request::StoreRm { component, key } => {
+            storage(served)?.delete(&component, &key).await?.into()
+        }
+        Request::StoreLs { component, prefix } => {
+            storage(served)?.keys(&component, &prefix).await?.into()
+        }
+        Request::StoreExport { component } => {
+            let mut out = Vec::new();
+            storage(served)?.export(&component, &mut out).await?;
+            String::from_utf8(out)?.into()
+        }
+        Request::StoreImport { component, lines } => {
+            storage(served)?.import(&component, &lines).await?.into()
+        }
+        Request::Audit { component, decisions } => {
+            let Some(path) = &served.audit else {
+                bail!(
+                    "this app's audit records go to its logs (`airssys logs`): set [audit] file in its manifest to query them"
+                );
+            };
+            let decisions: Vec<&str> = decisions.iter().map(String::as_str).collect();
+            let records = airssys_osl::read_audit(path, component.as_deref(), &decisions)
+                .with_context(|| format!("cannot read the audit log {}", path.display()))?;
+            records
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "time_ms": r.time_ms, "principal": r.principal, "operation": r.operation,
+                        "action": r.action, "resource": r.resource, "decision": r.decision, "rule": r.rule,
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into()
+        }
+        Request::Logs { .. } => serde_json::Value::Null,
+    })
+}

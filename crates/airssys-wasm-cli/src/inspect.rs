@@ -1,0 +1,43 @@
+//! `airssys inspect`: what a component imports and exports, and whether it fits the AirsSys
+//! contract. Exits 1 when it does not fit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::Globals;
+use crate::output::emit;
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The component file (`.wasm`).
+    file: PathBuf,
+}
+
+pub fn run(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let report = airssys_wasm::inspect::inspect(&bytes).map_err(|e| {
+        anyhow::anyhow!("{} is not a WebAssembly component: {e}", args.file.display())
+    })?;
+    let mut text = format!(
+        "{}\n  size: {} bytes\n  sha256: {}\nimports:\n",
+        args.file.display(),
+        report.size,
+        report.sha256
+    );
+    for item in &report.imports {
+        text.push_str(&format!("  {:<9} {}\n", item.kind, item.name));
+    }
+    text.push_str("exports:\n");
+    for item in &report.exports {
+        text.push_str(&format!("  {:<9} {}\n", item.kind, item.name));
+    }
+    match &report.misfit {
+        None => text.push_str("fits the AirsSys contract: yes"),
+        Some(why) => text.push_str(&format!("fits the AirsSys contract: no: {why}")),
+    }
+    emit(g, &text, serde_json::to_value(&report)?);
+    Ok(if report.misfit.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,299 @@
+//! The `airssys` binary, run as a user runs it: scaffold → build → inspect → up → ps → call →
+//! store → restart → stop, one-shot runs with grant flags, keys and the component store, and
+//! each error path with its message and exit code (0 ok, 1 failure, 2 usage).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_airssys");
+
+/// Run `airssys` in `dir` with its own component store.
+fn airssys(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env("AIRSSYS_HOME", dir.join("home"))
+        .env_remove("AIRSSYS_SOCKET")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airssys")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn ok(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(0), "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    stdout(o)
+}
+
+#[track_caller]
+fn fails(o: &Output, code: i32, words: &[&str]) {
+    assert_eq!(o.status.code(), Some(code), "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    let err = stderr(o);
+    for w in words {
+        assert!(err.contains(w), "{w:?} not in:\n{err}");
+    }
+}
+
+/// A foreground `airssys up` (or `run`), stopped with SIGINT.
+struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Running {
+    fn start(dir: &Path, args: &[&str], socket: &Path) -> Running {
+        let log = dir.join(format!("up-{}.log", std::process::id()));
+        let child = Command::new(BIN)
+            .args(args)
+            .current_dir(dir)
+            .env("AIRSSYS_HOME", dir.join("home"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut running = Running { child, log };
+        let start = Instant::now();
+        while !socket.exists() {
+            if let Ok(Some(status)) = running.child.try_wait() {
+                panic!("airssys exited with {status}:\n{}", running.logs());
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "no socket:\n{}", running.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        running
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Ctrl-C, then its exit code and logs.
+    fn interrupt(mut self) -> (Option<i32>, String) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), self.logs());
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "did not stop:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The whole path of a new user: scaffold a component, build it, inspect it, run its app,
+/// talk to it, read and write its storage, restart and stop it, and stop the app.
+#[test]
+fn scaffold_build_run_and_talk_to_an_app() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok(&airssys(root, &["new", "greeter"]));
+    let project = root.join("greeter");
+    assert!(project.join("src/lib.rs").is_file() && project.join("airssys.toml").is_file());
+    fails(&airssys(root, &["new", "greeter"]), 1, &["already exists"]);
+    fails(&airssys(root, &["new", "9lives"]), 1, &["not a valid project name"]);
+
+    let built = ok(&airssys(&project, &["build", "-q"]));
+    let wasm = project.join("target/wasm32-wasip2/release/greeter.wasm");
+    assert!(built.contains("greeter.wasm") && wasm.is_file(), "{built}");
+    let inspected = ok(&airssys(&project, &["inspect", wasm.to_str().unwrap()]));
+    assert!(inspected.contains("fits the AirsSys contract: yes"), "{inspected}");
+    assert!(inspected.contains("airssys:component/storage"), "{inspected}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&airssys(
+        &project,
+        &["inspect", "-o", "json", wasm.to_str().unwrap()],
+    )))
+    .unwrap();
+    assert!(json["misfit"].is_null() && json["sha256"].as_str().unwrap().len() == 64);
+
+    let socket = project.join(".airssys/control.sock");
+    let up = Running::start(&project, &["up"], &socket);
+    let ps = ok(&airssys(&project, &["ps"]));
+    assert!(ps.contains("greeter") && ps.contains("running"), "{ps}");
+    let call = |name: &str| {
+        let payload = format!("{{\"name\": \"{name}\"}}");
+        let out =
+            ok(&airssys(&project, &["call", "greeter", &payload, "--codec", "json", "-o", "json"]));
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["response"].clone()
+    };
+    assert_eq!(call("Ada"), serde_json::json!({"text": "Hello, Ada!", "count": 1}));
+    assert_eq!(call("Grace"), serde_json::json!({"text": "Hello, Grace!", "count": 2}));
+    assert_eq!(ok(&airssys(&project, &["store", "get", "greeter", "greetings"])).trim(), "2");
+    ok(&airssys(&project, &["store", "put", "greeter", "greetings", "41"]));
+    assert_eq!(ok(&airssys(&project, &["store", "ls", "greeter"])).trim(), "greetings");
+    ok(&airssys(&project, &["restart", "greeter"]));
+    // Storage survived the restart.
+    assert_eq!(call("Alan")["count"], 42);
+    ok(&airssys(&project, &["send", "greeter", "{\"name\": \"Edsger\"}", "--codec", "json"]));
+    let exported = ok(&airssys(&project, &["store", "export", "greeter"]));
+    assert!(exported.contains("\"greetings\""), "{exported}");
+    // A codec the component does not accept is refused before delivery; JSON of the wrong
+    // shape is the handler's error. Both are reported with exit code 1.
+    fails(&airssys(&project, &["call", "greeter", "not json at all"]), 1, &["CodecNotAccepted"]);
+    let wrong = airssys(&project, &["call", "greeter", "{\"nom\": 1}", "--codec", "json"]);
+    fails(&wrong, 1, &["HandlerError", "missing field `name`"]);
+    fails(&airssys(&project, &["call", "nobody", "x"]), 1, &["UnknownTarget"]);
+    let logs = ok(&airssys(&project, &["logs", "-n", "500"]));
+    assert!(logs.contains("greeter"), "{logs}");
+    // No [audit] file in this manifest: the command says where audit records went instead.
+    fails(&airssys(&project, &["audit"]), 1, &["[audit] file"]);
+    ok(&airssys(&project, &["stop", "greeter"]));
+    let ps = ok(&airssys(&project, &["ps", "-o", "json"]));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&ps).unwrap(), serde_json::json!([]));
+    fails(&airssys(&project, &["stop", "greeter"]), 1, &["no component is named"]);
+    let (code, logs) = up.interrupt();
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(logs.contains("stopped cleanly"), "{logs}");
+    assert!(!socket.exists());
+    fails(&airssys(&project, &["ps"]), 1, &["no running app", "airssys up"]);
+}
+
+/// `run` starts one component with grants from flags and calls it once.
+#[test]
+fn run_calls_one_component_with_grant_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let misbehave = test_programs::MISBEHAVE;
+    let out = ok(&airssys(
+        root,
+        &["run", misbehave, "--env", "GREETING=hi", "--call", "env:GREETING", "--codec", "raw"],
+    ));
+    assert_eq!(out.trim(), "hi");
+    let out = ok(&airssys(root, &["run", misbehave, "--call", "env:GREETING", "--codec", "raw"]));
+    assert_eq!(out.trim(), "unset", "nothing is granted by default");
+    std::fs::create_dir(root.join("files")).unwrap();
+    std::fs::write(root.join("files/hello.txt"), "from the host").unwrap();
+    let out = ok(&airssys(
+        root,
+        &[
+            "run",
+            misbehave,
+            "--dir",
+            "files::/data",
+            "--call",
+            "read:/data/hello.txt",
+            "--codec",
+            "raw",
+        ],
+    ));
+    assert_eq!(out.trim(), "from the host");
+    let out = ok(&airssys(
+        root,
+        &["run", test_programs::KV, "--storage", "64KiB", "--call", "set:a=1", "--codec", "raw"],
+    ));
+    assert_eq!(out.trim(), "ok");
+    let out = ok(&airssys(
+        root,
+        &["run", test_programs::KV, "--storage", "64KiB", "--call", "get:a", "--codec", "raw"],
+    ));
+    assert_eq!(out.trim(), "1", "storage persisted in ./.airssys/data");
+    let out = ok(&airssys(root, &["run", test_programs::KV, "--call", "get:a", "--codec", "raw"]));
+    assert_eq!(out.trim(), "error: StorageError::NotPermitted");
+}
+
+/// Each error path: a clear message and the right exit code.
+#[test]
+fn errors_say_what_to_do_and_exit_with_the_right_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // Usage errors: 2.
+    fails(&airssys(root, &["frobnicate"]), 2, &["unrecognized subcommand"]);
+    fails(&airssys(root, &["call"]), 2, &["required"]);
+    fails(&airssys(root, &["run", "x.wasm", "--codec", "yaml"]), 2, &["invalid value"]);
+    // No manifest, a bad manifest, a missing component file.
+    fails(&airssys(root, &["up"]), 1, &["no app manifest", "airssys new"]);
+    std::fs::write(root.join("bad.toml"), "[app]\nname = \"x\"\nnmae = \"typo\"\n").unwrap();
+    fails(&airssys(root, &["up", "bad.toml"]), 1, &["bad.toml:3", "nmae"]);
+    std::fs::write(
+        root.join("missing.toml"),
+        "[app]\nname = \"x\"\n[trust]\ndevelopment = true\n[components.a]\nsource = \"nope.wasm\"\n",
+    )
+    .unwrap();
+    fails(&airssys(root, &["up", "missing.toml"]), 1, &["nope.wasm"]);
+    // Files that are not components, or do not fit the contract.
+    fails(&airssys(root, &["inspect", "absent.wasm"]), 1, &["cannot read absent.wasm"]);
+    std::fs::write(root.join("text.wasm"), "hello").unwrap();
+    fails(&airssys(root, &["inspect", "text.wasm"]), 1, &["not a WebAssembly component"]);
+    let misfit = airssys(root, &["inspect", test_programs::MISFIT]);
+    assert_eq!(misfit.status.code(), Some(1));
+    assert!(stdout(&misfit).contains("fits the AirsSys contract: no"), "{}", stdout(&misfit));
+    fails(
+        &airssys(root, &["run", test_programs::MISFIT, "--call", "{}"]),
+        1,
+        &["airssys:component"],
+    );
+    // No running app.
+    fails(&airssys(root, &["ps"]), 1, &["no running app", "airssys up"]);
+    fails(&airssys(root, &["--socket", "/nonexistent/sock", "logs"]), 1, &["/nonexistent/sock"]);
+    // Errors in JSON mode are JSON on stdout.
+    let out = airssys(root, &["ps", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let error: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(error["error"].as_str().unwrap().contains("no running app"));
+    // `build` outside a project.
+    fails(&airssys(root, &["build"]), 1, &["no Cargo.toml", "airssys new"]);
+}
+
+/// Keys, signatures and the local component store.
+#[test]
+fn keys_signatures_and_the_component_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let keygen = ok(&airssys(root, &["keygen", "-o", "json"]));
+    let public = serde_json::from_str::<serde_json::Value>(&keygen).unwrap()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(root.join("airssys.key")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    fails(&airssys(root, &["keygen"]), 1, &["must not exist"]);
+    std::fs::copy(test_programs::ECHO, root.join("echo.wasm")).unwrap();
+    ok(&airssys(root, &["sign", "echo.wasm"]));
+    let verified = ok(&airssys(root, &["verify", "echo.wasm", "--trusted", &public]));
+    assert!(verified.contains("signature valid"), "{verified}");
+    let other = "11".repeat(32);
+    fails(&airssys(root, &["verify", "echo.wasm", "--trusted", &other]), 1, &["echo.wasm"]);
+
+    fails(&airssys(root, &["install", "echo.wasm"]), 1, &["--trusted", "--allow-unsigned"]);
+    let installed = ok(&airssys(root, &["install", "echo.wasm", "--trusted", &public]));
+    assert!(installed.contains("signed by") && installed.contains("precompiled"), "{installed}");
+    assert!(std::fs::read_dir(root.join("home/cache")).unwrap().count() > 0);
+    let list = ok(&airssys(root, &["list"]));
+    assert!(list.contains("echo") && list.contains("yes"), "{list}");
+    // Changed bytes no longer match the signature.
+    let mut bytes = std::fs::read(root.join("echo.wasm")).unwrap();
+    bytes.push(0);
+    std::fs::write(root.join("echo.wasm"), bytes).unwrap();
+    fails(&airssys(root, &["install", "echo.wasm", "--trusted", &public]), 1, &["echo.wasm"]);
+    fails(
+        &airssys(root, &["install", test_programs::MISFIT, "--allow-unsigned"]),
+        1,
+        &["contract"],
+    );
+    ok(&airssys(root, &["remove", "echo"]));
+    fails(&airssys(root, &["remove", "echo"]), 1, &["not installed"]);
+    let completions = ok(&airssys(root, &["completions", "bash"]));
+    assert!(completions.contains("airssys"));
+}

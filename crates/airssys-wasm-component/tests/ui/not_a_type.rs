@@ -1,0 +1,5 @@
+//! `component!` takes a type, not a value.
+
+airssys_wasm_component::component!("calculator");
+
+fn main() {}

@@ -1,0 +1,85 @@
+//! What a component file is: its imports and exports, and whether it fits the AirsSys
+//! contract (exports the `airssys:component` world and imports nothing the host lacks). Used
+//! by `airssys inspect`.
+
+use wasmtime::component::types::ComponentItem;
+
+use crate::HostError;
+
+/// One import or export.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Item {
+    /// Its name (`airssys:component/messaging@0.1.0`, `handle-message`, ...).
+    pub name: String,
+    /// What it is: `instance`, `func`, `module`, `component`, `type` or `resource`.
+    pub kind: &'static str,
+}
+
+/// The result of [`inspect`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Inspection {
+    /// Size in bytes.
+    pub size: usize,
+    /// SHA-256 of the bytes, hex (what a signature covers).
+    pub sha256: String,
+    /// What it imports.
+    pub imports: Vec<Item>,
+    /// What it exports.
+    pub exports: Vec<Item>,
+    /// `None` when it fits the AirsSys contract; otherwise why not.
+    pub misfit: Option<String>,
+}
+
+fn kind(item: &ComponentItem) -> &'static str {
+    match item {
+        ComponentItem::ComponentFunc(_) => "func",
+        ComponentItem::CoreFunc(_) => "core func",
+        ComponentItem::Module(_) => "module",
+        ComponentItem::Component(_) => "component",
+        ComponentItem::ComponentInstance(_) => "instance",
+        ComponentItem::Type(_) => "type",
+        ComponentItem::Resource(_) => "resource",
+    }
+}
+
+/// Compile `bytes` (not run them) and describe the component. Bytes that are not a
+/// component at all are an error ([`HostError::Load`]); a component that does not fit the
+/// contract is described, with [`Inspection::misfit`] saying why.
+pub fn inspect(bytes: &[u8]) -> Result<Inspection, HostError> {
+    let settings = crate::EngineConfig { pool_components: None, ..Default::default() };
+    let linked = crate::host::Linked::new(&settings, false)?;
+    let load = |reason: String| HostError::Load { name: "(inspected file)".into(), reason };
+    let component = wasmtime::component::Component::new(&linked.engine.inner, bytes)
+        .map_err(|e| load(format!("{e:#}")))?;
+    let ty = component.component_type();
+    let engine = &linked.engine.inner;
+    let items = |list: &mut dyn Iterator<
+        Item = (&str, wasmtime::component::types::ComponentExtern<'_>),
+    >| {
+        list.map(|(name, item)| Item { name: name.to_owned(), kind: kind(&item.ty) }).collect()
+    };
+    let imports = items(&mut ty.imports(engine));
+    let exports = items(&mut ty.exports(engine));
+    let misfit = match linked.linker.instantiate_pre(&component) {
+        Err(e) => Some(format!("{e:#}")),
+        Ok(pre) => crate::bindings::ComponentPre::new(pre)
+            .err()
+            .map(|e| format!("it does not export the airssys:component world: {e:#}")),
+    };
+    let digest = crate::cache::digest(bytes);
+    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Inspection { size: bytes.len(), sha256, imports, exports, misfit })
+}
+
+/// Compile `bytes` into the artifact cache at `cache_dir` (as a host with default engine
+/// settings and that `EngineConfig::cache_dir` would), so that such a host's start loads it
+/// instead of compiling. Returns false when it was already there.
+pub fn precompile(bytes: &[u8], cache_dir: &std::path::Path) -> Result<bool, HostError> {
+    let settings =
+        crate::EngineConfig { cache_dir: Some(cache_dir.to_owned()), ..Default::default() };
+    let linked = crate::host::Linked::new(&settings, false)?;
+    let digest = crate::cache::digest(bytes);
+    let load = |reason: String| HostError::Load { name: "(precompiled file)".into(), reason };
+    let (_, cached) = linked.engine.compile(bytes, &digest).map_err(|e| load(format!("{e:#}")))?;
+    Ok(!cached)
+}
