@@ -171,17 +171,19 @@ fn payload_input(payload: Option<String>) -> anyhow::Result<Vec<u8>> {
 pub fn ps(g: &Globals) -> anyhow::Result<ExitCode> {
     let list = ask(g, &Request::Ps)?;
     let mut text = format!(
-        "{:<24} {:<10} {:>8} {:>9} {:>8}",
-        "NAME", "STATE", "MAILBOX", "HANDLED", "RESTARTS"
+        "{:<24} {:<10} {:>8} {:>9} {:>8} {:>10}",
+        "NAME", "STATE", "MAILBOX", "HANDLED", "RESTARTS", "MEMORY"
     );
     for c in list.as_array().into_iter().flatten() {
+        let memory = format!("{} KiB", c["memory"].as_u64().unwrap_or(0) / 1024);
         text.push_str(&format!(
-            "\n{:<24} {:<10} {:>8} {:>9} {:>8}",
+            "\n{:<24} {:<10} {:>8} {:>9} {:>8} {:>10}",
             c["address"].as_str().unwrap_or("?"),
             c["state"].as_str().unwrap_or("?"),
             c["mailbox"],
             c["handled"],
-            c["restarts"]
+            c["restarts"],
+            memory
         ));
     }
     emit(g, &text, list);
@@ -440,6 +442,7 @@ async fn handle(served: &Served, request: Request) -> anyhow::Result<serde_json:
                         "handled": c.handled,
                         "restarts": c.restarts,
                         "from_cache": c.from_cache,
+                        "memory": c.memory_bytes,
                     })
                 })
                 .collect();

@@ -129,7 +129,7 @@ fn scaffold_build_run_and_talk_to_an_app() {
     let socket = project.join(".airssys/control.sock");
     let up = Running::start(&project, &["up"], &socket);
     let ps = ok(&airssys(&project, &["ps"]));
-    assert!(ps.contains("greeter") && ps.contains("running"), "{ps}");
+    assert!(ps.contains("greeter") && ps.contains("running") && ps.contains("KiB"), "{ps}");
     let call = |name: &str| {
         let payload = format!("{{\"name\": \"{name}\"}}");
         let out =

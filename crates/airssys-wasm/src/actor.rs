@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     pub(crate) wasi: crate::capability::WasiGrants,
     pub(crate) max_memory_bytes: usize,
     pub(crate) shutdown_deadline: Duration,
+    /// Bytes of linear memory of the live instance.
+    pub(crate) memory: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 struct Live {
@@ -151,6 +153,9 @@ impl Actor for ComponentActor {
             .instances(64)
             .tables(64)
             .build();
+        // A fresh instance: its memory is counted from zero as it is created.
+        shared.memory.store(0, std::sync::atomic::Ordering::Relaxed);
+        let limits = crate::state::Limits { inner: limits, memory: Arc::clone(&shared.memory) };
         // Deny by default: only the granted environment, directories and network.
         let wasi =
             crate::capability::wasi_ctx(&shared.address, &shared.wasi, &shared.router.audit)?;

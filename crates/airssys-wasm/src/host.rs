@@ -468,6 +468,8 @@ struct Prepared {
     nested: bool,
     /// What it was started from (for a restart).
     spec: ComponentSpec,
+    /// Linear memory of each address's live instance.
+    memory: HashMap<Arc<str>, Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Prepared {
@@ -731,19 +733,25 @@ impl Core {
             }
         };
         self.audit_grants(spec);
-        let prepared = Prepared {
+        let mut prepared = Prepared {
             name: Arc::clone(&spec.name),
             members,
             code,
             nested: false,
             spec: spec.clone(),
+            memory: HashMap::new(),
         };
+        for address in prepared.addresses() {
+            prepared.memory.insert(address, Arc::default());
+        }
         let config: Arc<[(String, String)]> = spec.config.clone().into();
         let children = prepared
             .addresses()
             .into_iter()
             .map(|address| {
+                let memory = prepared.memory.get(&address).cloned().unwrap_or_default();
                 let shared = Arc::new(Shared {
+                    memory,
                     address: Arc::clone(&address),
                     engine: engine.clone(),
                     pre: prepared.code.pre.clone(),
@@ -888,6 +896,8 @@ pub struct ComponentInfo {
     pub restarts: u32,
     /// True when its code was loaded from the artifact cache instead of compiled.
     pub from_cache: bool,
+    /// Bytes of linear memory its live instance holds (0 when none is live).
+    pub memory_bytes: usize,
 }
 
 /// Undoes a spawn that did not finish: its addresses are released and the members already
@@ -1007,17 +1017,23 @@ impl Host {
             .filter(|p| p.nested)
             .flat_map(Prepared::addresses)
             .collect();
-        let known: HashMap<Arc<str>, bool> = self
+        let memory = |p: &Prepared, a: &Arc<str>| {
+            p.memory.get(a).map_or(0, |m| m.load(std::sync::atomic::Ordering::Relaxed))
+        };
+        let known: HashMap<Arc<str>, (bool, usize)> = self
             .lock_components()
             .values()
             .flat_map(|p| {
                 let from_cache = p.code.from_cache;
-                p.addresses().into_iter().map(move |a| (a, from_cache))
+                p.addresses().into_iter().map(move |a| {
+                    let bytes = memory(p, &a);
+                    (a, (from_cache, bytes))
+                })
             })
             .collect();
         let mut listed = Vec::with_capacity(known.len());
         for child in children {
-            let Some(&from_cache) = known.get(&child.id) else { continue };
+            let Some(&(from_cache, memory_bytes)) = known.get(&child.id) else { continue };
             let metrics = child.handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             let state = match (child.running, child.restart) {
                 (true, _) => ComponentState::Running,
@@ -1031,14 +1047,16 @@ impl Host {
                 handled: metrics.handled,
                 restarts: metrics.restarts,
                 from_cache,
+                memory_bytes: if state == ComponentState::Running { memory_bytes } else { 0 },
             });
         }
         // Components under nested supervisors: from their actors' own state.
         for address in nested {
-            let Some(&from_cache) = known.get(&address) else { continue };
+            let Some(&(from_cache, memory_bytes)) = known.get(&address) else { continue };
             let handle = self.core.system.whereis(&address);
             let metrics = handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             listed.push(ComponentInfo {
+                memory_bytes: if metrics.alive { memory_bytes } else { 0 },
                 state: if metrics.alive {
                     ComponentState::Running
                 } else {
@@ -1058,13 +1076,14 @@ impl Host {
             .filter(|(address, _)| !listed.iter().any(|c| c.address == *address))
             .collect();
         gone.sort();
-        listed.extend(gone.into_iter().map(|(address, from_cache)| ComponentInfo {
+        listed.extend(gone.into_iter().map(|(address, (from_cache, _))| ComponentInfo {
             address,
             state: ComponentState::Stopped,
             mailbox_len: 0,
             handled: 0,
             restarts: 0,
             from_cache,
+            memory_bytes: 0,
         }));
         listed
     }

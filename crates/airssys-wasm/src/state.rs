@@ -29,7 +29,7 @@ pub(crate) struct HostState {
     pub(crate) address: Arc<str>,
     config: Arc<[(String, String)]>,
     router: Router,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limits,
     /// When the handler now running must be done (checked at every epoch tick).
     pub(crate) deadline: Option<Instant>,
     requests: Requests,
@@ -70,7 +70,7 @@ impl HostState {
         address: Arc<str>,
         config: Arc<[(String, String)]>,
         router: Router,
-        limits: StoreLimits,
+        limits: Limits,
         caps: Arc<Capabilities>,
         wasi: WasiCtx,
     ) -> Self {
@@ -91,6 +91,58 @@ impl HostState {
             requests: Requests::default(),
             caps,
         }
+    }
+}
+
+/// The store's limits, counting the linear memory the instance holds as it grows.
+pub(crate) struct Limits {
+    pub(crate) inner: StoreLimits,
+    /// Bytes of linear memory of the live instance (shared with `Host::components`).
+    pub(crate) memory: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grows = self.inner.memory_growing(current, desired, maximum)?;
+        if grows {
+            self.memory
+                .fetch_add(desired.saturating_sub(current), std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(grows)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
     }
 }
 

@@ -68,3 +68,34 @@ async fn memory_limit_traps_only_the_hog() {
     assert_eq!(host.call("hog", raw("hello"), T).await.unwrap(), Some(raw("ok")));
     host.shutdown(T).await;
 }
+
+/// `Host::components` reports each live instance's linear memory, which follows its growth
+/// and starts again from the fresh instance after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_report_their_memory() {
+    use airssys_wasm::Host;
+    let host = Host::builder()
+        .component(
+            crate::util::guest("m", test_programs::MISBEHAVE)
+                .cpu_per_message(std::time::Duration::from_millis(300)),
+        )
+        .start()
+        .await
+        .unwrap();
+    let memory = || async { host.components().await[0].memory_bytes };
+    let before = memory().await;
+    assert!(before > 0, "an instance has some linear memory");
+    host.call("m", crate::util::raw("grow:8"), crate::util::T).await.unwrap();
+    let grown = memory().await;
+    assert!(grown >= before + (8 << 20), "{before} -> {grown}");
+    assert!(host.call("m", crate::util::raw("spin"), crate::util::T).await.is_err());
+    for _ in 0..100 {
+        if host.restarts("m") == Some(1) && memory().await > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let fresh = memory().await;
+    assert!(fresh > 0 && fresh < grown, "{grown} -> {fresh}");
+    host.shutdown(crate::util::T).await;
+}
