@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use airssys_wasm::{ComponentSpec, EngineConfig, Host, RequestError, Source};
 
-use crate::util::{T, raw};
+use crate::util::{T, guest, raw};
 
 /// A spinning guest is trapped at its CPU deadline, and while it spins a bystander keeps
 /// answering.
@@ -73,29 +73,25 @@ async fn memory_limit_traps_only_the_hog() {
 /// and starts again from the fresh instance after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components_report_their_memory() {
-    use airssys_wasm::Host;
     let host = Host::builder()
-        .component(
-            crate::util::guest("m", test_programs::MISBEHAVE)
-                .cpu_per_message(std::time::Duration::from_millis(300)),
-        )
+        .component(guest("m", test_programs::MISBEHAVE).cpu_per_message(Duration::from_millis(300)))
         .start()
         .await
         .unwrap();
     let memory = || async { host.components().await[0].memory_bytes };
     let before = memory().await;
     assert!(before > 0, "an instance has some linear memory");
-    host.call("m", crate::util::raw("grow:8"), crate::util::T).await.unwrap();
+    host.call("m", raw("grow:8"), T).await.unwrap();
     let grown = memory().await;
     assert!(grown >= before + (8 << 20), "{before} -> {grown}");
-    assert!(host.call("m", crate::util::raw("spin"), crate::util::T).await.is_err());
+    assert!(host.call("m", raw("spin"), T).await.is_err());
     for _ in 0..100 {
         if host.restarts("m") == Some(1) && memory().await > 0 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let fresh = memory().await;
     assert!(fresh > 0 && fresh < grown, "{grown} -> {fresh}");
-    host.shutdown(crate::util::T).await;
+    host.shutdown(T).await;
 }
