@@ -39,6 +39,14 @@ pub fn check_target() -> anyhow::Result<()> {
 
 pub fn run(args: BuildArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let dir = args.path.unwrap_or_else(|| PathBuf::from("."));
+    let artifacts = build(&dir, !args.debug, g.quiet)?;
+    let text = artifacts.iter().map(|a| format!("built {}", a.display())).collect::<Vec<_>>();
+    emit(g, &text.join("\n"), serde_json::json!({ "built": artifacts }));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Build the project (or workspace) in `dir` into its own `target/`; the `.wasm` files made.
+pub fn build(dir: &std::path::Path, release: bool, quiet: bool) -> anyhow::Result<Vec<PathBuf>> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
         bail!(
@@ -59,8 +67,8 @@ pub fn run(args: BuildArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         .arg("--target-dir")
         .arg(dir.join("target"))
         .stdout(Stdio::piped())
-        .stderr(if g.quiet { Stdio::null() } else { Stdio::inherit() });
-    if !args.debug {
+        .stderr(if quiet { Stdio::null() } else { Stdio::inherit() });
+    if release {
         command.arg("--release");
     }
     // Flags for the host build must not reach the guest build.
@@ -91,7 +99,5 @@ pub fn run(args: BuildArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             "the build produced no .wasm file: is the crate a cdylib (`crate-type = [\"cdylib\"]`)?"
         );
     }
-    let text = artifacts.iter().map(|a| format!("built {}", a.display())).collect::<Vec<_>>();
-    emit(g, &text.join("\n"), serde_json::json!({ "built": artifacts }));
-    Ok(ExitCode::SUCCESS)
+    Ok(artifacts)
 }

@@ -11,6 +11,7 @@
 mod app;
 mod compile;
 mod control;
+mod demo;
 mod inspect;
 mod keys;
 mod logs;
@@ -90,6 +91,8 @@ enum Command {
     Sign(keys::SignArgs),
     /// Verify a component's signature against trusted keys.
     Verify(keys::VerifyArgs),
+    /// Tour the example apps: build them from source, run each, and show what happened.
+    Demo(demo::DemoArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -146,6 +149,7 @@ fn run(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => keys::keygen(args, g),
         Command::Sign(args) => keys::sign(args, g),
         Command::Verify(args) => keys::verify(args, g),
+        Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "airssys", &mut std::io::stdout());

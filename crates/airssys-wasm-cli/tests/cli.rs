@@ -297,3 +297,16 @@ fn keys_signatures_and_the_component_store() {
     let completions = ok(&airssys(root, &["completions", "bash"]));
     assert!(completions.contains("airssys"));
 }
+
+/// The README's demo: the scripted tour of every example app, built from source, checks what
+/// each app does and exits 0.
+#[test]
+fn the_demo_tours_every_example() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = airssys(tmp.path(), &["demo", "-q"]);
+    let text = ok(&out);
+    for app in ["ping-pong", "counter", "calculator", "chat", "supervision", "hostile"] {
+        assert!(text.contains(&format!("== {app}")), "{app} missing in:\n{text}");
+    }
+    assert!(text.contains("tour complete"), "{text}");
+}
