@@ -30,7 +30,8 @@ impl Component for Calculator {
         // The client role: forward to the calculator with a deadline.
         if let Some(target) = config::get("calculator") {
             let timeout = Duration::from_millis(config::parse("timeout-ms").unwrap_or(200));
-            let answer: Result<Answer, _> = messaging::call_as(&target, Codec::Json, &request, timeout);
+            let answer: Result<Answer, _> =
+                messaging::call_as(&target, Codec::Json, &request, timeout);
             return Ok(Some(Payload::text(&match answer {
                 Ok(a) => format!("{}", a.value),
                 Err(e) => format!("no answer: {e}"),

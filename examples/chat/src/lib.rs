@@ -32,7 +32,8 @@ impl Component for Member {
         let text = message.text().unwrap_or_default().to_owned();
         if let Some(said) = text.strip_prefix("say ") {
             let line = Line { from: messaging::self_address(), text: said.to_owned() };
-            let reached = messaging::publish_as(&self.topic, Codec::Json, &line).map_err(|e| e.to_string())?;
+            let reached = messaging::publish_as(&self.topic, Codec::Json, &line)
+                .map_err(|e| e.to_string())?;
             return Ok(Some(Payload::text(&format!("reached {reached}"))));
         }
         if text == "history" {

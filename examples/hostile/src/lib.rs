@@ -24,14 +24,56 @@ impl Component for Intruder {
         }
         let mut r = Vec::new();
         let text = Payload::text("let me in");
-        attempt(&mut r, "send to vault", messaging::send("vault", &text).map(|()| "sent".into()).map_err(|e| format!("{e:?}")));
-        attempt(&mut r, "read /data/notes.txt (granted)", std::fs::read_to_string("/data/notes.txt").map(|t| t.trim().into()).map_err(|e| e.to_string()));
-        attempt(&mut r, "read /data/../../secret", std::fs::read_to_string("/data/../../secret").map_err(|e| e.to_string()));
-        attempt(&mut r, "write /data/owned.txt", std::fs::write("/data/owned.txt", "x").map(|()| "written".into()).map_err(|e| e.to_string()));
-        attempt(&mut r, "connect 127.0.0.1:22", std::net::TcpStream::connect("127.0.0.1:22").map(|_| "connected".into()).map_err(|e| e.to_string()));
-        attempt(&mut r, "run sh -c id", process::run("sh", &["-c", "id"], Duration::from_secs(1)).map(|o| format!("{o:?}")).map_err(|e| format!("{e:?}")));
-        attempt(&mut r, "subscribe admin.#", messaging::subscribe("admin.#").map(|()| "subscribed".into()).map_err(|e| format!("{e:?}")));
-        attempt(&mut r, "storage set", storage::set("loot", b"x").map(|()| "stored".into()).map_err(|e| format!("{e:?}")));
+        attempt(
+            &mut r,
+            "send to vault",
+            messaging::send("vault", &text).map(|()| "sent".into()).map_err(|e| format!("{e:?}")),
+        );
+        attempt(
+            &mut r,
+            "read /data/notes.txt (granted)",
+            std::fs::read_to_string("/data/notes.txt")
+                .map(|t| t.trim().into())
+                .map_err(|e| e.to_string()),
+        );
+        attempt(
+            &mut r,
+            "read /data/../../secret",
+            std::fs::read_to_string("/data/../../secret").map_err(|e| e.to_string()),
+        );
+        attempt(
+            &mut r,
+            "write /data/owned.txt",
+            std::fs::write("/data/owned.txt", "x")
+                .map(|()| "written".into())
+                .map_err(|e| e.to_string()),
+        );
+        attempt(
+            &mut r,
+            "connect 127.0.0.1:22",
+            std::net::TcpStream::connect("127.0.0.1:22")
+                .map(|_| "connected".into())
+                .map_err(|e| e.to_string()),
+        );
+        attempt(
+            &mut r,
+            "run sh -c id",
+            process::run("sh", &["-c", "id"], Duration::from_secs(1))
+                .map(|o| format!("{o:?}"))
+                .map_err(|e| format!("{e:?}")),
+        );
+        attempt(
+            &mut r,
+            "subscribe admin.#",
+            messaging::subscribe("admin.#")
+                .map(|()| "subscribed".into())
+                .map_err(|e| format!("{e:?}")),
+        );
+        attempt(
+            &mut r,
+            "storage set",
+            storage::set("loot", b"x").map(|()| "stored".into()).map_err(|e| format!("{e:?}")),
+        );
         attempt(&mut r, "read env HOME", std::env::var("HOME").map_err(|e| e.to_string()));
         Ok(Some(Payload::text(&r.join("\n"))))
     }

@@ -19,8 +19,12 @@ impl Component for PingPong {
             let partner = config::get("partner").ok_or("no partner configured")?;
             let mut heard = Vec::new();
             for i in 0..n {
-                let answer = messaging::call(&partner, &Payload::text(&format!("ping {i}")), Duration::from_secs(1))
-                    .map_err(|e| format!("{e:?}"))?;
+                let answer = messaging::call(
+                    &partner,
+                    &Payload::text(&format!("ping {i}")),
+                    Duration::from_secs(1),
+                )
+                .map_err(|e| format!("{e:?}"))?;
                 heard.push(answer.and_then(|p| p.as_text().map(str::to_owned)).unwrap_or_default());
             }
             return Ok(Some(Payload::text(&heard.join(", "))));

@@ -11,11 +11,21 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 enum Request {
-    Add { a: i64, b: i64 },
-    Div { a: i64, b: i64 },
+    Add {
+        a: i64,
+        b: i64,
+    },
+    Div {
+        a: i64,
+        b: i64,
+    },
     Count,
     /// Ask another calculator (by address) to add, with a typed CBOR call.
-    Ask { target: String, a: i64, b: i64 },
+    Ask {
+        target: String,
+        a: i64,
+        b: i64,
+    },
     Greet,
 }
 

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use airssys::component::logging::{Level, log};
 
-
 static COUNT: AtomicU64 = AtomicU64::new(0);
 
 const RAW: u64 = 0x55;
@@ -42,7 +41,11 @@ impl Guest for Counter {
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
 
     fn shutdown() {
-        log(Level::Info, "counter shutting down", &[("count".into(), COUNT.load(Ordering::Relaxed).to_string())]);
+        log(
+            Level::Info,
+            "counter shutting down",
+            &[("count".into(), COUNT.load(Ordering::Relaxed).to_string())],
+        );
     }
 }
 

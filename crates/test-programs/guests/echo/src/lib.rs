@@ -2,8 +2,6 @@
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
-
-
 struct Echo;
 
 impl Guest for Echo {

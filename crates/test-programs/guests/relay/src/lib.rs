@@ -55,7 +55,8 @@ impl Guest for Relay {
     fn handle_message(message: Message) -> Result<Option<Payload>, String> {
         let text = String::from_utf8_lossy(&message.payload.bytes).into_owned();
         if let Some(topic) = &message.topic {
-            RECEIVED.with(|r| r.borrow_mut().push(format!("{topic}:{text} from {}", message.sender)));
+            RECEIVED
+                .with(|r| r.borrow_mut().push(format!("{topic}:{text} from {}", message.sender)));
             return Ok(None);
         }
         if let Some(pattern) = text.strip_prefix("subscribe:") {
@@ -130,7 +131,9 @@ impl Guest for Relay {
                     }
                 }
             }
-            return Ok(Some(raw(&format!("sent {sent}, refused {refused} {first}").trim_end().to_string())));
+            return Ok(Some(raw(&format!("sent {sent}, refused {refused} {first}")
+                .trim_end()
+                .to_string())));
         }
         if let Some(rest) = text.strip_prefix("request-many:") {
             let mut parts = rest.splitn(3, ':');
@@ -151,10 +154,13 @@ impl Guest for Relay {
                     }
                 }
             }
-            return Ok(Some(raw(&format!("requested {ok}, refused {refused} {first}").trim_end().to_string())));
+            return Ok(Some(raw(&format!("requested {ok}, refused {refused} {first}")
+                .trim_end()
+                .to_string())));
         }
         if let Some(rest) = text.strip_prefix("send-to:") {
-            let (address, body) = rest.split_once(':').ok_or("expected send-to:<address>:<text>")?;
+            let (address, body) =
+                rest.split_once(':').ok_or("expected send-to:<address>:<text>")?;
             return Ok(Some(raw(&match send(address, &raw(body)) {
                 Ok(()) => "sent".to_string(),
                 Err(e) => format!("error: {e:?}"),
