@@ -256,15 +256,15 @@ impl SocketCheck {
         let implicit = addr.ip().is_unspecified() && addr.port() == 0;
         match use_ {
             SocketAddrUse::TcpConnect => self.connect.allows(&text),
-            // An implicit bind before a connect; any other bind is a listen address.
-            SocketAddrUse::TcpBind => {
-                (implicit && !self.connect.is_empty()) || self.listen.allows(&text)
-            }
+            // An implicit bind (any interface, a port the OS picks) gives nothing by itself:
+            // the connect, listen, send or receive that follows is checked with its real
+            // address, so the refusal names it. Any other bind is a listen address.
+            SocketAddrUse::TcpBind => implicit || self.listen.allows(&text),
             // `listen` on an unbound socket would bind every interface on a random port:
             // only a grant that covers that address allows it.
             SocketAddrUse::TcpListen => self.listen.allows(&text),
             SocketAddrUse::TcpAccept => !self.listen.is_empty(),
-            SocketAddrUse::UdpBind => (implicit && !self.udp.is_empty()) || self.udp.allows(&text),
+            SocketAddrUse::UdpBind => implicit || self.udp.allows(&text),
             SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => self.udp.allows(&text),
         }
     }
@@ -295,10 +295,10 @@ pub(crate) fn wasi_ctx(
             .preopened_dir(host, guest, perms)
             .map_err(|e| format!("cannot grant directory {}: {e:#}", host.display()))?;
     }
-    // TCP and UDP exist only for a component granted some of it; each address it then uses
-    // is checked (and a refusal audited).
-    let tcp = !grants.connect.is_empty() || !grants.listen.is_empty();
-    builder.allow_tcp(tcp).allow_udp(!grants.udp.is_empty()).allow_ip_name_lookup(false);
+    // Sockets can be created, but every address one is bound or connected to (implicit binds
+    // included) is checked here, so a component without network grants is refused at its
+    // first connect, bind or send, and the refusal is audited. Name lookup is never granted.
+    builder.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(false);
     let check = SocketCheck {
         connect: Addresses::new(&grants.connect),
         listen: Addresses::new(&grants.listen),
@@ -364,7 +364,8 @@ mod tests {
         assert!(only_listen.allows(a("127.0.0.1:8080"), TcpListen));
         // Listening on an unbound socket binds every interface: not granted.
         assert!(!only_listen.allows(a("0.0.0.0:0"), TcpListen));
-        assert!(!only_listen.allows(a("0.0.0.0:0"), TcpBind));
+        // An implicit bind gives nothing by itself; what follows is checked.
+        assert!(only_listen.allows(a("0.0.0.0:0"), TcpBind));
         assert!(!only_listen.allows(a("0.0.0.0:9999"), TcpListen));
         assert!(!only_listen.allows(a("127.0.0.1:80"), TcpConnect));
         let only_connect = check(&["10.0.0.1:443"], &[], &[]);
@@ -375,8 +376,12 @@ mod tests {
         assert!(!only_connect.allows(a("[::ffff:10.0.0.2]:443"), TcpConnect));
         assert!(only_connect.allows(a("[::ffff:10.0.0.1]:443"), TcpConnect));
         let nothing = check(&[], &[], &[]);
-        assert!(!nothing.allows(a("0.0.0.0:0"), UdpBind));
-        assert!(!nothing.allows(a("0.0.0.0:0"), TcpBind));
+        assert!(!nothing.allows(a("0.0.0.0:0"), TcpListen));
+        assert!(!nothing.allows(a("0.0.0.0:1234"), UdpBind));
+        assert!(!nothing.allows(a("0.0.0.0:1234"), TcpBind));
+        assert!(!nothing.allows(a("10.0.0.1:53"), UdpSend));
+        assert!(!nothing.allows(a("10.0.0.1:53"), UdpReceive));
+        assert!(!nothing.allows(a("10.0.0.1:53"), TcpConnect));
     }
 
     #[test]

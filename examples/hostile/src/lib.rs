@@ -1,7 +1,7 @@
 //! A hostile component. `attack` tries what it was not granted, one thing after another, and
 //! answers how each attempt went: every one is refused with a typed error, and every refusal
-//! is in the app's audit log. Its only grants: reading `/data`, sending to `vault` (which
-//! accepts only the host), and connecting to 127.0.0.1:9.
+//! is in the app's audit log. Its only grants: reading `/data`, and sending to `vault` (which
+//! accepts only the host).
 
 use std::time::Duration;
 

@@ -221,7 +221,10 @@ async fn network_reaches_only_granted_addresses() {
     let granted = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (g, o) = (granted.local_addr().unwrap(), other.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
     let host = Host::builder()
+        .audit(airssys_osl::AuditLog::file(&audit).unwrap())
         .component(guest("net", test_programs::MISBEHAVE).network(&[&g.to_string()], &[], &[]))
         .component(guest("offline", test_programs::MISBEHAVE))
         .start()
@@ -234,7 +237,16 @@ async fn network_reaches_only_granted_addresses() {
     assert_eq!(ask("net", format!("connect:{g}")).await, "connected");
     assert!(ask("net", format!("connect:{o}")).await.starts_with("error"));
     assert!(ask("offline", format!("connect:{g}")).await.starts_with("error"));
+    assert!(ask("offline", "listen:127.0.0.1:0".into()).await.starts_with("error"));
     host.shutdown(T).await;
+    // Both refusals are on record, the one of a component granted no network at all too.
+    let denials = airssys_osl::read_audit(&audit, None, &["deny"]).unwrap();
+    let denied = |who: &str, action: &str, what: &str| {
+        denials.iter().any(|e| e.principal == who && e.action == action && e.resource == what)
+    };
+    assert!(denied("net", "net-connect", &o.to_string()), "{denials:#?}");
+    assert!(denied("offline", "net-connect", &g.to_string()), "{denials:#?}");
+    assert!(denied("offline", "net-listen", "127.0.0.1:0"), "{denials:#?}");
 }
 
 /// The audit log records the grants at start, every refusal and limit hit, and crashes and
