@@ -11,7 +11,7 @@ use airssys_wasm::{ComponentSpec, Host, HostBuilder, Source};
 use anyhow::{Context, bail};
 
 use crate::Globals;
-use crate::control::{Served, serve, socket_for};
+use crate::control::{Served, bind, serve, socket_for};
 use crate::output::{emit, note};
 use crate::payload::CodecArg;
 
@@ -86,14 +86,16 @@ async fn serve_until_stopped(
     g: &Globals,
     name: &str,
     host: Host,
-    socket: &Path,
+    bound: crate::control::Bound,
     audit: Option<PathBuf>,
     logs: Arc<crate::logs::LogBuffer>,
     grace: Duration,
 ) -> anyhow::Result<ExitCode> {
     let host = Arc::new(host);
     let served = Arc::new(Served { host: Arc::clone(&host), audit, logs });
-    let server = serve(socket, served)?;
+    let socket = bound.path.clone();
+    let socket = socket.as_path();
+    let server = serve(bound.listener, served);
     let names: Vec<String> =
         host.components().await.iter().map(|c| c.address.to_string()).collect();
     note(
@@ -113,14 +115,18 @@ async fn serve_until_stopped(
     server.abort();
     let _ = server.await;
     let _ = std::fs::remove_file(socket);
-    // The server's connections held the host; they are gone once aborted.
+    // The server's connections held the host; they let go once aborted (a request busy
+    // in the host, a restart compiling say, finishes first). A second signal stops waiting.
     let mut host = host;
     let host = loop {
         match Arc::try_unwrap(host) {
             Ok(host) => break host,
             Err(shared) => {
                 host = shared;
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                    () = stopped() => bail!("stopped again: not waiting for {name} to stop"),
+                }
             }
         }
     };
@@ -144,7 +150,8 @@ async fn serve_until_stopped(
 }
 
 pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    let manifest = args.manifest.unwrap_or_else(|| PathBuf::from("airssys.toml"));
+    let manifest =
+        args.manifest.or_else(|| g.app.clone()).unwrap_or_else(|| PathBuf::from("airssys.toml"));
     if !manifest.is_file() {
         bail!(
             "no app manifest at {}: pass its path (`airssys up path/to/airssys.toml`), or make \
@@ -157,13 +164,19 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let audit = parsed.audit.file.as_ref().map(|f| base.join(f));
     let logs = crate::logs::install(g.quiet, g.verbose);
     runtime()?.block_on(async {
-        let host = HostBuilder::from_manifest(&manifest)?
-            .start()
-            .await
-            .with_context(|| format!("{} did not start", parsed.app.name))?;
-        let socket = socket_for(&manifest);
+        let socket = g.socket.clone().unwrap_or_else(|| socket_for(&manifest));
+        let bound = bind(&socket)?;
+        let started = HostBuilder::from_manifest(&manifest)?.start().await;
+        let host = match started {
+            Ok(host) => host,
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket);
+                return Err(e).with_context(|| format!("{} did not start", parsed.app.name));
+            }
+        };
         let grace = Duration::from_secs(args.grace);
-        serve_until_stopped(g, &parsed.app.name, host, &socket, audit, logs, grace).await
+        let name = &parsed.app.name;
+        serve_until_stopped(g, name, host, bound, audit, logs, grace).await
     })
 }
 
@@ -231,7 +244,8 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{} did not start", args.file.display()))?;
         if let Some(input) = &args.call {
             let payload = crate::payload::encode(args.codec, input.as_bytes())?;
-            let timeout = Duration::from_secs_f64(args.timeout.max(0.0));
+            let timeout = Duration::try_from_secs_f64(args.timeout.max(0.0))
+                .unwrap_or(Duration::from_secs(3600));
             let result = host.call(&name, payload, timeout).await;
             host.shutdown(Duration::from_secs(5)).await;
             let response =
@@ -245,7 +259,9 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             emit(g, &text, serde_json::json!({ "response": shown }));
             return Ok(ExitCode::SUCCESS);
         }
-        let socket = socket_for(Path::new("airssys.toml"));
-        serve_until_stopped(g, &name, host, &socket, None, logs, Duration::from_secs(10)).await
+        let socket = g.socket.clone().unwrap_or_else(|| socket_for(Path::new("airssys.toml")));
+        let bound = bind(&socket)?;
+        let grace = Duration::from_secs(10);
+        serve_until_stopped(g, &name, host, bound, None, logs, grace).await
     })
 }

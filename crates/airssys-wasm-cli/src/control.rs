@@ -266,7 +266,7 @@ pub fn store(command: StoreCommand, g: &Globals) -> anyhow::Result<ExitCode> {
             let lines = ask(g, &Request::StoreExport { component })?;
             let lines = lines.as_str().unwrap_or_default().to_owned();
             match g.format {
-                crate::output::Format::Text => print!("{lines}"),
+                crate::output::Format::Text => crate::output::out(&lines),
                 crate::output::Format::Json => emit(g, "", serde_json::json!({ "lines": lines })),
             }
         }
@@ -313,8 +313,14 @@ pub fn logs(args: LogsArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     send_request(&mut stream, &Request::Logs { lines: args.lines, follow: args.follow })?;
     let mut reader = BufReader::new(stream);
     let recent = answer(&mut reader)?;
-    for line in recent.as_array().into_iter().flatten() {
-        print_log(g, line.as_str().unwrap_or_default());
+    let lines: Vec<&str> =
+        recent.as_array().into_iter().flatten().filter_map(|l| l.as_str()).collect();
+    if args.follow || g.format == crate::output::Format::Text {
+        for line in &lines {
+            print_log(g, line);
+        }
+    } else {
+        emit(g, "", serde_json::json!({ "lines": lines }));
     }
     if args.follow {
         let mut line = String::new();
@@ -343,9 +349,16 @@ pub struct Served {
     pub logs: Arc<LogBuffer>,
 }
 
-/// Listen on `path` (its directory is made private, a stale socket replaced); the accept
-/// loop and every connection end when the returned task is aborted.
-pub fn serve(path: &Path, served: Arc<Served>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// Most connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 64;
+
+/// Longest request line, in bytes (an import carries a component's whole data).
+const MAX_REQUEST: usize = 256 << 20;
+
+/// Bind the control socket at `path` (its directory is made private, a stale socket
+/// replaced, a live one refused). Done before the app starts, so that a second `up` of the
+/// same app refuses before running anything.
+pub fn bind(path: &Path) -> anyhow::Result<Bound> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::DirBuilder::new()
@@ -366,18 +379,49 @@ pub fn serve(path: &Path, served: Arc<Served>) -> anyhow::Result<tokio::task::Jo
     let listener = tokio::net::UnixListener::bind(path)
         .with_context(|| format!("cannot listen on {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(tokio::spawn(async move {
+    Ok(Bound { listener, path: path.to_owned() })
+}
+
+/// A bound control socket.
+pub struct Bound {
+    pub listener: tokio::net::UnixListener,
+    pub path: PathBuf,
+}
+
+/// Serve the bound socket; the accept loop and every connection end when the returned task
+/// is aborted. An accept error (out of file descriptors) is logged and retried: the socket
+/// stays up as long as the app does.
+pub fn serve(
+    listener: tokio::net::UnixListener,
+    served: Arc<Served>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         let mut connections = tokio::task::JoinSet::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            connections.spawn(connection(stream, Arc::clone(&served)));
+        loop {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let served = Arc::clone(&served);
+                    connections.spawn(async move {
+                        connection(stream, served).await;
+                        drop(slot);
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "control socket: cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
             while connections.try_join_next().is_some() {}
         }
-    }))
+    })
 }
 
 async fn connection(stream: tokio::net::UnixStream, served: Arc<Served>) {
+    use tokio::io::AsyncReadExt;
     let (read, mut write) = stream.into_split();
-    let mut lines = tokio::io::BufReader::new(read).lines();
+    let mut lines = tokio::io::BufReader::new(read.take(MAX_REQUEST as u64)).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let answer = match serde_json::from_str::<Request>(&line) {
             Err(e) => serde_json::json!({ "error": format!("not a request: {e}") }),

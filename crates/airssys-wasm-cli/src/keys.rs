@@ -87,15 +87,26 @@ pub fn sign(args: SignArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 /// Verify `file` against its `.sig` and `trusted`; the signer's key.
 pub fn check(file: &Path, trusted: &[PublicKey]) -> anyhow::Result<PublicKey> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(check_bytes(file, &bytes, trusted)?.0)
+}
+
+/// Verify `bytes` (read from `file`) against `file`'s `.sig` and `trusted`; the signer's
+/// key and the signature text that was checked.
+pub fn check_bytes(
+    file: &Path,
+    bytes: &[u8],
+    trusted: &[PublicKey],
+) -> anyhow::Result<(PublicKey, String)> {
     let sig = sig_path(file);
     let text = std::fs::read_to_string(&sig).with_context(|| {
         format!("{} has no signature ({} is missing)", file.display(), sig.display())
     })?;
     let signature = ComponentSignature::parse(&text)
         .with_context(|| format!("{} is not a signature", sig.display()))?;
-    signature
-        .verify_bytes(&bytes, trusted)
-        .with_context(|| format!("{} is refused", file.display()))
+    let signer = signature
+        .verify_bytes(bytes, trusted)
+        .with_context(|| format!("{} is refused", file.display()))?;
+    Ok((signer, text))
 }
 
 pub fn parse_keys(keys: &[String]) -> anyhow::Result<Vec<PublicKey>> {

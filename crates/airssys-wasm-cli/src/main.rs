@@ -152,7 +152,9 @@ fn run(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "airssys", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "airssys", &mut script);
+            output::out(&String::from_utf8_lossy(&script));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -30,7 +30,9 @@ pub fn sdk_dir() -> anyhow::Result<PathBuf> {
 }
 
 fn valid(name: &str) -> bool {
-    !name.is_empty()
+    // `host` is the address of the embedding host itself.
+    name != "host"
+        && !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -88,7 +90,7 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
-airssys-wasm-component = {{ path = "{sdk}" }}
+airssys-wasm-component = {{ path = {sdk} }}
 serde = {{ version = "1.0", features = ["derive"] }}
 
 [profile.release]
@@ -98,7 +100,8 @@ strip = true
 # A project of its own, even inside another workspace.
 [workspace]
 "#,
-        sdk = sdk.display()
+        // A JSON string is a valid TOML basic string, escapes included.
+        sdk = serde_json::Value::String(sdk.display().to_string())
     )
 }
 

@@ -11,15 +11,25 @@ pub enum Format {
     Json,
 }
 
+/// Write to stdout. A reader that went away (`airssys logs -f | head`) ends the program
+/// quietly, as it would a shell tool.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
 /// Print a result: `text` in text mode (unless it is empty), `json` in JSON mode.
 pub fn emit(g: &Globals, text: &str, json: serde_json::Value) {
     match g.format {
         Format::Text => {
             if !text.is_empty() {
-                println!("{text}");
+                out(&format!("{text}\n"));
             }
         }
-        Format::Json => println!("{json}"),
+        Format::Json => out(&format!("{json}\n")),
     }
 }
 
@@ -35,7 +45,7 @@ pub fn error(g: &Globals, error: &anyhow::Error) {
     match g.format {
         Format::Text => eprintln!("error: {error:#}"),
         Format::Json => {
-            println!("{}", serde_json::json!({ "error": format!("{error:#}") }));
+            out(&format!("{}\n", serde_json::json!({ "error": format!("{error:#}") })));
         }
     }
 }

@@ -53,7 +53,9 @@ fn valid(name: &str) -> bool {
 pub fn install(args: InstallArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let signer = if args.trusted.is_empty() {
+    // The signature is checked against these bytes, and these bytes (with that signature)
+    // are what is installed.
+    let checked = if args.trusted.is_empty() {
         if !args.allow_unsigned {
             bail!(
                 "pass --trusted KEY to check {}'s signature, or --allow-unsigned to install it \
@@ -64,8 +66,9 @@ pub fn install(args: InstallArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         None
     } else {
         let trusted = crate::keys::parse_keys(&args.trusted)?;
-        Some(crate::keys::check(&args.file, &trusted)?.to_hex())
+        Some(crate::keys::check_bytes(&args.file, &bytes, &trusted)?)
     };
+    let signer = checked.as_ref().map(|(key, _)| key.to_hex());
     let report = airssys_wasm::inspect::inspect(&bytes).map_err(|e| {
         anyhow::anyhow!("{} is not a WebAssembly component: {e}", args.file.display())
     })?;
@@ -85,11 +88,13 @@ pub fn install(args: InstallArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let target = components.join(format!("{name}.wasm"));
     std::fs::write(&target, &bytes)
         .with_context(|| format!("cannot write {}", target.display()))?;
-    let mut sig = args.file.clone().into_os_string();
-    sig.push(".sig");
-    let sig = PathBuf::from(sig);
-    if sig.is_file() {
-        std::fs::copy(&sig, components.join(format!("{name}.wasm.sig")))?;
+    let sig = components.join(format!("{name}.wasm.sig"));
+    match &checked {
+        Some((_, text)) => std::fs::write(&sig, text)?,
+        // Installed unchecked: no signature is kept (an old one would claim too much).
+        None => {
+            let _ = std::fs::remove_file(&sig);
+        }
     }
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.set_message(format!("precompiling {name}"));

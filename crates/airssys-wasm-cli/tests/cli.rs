@@ -112,6 +112,7 @@ fn scaffold_build_run_and_talk_to_an_app() {
     assert!(project.join("src/lib.rs").is_file() && project.join("airssys.toml").is_file());
     fails(&airssys(root, &["new", "greeter"]), 1, &["already exists"]);
     fails(&airssys(root, &["new", "9lives"]), 1, &["not a valid project name"]);
+    fails(&airssys(root, &["new", "host"]), 1, &["not a valid project name"]);
 
     let built = ok(&airssys(&project, &["build", "-q"]));
     let wasm = project.join("target/wasm32-wasip2/release/greeter.wasm");
@@ -128,6 +129,8 @@ fn scaffold_build_run_and_talk_to_an_app() {
 
     let socket = project.join(".airssys/control.sock");
     let up = Running::start(&project, &["up"], &socket);
+    // A second `up` of the same app refuses before starting anything.
+    fails(&airssys(&project, &["up"]), 1, &["already running"]);
     let ps = ok(&airssys(&project, &["ps"]));
     assert!(ps.contains("greeter") && ps.contains("running") && ps.contains("KiB"), "{ps}");
     let call = |name: &str| {

@@ -155,7 +155,11 @@ impl Actor for ComponentActor {
             .build();
         // A fresh instance: its memory is counted from zero as it is created.
         shared.memory.store(0, std::sync::atomic::Ordering::Relaxed);
-        let limits = crate::state::Limits { inner: limits, memory: Arc::clone(&shared.memory) };
+        let limits = crate::state::Limits {
+            inner: limits,
+            memory: Arc::clone(&shared.memory),
+            last_growth: 0,
+        };
         // Deny by default: only the granted environment, directories and network.
         let wasi =
             crate::capability::wasi_ctx(&shared.address, &shared.wasi, &shared.router.audit)?;

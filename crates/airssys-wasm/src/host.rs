@@ -1000,6 +1000,9 @@ impl Host {
     pub async fn restart(&self, name: &str) -> Result<(), HostError> {
         let spec = self.lock_components().get(name).map(|p| p.spec.clone());
         let spec = spec.ok_or_else(|| HostError::NotFound(name.to_owned()))?;
+        // Load (and check) the code first: a file that no longer loads, or is no longer
+        // trusted, leaves the running component as it is.
+        self.core.code(&spec)?;
         self.stop(name).await?;
         self.spawn(spec).await
     }

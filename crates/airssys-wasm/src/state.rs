@@ -99,6 +99,8 @@ pub(crate) struct Limits {
     pub(crate) inner: StoreLimits,
     /// Bytes of linear memory of the live instance (shared with `Host::components`).
     pub(crate) memory: Arc<std::sync::atomic::AtomicUsize>,
+    /// The last growth counted, taken back if it then fails.
+    pub(crate) last_growth: usize,
 }
 
 impl wasmtime::ResourceLimiter for Limits {
@@ -110,13 +112,15 @@ impl wasmtime::ResourceLimiter for Limits {
     ) -> wasmtime::Result<bool> {
         let grows = self.inner.memory_growing(current, desired, maximum)?;
         if grows {
-            self.memory
-                .fetch_add(desired.saturating_sub(current), std::sync::atomic::Ordering::Relaxed);
+            self.last_growth = desired.saturating_sub(current);
+            self.memory.fetch_add(self.last_growth, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(grows)
     }
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory
+            .fetch_sub(std::mem::take(&mut self.last_growth), std::sync::atomic::Ordering::Relaxed);
         self.inner.memory_grow_failed(error)
     }
 

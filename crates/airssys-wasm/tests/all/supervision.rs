@@ -289,3 +289,26 @@ async fn temporary_components_stay_stopped_and_pools_route_around_them() {
     host.spawn(guest("once", test_programs::COUNTER)).await.unwrap();
     host.shutdown(T).await;
 }
+
+/// `Host::restart` starts fresh instances from the component's file; a file that no longer
+/// loads is refused before anything stops, and the component keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_loads_the_new_code_before_stopping_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("counter.wasm");
+    std::fs::copy(test_programs::COUNTER, &file).unwrap();
+    let host = Host::builder()
+        .component(ComponentSpec::new("c", Source::File(file.clone())))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(text(host.call("c", raw("tick"), T).await.unwrap()), "1");
+    host.restart("c").await.unwrap();
+    assert_eq!(text(host.call("c", raw("tick"), T).await.unwrap()), "1", "a fresh instance");
+    std::fs::write(&file, b"not a component").unwrap();
+    let error = host.restart("c").await.unwrap_err().to_string();
+    assert!(error.contains("\"c\""), "{error}");
+    assert_eq!(text(host.call("c", raw("tick"), T).await.unwrap()), "2", "still the old one");
+    assert!(matches!(host.restart("nobody").await, Err(HostError::NotFound(_))));
+    host.shutdown(T).await;
+}
