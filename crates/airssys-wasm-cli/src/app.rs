@@ -166,7 +166,10 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let socket = g.socket.clone().unwrap_or_else(|| socket_for(&manifest));
         let bound = bind(&socket)?;
-        let started = HostBuilder::from_manifest(&manifest)?.start().await;
+        let started = match HostBuilder::from_manifest(&manifest) {
+            Ok(builder) => builder.start().await,
+            Err(e) => Err(e),
+        };
         let host = match started {
             Ok(host) => host,
             Err(e) => {

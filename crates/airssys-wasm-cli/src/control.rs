@@ -180,9 +180,9 @@ pub fn ps(g: &Globals) -> anyhow::Result<ExitCode> {
             "\n{:<24} {:<10} {:>8} {:>9} {:>8} {:>10}",
             c["address"].as_str().unwrap_or("?"),
             c["state"].as_str().unwrap_or("?"),
-            c["mailbox"],
-            c["handled"],
-            c["restarts"],
+            c["mailbox"].as_u64().unwrap_or(0),
+            c["handled"].as_u64().unwrap_or(0),
+            c["restarts"].as_u64().unwrap_or(0),
             memory
         ));
     }

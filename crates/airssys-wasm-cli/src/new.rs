@@ -59,7 +59,7 @@ pub fn run(args: NewArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         ("Cargo.toml", cargo_toml(name, &sdk)),
         ("src/lib.rs", LIB_RS.to_owned()),
         ("airssys.toml", manifest(name, &wasm)),
-        (".gitignore", "/target\n/.airssys\n".to_owned()),
+        (".gitignore", "/target\n/.airssys\n/airssys.key\n".to_owned()),
     ];
     for (file, text) in &files {
         let path = dir.join(file);
