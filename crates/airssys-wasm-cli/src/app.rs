@@ -254,12 +254,7 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             let response =
                 result.map_err(|e| anyhow::anyhow!("the call to {name} failed: {e:?}"))?;
             let shown = response.as_ref().map(crate::payload::decode).unwrap_or_default();
-            let text = match &shown {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => "(no response payload)".into(),
-                other => serde_json::to_string_pretty(other)?,
-            };
-            emit(g, &text, serde_json::json!({ "response": shown }));
+            emit(g, &crate::payload::show(&shown), serde_json::json!({ "response": shown }));
             return Ok(ExitCode::SUCCESS);
         }
         let socket = g.socket.clone().unwrap_or_else(|| socket_for(Path::new("airssys.toml")));

@@ -210,12 +210,7 @@ pub fn call(args: MessageArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         _ => serde_json::Value::Null,
     };
-    let text = match &shown {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "(no response payload)".into(),
-        other => serde_json::to_string_pretty(other)?,
-    };
-    emit(g, &text, serde_json::json!({ "response": shown }));
+    emit(g, &crate::payload::show(&shown), serde_json::json!({ "response": shown }));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -57,6 +57,15 @@ pub fn decode(payload: &Payload) -> serde_json::Value {
     }
 }
 
+/// A response as text mode prints it: a string as itself, nothing as a note, JSON pretty.
+pub fn show(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "(no response payload)".into(),
+        other => serde_json::to_string_pretty(other).unwrap_or_else(|_| other.to_string()),
+    }
+}
+
 /// A payload on the control socket: its codec and its bytes in base64.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WirePayload {

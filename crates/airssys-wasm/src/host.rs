@@ -833,10 +833,7 @@ impl Core {
             );
         }
         for grant in &spec.commands {
-            let resource = std::iter::once(grant.command.as_str())
-                .chain(grant.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let resource = crate::process::command_line(&grant.command, &grant.args);
             let action = Action::ProcessSpawn;
             audit.event(&spec.name, "start", action, &resource, "grant", "granted at start");
         }

@@ -31,6 +31,11 @@ impl CommandGrant {
     }
 }
 
+/// A command line as audit records show it: the command and its arguments, space-separated.
+pub(crate) fn command_line(command: &str, args: &[String]) -> String {
+    std::iter::once(command).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+}
+
 /// How much of each output stream a guest gets back.
 pub(crate) const MAX_OUTPUT: usize = 1 << 20;
 

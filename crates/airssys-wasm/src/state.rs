@@ -334,10 +334,7 @@ impl process::Host for HostState {
         let program = match self.caps.may_run(&command, &args) {
             Ok((program, name)) => (program.to_owned(), name.to_owned()),
             Err(refusal) => {
-                let line = std::iter::once(command.as_str())
-                    .chain(args.iter().map(String::as_str))
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let line = crate::process::command_line(&command, &args);
                 self.refused("run", &line, &refusal);
                 return Err(match refusal {
                     Refusal::NotPermitted => ProcessError::NotPermitted,
