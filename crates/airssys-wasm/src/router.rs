@@ -109,6 +109,17 @@ impl Router {
         drop(entries);
         let policy = &entry.policy;
         if payload.bytes.len() > policy.max_payload {
+            self.audit.denial(
+                sender,
+                "deliver",
+                airssys_osl::Action::Limit,
+                target,
+                &format!(
+                    "payload size ({} bytes, limit {})",
+                    payload.bytes.len(),
+                    policy.max_payload
+                ),
+            );
             return Err(SendError::PayloadTooLarge(policy.max_payload as u64));
         }
         if !policy.accepts.is_empty() && !policy.accepts.contains(&payload.codec) {

@@ -279,6 +279,8 @@ async fn audit_log_records_refusals_limits_and_lifecycle() {
     ask("b", "send:x").await; // counter does not accept b
     ask("net", "connect:127.0.0.1:9").await; // not the granted port
     assert!(host.call("counter", raw("crash"), T).await.is_err()); // not accepted from host either
+    let oversized = airssys_wasm::Payload { codec: 0x55, bytes: vec![0; (1 << 20) + 1] };
+    assert!(matches!(host.send("net", oversized), Err(SendError::PayloadTooLarge(_))));
     host.shutdown(T).await;
 
     let denials = airssys_osl::read_audit(&path, None, &["deny"]).unwrap();
@@ -290,6 +292,7 @@ async fn audit_log_records_refusals_limits_and_lifecycle() {
     assert!(has("b", "message-accept", "counter"), "{denials:#?}");
     assert!(has("host", "message-accept", "counter"), "{denials:#?}");
     assert!(has("net", "net-connect", "127.0.0.1:9"), "{denials:#?}");
+    assert!(has("host", "limit", "net"), "{denials:#?}");
     let grants = airssys_osl::read_audit(&path, Some("a"), &["grant"]).unwrap();
     assert_eq!(grants.len(), 1);
     assert_eq!(
