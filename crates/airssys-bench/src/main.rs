@@ -7,8 +7,10 @@
 //! in timed tests.
 
 mod osl;
+mod peers;
 mod report;
 mod rt;
+mod scaling;
 mod storage;
 mod wasm;
 
@@ -80,6 +82,13 @@ fn main() -> anyhow::Result<()> {
         let figure = (suite.run)(&runtime, scale)?;
         report::print_row(&figure);
         figures.push(figure);
+    }
+    for group in rt::GROUPS {
+        if !group.name.contains(&filter) {
+            continue;
+        }
+        eprintln!("running {} ...", group.name);
+        figures.extend((group.run)(&runtime, scale)?);
     }
     if figures.is_empty() {
         anyhow::bail!("no benchmark matches {filter:?}; names: {}", rt::names().join(", "));

@@ -30,6 +30,9 @@ pub struct Figure {
     pub target: String,
     /// Whether the target is met.
     pub met: bool,
+    /// Other systems measured on the same workload in the same run (peers), if any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<Baseline>,
 }
 
 impl Figure {
@@ -51,6 +54,7 @@ impl Figure {
             ratio: Some(ratio),
             target: format!("ratio <= {max_ratio}"),
             met: ratio <= max_ratio,
+            peers: Vec::new(),
         }
     }
 }
@@ -80,6 +84,11 @@ pub fn print_table(figures: &[Figure], quick: bool) {
             "{name:<34} {value:>12} {unit:<10} {bn:<34} {bv:>12} {ratio:>7}  {target:<22} {met}"
         );
     }
+    for f in figures.iter().filter(|f| !f.peers.is_empty()) {
+        let peers: Vec<String> =
+            f.peers.iter().map(|p| format!("{} {:.1} {}", p.name, p.value, f.unit)).collect();
+        println!("{}: airssys {:.1} {}; {}", f.name, f.value, f.unit, peers.join("; "));
+    }
     if quick {
         println!("(quick run: fewer samples, wider spread)");
     }
@@ -92,6 +101,23 @@ pub fn markdown(figures: &[Figure], quick: bool) -> String {
     for f in figures {
         let met = if f.met { "yes" } else { "**no**" };
         s.push_str(&format!("| {} | {met} |\n", cells(f).join(" | ")));
+    }
+    let with_peers: Vec<&Figure> = figures.iter().filter(|f| !f.peers.is_empty()).collect();
+    if !with_peers.is_empty() {
+        s.push_str("\nPeers, same workload, same run:\n\n| figure | airssys | peer | peer value | ratio |\n|---|---|---|---|---|\n");
+        for f in with_peers {
+            for p in &f.peers {
+                s.push_str(&format!(
+                    "| {} | {:.1} {} | {} | {:.1} | {:.2}x |\n",
+                    f.name,
+                    f.value,
+                    f.unit,
+                    p.name,
+                    p.value,
+                    f.value / p.value
+                ));
+            }
+        }
     }
     if quick {
         s.push_str("\n(quick run)\n");

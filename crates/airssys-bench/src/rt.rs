@@ -22,6 +22,9 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "rt.spawn_first_message_stop", run: spawn_first_stop },
     Suite { name: "rt.fan_in_8_senders", run: fan_in },
     Suite { name: "rt.idle_actor_memory_100k", run: idle_memory },
+    Suite { name: "peers.tell_throughput", run: crate::peers::tell_throughput },
+    Suite { name: "peers.ask_round_trip", run: crate::peers::ask_round_trip },
+    Suite { name: "peers.spawn_ask_stop", run: crate::peers::spawn_ask_stop },
     Suite { name: "wasm.host_to_component_send", run: crate::wasm::host_to_component },
     Suite { name: "wasm.component_to_component_send", run: crate::wasm::component_to_component },
     Suite { name: "wasm.call_round_trip_p50", run: crate::wasm::call_round_trip },
@@ -37,8 +40,20 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "osl.spawn_true", run: crate::osl::spawn_true },
 ];
 
+/// Several figures produced by one run (a cost measured at several sizes).
+pub struct Group {
+    pub name: &'static str,
+    pub run: fn(&Runtime, Scale) -> anyhow::Result<Vec<Figure>>,
+}
+
+pub const GROUPS: &[Group] = &[
+    Group { name: "wasm.scale_components", run: crate::scaling::components },
+    Group { name: "wasm.payload_sizes", run: crate::scaling::payloads },
+    Group { name: "wasm.epoch_preemption", run: crate::scaling::preemption },
+];
+
 pub fn names() -> Vec<&'static str> {
-    SUITES.iter().map(|s| s.name).collect()
+    SUITES.iter().map(|s| s.name).chain(GROUPS.iter().map(|g| g.name)).collect()
 }
 
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,7 +106,7 @@ impl Actor for Counter {
 }
 
 /// Answers every request with its input.
-struct Echo;
+pub(crate) struct Echo;
 
 impl Actor for Echo {
     type Msg = (u64, Reply<u64>);
@@ -117,7 +132,7 @@ impl Actor for Idle {
 
 // ----- tell --------------------------------------------------------------------------------
 
-async fn counted_tell(system: System, senders: u64, n: u64) -> Duration {
+pub(crate) async fn counted_tell(system: System, senders: u64, n: u64) -> Duration {
     {
         let (done, finished) = oneshot::channel();
         let target = n / senders * senders;
@@ -389,5 +404,6 @@ fn idle_memory(_rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         ratio: Some(ours / base),
         target: "<= 1024 bytes/actor".into(),
         met: ours <= 1024.0,
+        peers: Vec::new(),
     })
 }

@@ -143,6 +143,19 @@ fn payload(len: usize) -> Payload {
 /// Raw wasmtime: `handle-message` of the counter guest called `n` times on one instance, with
 /// the same engine settings as the host (epoch interruption on, no component-model-async).
 async fn raw_calls(component: &Component, engine: &Engine, n: u64) -> anyhow::Result<Duration> {
+    raw_calls_with(component, engine, n, vec![7u8; 64], false).await
+}
+
+/// Raw wasmtime: `handle-message` with this payload (raw codec) called `n` times on one
+/// instance of `component`; with `fresh`, each call gets its own copy of the payload, made
+/// inside the timing (as a host handing over an owned message would).
+pub(crate) async fn raw_calls_with(
+    component: &Component,
+    engine: &Engine,
+    n: u64,
+    bytes: Vec<u8>,
+    fresh: bool,
+) -> anyhow::Result<Duration> {
     let mut linker: Linker<Bare> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     raw::Component::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
@@ -155,13 +168,22 @@ async fn raw_calls(component: &Component, engine: &Engine, n: u64) -> anyhow::Re
     instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
     let message = types::Message {
         sender: "host".into(),
-        payload: types::Payload { codec: codec::RAW, bytes: vec![7u8; 64] },
+        payload: types::Payload { codec: codec::RAW, bytes },
         correlation: None,
         topic: None,
     };
     let start = Instant::now();
     for _ in 0..n {
-        instance.call_handle_message(&mut store, &message).await?.map_err(anyhow::Error::msg)?;
+        if fresh {
+            let mut owned = message.clone();
+            owned.payload.bytes = message.payload.bytes.clone();
+            instance.call_handle_message(&mut store, &owned).await?.map_err(anyhow::Error::msg)?;
+        } else {
+            instance
+                .call_handle_message(&mut store, &message)
+                .await?
+                .map_err(anyhow::Error::msg)?;
+        }
     }
     Ok(start.elapsed())
 }
@@ -236,7 +258,7 @@ fn counter_and_relay(rt: &Runtime, target: &str, target_guest: &str) -> anyhow::
     )?)
 }
 
-fn text(p: Option<Payload>) -> String {
+pub(crate) fn text(p: Option<Payload>) -> String {
     p.map(|p| String::from_utf8_lossy(&p.bytes).into_owned()).unwrap_or_default()
 }
 
@@ -281,6 +303,7 @@ pub fn component_to_component(rt: &Runtime, scale: Scale) -> anyhow::Result<Figu
         ratio: Some(ours / base),
         target: ">= 500k msg/s (<= 2000 ns/msg)".into(),
         met: ours <= 2000.0,
+        peers: Vec::new(),
     })
 }
 
@@ -323,17 +346,23 @@ pub fn call_round_trip(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         ratio: Some(p50 / base),
         target: "p50 <= 10000 ns".into(),
         met: p50 <= 10_000.0,
+        peers: Vec::new(),
     })
 }
 
 fn raw_engine() -> anyhow::Result<Engine> {
+    raw_engine_with(true)
+}
+
+/// A raw engine with the host's settings, epoch interruption on or off.
+pub(crate) fn raw_engine_with(epochs: bool) -> anyhow::Result<Engine> {
     let mut config = Config::new();
-    config.epoch_interruption(true);
+    config.epoch_interruption(epochs);
     config.concurrency_support(false);
     Ok(Engine::new(&config)?)
 }
 
-fn raw_text(text: &str) -> Payload {
+pub(crate) fn raw_text(text: &str) -> Payload {
     Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() }
 }
 
@@ -341,7 +370,7 @@ fn raw_text(text: &str) -> Payload {
 
 /// The pooling configuration the host uses for `n` live components (see
 /// `airssys_wasm::EngineConfig`), so that the raw baseline allocates the same way.
-fn raw_pooled_engine(n: u32) -> anyhow::Result<Engine> {
+pub(crate) fn raw_pooled_engine(n: u32) -> anyhow::Result<Engine> {
     let mut pool = wasmtime::PoolingAllocationConfig::default();
     pool.total_component_instances(n)
         .total_core_instances(n.saturating_mul(4))
@@ -375,6 +404,34 @@ fn bare_store(engine: &Engine) -> Store<Bare> {
     store
 }
 
+/// Raw wasmtime with `count` live instances of the counter (pooled engine, `init` called):
+/// `calls` calls of `handle-message` (64 B) going round-robin over them, as the scaling
+/// figures' messages do; returns ns per call. Each instance's state (memory, stack, store)
+/// is as cold in the caches as a component's would be.
+pub(crate) async fn raw_round_robin(count: usize, calls: u64) -> anyhow::Result<f64> {
+    let engine = raw_pooled_engine(count as u32 + 16)?;
+    let pre = raw_pre(&engine, test_programs::COUNTER)?;
+    let mut live = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut store = bare_store(&engine);
+        let instance = pre.instantiate_async(&mut store).await?;
+        instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
+        live.push((store, instance));
+    }
+    let message = types::Message {
+        sender: "host".into(),
+        payload: types::Payload { codec: codec::RAW, bytes: vec![7u8; 64] },
+        correlation: None,
+        topic: None,
+    };
+    let start = Instant::now();
+    for i in 0..calls {
+        let (store, instance) = &mut live[i as usize % count];
+        instance.call_handle_message(&mut *store, &message).await?.map_err(anyhow::Error::msg)?;
+    }
+    Ok(start.elapsed().as_nanos() as f64 / calls as f64)
+}
+
 /// Raw wasmtime: `n` instances kept live, each made by `InstancePre::instantiate` in a fresh
 /// store; returns the time of each instantiation (and of instantiation plus `init`), in ns.
 async fn raw_instantiations(
@@ -396,7 +453,7 @@ async fn raw_instantiations(
     Ok((bare, with_init))
 }
 
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+pub(crate) fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
@@ -458,6 +515,7 @@ pub fn spawn(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         ratio: Some(p50 / base),
         target: "p50 <= 20000 ns".into(),
         met: p50 <= 20_000.0,
+        peers: Vec::new(),
     })
 }
 
@@ -518,6 +576,7 @@ pub fn restart(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         ratio: Some(p50 / base),
         target: "p50 <= 50000 ns".into(),
         met: p50 <= 50_000.0,
+        peers: Vec::new(),
     })
 }
 
@@ -592,6 +651,7 @@ pub fn idle_memory(_rt: &Runtime, _scale: Scale) -> anyhow::Result<Figure> {
         ratio: Some(ours / base),
         target: "<= 262144 bytes/component".into(),
         met: ours <= 262_144.0,
+        peers: Vec::new(),
     })
 }
 
@@ -657,5 +717,6 @@ pub fn security_overhead(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         ratio: Some(ours / base),
         target: "<= 100 ns added per message".into(),
         met: added <= 100.0,
+        peers: Vec::new(),
     })
 }
