@@ -30,6 +30,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "wasm.call_round_trip_p50", run: crate::wasm::call_round_trip },
     Suite { name: "wasm.spawn_p50", run: crate::wasm::spawn },
     Suite { name: "wasm.restart_p50", run: crate::wasm::restart },
+    Suite { name: "wasm.operator_restart_p50", run: crate::wasm::operator_restart },
     Suite { name: "wasm.idle_component_rss_10k", run: crate::wasm::idle_memory },
     Suite { name: "wasm.send_security_overhead", run: crate::wasm::security_overhead },
     Suite { name: "wasm.storage_get", run: crate::storage::guest_get },

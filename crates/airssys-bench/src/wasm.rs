@@ -580,6 +580,54 @@ pub fn restart(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     })
 }
 
+/// Operator restart: `Host::restart` of a live `echo` component (load and check its code,
+/// stop it gracefully with its `shutdown` call, start it again under the supervisor), then
+/// one call answered by the new instance; p50 over many. Baseline: raw instantiate.
+pub fn operator_restart(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let n = if scale.samples < 20 { 200 } else { 1000 };
+    let host = Arc::new(
+        rt.block_on(
+            Host::builder()
+                .component(ComponentSpec::new("echo", Source::File(test_programs::ECHO.into())))
+                .start(),
+        )?,
+    );
+    let driver = Arc::clone(&host);
+    let ours = rt.block_on(rt.spawn(async move {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
+            let start = Instant::now();
+            driver.restart("echo").await?;
+            let answer = driver.call("echo", raw_text("x"), Duration::from_secs(5)).await;
+            times.push(start.elapsed().as_nanos() as f64);
+            anyhow::ensure!(text(answer.map_err(|e| anyhow::anyhow!("{e:?}"))?) == "x");
+        }
+        anyhow::Ok(times)
+    }))??;
+    if let Ok(host) = Arc::try_unwrap(host) {
+        rt.block_on(host.shutdown(Duration::from_secs(5)));
+    }
+    let engine = raw_pooled_engine(1000)?;
+    let pre = raw_pre(&engine, test_programs::ECHO)?;
+    let (base, _) = rt.block_on(raw_instantiations(&engine, &pre, 500))?;
+    let p50 = percentile(ours.clone(), 0.5);
+    let p99 = percentile(ours, 0.99);
+    let base = percentile(base, 0.5);
+    Ok(Figure {
+        name: "wasm.operator_restart_p50".into(),
+        value: p50,
+        unit: format!("ns (p99 {p99:.0}; Host::restart + first call)"),
+        baseline: Some(crate::report::Baseline {
+            name: "raw InstancePre::instantiate (pooling)".into(),
+            value: base,
+        }),
+        ratio: Some(p50 / base),
+        target: "p50 <= 1 ms (no recompilation)".into(),
+        met: p50 <= 1e6,
+        peers: Vec::new(),
+    })
+}
+
 /// How many live components the density figure keeps.
 pub const DENSITY: usize = 10_000;
 

@@ -998,8 +998,9 @@ impl Host {
         let spec = self.lock_components().get(name).map(|p| p.spec.clone());
         let spec = spec.ok_or_else(|| HostError::NotFound(name.to_owned()))?;
         // Load (and check) the code first: a file that no longer loads, or is no longer
-        // trusted, leaves the running component as it is.
-        self.core.code(&spec)?;
+        // trusted, leaves the running component as it is. Holding it across the stop keeps
+        // it from being pruned, so that unchanged code is not compiled a second time.
+        let (_code, _engine) = self.core.code(&spec)?;
         self.stop(name).await?;
         self.spawn(spec).await
     }
