@@ -16,8 +16,28 @@ pub(crate) struct LineFile {
 }
 
 impl LineFile {
+    /// Open `path` for appending (created if missing). A file whose last line is torn (a
+    /// crash or power cut in the middle of a write) gets a newline first, so that the torn
+    /// line stays alone and the first new record is a line of its own.
     pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        use std::os::unix::fs::FileExt;
+        let append = || std::fs::OpenOptions::new().create(true).append(true).open(path);
+        // A file this process may not read is appended to unchecked.
+        let file = match std::fs::OpenOptions::new().read(true).append(true).create(true).open(path)
+        {
+            Ok(mut file) => {
+                let len = file.metadata()?.len();
+                let mut last = [b'\n'];
+                if len > 0 {
+                    file.read_exact_at(&mut last, len - 1)?;
+                }
+                if last[0] != b'\n' {
+                    file.write_all(b"\n")?;
+                }
+                file
+            }
+            Err(_) => append()?,
+        };
         Ok(LineFile { file: Mutex::new(file) })
     }
 

@@ -1,6 +1,8 @@
 //! airssys-wasm end-to-end tests: real guest components compiled from source
 //! (`test-programs`), real wasmtime, real actors.
 
+mod chaos; // random crashes, limit hits, stops and restarts under request load
+mod crash_safety; // SIGKILL of the host process mid-load, then a restart from its data
 mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod limits; // CPU deadline and memory limit
 mod manifest; // the app manifest: parsing, errors, schema
@@ -8,6 +10,7 @@ mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components
 mod sdk; // components written with the guest SDK
 mod security; // capabilities: targets, senders, topics, rate, pending requests, commands, files
+mod soak; // steady mixed traffic: memory, files, pending requests and audit stay flat
 mod storage; // durable per-component storage
 mod supervision; // traps, restarts, dead letters
 mod util; // shared helpers

@@ -78,3 +78,69 @@ pub fn captured_logs() -> String {
         .map(|c| String::from_utf8_lossy(&c.0.lock().unwrap()).into_owned())
         .unwrap_or_default()
 }
+
+/// Resident memory of this process, in bytes (`/proc/self/statm`; 0 where it cannot be read).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Open file descriptors of this process (`/proc/self/fd`).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// A small deterministic random number generator (SplitMix64), so that a failing run can be
+/// repeated from its printed seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A duration in seconds from the environment variable `var`, or `default`.
+pub fn secs_from_env(var: &str, default: u64) -> Duration {
+    Duration::from_secs(std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
+}
+
+/// Run the ignored test `test` (its full path, `module::name`) of this test binary alone in a
+/// child process, with `AIRSSYS_CHILD=1` and `env`, and fail with its output unless it
+/// passed. For tests that measure the whole process (memory, open files) or kill it.
+pub fn run_child_test(test: &str, env: &[(&str, String)]) -> String {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"]);
+    command.env("AIRSSYS_CHILD", "1").env("RUST_BACKTRACE", "0");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{test} failed in its child process:\n{text}");
+    text
+}
+
+/// True in a child process started by [`run_child_test`] (an ignored child test run by hand
+/// with `--ignored` returns at once otherwise).
+pub fn in_child() -> bool {
+    std::env::var_os("AIRSSYS_CHILD").is_some()
+}

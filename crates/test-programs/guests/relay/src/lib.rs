@@ -17,7 +17,13 @@
 //! - `call-bench:<n>`: calls the target `<n>` times and answers with the median and 99th
 //!   percentile round trip in nanoseconds (`<p50> <p99>`), timed with the WASI clock;
 //! - `whoami`: answers with the sender address the host stamped on the message;
-//! - `self`: answers with its own address.
+//! - `self`: answers with its own address;
+//! - `req:<ms>:<tag>:<text>`: like `request`, remembering `<tag>` for the request's id; the
+//!   outcome is recorded as `<tag> ok:<response>`, `<tag> timeout`, `<tag> crashed` or
+//!   `<tag> error:<error>` (a callback for an id it does not know goes to `callbacks`);
+//! - `take`: answers with the recorded tagged outcomes, one per line, and forgets them;
+//! - `pending`: answers how many tagged requests have not called back yet;
+//! - `take-received`: answers how many published messages it recorded, and forgets them.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
@@ -34,6 +40,9 @@ thread_local! {
     static TARGET: RefCell<String> = const { RefCell::new(String::new()) };
     static CALLBACKS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static RECEIVED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static TAGS: RefCell<std::collections::HashMap<u64, String>> =
+        RefCell::new(std::collections::HashMap::new());
+    static OUTCOMES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 fn raw(text: &str) -> Payload {
@@ -93,6 +102,21 @@ impl Guest for Relay {
             let ms: u32 = ms.parse().map_err(|_| "bad timeout".to_string())?;
             return match request(&target, &raw(body), ms) {
                 Ok(id) => Ok(Some(raw(&format!("requested {id}")))),
+                Err(e) => Ok(Some(raw(&format!("error: {e:?}")))),
+            };
+        }
+        if let Some(rest) = text.strip_prefix("req:") {
+            let mut parts = rest.splitn(3, ':');
+            let (Some(ms), Some(tag), Some(body)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err("expected req:<ms>:<tag>:<text>".into());
+            };
+            let ms: u32 = ms.parse().map_err(|_| "bad timeout".to_string())?;
+            return match request(&target, &raw(body), ms) {
+                Ok(id) => {
+                    TAGS.with(|t| t.borrow_mut().insert(id, tag.to_string()));
+                    Ok(Some(raw(&format!("requested {id}"))))
+                }
                 Err(e) => Ok(Some(raw(&format!("error: {e:?}")))),
             };
         }
@@ -182,6 +206,14 @@ impl Guest for Relay {
         match text.as_str() {
             "received" => Ok(Some(raw(&RECEIVED.with(|r| r.borrow().join("\n"))))),
             "callbacks" => Ok(Some(raw(&CALLBACKS.with(|c| c.borrow().join("\n"))))),
+            "take" => {
+                Ok(Some(raw(&OUTCOMES.with(|o| std::mem::take(&mut *o.borrow_mut())).join("\n"))))
+            }
+            "pending" => Ok(Some(raw(&TAGS.with(|t| t.borrow().len()).to_string()))),
+            "take-received" => Ok(Some(raw(&RECEIVED
+                .with(|r| std::mem::take(&mut *r.borrow_mut()))
+                .len()
+                .to_string()))),
             "whoami" => Ok(Some(raw(&message.sender))),
             "self" => Ok(Some(raw(&self_address()))),
             _ => Err(format!("unknown command {text:?}")),
@@ -189,6 +221,17 @@ impl Guest for Relay {
     }
 
     fn handle_callback(id: u64, outcome: Result<Option<Payload>, RequestError>) {
+        if let Some(tag) = TAGS.with(|t| t.borrow_mut().remove(&id)) {
+            let line = match &outcome {
+                Ok(Some(p)) => format!("{tag} ok:{}", String::from_utf8_lossy(&p.bytes)),
+                Ok(None) => format!("{tag} ok:"),
+                Err(RequestError::Timeout) => format!("{tag} timeout"),
+                Err(RequestError::ReceiverCrashed(_)) => format!("{tag} crashed"),
+                Err(e) => format!("{tag} error:{e:?}"),
+            };
+            OUTCOMES.with(|o| o.borrow_mut().push(line));
+            return;
+        }
         let line = match outcome {
             Ok(Some(p)) => format!("{id}:ok:{}", String::from_utf8_lossy(&p.bytes)),
             Ok(None) => format!("{id}:ok"),
