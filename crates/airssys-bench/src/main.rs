@@ -33,7 +33,7 @@ struct Args {
     /// Write a Markdown report to this file.
     #[arg(long, value_name = "PATH")]
     markdown: Option<PathBuf>,
-    /// Run only figures whose name contains this text.
+    /// Run only figures whose name contains this text (or one of these, comma-separated).
     filter: Option<String>,
     /// Internal: measure memory in a fresh child process (used by the memory figure).
     #[arg(long, hide = true, num_args = 2, value_names = ["KIND", "COUNT"])]
@@ -70,12 +70,13 @@ fn main() -> anyhow::Result<()> {
     }
     let scale = Scale::new(args.quick);
     let filter = args.filter.clone().unwrap_or_default();
+    let wanted = |name: &str| filter.split(',').any(|f| name.contains(f));
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 
     let mut figures: Vec<Figure> = Vec::new();
     for suite in rt::SUITES {
-        if !suite.name.contains(&filter) {
+        if !wanted(suite.name) {
             continue;
         }
         eprintln!("running {} ...", suite.name);
@@ -84,7 +85,7 @@ fn main() -> anyhow::Result<()> {
         figures.push(figure);
     }
     for group in rt::GROUPS {
-        if !group.name.contains(&filter) {
+        if !wanted(group.name) {
             continue;
         }
         eprintln!("running {} ...", group.name);
