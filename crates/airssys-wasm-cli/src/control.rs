@@ -14,34 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airssys_wasm::{Host, Payload};
+use airssys_wasm_cli::protocol::{self, Request};
 use anyhow::{Context, bail};
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::Globals;
 use crate::logs::LogBuffer;
 use crate::output::emit;
 use crate::payload::{CodecArg, WirePayload};
-
-/// A request on the control socket.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
-pub enum Request {
-    Ps,
-    Send { target: String, payload: WirePayload },
-    Call { target: String, payload: WirePayload, timeout_ms: u64 },
-    Stop { name: String },
-    Restart { name: String },
-    StoreGet { component: String, key: String },
-    StorePut { component: String, key: String, base64: String },
-    StoreRm { component: String, key: String },
-    StoreLs { component: String, prefix: String },
-    StoreExport { component: String },
-    StoreImport { component: String, lines: String },
-    Audit { component: Option<String>, decisions: Vec<String> },
-    Logs { lines: usize, follow: bool },
-}
 
 /// The control socket of the app whose manifest is `manifest`.
 pub fn socket_for(manifest: &Path) -> PathBuf {
@@ -418,8 +399,8 @@ async fn connection(stream: tokio::net::UnixStream, served: Arc<Served>) {
     let (read, mut write) = stream.into_split();
     let mut lines = tokio::io::BufReader::new(read.take(MAX_REQUEST as u64)).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        let answer = match serde_json::from_str::<Request>(&line) {
-            Err(e) => serde_json::json!({ "error": format!("not a request: {e}") }),
+        let answer = match protocol::parse(&line) {
+            Err(e) => protocol::answer(Err(e)),
             Ok(Request::Logs { lines: n, follow }) => {
                 let mut new = served.logs.follow();
                 let recent = serde_json::json!({ "ok": served.logs.recent(n) });
@@ -441,10 +422,9 @@ async fn connection(stream: tokio::net::UnixStream, served: Arc<Served>) {
                     }
                 }
             }
-            Ok(request) => match handle(&served, request).await {
-                Ok(value) => serde_json::json!({ "ok": value }),
-                Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
-            },
+            Ok(request) => protocol::answer(
+                protocol::handle(&served.host, served.audit.as_deref(), request).await,
+            ),
         };
         if write_line(&mut write, &answer).await.is_err() {
             return;
@@ -459,101 +439,4 @@ async fn write_line(
     let mut line = value.to_string().into_bytes();
     line.push(b'\n');
     write.write_all(&line).await
-}
-
-fn storage(served: &Served) -> anyhow::Result<&airssys_wasm::storage::Storage> {
-    served.host.storage().context("this app has no storage (no component is granted any)")
-}
-
-async fn handle(served: &Served, request: Request) -> anyhow::Result<serde_json::Value> {
-    let host = &served.host;
-    Ok(match request {
-        Request::Ps => {
-            let list: Vec<serde_json::Value> = host
-                .components()
-                .await
-                .iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "address": &*c.address,
-                        "state": format!("{:?}", c.state).to_lowercase(),
-                        "mailbox": c.mailbox_len,
-                        "handled": c.handled,
-                        "restarts": c.restarts,
-                        "from_cache": c.from_cache,
-                        "memory": c.memory_bytes,
-                    })
-                })
-                .collect();
-            serde_json::Value::Array(list)
-        }
-        Request::Send { target, payload } => {
-            host.send(&target, payload.try_into()?)
-                .map_err(|e| anyhow::anyhow!("{target} refused the message: {e:?}"))?;
-            serde_json::Value::Null
-        }
-        Request::Call { target, payload, timeout_ms } => {
-            let timeout = Duration::from_millis(timeout_ms.min(3_600_000));
-            let response = host
-                .call(&target, payload.try_into()?, timeout)
-                .await
-                .map_err(|e| anyhow::anyhow!("the call to {target} failed: {e:?}"))?;
-            serde_json::json!({ "payload": response.as_ref().map(WirePayload::from) })
-        }
-        Request::Stop { name } => {
-            host.stop(&name).await?;
-            serde_json::Value::Null
-        }
-        Request::Restart { name } => {
-            host.restart(&name).await?;
-            serde_json::Value::Null
-        }
-        Request::StoreGet { component, key } => {
-            let value = storage(served)?.get(&component, &key).await?;
-            match value {
-                Some(v) => base64::engine::general_purpose::STANDARD.encode(v).into(),
-                None => serde_json::Value::Null,
-            }
-        }
-        Request::StorePut { component, key, base64 } => {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(base64)?;
-            storage(served)?.set(&component, &key, bytes).await?;
-            serde_json::Value::Null
-        }
-        Request::StoreRm { component, key } => {
-            storage(served)?.delete(&component, &key).await?.into()
-        }
-        Request::StoreLs { component, prefix } => {
-            storage(served)?.keys(&component, &prefix).await?.into()
-        }
-        Request::StoreExport { component } => {
-            let mut out = Vec::new();
-            storage(served)?.export(&component, &mut out).await?;
-            String::from_utf8(out)?.into()
-        }
-        Request::StoreImport { component, lines } => {
-            storage(served)?.import(&component, &lines).await?.into()
-        }
-        Request::Audit { component, decisions } => {
-            let Some(path) = &served.audit else {
-                bail!(
-                    "this app's audit records go to its logs (`airssys logs`): set [audit] file in its manifest to query them"
-                );
-            };
-            let decisions: Vec<&str> = decisions.iter().map(String::as_str).collect();
-            let records = airssys_osl::read_audit(path, component.as_deref(), &decisions)
-                .with_context(|| format!("cannot read the audit log {}", path.display()))?;
-            records
-                .iter()
-                .map(|r| {
-                    serde_json::json!({
-                        "time_ms": r.time_ms, "principal": r.principal, "operation": r.operation,
-                        "action": r.action, "resource": r.resource, "decision": r.decision, "rule": r.rule,
-                    })
-                })
-                .collect::<Vec<_>>()
-                .into()
-        }
-        Request::Logs { .. } => serde_json::Value::Null,
-    })
 }

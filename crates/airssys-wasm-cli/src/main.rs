@@ -17,12 +17,12 @@ mod keys;
 mod logs;
 mod new;
 mod output;
-mod payload;
 mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use airssys_wasm_cli::payload;
 use clap::{ArgAction, Parser, Subcommand};
 
 use crate::output::Format;

@@ -1,0 +1,163 @@
+//! The control socket's protocol (also in `docs/cli.md`): each request is one line of JSON
+//! with an `op` field; each answer is one line, `{"ok": ..}` or `{"error": ".."}`.
+//!
+//! [`parse`] reads a request line, [`handle`] carries out every request but `logs` (which
+//! streams, and is served by the socket itself) against a [`Host`], and [`answer`] turns the
+//! outcome into the answer line's value.
+
+use std::path::Path;
+use std::time::Duration;
+
+use airssys_wasm::Host;
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::payload::WirePayload;
+
+/// A request on the control socket.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    Ps,
+    Send { target: String, payload: WirePayload },
+    Call { target: String, payload: WirePayload, timeout_ms: u64 },
+    Stop { name: String },
+    Restart { name: String },
+    StoreGet { component: String, key: String },
+    StorePut { component: String, key: String, base64: String },
+    StoreRm { component: String, key: String },
+    StoreLs { component: String, prefix: String },
+    StoreExport { component: String },
+    StoreImport { component: String, lines: String },
+    Audit { component: Option<String>, decisions: Vec<String> },
+    Logs { lines: usize, follow: bool },
+}
+
+/// The longest wait a `call` request may ask for.
+pub const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A request line, or the error answer's text.
+pub fn parse(line: &str) -> Result<Request, String> {
+    serde_json::from_str::<Request>(line).map_err(|e| format!("not a request: {e}"))
+}
+
+/// The answer line's value for an outcome: `{"ok": value}` or `{"error": "text"}`.
+pub fn answer(outcome: Result<serde_json::Value, String>) -> serde_json::Value {
+    match outcome {
+        Ok(value) => serde_json::json!({ "ok": value }),
+        Err(error) => serde_json::json!({ "error": error }),
+    }
+}
+
+/// Carry out a request against `host`; `audit` is the app's audit log file, if it has one.
+/// A `logs` request answers `null` here: the socket serves it, since it may stream.
+pub async fn handle(
+    host: &Host,
+    audit: Option<&Path>,
+    request: Request,
+) -> Result<serde_json::Value, String> {
+    handle_inner(host, audit, request).await.map_err(|e| format!("{e:#}"))
+}
+
+fn storage(host: &Host) -> anyhow::Result<&airssys_wasm::storage::Storage> {
+    host.storage().context("this app has no storage (no component is granted any)")
+}
+
+async fn handle_inner(
+    host: &Host,
+    audit: Option<&Path>,
+    request: Request,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(match request {
+        Request::Ps => {
+            let list: Vec<serde_json::Value> = host
+                .components()
+                .await
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "address": &*c.address,
+                        "state": format!("{:?}", c.state).to_lowercase(),
+                        "mailbox": c.mailbox_len,
+                        "handled": c.handled,
+                        "restarts": c.restarts,
+                        "from_cache": c.from_cache,
+                        "memory": c.memory_bytes,
+                    })
+                })
+                .collect();
+            serde_json::Value::Array(list)
+        }
+        Request::Send { target, payload } => {
+            host.send(&target, payload.try_into()?)
+                .map_err(|e| anyhow::anyhow!("{target} refused the message: {e:?}"))?;
+            serde_json::Value::Null
+        }
+        Request::Call { target, payload, timeout_ms } => {
+            let timeout = Duration::from_millis(timeout_ms).min(MAX_CALL_TIMEOUT);
+            let response = host
+                .call(&target, payload.try_into()?, timeout)
+                .await
+                .map_err(|e| anyhow::anyhow!("the call to {target} failed: {e:?}"))?;
+            serde_json::json!({ "payload": response.as_ref().map(WirePayload::from) })
+        }
+        Request::Stop { name } => {
+            host.stop(&name).await?;
+            serde_json::Value::Null
+        }
+        Request::Restart { name } => {
+            host.restart(&name).await?;
+            serde_json::Value::Null
+        }
+        Request::StoreGet { component, key } => {
+            let value = storage(host)?.get(&component, &key).await?;
+            match value {
+                Some(v) => base64::engine::general_purpose::STANDARD.encode(v).into(),
+                None => serde_json::Value::Null,
+            }
+        }
+        Request::StorePut { component, key, base64 } => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(base64)
+                .context("the value is not base64")?;
+            storage(host)?.set(&component, &key, bytes).await?;
+            serde_json::Value::Null
+        }
+        Request::StoreRm { component, key } => {
+            storage(host)?.delete(&component, &key).await?.into()
+        }
+        Request::StoreLs { component, prefix } => {
+            storage(host)?.keys(&component, &prefix).await?.into()
+        }
+        Request::StoreExport { component } => {
+            let mut out = Vec::new();
+            storage(host)?.export(&component, &mut out).await?;
+            String::from_utf8(out)?.into()
+        }
+        Request::StoreImport { component, lines } => {
+            storage(host)?.import(&component, &lines).await?.into()
+        }
+        Request::Audit { component, decisions } => {
+            let Some(path) = audit else {
+                bail!(
+                    "this app's audit records go to its logs (`airssys logs`): set [audit] file in its manifest to query them"
+                );
+            };
+            let decisions: Vec<&str> = decisions.iter().map(String::as_str).collect();
+            let records = airssys_osl::read_audit(path, component.as_deref(), &decisions)
+                .with_context(|| format!("cannot read the audit log {}", path.display()))?;
+            records
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "time_ms": r.time_ms, "principal": r.principal, "operation": r.operation,
+                        "action": r.action, "resource": r.resource, "decision": r.decision, "rule": r.rule,
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into()
+        }
+        Request::Logs { .. } => serde_json::Value::Null,
+    })
+}
