@@ -181,6 +181,47 @@ async fn foreign_inputs_are_refused_at_load() {
     assert!(missing.contains("/nonexistent/ghost.wasm"), "{missing}");
 }
 
+/// Malformed and foreign components spawned into a running host: bytes that are not wasm,
+/// nothing, a truncated component, a core module, a component of another world, and one
+/// that imports an interface the host does not provide. Each is refused with an error that
+/// names the component and says what is wrong; the host keeps serving the component it runs,
+/// and the refused names stay free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_components_are_refused_while_the_others_keep_running() {
+    let component = std::fs::read(test_programs::ECHO).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 6] = [
+        ("text", b"hello, not wasm".to_vec(), "text"),
+        ("empty", Vec::new(), "empty"),
+        ("truncated", component[..component.len() / 2].to_vec(), "truncated"),
+        ("core", b"\0asm\x01\0\0\0".to_vec(), "core"),
+        ("misfit", std::fs::read(test_programs::MISFIT).unwrap(), "airssys:component"),
+        ("stranger", std::fs::read(test_programs::STRANGER).unwrap(), "test:stranger/extra"),
+    ];
+    let host = Host::builder().component(guest("echo", test_programs::ECHO)).start().await.unwrap();
+    for (name, bytes, says) in cases {
+        let error = host
+            .spawn(ComponentSpec::new(name, Source::Bytes(bytes.into())))
+            .await
+            .expect_err(name)
+            .to_string();
+        assert!(error.contains(&format!("{name:?}")), "{name}: {error}");
+        if !matches!(name, "text" | "empty" | "truncated" | "core") {
+            assert!(error.contains(says), "{name}: {error}");
+        }
+        assert_eq!(text(host.call("echo", raw(name), T).await.unwrap()), name);
+        assert!(matches!(
+            host.call(name, raw("x"), T).await,
+            Err(RequestError::Refused(airssys_wasm::SendError::UnknownTarget(_)))
+        ));
+    }
+    let live: Vec<String> = host.components().await.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(live, ["echo"]);
+    // A good component may take a refused one's name.
+    host.spawn(guest("stranger", test_programs::ECHO)).await.unwrap();
+    assert_eq!(text(host.call("stranger", raw("hi"), T).await.unwrap()), "hi");
+    host.shutdown(T).await;
+}
+
 /// A cache directory that other users may write to is refused: loading an entry runs its
 /// code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
