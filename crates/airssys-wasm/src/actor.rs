@@ -28,7 +28,13 @@ pub(crate) enum Kind {
         topic: Option<Arc<str>>,
     },
     /// The outcome of a request this component made, for `handle-callback`.
-    Callback { id: u64, outcome: Result<Option<Payload>, RequestError> },
+    Callback {
+        id: u64,
+        outcome: Result<Option<Payload>, RequestError>,
+        /// The instance that made the request: a callback queued for an instance that has
+        /// since crashed is dropped, not handed to its successor (which never knew the id).
+        instance: std::sync::Weak<crate::state::PendingRequests>,
+    },
 }
 
 impl std::fmt::Debug for Envelope {
@@ -219,7 +225,15 @@ impl Actor for ComponentActor {
         };
         let (sender, payload, reply, topic) = match envelope.0 {
             Kind::Message { sender, payload, reply, topic } => (sender, payload, reply, topic),
-            Kind::Callback { id, outcome } => {
+            Kind::Callback { id, outcome, instance } => {
+                if !live.store.data().made_request(&instance) {
+                    tracing::debug!(
+                        component = %self.shared.address,
+                        id,
+                        "dropped the callback of a request made by an earlier instance"
+                    );
+                    return Ok(());
+                }
                 Self::arm(
                     &mut live.store,
                     self.shared.cpu_per_message,

@@ -54,8 +54,13 @@ impl Drop for Subscriptions {
 #[derive(Default)]
 struct Requests {
     next: u64,
-    pending: Arc<Mutex<HashMap<u64, AbortHandle>>>,
+    pending: Arc<PendingRequests>,
 }
+
+/// One instance's requests still waiting for their outcome, by id. A callback names the
+/// instance that made its request by a weak reference to this map (which also keeps its
+/// address from being reused), so that a later instance never gets an earlier one's callback.
+pub(crate) type PendingRequests = Mutex<HashMap<u64, AbortHandle>>;
 
 impl Drop for Requests {
     fn drop(&mut self) {
@@ -66,6 +71,11 @@ impl Drop for Requests {
 }
 
 impl HostState {
+    /// Whether `instance` (from a callback) is this instance, the one that made the request.
+    pub(crate) fn made_request(&self, instance: &std::sync::Weak<PendingRequests>) -> bool {
+        std::sync::Weak::ptr_eq(instance, &Arc::downgrade(&self.requests.pending))
+    }
+
     pub(crate) fn new(
         address: Arc<str>,
         config: Arc<[(String, String)]>,
@@ -234,7 +244,8 @@ impl messaging::Host for HostState {
             if pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_none() {
                 return;
             }
-            let _ = me.tell(Envelope(Kind::Callback { id, outcome })).await;
+            let instance = Arc::downgrade(&pending);
+            let _ = me.tell(Envelope(Kind::Callback { id, outcome, instance })).await;
         });
         registered.insert(id, task.abort_handle());
         drop(registered);

@@ -153,6 +153,36 @@ async fn request_response_arrives_as_a_callback() {
     host.shutdown(T).await;
 }
 
+/// A callback queued for an instance that crashes before handling it is dropped: the next
+/// instance never made that request and never gets its outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_never_reaches_a_later_instance() {
+    let host = requests_host().start().await.unwrap();
+    // Both queued before the relay runs: it makes the request, then traps on `crash`; the
+    // counter's answer is queued behind the crash, for the instance that is gone.
+    host.send("to-counter", raw("request:1000:x")).unwrap();
+    host.send("to-counter", raw("crash")).unwrap();
+    let restarted = async {
+        while host.restarts("to-counter") != Some(1) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(T, restarted).await.expect("the relay was not restarted");
+    // The counter has answered the request by now: it was queued first in its mailbox.
+    assert_eq!(text(host.call("counter", raw("x"), T).await.unwrap()), "2");
+    // Give the answer time to be queued for the relay, as it would be without the check;
+    // then anything queued for the relay is handled before this call.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(text(host.call("to-counter", raw("callbacks"), T).await.unwrap()), "");
+    // A request of the new instance calls back as usual.
+    assert_eq!(
+        text(host.call("to-counter", raw("request:1000:y"), T).await.unwrap()),
+        "requested 1"
+    );
+    assert_eq!(recorded(&host, "to-counter", "callbacks", 1).await, ["1:ok:3"]);
+    host.shutdown(T).await;
+}
+
 /// A request that is not answered in time calls back with a timeout; one whose receiver
 /// crashes calls back with the crash; one that cannot be queued is refused at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

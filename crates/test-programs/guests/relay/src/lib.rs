@@ -24,6 +24,7 @@
 //! - `take`: answers with the recorded tagged outcomes, one per line, and forgets them;
 //! - `pending`: answers how many tagged requests have not called back yet;
 //! - `take-received`: answers how many published messages it recorded, and forgets them.
+//! - `crash`: traps (the instance's state, recorded outcomes included, is lost).
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
@@ -216,6 +217,7 @@ impl Guest for Relay {
                 .to_string()))),
             "whoami" => Ok(Some(raw(&message.sender))),
             "self" => Ok(Some(raw(&self_address()))),
+            "crash" => panic!("asked to crash"),
             _ => Err(format!("unknown command {text:?}")),
         }
     }
