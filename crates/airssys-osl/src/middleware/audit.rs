@@ -144,16 +144,16 @@ pub struct AuditEntry {
 
 /// Read a JSON-lines audit file back, keeping the records of `principal` (if given) whose
 /// decision is one of `decisions` (if not empty). A line that is not a record (a torn last
-/// line after a crash) is skipped.
+/// line after a crash, even one cut inside a multi-byte character) is skipped.
 pub fn read_audit(
     path: &Path,
     principal: Option<&str>,
     decisions: &[&str],
 ) -> std::io::Result<Vec<AuditEntry>> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<AuditEntry>(line).ok())
+    let bytes = std::fs::read(path)?;
+    Ok(bytes
+        .split(|b| *b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<AuditEntry>(line).ok())
         .filter(|e| principal.is_none_or(|p| e.principal == p))
         .filter(|e| decisions.is_empty() || decisions.contains(&e.decision.as_str()))
         .collect())

@@ -78,21 +78,36 @@ fn host_killed_mid_load_restarts_intact() {
         .env("AIRSSYS_CHILD", "1")
         .env("AIRSSYS_CRASH_DIR", dir.path())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("child.stderr")).unwrap())
         .spawn()
         .unwrap();
+    // A child that hangs before doing its share is killed after two minutes (its output
+    // then ends, and the test fails below instead of hanging).
+    let (loaded, watched) = std::sync::mpsc::channel::<()>();
+    let pid = child.id().to_string();
+    let watchdog = std::thread::spawn(move || {
+        if watched.recv_timeout(Duration::from_secs(120)).is_err() {
+            let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+        }
+    });
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acked = Acked::default();
     while acked.writes.len() < 300 || acked.crashes < 5 || acked.counter < 50 {
         let Some(line) = lines.next() else { break };
         acked.read(&line.unwrap());
     }
+    let _ = loaded.send(());
+    watchdog.join().unwrap();
     child.kill().unwrap(); // SIGKILL, mid-load
     for line in lines.map_while(Result::ok) {
         acked.read(&line);
     }
     child.wait().unwrap();
-    assert!(acked.writes.len() >= 300 && acked.crashes >= 5, "the child did too little");
+    assert!(
+        acked.writes.len() >= 300 && acked.crashes >= 5,
+        "the child did too little: {}",
+        std::fs::read_to_string(dir.path().join("child.stderr")).unwrap_or_default()
+    );
 
     // The audit log as the killed host left it: every complete line a record; at most the
     // last one torn.
@@ -108,12 +123,13 @@ fn host_killed_mid_load_restarts_intact() {
     // A crash is answered to its caller just before it is audited: the last may be missing.
     assert!(count(&records, "c", "crash") + 1 >= acked.crashes, "crash records lost");
     assert!(count(&records, "g", "deny") + 1 >= acked.refusals, "refusal records lost");
-    // Whatever the kill left, make the last line torn, as a power cut mid-write would.
+    // Whatever the kill left, make the last line torn, as a power cut mid-write would: cut
+    // inside a two-byte character, so the file is not valid UTF-8 any more.
     std::fs::OpenOptions::new()
         .append(true)
         .open(&audit)
         .unwrap()
-        .write_all(br#"{"time_ms":1,"op_id":0,"principal":"to"#)
+        .write_all(b"{\"time_ms\":1,\"op_id\":0,\"principal\":\"caf\xc3")
         .unwrap();
     let torn_before = usize::from(!tail.is_empty());
     let denials_before = count(&records, "g", "deny");
@@ -156,7 +172,7 @@ fn host_killed_mid_load_restarts_intact() {
 
     // Both hosts' records read back; only the torn line is lost, and the new host's first
     // record (kv0's storage grant) was not appended to it.
-    let after = std::fs::read_to_string(&audit).unwrap();
+    let after = String::from_utf8_lossy(&std::fs::read(&audit).unwrap()).into_owned();
     assert!(after.starts_with(&before), "the audit log was rewritten");
     let (parsed, tail) = lines_of(&after);
     assert_eq!(tail, "", "the new host left a torn line");

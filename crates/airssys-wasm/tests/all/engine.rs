@@ -189,11 +189,13 @@ async fn foreign_inputs_are_refused_at_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_components_are_refused_while_the_others_keep_running() {
     let component = std::fs::read(test_programs::ECHO).unwrap();
+    // What each error must say besides the name: that it cannot be loaded (wasmtime's own
+    // parser error follows), and for the last two, what is missing.
     let cases: [(&str, Vec<u8>, &str); 6] = [
-        ("text", b"hello, not wasm".to_vec(), "text"),
-        ("empty", Vec::new(), "empty"),
-        ("truncated", component[..component.len() / 2].to_vec(), "truncated"),
-        ("core", b"\0asm\x01\0\0\0".to_vec(), "core"),
+        ("text", b"hello, not wasm".to_vec(), "cannot be loaded"),
+        ("empty", Vec::new(), "cannot be loaded"),
+        ("truncated", component[..component.len() / 2].to_vec(), "cannot be loaded"),
+        ("core", b"\0asm\x01\0\0\0".to_vec(), "cannot be loaded"),
         ("misfit", std::fs::read(test_programs::MISFIT).unwrap(), "airssys:component"),
         ("stranger", std::fs::read(test_programs::STRANGER).unwrap(), "test:stranger/extra"),
     ];
@@ -205,9 +207,7 @@ async fn malformed_components_are_refused_while_the_others_keep_running() {
             .expect_err(name)
             .to_string();
         assert!(error.contains(&format!("{name:?}")), "{name}: {error}");
-        if !matches!(name, "text" | "empty" | "truncated" | "core") {
-            assert!(error.contains(says), "{name}: {error}");
-        }
+        assert!(error.contains(says), "{name}: {error}");
         assert_eq!(text(host.call("echo", raw(name), T).await.unwrap()), name);
         assert!(matches!(
             host.call(name, raw("x"), T).await,

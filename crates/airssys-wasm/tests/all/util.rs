@@ -123,19 +123,43 @@ pub fn secs_from_env(var: &str, default: u64) -> Duration {
 /// child process, with `AIRSSYS_CHILD=1` and `env`, and fail with its output unless it
 /// passed. For tests that measure the whole process (memory, open files) or kill it.
 pub fn run_child_test(test: &str, env: &[(&str, String)]) -> String {
+    let out = tempfile::tempfile().unwrap();
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command.args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"]);
     command.env("AIRSSYS_CHILD", "1").env("RUST_BACKTRACE", "0");
+    command.stdout(out.try_clone().unwrap()).stderr(out.try_clone().unwrap());
     for (key, value) in env {
         command.env(key, value);
     }
-    let output = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{test} failed in its child process:\n{text}");
+    let mut child = command.spawn().unwrap();
+    // A hung child fails the test instead of hanging the suite.
+    let deadline = std::time::Instant::now() + secs_from_env("AIRSSYS_CHILD_DEADLINE_SECS", 900);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut text = String::new();
+    {
+        use std::io::{Read, Seek};
+        let mut out = out;
+        out.rewind().unwrap();
+        let mut bytes = Vec::new();
+        out.read_to_end(&mut bytes).unwrap();
+        text.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    match status {
+        Some(status) => {
+            assert!(status.success(), "{test} failed in its child process:\n{text}");
+        }
+        None => panic!("{test} hung in its child process (killed at its deadline):\n{text}"),
+    }
     text
 }
 
