@@ -70,7 +70,9 @@ fn main() -> anyhow::Result<()> {
     }
     let scale = Scale::new(args.quick);
     let filter = args.filter.clone().unwrap_or_default();
-    let wanted = |name: &str| filter.split(',').any(|f| name.contains(f));
+    let wanted = |name: &str| {
+        filter.is_empty() || filter.split(',').any(|f| !f.is_empty() && name.contains(f))
+    };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 

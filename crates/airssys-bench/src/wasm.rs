@@ -175,8 +175,8 @@ pub(crate) async fn raw_calls_with(
     let start = Instant::now();
     for _ in 0..n {
         if fresh {
-            let mut owned = message.clone();
-            owned.payload.bytes = message.payload.bytes.clone();
+            // One copy of the payload per call (cloning the message copies its bytes).
+            let owned = message.clone();
             instance.call_handle_message(&mut store, &owned).await?.map_err(anyhow::Error::msg)?;
         } else {
             instance
