@@ -15,7 +15,8 @@ use tokio::sync::oneshot;
 use crate::Scale;
 use crate::report::{Baseline, Figure};
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// The peers' reply timeout: the same as airssys-rt's asks.
+const TIMEOUT: Duration = crate::rt::ASK_TIMEOUT;
 
 // ----- kameo -------------------------------------------------------------------------------
 
@@ -179,18 +180,7 @@ async fn tell(lib: Lib, system: System, n: u64) -> Duration {
 /// One task asks a fresh echo actor `n` times in sequence, each with a 10 s reply timeout.
 async fn ask(lib: Lib, system: System, n: u64) -> Duration {
     match lib {
-        Lib::Airssys => {
-            let echo = system.spawn(crate::rt::Echo).unwrap();
-            let start = Instant::now();
-            for i in 0..n {
-                let r = echo.ask(|reply| (i, reply), TIMEOUT).await.unwrap();
-                debug_assert_eq!(r, i);
-            }
-            let elapsed = start.elapsed();
-            echo.stop();
-            echo.wait_for_exit().await;
-            elapsed
-        }
+        Lib::Airssys => crate::rt::asks(system, n).await,
         Lib::Kameo => {
             use kameo::actor::Spawn;
             let echo = kameo_actors::Echo::spawn_with_mailbox(
@@ -225,16 +215,11 @@ async fn ask(lib: Lib, system: System, n: u64) -> Duration {
 /// Per iteration: spawn an echo actor, ask it once, stop it and wait until it has exited.
 async fn spawn(lib: Lib, system: System, n: u64) -> Duration {
     let start = Instant::now();
-    for i in 0..n {
-        match lib {
-            Lib::Airssys => {
-                let echo = system.spawn(crate::rt::Echo).unwrap();
-                echo.ask(|reply| (i, reply), TIMEOUT).await.unwrap();
-                echo.stop();
-                echo.wait_for_exit().await;
-            }
-            Lib::Kameo => {
-                use kameo::actor::Spawn;
+    match lib {
+        Lib::Airssys => return crate::rt::spawns(system, n).await,
+        Lib::Kameo => {
+            use kameo::actor::Spawn;
+            for i in 0..n {
                 let echo = kameo_actors::Echo::spawn_with_mailbox(
                     kameo_actors::Echo,
                     kameo::mailbox::unbounded(),
@@ -243,7 +228,9 @@ async fn spawn(lib: Lib, system: System, n: u64) -> Duration {
                 echo.stop_gracefully().await.unwrap();
                 echo.wait_for_shutdown().await;
             }
-            Lib::Ractor => {
+        }
+        Lib::Ractor => {
+            for i in 0..n {
                 let (echo, handle) =
                     ractor::Actor::spawn(None, ractor_actors::Echo, ()).await.unwrap();
                 echo.call(|reply| (i, reply), Some(TIMEOUT)).await.unwrap();

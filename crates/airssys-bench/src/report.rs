@@ -57,6 +57,23 @@ impl Figure {
             peers: Vec::new(),
         }
     }
+
+    /// A figure shown next to a baseline (with the ratio), whose target is a maximum value
+    /// in its own unit, described by `target`.
+    pub fn at_most(
+        name: &str,
+        (value, unit): (f64, String),
+        (base, base_value): (&str, f64),
+        max: f64,
+        target: &str,
+    ) -> Self {
+        Figure {
+            target: target.into(),
+            met: value <= max,
+            unit,
+            ..Figure::vs(name, value, "", base, base_value, f64::INFINITY)
+        }
+    }
 }
 
 pub fn print_row(f: &Figure) {

@@ -57,7 +57,7 @@ pub fn names() -> Vec<&'static str> {
     SUITES.iter().map(|s| s.name).chain(GROUPS.iter().map(|g| g.name)).collect()
 }
 
-const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -107,7 +107,7 @@ impl Actor for Counter {
 }
 
 /// Answers every request with its input.
-pub(crate) struct Echo;
+struct Echo;
 
 impl Actor for Echo {
     type Msg = (u64, Reply<u64>);
@@ -213,27 +213,39 @@ fn fan_in(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
 
 // ----- ask ---------------------------------------------------------------------------------
 
+/// One task asks a fresh echo actor `n` times in sequence, each with a 10 s timeout.
+pub(crate) async fn asks(system: System, n: u64) -> Duration {
+    let echo = system.spawn(Echo).unwrap();
+    let start = Instant::now();
+    for i in 0..n {
+        let r = echo.ask(|reply| (i, reply), ASK_TIMEOUT).await.unwrap();
+        debug_assert_eq!(r, i);
+    }
+    let elapsed = start.elapsed();
+    echo.stop();
+    echo.wait_for_exit().await;
+    elapsed
+}
+
+/// `n` times: spawn an echo actor, ask it once, stop it and wait until it has exited.
+pub(crate) async fn spawns(system: System, n: u64) -> Duration {
+    let start = Instant::now();
+    for i in 0..n {
+        let echo = system.spawn(Echo).unwrap();
+        echo.ask(|reply| (i, reply), ASK_TIMEOUT).await.unwrap();
+        echo.stop();
+        echo.wait_for_exit().await;
+    }
+    start.elapsed()
+}
+
 fn ask_round_trip(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     let system = rt.block_on(async { System::new() });
     let (ours, base) = paired(
         rt,
         scale,
         scale.round_trips,
-        |n| {
-            let system = system.clone();
-            rt.spawn(async move {
-                let echo = system.spawn(Echo).unwrap();
-                let start = Instant::now();
-                for i in 0..n {
-                    let r = echo.ask(|reply| (i, reply), ASK_TIMEOUT).await.unwrap();
-                    debug_assert_eq!(r, i);
-                }
-                let elapsed = start.elapsed();
-                echo.stop();
-                echo.wait_for_exit().await;
-                elapsed
-            })
-        },
+        |n| rt.spawn(asks(system.clone(), n)),
         |n| {
             rt.spawn(async move {
                 let (tx, mut rx) = mpsc::unbounded_channel::<(u64, oneshot::Sender<u64>)>();
@@ -270,19 +282,7 @@ fn spawn_first_stop(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         rt,
         scale,
         scale.round_trips,
-        |n| {
-            let system = system.clone();
-            rt.spawn(async move {
-                let start = Instant::now();
-                for i in 0..n {
-                    let echo = system.spawn(Echo).unwrap();
-                    echo.ask(|reply| (i, reply), ASK_TIMEOUT).await.unwrap();
-                    echo.stop();
-                    echo.wait_for_exit().await;
-                }
-                start.elapsed()
-            })
-        },
+        |n| rt.spawn(spawns(system.clone(), n)),
         |n| {
             rt.spawn(async move {
                 let start = Instant::now();

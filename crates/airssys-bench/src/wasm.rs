@@ -559,25 +559,41 @@ pub fn restart(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         rt.block_on(host.shutdown(Duration::from_secs(5)));
     }
     anyhow::ensure!(restarts as usize == n + 50, "expected {} restarts, saw {restarts}", n + 50);
+    let base = raw_instantiate_p50(rt, test_programs::COUNTER)?;
+    Ok(p50_figure(
+        "wasm.restart_p50",
+        ours,
+        "trap -> fresh instance answers",
+        base,
+        (50_000.0, "p50 <= 50000 ns"),
+    ))
+}
+
+/// p50 of raw `InstancePre::instantiate` of `guest` on the pooled engine (500 instances).
+fn raw_instantiate_p50(rt: &Runtime, guest: &str) -> anyhow::Result<f64> {
     let engine = raw_pooled_engine(1000)?;
-    let pre = raw_pre(&engine, test_programs::COUNTER)?;
+    let pre = raw_pre(&engine, guest)?;
     let (base, _) = rt.block_on(raw_instantiations(&engine, &pre, 500))?;
-    let p50 = percentile(ours.clone(), 0.5);
-    let p99 = percentile(ours, 0.99);
-    let base = percentile(base, 0.5);
-    Ok(Figure {
-        name: "wasm.restart_p50".into(),
-        value: p50,
-        unit: format!("ns (p99 {p99:.0}; trap -> fresh instance answers)"),
-        baseline: Some(crate::report::Baseline {
-            name: "raw InstancePre::instantiate (pooling)".into(),
-            value: base,
-        }),
-        ratio: Some(p50 / base),
-        target: "p50 <= 50000 ns".into(),
-        met: p50 <= 50_000.0,
-        peers: Vec::new(),
-    })
+    Ok(percentile(base, 0.5))
+}
+
+/// The p50 of `times` (p99 and `what` in the unit) next to raw instantiation's p50.
+fn p50_figure(
+    name: &str,
+    times: Vec<f64>,
+    what: &str,
+    base: f64,
+    (max, target): (f64, &str),
+) -> Figure {
+    let p50 = percentile(times.clone(), 0.5);
+    let p99 = percentile(times, 0.99);
+    Figure::at_most(
+        name,
+        (p50, format!("ns (p99 {p99:.0}; {what})")),
+        ("raw InstancePre::instantiate (pooling)", base),
+        max,
+        target,
+    )
 }
 
 /// Operator restart: `Host::restart` of a live `echo` component (load and check its code,
@@ -607,25 +623,14 @@ pub fn operator_restart(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     if let Ok(host) = Arc::try_unwrap(host) {
         rt.block_on(host.shutdown(Duration::from_secs(5)));
     }
-    let engine = raw_pooled_engine(1000)?;
-    let pre = raw_pre(&engine, test_programs::ECHO)?;
-    let (base, _) = rt.block_on(raw_instantiations(&engine, &pre, 500))?;
-    let p50 = percentile(ours.clone(), 0.5);
-    let p99 = percentile(ours, 0.99);
-    let base = percentile(base, 0.5);
-    Ok(Figure {
-        name: "wasm.operator_restart_p50".into(),
-        value: p50,
-        unit: format!("ns (p99 {p99:.0}; Host::restart + first call)"),
-        baseline: Some(crate::report::Baseline {
-            name: "raw InstancePre::instantiate (pooling)".into(),
-            value: base,
-        }),
-        ratio: Some(p50 / base),
-        target: "p50 <= 1 ms (no recompilation)".into(),
-        met: p50 <= 1e6,
-        peers: Vec::new(),
-    })
+    let base = raw_instantiate_p50(rt, test_programs::ECHO)?;
+    Ok(p50_figure(
+        "wasm.operator_restart_p50",
+        ours,
+        "Host::restart + first call",
+        base,
+        (1e6, "p50 <= 1 ms (no recompilation)"),
+    ))
 }
 
 /// How many live components the density figure keeps.

@@ -73,7 +73,7 @@ impl Drop for Requests {
 impl HostState {
     /// Whether `instance` (from a callback) is this instance, the one that made the request.
     pub(crate) fn made_request(&self, instance: &std::sync::Weak<PendingRequests>) -> bool {
-        std::sync::Weak::ptr_eq(instance, &Arc::downgrade(&self.requests.pending))
+        std::ptr::eq(instance.as_ptr(), Arc::as_ptr(&self.requests.pending))
     }
 
     pub(crate) fn new(
