@@ -51,6 +51,7 @@
 extern crate self as airssys_osl;
 
 mod error;
+mod escape;
 mod executor;
 pub mod helpers;
 mod jsonl;
@@ -64,6 +65,7 @@ mod principal;
 
 pub use airssys_osl_macros::executor;
 pub use error::{ConfigError, OslError};
+pub use escape::{Escaped, escaped};
 pub use executor::{Execute, TokioExecutor};
 pub use middleware::{
     ActivityLog, ActivityRecord, AuditEntry, AuditLog, AuditRecord, Middleware, OpSummary,

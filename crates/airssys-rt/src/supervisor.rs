@@ -122,6 +122,7 @@ pub struct ChildSpec {
     id: Arc<str>,
     restart: Restart,
     shutdown: Shutdown,
+    intensity: Option<Intensity>,
     factory: Arc<dyn ChildFactory>,
 }
 
@@ -131,6 +132,7 @@ impl fmt::Debug for ChildSpec {
             .field("id", &self.id)
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
+            .field("intensity", &self.intensity)
             .finish()
     }
 }
@@ -154,6 +156,7 @@ impl ChildSpec {
             id: id.into(),
             restart: Restart::Permanent,
             shutdown: Shutdown::default(),
+            intensity: None,
             factory: Arc::new(ActorFactory { make, options, _actor: PhantomData }),
         }
     }
@@ -175,6 +178,17 @@ impl ChildSpec {
     /// The shutdown policy (default: 5 s, then kill).
     pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// A restart intensity of this child's own: its restarts count against this window
+    /// instead of the supervisor's, and when it exceeds it the supervisor gives up on this
+    /// child alone (it is stopped for good and listed as [`ChildInfo::gave_up`]) and goes on
+    /// supervising the others. This is what OTP gets by putting the child under a
+    /// one-for-one supervisor of its own with this intensity, started as a temporary child:
+    /// one child's crash loop does not take its unrelated siblings down.
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.intensity = Some(Intensity { max_restarts, period });
         self
     }
 
@@ -255,6 +269,9 @@ pub struct ChildInfo {
     pub running: bool,
     /// Its restart type.
     pub restart: Restart,
+    /// True when it exceeded its own restart intensity ([`ChildSpec::intensity`]) and the
+    /// supervisor gave up on it: it stays stopped until it is terminated and started again.
+    pub gave_up: bool,
 }
 
 /// Messages of the supervisor actor. Opaque: use [`SupervisorRef`].
@@ -292,6 +309,10 @@ struct Child {
     started_at: Instant,
     /// Whether a restart is due, and what it waits for.
     pending: Pending,
+    /// Its own restart window, when its spec has an intensity of its own.
+    window: RestartWindow,
+    /// It exceeded its own intensity and was given up on.
+    gave_up: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +335,8 @@ pub struct Supervisor {
     window: RestartWindow,
     epoch: Instant,
     system: Option<System>,
+    /// Where a failed initial start is reported to `spawn_supervisor` with its child's id.
+    start_failure: Option<Arc<std::sync::Mutex<Option<SupervisorError>>>>,
 }
 
 impl fmt::Debug for Supervisor {
@@ -337,6 +360,7 @@ impl Supervisor {
             window: RestartWindow::default(),
             epoch: Instant::now(),
             system: None,
+            start_failure: None,
         }
     }
 
@@ -368,6 +392,8 @@ impl Supervisor {
             consecutive_failures: 0,
             started_at: Instant::now(),
             pending: Pending::No,
+            window: RestartWindow::default(),
+            gave_up: false,
         });
         let started = rx.await.unwrap_or(Err(ExitReason::Killed));
         if let Err(reason) = started {
@@ -416,6 +442,7 @@ impl Supervisor {
         child.handle = Some(handle.clone());
         child.incarnation = incarnation;
         child.state = ChildState::Running;
+        child.gave_up = false;
         child.started_at = Instant::now();
         ctx.link(&handle);
         // A start failure arrives as an ordinary child exit and counts as a restart.
@@ -515,16 +542,32 @@ impl Supervisor {
             })
             .collect();
         let now = Instant::now().duration_since(self.epoch);
-        let decision = decide(
-            self.strategy,
-            self.intensity,
-            &mut self.window,
-            now,
-            &children,
-            idx,
-            &exit.reason,
-        );
+        let own = self.children[idx].spec.intensity;
+        let (intensity, window) = match own {
+            Some(own) => (own, &mut self.children[idx].window),
+            None => (self.intensity, &mut self.window),
+        };
+        let decision = decide(self.strategy, intensity, window, now, &children, idx, &exit.reason);
         match decision {
+            Decision::Escalate if own.is_some() => {
+                // Over its own intensity: give up on this child alone.
+                tracing::warn!(
+                    child = %self.children[idx].spec.id,
+                    max_restarts = intensity.max_restarts,
+                    period = ?intensity.period,
+                    "child exceeded its restart intensity; supervisor gives up on it"
+                );
+                let child = &mut self.children[idx];
+                child.pending = Pending::No;
+                child.gave_up = true;
+                let system = ctx.system().clone();
+                if let Some(h) = &child.handle {
+                    system.close(h, exit.incarnation);
+                }
+                if child.spec.restart == Restart::Temporary {
+                    self.children.remove(idx);
+                }
+            }
             Decision::Leave => {
                 self.children[idx].pending = Pending::No;
                 let system = ctx.system().clone();
@@ -628,6 +671,9 @@ impl Actor for Supervisor {
         for spec in std::mem::take(&mut self.initial) {
             if let Err(e) = self.start_new(spec, ctx).await {
                 self.stop_all(ctx).await;
+                if let Some(slot) = &self.start_failure {
+                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+                }
                 return Err(Box::new(e));
             }
         }
@@ -674,6 +720,7 @@ impl Actor for Supervisor {
                         handle: c.handle.clone(),
                         running: c.state == ChildState::Running,
                         restart: c.spec.restart,
+                        gave_up: c.gave_up,
                     })
                     .collect();
                 let _ = reply.send(info);
@@ -754,12 +801,17 @@ impl System {
         spec: SupervisorSpec,
     ) -> Result<SupervisorRef, SupervisorError> {
         let (tx, rx) = oneshot::channel();
-        let (actor, _) =
-            self.spawn_inner(Supervisor::new(spec), &SpawnOptions::default(), None, Some(tx))?;
+        let failure = Arc::new(std::sync::Mutex::new(None));
+        let mut supervisor = Supervisor::new(spec);
+        supervisor.start_failure = Some(Arc::clone(&failure));
+        let (actor, _) = self.spawn_inner(supervisor, &SpawnOptions::default(), None, Some(tx))?;
         match rx.await {
             Ok(Ok(())) => Ok(SupervisorRef::from(actor)),
             Ok(Err(reason)) => {
-                Err(SupervisorError::StartFailed { id: "<supervisor>".into(), reason })
+                // The child that failed, with its own reason, when one did.
+                let child = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+                Err(child
+                    .unwrap_or(SupervisorError::StartFailed { id: "<supervisor>".into(), reason }))
             }
             Err(_) => Err(SupervisorError::StartFailed {
                 id: "<supervisor>".into(),

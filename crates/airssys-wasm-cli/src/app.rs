@@ -110,8 +110,18 @@ async fn serve_until_stopped(
     if g.format == crate::output::Format::Json {
         emit(g, "", serde_json::json!({ "up": name, "components": names, "socket": socket }));
     }
-    stopped().await;
-    note(g, "stopping ...");
+    // Until stopped, or until the root supervisor gives up: then nothing is left running,
+    // and `up` must not sit there looking alive.
+    let root_exit = tokio::select! {
+        () = stopped() => None,
+        reason = host.wait_for_root_exit() => Some(reason),
+    };
+    if let Some(reason) = &root_exit {
+        tracing::error!(%reason, "the root supervisor ended; every component is down");
+        note(g, &format!("{name} failed: its root supervisor ended ({reason}); stopping ..."));
+    } else {
+        note(g, "stopping ...");
+    }
     server.abort();
     let _ = server.await;
     let _ = std::fs::remove_file(socket);
@@ -143,10 +153,15 @@ async fn serve_until_stopped(
         emit(
             g,
             "",
-            serde_json::json!({ "stopped": name, "clean": report.is_clean(), "killed": killed }),
+            serde_json::json!({
+                "stopped": name,
+                "clean": report.is_clean(),
+                "killed": killed,
+                "failed": root_exit.as_ref().map(ToString::to_string),
+            }),
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if root_exit.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {

@@ -269,14 +269,16 @@ pub fn audit(args: AuditArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         .into_iter()
         .flatten()
         .map(|r| {
+            // Resources and rules carry guest text: escaped, one record per line.
+            let field = |name: &str| airssys_osl::Escaped(r[name].as_str().unwrap_or(""));
             format!(
                 "{} {:<8} {:<16} {:<16} {} ({})",
                 r["time_ms"],
-                r["decision"].as_str().unwrap_or(""),
-                r["principal"].as_str().unwrap_or(""),
-                r["action"].as_str().unwrap_or(""),
-                r["resource"].as_str().unwrap_or(""),
-                r["rule"].as_str().unwrap_or("")
+                field("decision").to_string(),
+                field("principal").to_string(),
+                field("action").to_string(),
+                field("resource"),
+                field("rule")
             )
         })
         .collect();
@@ -313,7 +315,9 @@ pub fn logs(args: LogsArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 fn print_log(g: &Globals, line: &str) {
-    emit(g, line, serde_json::json!({ "line": line }));
+    // Kept lines are escaped by the host that keeps them; again here, in case it is older.
+    let line = airssys_osl::escaped(line);
+    emit(g, &line, serde_json::json!({ "line": line }));
 }
 
 // ----- the server ------------------------------------------------------------------------

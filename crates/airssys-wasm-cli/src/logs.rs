@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
+use airssys_osl::Escaped;
 use tokio::sync::broadcast;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -47,20 +48,25 @@ struct Line {
     fields: String,
 }
 
+/// Every value is escaped (`airssys_osl::Escaped`): a kept line is one line, whatever text
+/// a guest put in a message or a field.
 impl Visit for Line {
     fn record_str(&mut self, field: &Field, value: &str) {
+        let value = Escaped(value);
         if field.name() == "message" {
-            self.message = value.to_owned();
+            self.message = value.to_string();
         } else {
             let _ = write!(self.fields, " {}={value}", field.name());
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let value = format!("{value:?}");
+        let value = Escaped(&value);
         if field.name() == "message" {
-            self.message = format!("{value:?}");
+            self.message = value.to_string();
         } else {
-            let _ = write!(self.fields, " {}={value:?}", field.name());
+            let _ = write!(self.fields, " {}={value}", field.name());
         }
     }
 }

@@ -313,3 +313,61 @@ fn the_demo_tours_every_example() {
     }
     assert!(text.contains("tour complete"), "{text}");
 }
+
+/// Issue 15, items 9 and W3 through the binary: guest text cannot forge lines in `airssys
+/// logs` or on stderr, and when the root supervisor gives up, `up` says so and exits 1.
+#[test]
+fn item_09_and_w3_forged_lines_are_escaped_and_a_failed_root_ends_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let manifest = format!(
+        r#"[app]
+name = "fragile"
+
+[trust]
+development = true
+
+[components.a]
+source = "{misbehave}"
+
+[components.b]
+source = "{misbehave}"
+
+[supervisor]
+strategy = "one-for-all"
+intensity = {{ restarts = 1, within = "60s" }}
+children = ["a", "b"]
+"#,
+        misbehave = test_programs::MISBEHAVE
+    );
+    std::fs::write(root.join("airssys.toml"), manifest).unwrap();
+    let socket = root.join(".airssys/control.sock");
+    let mut up = Running::start(root, &["up"], &socket);
+    let forged = "FORGED 2026-01-01T00:00:00Z WARN airssys_osl::audit: deny";
+    let said = ok(&airssys(root, &["call", "a", &format!("log:x\n{forged}"), "--codec", "raw"]));
+    assert_eq!(said.trim(), "logged");
+    let logs = ok(&airssys(root, &["logs", "-n", "2000"]));
+    assert!(logs.contains(&format!("x\\n{forged}")), "{logs}");
+    assert!(!logs.lines().any(|l| l.starts_with("FORGED")), "{logs}");
+    // Two crashes within a minute: over the root's intensity (one restart).
+    let _ = airssys(root, &["call", "a", "recurse", "--codec", "raw"]);
+    let start = Instant::now();
+    while !ok(&airssys(root, &["ps"])).lines().any(|l| l.starts_with('a') && l.contains("running"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "a did not come back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = airssys(root, &["call", "a", "recurse", "--codec", "raw"]);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = up.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "up kept running:\n{}", up.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let logs = up.logs();
+    assert_eq!(status.code(), Some(1), "{logs}");
+    assert!(logs.contains("root supervisor ended"), "{logs}");
+    assert!(!logs.lines().any(|l| l.starts_with("FORGED")), "{logs}");
+}

@@ -51,12 +51,13 @@ impl std::fmt::Debug for Envelope {
     }
 }
 
-/// The text of a trap (the guest backtrace goes to the debug log).
+/// The text of a trap (the guest backtrace goes to the debug log), escaped: it may carry
+/// text of the guest's, and it goes into logs, the audit log and dead letters.
 fn trap_reason(address: &str, trap: &wasmtime::Error) -> String {
     tracing::debug!(component = address, error = ?trap, "guest trapped");
     match trap.downcast_ref::<wasmtime::Trap>() {
-        Some(t) => t.to_string(),
-        None => trap.root_cause().to_string(),
+        Some(t) => airssys_osl::escaped(&t.to_string()),
+        None => airssys_osl::escaped(&trap.root_cause().to_string()),
     }
 }
 
@@ -110,6 +111,8 @@ pub(crate) struct Shared {
     pub(crate) wasi: crate::capability::WasiGrants,
     pub(crate) max_memory_bytes: usize,
     pub(crate) shutdown_deadline: Duration,
+    /// Wall-clock bound of a start (instantiate + `init`).
+    pub(crate) init_timeout: Duration,
     /// Bytes of linear memory of the live instance.
     pub(crate) memory: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -200,15 +203,25 @@ impl Actor for ComponentActor {
             bindings
                 .call_init(&mut store, &config)
                 .await?
-                .map_err(|e| format!("init failed: {e}"))?;
+                .map_err(|e| format!("init failed: {}", airssys_osl::Escaped(&e)))?;
             Ok::<_, BoxError>(bindings)
         };
-        let bindings = match started.await {
+        // The start is bounded in wall-clock time: an `init` that sleeps, or waits on a call,
+        // must not hold its supervisor (and so its siblings' restarts) for longer.
+        let started = match tokio::time::timeout(shared.init_timeout, started).await {
+            Ok(started) => started,
+            Err(_) => Err(format!(
+                "init did not finish within {:?} (limits.init_timeout)",
+                shared.init_timeout
+            )
+            .into()),
+        };
+        let bindings = match started {
             Ok(bindings) => bindings,
             Err(e) => {
-                let reason = e.to_string();
-                shared.router.audit.lifecycle(&shared.address, "init", "crash", reason);
-                return Err(e);
+                let reason = airssys_osl::escaped(&e.to_string());
+                shared.router.audit.lifecycle(&shared.address, "init", "crash", reason.clone());
+                return Err(reason.into());
             }
         };
         self.live = Some(Live { store, bindings });
@@ -308,7 +321,8 @@ impl Actor for ComponentActor {
         match tokio::time::timeout(self.shared.shutdown_deadline, graceful).await {
             Ok(Ok(())) => {}
             Ok(Err(trap)) => {
-                tracing::warn!(component = %self.shared.address, error = %trap, "shutdown trapped")
+                let error = airssys_osl::escaped(&trap.to_string());
+                tracing::warn!(component = %self.shared.address, %error, "shutdown trapped")
             }
             Err(_) => {
                 tracing::warn!(component = %self.shared.address, "shutdown did not finish in time")

@@ -54,12 +54,16 @@ pub struct ComponentSpec {
     signature: Option<crate::trust::ComponentSignature>,
     rate: Option<RateLimit>,
     pending_requests: Option<u32>,
+    init_timeout: Duration,
 }
+
+/// How long a component's start (instantiation and `init`) may take by default.
+pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ComponentSpec {
     /// A component named `name` (its address) with code from `source`. Defaults: accepts
     /// every codec, permanent restart, a mailbox of 1024 messages, payloads up to 1 MiB,
-    /// 1 s of CPU per message.
+    /// 1 s of CPU per message, 5 s for its start.
     pub fn new(name: impl Into<Arc<str>>, source: Source) -> Self {
         ComponentSpec {
             name: name.into(),
@@ -80,7 +84,16 @@ impl ComponentSpec {
             signature: None,
             rate: None,
             pending_requests: None,
+            init_timeout: DEFAULT_INIT_TIMEOUT,
         }
+    }
+
+    /// Wall-clock time a start (instantiating the component and running its `init`) may
+    /// take; past it the start fails, so that a supervisor never waits on an `init` that
+    /// sleeps or waits on others. The CPU budget bounds only the time `init` computes.
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = timeout.clamp(Duration::from_millis(1), MAX_CPU_PER_MESSAGE);
+        self
     }
 
     /// Add a configuration value (passed to `init` and readable with `config.get`).
@@ -230,6 +243,9 @@ pub struct HostBuilder {
     pub(crate) storage: Option<crate::storage::Storage>,
 }
 
+/// A supervisor's restart intensity unless one is set: 10 restarts within 10 s.
+const DEFAULT_INTENSITY: (u32, Duration) = (10, Duration::from_secs(10));
+
 /// A supervision tree: a supervisor's strategy, intensity and children, which are components
 /// (by name) or nested supervisors.
 #[derive(Debug, Clone)]
@@ -258,8 +274,15 @@ impl Supervision {
         nested: bool,
         placed: &mut Vec<(Arc<str>, bool)>,
     ) -> Result<SupervisorSpec, HostError> {
-        let (max_restarts, period) = self.intensity.unwrap_or((10, Duration::from_secs(10)));
+        let (max_restarts, period) = self.intensity.unwrap_or(DEFAULT_INTENSITY);
         let mut spec = SupervisorSpec::new(self.strategy).intensity(max_restarts, period);
+        // Only at the root: a nested supervisor gives up and escalates to its parent, as in
+        // OTP, which is what nesting is for.
+        let independent = if nested { None } else { self.child_intensity() };
+        let add = |spec: SupervisorSpec, child: ChildSpec| match independent {
+            Some((max, period)) => spec.child(child.intensity(max, period)),
+            None => spec.child(child),
+        };
         for child in &self.children {
             match child {
                 TreeChild::Component(name) => {
@@ -268,18 +291,26 @@ impl Supervision {
                     };
                     placed.push((key, nested));
                     for c in children {
-                        spec = spec.child(c);
+                        spec = add(spec, c);
                     }
                 }
                 TreeChild::Supervisor(id, sub) => {
-                    spec = spec.child(ChildSpec::supervisor(
-                        id.as_str(),
-                        sub.spec(prepared, true, placed)?,
-                    ));
+                    let child =
+                        ChildSpec::supervisor(id.as_str(), sub.spec(prepared, true, placed)?);
+                    spec = add(spec, child);
                 }
             }
         }
         Ok(spec)
+    }
+
+    /// The children of a one-for-one root are independent of each other, so each gets the
+    /// root's intensity as its own: one child's crash loop (a component's, or a nested
+    /// supervisor's that keeps giving up) gives up on that child only, instead of taking the
+    /// whole app down with the root. Children of a one-for-all or rest-for-one root depend
+    /// on each other and share its intensity, as in OTP.
+    fn child_intensity(&self) -> Option<(u32, Duration)> {
+        (self.strategy == Strategy::OneForOne).then(|| self.intensity.unwrap_or(DEFAULT_INTENSITY))
     }
 }
 
@@ -384,10 +415,11 @@ impl HostBuilder {
         let mut placed = Vec::new();
         let mut spec = tree.spec(&mut children, false, &mut placed)?;
         // Components the tree does not name go to the root, in the order they were added.
+        let root_child_intensity = tree.child_intensity();
         for info in &started {
             if let Some(specs) = children.remove(&info.name) {
                 for c in specs {
-                    spec = spec.child(c);
+                    spec = spec.child(with_intensity(c, root_child_intensity));
                 }
             }
         }
@@ -399,10 +431,18 @@ impl HostBuilder {
         }
         Ok(Host {
             core,
+            root_child_intensity,
             supervisor,
             components: Mutex::new(components),
             host_address: Arc::from(HOST_ADDRESS),
         })
+    }
+}
+
+fn with_intensity(child: ChildSpec, intensity: Option<(u32, Duration)>) -> ChildSpec {
+    match intensity {
+        Some((max, period)) => child.intensity(max, period),
+        None => child,
     }
 }
 
@@ -764,6 +804,7 @@ impl Core {
                     wasi: spec.wasi.clone(),
                     max_memory_bytes: spec.max_memory.unwrap_or(max_memory),
                     shutdown_deadline: Duration::from_secs(1),
+                    init_timeout: spec.init_timeout,
                 });
                 let options = SpawnOptions::new()
                     .mailbox(airssys_rt::MailboxConfig::bounded(spec.mailbox))
@@ -875,6 +916,10 @@ pub enum ComponentState {
     /// temporary one that ended); messages to it are refused with `target-stopped` until it
     /// is removed with [`Host::stop`].
     Stopped,
+    /// It crashed more often than its supervisor's restart intensity allows, and was given
+    /// up on alone (its one-for-one siblings keep running); messages to it are refused with
+    /// `target-stopped` until [`Host::restart`] starts it again or [`Host::stop`] removes it.
+    Failed,
 }
 
 /// One live component (or pool member), as [`Host::components`] lists it.
@@ -926,6 +971,8 @@ impl Drop for Rollback<'_> {
 /// A running set of components.
 pub struct Host {
     core: Core,
+    /// The intensity each child added to the root gets as its own (a one-for-one root).
+    root_child_intensity: Option<(u32, Duration)>,
     host_address: Arc<str>,
     supervisor: SupervisorRef,
     components: Mutex<HashMap<Arc<str>, Prepared>>,
@@ -951,6 +998,7 @@ impl Host {
         // Undoes the spawn if it fails, or if this future is dropped half-way.
         let mut rollback = Rollback { host: self, prepared: Some(prepared), started: Vec::new() };
         for child in children {
+            let child = with_intensity(child, self.root_child_intensity);
             // Counted as started before the request goes out: if this future is dropped
             // while the supervisor starts it, the rollback stops it.
             rollback.started.push(Arc::from(child.id()));
@@ -1038,6 +1086,7 @@ impl Host {
             let metrics = child.handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             let state = match (child.running, child.restart) {
                 (true, _) => ComponentState::Running,
+                (false, _) if child.gave_up => ComponentState::Failed,
                 (false, Restart::Permanent) => ComponentState::Restarting,
                 (false, _) => ComponentState::Stopped,
             };
@@ -1150,6 +1199,14 @@ impl Host {
     /// True when the engine uses the pooling allocator.
     pub fn is_pooling(&self) -> bool {
         self.core.plain.engine.is_pooling()
+    }
+
+    /// Resolves when the root supervisor has ended: when its restart intensity was exceeded
+    /// (a one-for-all or rest-for-one root, whose children depend on each other), or when
+    /// something stopped it. Every component is down then; an embedder (and `airssys up`)
+    /// should report it and exit.
+    pub async fn wait_for_root_exit(&self) -> airssys_rt::ExitReason {
+        self.supervisor.wait_for_exit().await
     }
 
     /// Stop every component gracefully (each gets its `shutdown` call) in reverse start

@@ -174,6 +174,10 @@ pub struct Limits {
     /// Requests it may have pending at once.
     #[serde(default)]
     pub pending_requests: Option<u32>,
+    /// Wall-clock time its start (instantiation and `init`) may take before the start fails
+    /// (default 5s).
+    #[serde(default)]
+    pub init_timeout: Option<Duration>,
 }
 
 /// A token bucket.
@@ -416,6 +420,12 @@ impl Manifest {
             if c.limits.cpu_per_message.is_some_and(|d| d.0 > day) {
                 return Err((None, format!("component {name:?}: cpu_per_message is at most 24h")));
             }
+            if c.limits.init_timeout.is_some_and(|d| d.0 > day || d.0.is_zero()) {
+                return Err((
+                    None,
+                    format!("component {name:?}: init_timeout is more than 0 and at most 24h"),
+                ));
+            }
         }
         let long = std::time::Duration::from_secs(365 * 24 * 3600);
         let intensities = std::iter::once(&self.supervisor).chain(self.supervisors.values());
@@ -584,6 +594,9 @@ impl Manifest {
             }
             if let Some(n) = l.pending_requests {
                 spec = spec.pending_requests(n);
+            }
+            if let Some(d) = l.init_timeout {
+                spec = spec.init_timeout(d.0);
             }
             let g = &c.grants;
             let names =

@@ -53,6 +53,8 @@ impl LineWriter {
         }
         let text = String::from_utf8_lossy(&self.line);
         let text = text.trim_end_matches(['\n', '\r']);
+        // Guest text: escaped, so that it cannot end the log line and forge another.
+        let text = airssys_osl::Escaped(text);
         tracing::info!(component = &*self.to.component, stream = self.to.stream, "{text}");
         self.line.clear();
     }

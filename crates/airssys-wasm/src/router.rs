@@ -214,7 +214,41 @@ impl Router {
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
         let actor = self.admit(sender, target, &payload).map_err(RequestError::Refused)?;
-        ask(&actor, sender, payload, timeout).await
+        let answer = ask(&actor, sender, payload, timeout).await;
+        self.check_response(sender, target, answer)
+    }
+
+    /// A response is a message to its requester: it must fit the requester's own limits
+    /// (payload size, accepted codecs) as any message to it must. One that does not is
+    /// replaced by the refusal the requester would have given a message like it, and the
+    /// responder's overrun is audited. The host (no component) takes any response.
+    pub(crate) fn check_response(
+        &self,
+        requester: &str,
+        responder: &str,
+        answer: Answer,
+    ) -> Answer {
+        let Ok(Some(payload)) = &answer else { return answer };
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let Some(Slot::One(entry)) = entries.get(requester) else { return answer };
+        let policy = &entry.policy;
+        if payload.bytes.len() > policy.max_payload {
+            let rule = format!(
+                "response size ({} bytes, the requester's limit {})",
+                payload.bytes.len(),
+                policy.max_payload
+            );
+            let max = policy.max_payload as u64;
+            drop(entries);
+            self.audit.denial(responder, "respond", airssys_osl::Action::Limit, requester, &rule);
+            return Err(RequestError::Refused(SendError::PayloadTooLarge(max)));
+        }
+        if !policy.accepts.is_empty() && !policy.accepts.contains(&payload.codec) {
+            return Err(RequestError::Refused(SendError::CodecNotAccepted(
+                policy.accepts.to_vec(),
+            )));
+        }
+        answer
     }
 }
 

@@ -171,7 +171,8 @@ impl HostState {
         rule: &str,
     ) {
         if self.router.audit.denial(&self.address, operation, action, resource, rule) {
-            tracing::warn!(component = %self.address, operation, %action, resource, rule, "refused");
+            let (resource, rule) = (airssys_osl::Escaped(resource), airssys_osl::Escaped(rule));
+            tracing::warn!(component = %self.address, operation, %action, %resource, %rule, "refused");
         }
     }
 
@@ -234,11 +235,13 @@ impl messaging::Host for HostState {
         self.requests.next += 1;
         let id = self.requests.next;
         let pending = Arc::clone(&self.requests.pending);
+        let (router, requester) = (self.router.clone(), Arc::clone(&self.address));
         // Held while the task is spawned and registered, so that the task cannot look for
         // its entry before it exists.
         let mut registered = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
             let outcome = router::finish_ask(answer).await;
+            let outcome = router.check_response(&requester, &target, outcome);
             // Exactly one of: `cancel` removed the entry (and no callback comes), or this
             // task removes it and the callback is delivered.
             if pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_none() {
@@ -324,6 +327,9 @@ impl messaging::Host for HostState {
 impl logging::Host for HostState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
         let component = &*self.address;
+        // Guest text: escaped, so that it cannot end the log line and forge another (the
+        // fields are shown with `Debug`, which escapes them).
+        let message = airssys_osl::Escaped(&message);
         match level {
             Level::Trace => tracing::trace!(component, ?fields, "{message}"),
             Level::Debug => tracing::debug!(component, ?fields, "{message}"),
@@ -371,7 +377,9 @@ impl process::Host for HostState {
                 truncated: run.truncated,
             }),
             Err(error) => {
-                tracing::warn!(component = %self.address, command, %error, "command failed");
+                let (command, error) = (airssys_osl::Escaped(&command), error.to_string());
+                let error = airssys_osl::Escaped(&error);
+                tracing::warn!(component = %self.address, %command, %error, "command failed");
                 Err(ProcessError::Failed(error.to_string()))
             }
         }

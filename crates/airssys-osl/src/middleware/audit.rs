@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::error::OslError;
+use crate::escape::Escaped;
 use crate::jsonl::LineFile;
 use crate::permission::Action;
 
@@ -94,10 +95,14 @@ impl AuditLog {
                     rule,
                     ..
                 } = &record;
+                // Resources and rules carry untrusted text (a guest's refused target): escaped,
+                // so that no sink shows it as a line of its own.
+                let (principal, resource, rule) =
+                    (Escaped(principal), Escaped(resource), Escaped(rule));
                 if *decision == "deny" {
-                    tracing::warn!(target: "airssys_osl::audit", op_id, principal, operation, %action, resource, rule, "{decision}");
+                    tracing::warn!(target: "airssys_osl::audit", op_id, %principal, operation, %action, %resource, %rule, "{decision}");
                 } else {
-                    tracing::info!(target: "airssys_osl::audit", op_id, principal, operation, %action, resource, rule, "{decision}");
+                    tracing::info!(target: "airssys_osl::audit", op_id, %principal, operation, %action, %resource, %rule, "{decision}");
                 }
                 Ok(())
             }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{Middleware, OpSummary};
 use crate::error::OslError;
+use crate::escape::Escaped;
 use crate::jsonl::{LineFile, now_ms};
 use crate::ops::Output;
 use crate::principal::Context;
@@ -80,13 +81,14 @@ impl Middleware for ActivityLog {
         };
         match &*self.0 {
             Sink::Console => {
-                let error = record.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+                let error = record.error.as_deref().map(|e| format!(": {}", Escaped(e)));
+                let error = error.unwrap_or_default();
                 eprintln!(
                     "[osl] #{} {} {} {} {}{error} ({} us)",
                     record.op_id,
-                    record.principal,
+                    Escaped(record.principal),
                     record.operation,
-                    record.resources,
+                    Escaped(record.resources),
                     record.outcome,
                     record.micros
                 );
@@ -100,10 +102,10 @@ impl Middleware for ActivityLog {
                 tracing::info!(
                     target: "airssys_osl::activity",
                     op_id = record.op_id,
-                    principal = record.principal,
+                    principal = %Escaped(record.principal),
                     operation = record.operation,
-                    resources = record.resources,
-                    error = record.error,
+                    resources = %Escaped(record.resources),
+                    error = record.error.as_deref().map(Escaped).map(tracing::field::display),
                     micros = record.micros,
                     "{}",
                     record.outcome

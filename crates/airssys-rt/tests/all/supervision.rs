@@ -397,3 +397,35 @@ async fn s13_killed_supervisor_takes_children_down() {
     settle().await;
     assert_eq!(system.actor_count(), 0);
 }
+
+/// §13 intensity of a child's own: its restarts count against its window, not the
+/// supervisor's; over it, the supervisor gives up on that child alone and keeps the others.
+#[tokio::test]
+async fn s13_a_child_over_its_own_intensity_is_given_up_alone() {
+    let system = System::new();
+    let log = Log::new();
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .intensity(1, Duration::from_secs(60))
+                .child(worker_spec("looper", &log).intensity(2, Duration::from_secs(60)))
+                .child(worker_spec("calm", &log).intensity(2, Duration::from_secs(60))),
+        )
+        .await
+        .unwrap();
+    let looper = child(&sup, "looper").await;
+    for n in 2..=3 {
+        looper.tell(WMsg::Panic("crash")).await.unwrap();
+        assert_eq!(incarnation(&looper).await, n);
+    }
+    // The third crash is over its own intensity (the supervisor's, 1, was passed long ago).
+    looper.tell(WMsg::Panic("crash")).await.unwrap();
+    let reason = looper.wait_for_exit().await;
+    assert!(matches!(reason, ExitReason::Panic(_)), "{reason:?}");
+    let children = sup.which_children().await.unwrap();
+    let info = |id: &str| children.iter().find(|c| &*c.id == id).unwrap().clone();
+    assert!(info("looper").gave_up && !info("looper").running);
+    assert!(!info("calm").gave_up && info("calm").running);
+    assert_eq!(incarnation(&child(&sup, "calm").await).await, 1);
+    assert!(!looper.is_alive());
+}

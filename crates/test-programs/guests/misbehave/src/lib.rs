@@ -16,7 +16,15 @@
 //! - `run:<timeout ms>:<command>\t<arg>\t<arg>...`: runs a host command through the
 //!   `process` import; answers `exit <code>: <stdout>`, `signal <n>`, `timed out`, or
 //!   `error: <what>`;
+//! - `log:<text>`: logs `<text>` through the `logging` import (with a field `note=<text>`);
+//! - `send:<target>:<text>`: sends `<text>` to `<target>`; answers `sent` or `error: <what>`;
+//! - `big:<n>`: answers `n` bytes of `x`;
+//! - `codec:<code>:<text>`: answers `<text>` in the codec `<code>` (decimal);
 //! - anything else: answers `ok`.
+//!
+//! Its `init` misbehaves on configuration: `init-sleep-ms` sleeps that long, only when the
+//! file named by `init-sleep-if` exists if that is set as well (a start that becomes slow
+//! after a crash); `init-error` fails `init` with that text.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
@@ -25,7 +33,18 @@ const RAW: u64 = 0x55;
 struct Misbehave;
 
 impl Guest for Misbehave {
-    fn init(_config: Vec<(String, String)>) -> Result<(), String> {
+    fn init(config: Vec<(String, String)>) -> Result<(), String> {
+        let get = |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        if let Some(text) = get("init-error") {
+            return Err(text);
+        }
+        if let Some(ms) = get("init-sleep-ms") {
+            let ms: u64 = ms.parse().map_err(|_| "bad init-sleep-ms".to_string())?;
+            let armed = get("init-sleep-if").is_none_or(|p| std::path::Path::new(&p).exists());
+            if armed {
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+        }
         Ok(())
     }
 
@@ -123,6 +142,29 @@ impl Guest for Misbehave {
                     }
                     (None, signal) => format!("signal {}", signal.unwrap_or(-1)),
                 },
+                Err(e) => format!("error: {e:?}"),
+            };
+            return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
+        }
+        if let Some(n) = text.strip_prefix("big:") {
+            let n: usize = n.parse().map_err(|_| "bad size".to_string())?;
+            return Ok(Some(Payload { codec: RAW, bytes: vec![b'x'; n] }));
+        }
+        if let Some(rest) = text.strip_prefix("codec:") {
+            let (code, body) = rest.split_once(':').ok_or("expected codec:<code>:<text>")?;
+            let codec: u64 = code.parse().map_err(|_| "bad codec".to_string())?;
+            return Ok(Some(Payload { codec, bytes: body.as_bytes().to_vec() }));
+        }
+        if let Some(rest) = text.strip_prefix("log:") {
+            use airssys::component::logging::{Level, log};
+            log(Level::Warn, rest, &[("note".to_string(), rest.to_string())]);
+            return Ok(Some(Payload { codec: RAW, bytes: b"logged".to_vec() }));
+        }
+        if let Some(rest) = text.strip_prefix("send:") {
+            let (target, body) = rest.split_once(':').ok_or("expected send:<target>:<text>")?;
+            let payload = Payload { codec: RAW, bytes: body.as_bytes().to_vec() };
+            let answer = match airssys::component::messaging::send(target, &payload) {
+                Ok(()) => "sent".to_string(),
                 Err(e) => format!("error: {e:?}"),
             };
             return Ok(Some(Payload { codec: RAW, bytes: answer.into_bytes() }));
