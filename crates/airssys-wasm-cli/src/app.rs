@@ -182,7 +182,7 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         let socket = g.socket.clone().unwrap_or_else(|| socket_for(&manifest));
         let bound = bind(&socket)?;
         let started = match HostBuilder::from_manifest(&manifest) {
-            Ok(builder) => builder.start().await,
+            Ok(builder) => protect_socket(builder, &socket, g).start().await,
             Err(e) => Err(e),
         };
         let host = match started {
@@ -196,6 +196,17 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         let name = &parsed.app.name;
         serve_until_stopped(g, name, host, bound, audit, logs, grace).await
     })
+}
+
+/// No component may be granted the control socket: its `.airssys/` directory (which also
+/// holds the default data directory), or the socket itself when `--socket` puts it elsewhere.
+fn protect_socket(builder: HostBuilder, socket: &Path, g: &Globals) -> HostBuilder {
+    match socket.parent() {
+        Some(dir) if g.socket.is_none() => {
+            builder.protect_dir(dir, "the control socket's directory")
+        }
+        _ => builder.protect_file(socket, "the control socket"),
+    }
 }
 
 fn split_dir(spec: &str) -> (PathBuf, String) {
@@ -216,7 +227,7 @@ fn component_name(file: &Path) -> String {
 
 pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     if !args.file.is_file() {
-        bail!("no component file at {}", args.file.display());
+        bail!("no component file at {} (or it is not a regular file)", args.file.display());
     }
     let name = args.name.clone().unwrap_or_else(|| component_name(&args.file));
     let mut spec = ComponentSpec::new(name.as_str(), Source::File(args.file.clone()));
@@ -253,6 +264,10 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         spec = spec.storage(airssys_wasm::storage::Quota { bytes: bytes.0, keys: 1_000_000 });
         builder = builder.data_dir(".airssys/data");
     }
+    let socket = g.socket.clone().unwrap_or_else(|| socket_for(Path::new("airssys.toml")));
+    if args.call.is_none() {
+        builder = protect_socket(builder, &socket, g);
+    }
     let logs = crate::logs::install(g.quiet || (args.call.is_some() && g.verbose == 0), g.verbose);
     runtime()?.block_on(async {
         let host = builder
@@ -272,7 +287,6 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             emit(g, &crate::payload::show(&shown), serde_json::json!({ "response": shown }));
             return Ok(ExitCode::SUCCESS);
         }
-        let socket = g.socket.clone().unwrap_or_else(|| socket_for(Path::new("airssys.toml")));
         let bound = bind(&socket)?;
         let grace = Duration::from_secs(10);
         serve_until_stopped(g, &name, host, bound, None, logs, grace).await

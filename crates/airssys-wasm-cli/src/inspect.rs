@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::Globals;
 use crate::output::emit;
 
@@ -16,8 +14,7 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let bytes = crate::keys::read_component(&args.file)?;
     let report = airssys_wasm::inspect::inspect(&bytes).map_err(|e| {
         anyhow::anyhow!("{} is not a WebAssembly component: {e}", args.file.display())
     })?;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use airssys_wasm::trust::{ComponentSignature, PublicKey, SecretKey};
+use airssys_wasm::untrusted_file;
 use anyhow::{Context, bail};
 
 use crate::Globals;
@@ -58,6 +59,13 @@ pub fn keygen(args: KeygenArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A component file's bytes: a regular file of at most
+/// [`untrusted_file::MAX_COMPONENT_BYTES`].
+pub fn read_component(file: &Path) -> anyhow::Result<Vec<u8>> {
+    untrusted_file::read(file, untrusted_file::MAX_COMPONENT_BYTES)
+        .with_context(|| format!("cannot read the component {}", file.display()))
+}
+
 fn sig_path(file: &Path) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(".sig");
@@ -65,13 +73,13 @@ fn sig_path(file: &Path) -> PathBuf {
 }
 
 pub fn sign(args: SignArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.key).with_context(|| {
-        format!("cannot read the key {} (make one with `airssys keygen`)", args.key.display())
-    })?;
+    let text = untrusted_file::read_text(&args.key, untrusted_file::MAX_SIGNATURE_BYTES)
+        .with_context(|| {
+            format!("cannot read the key {} (make one with `airssys keygen`)", args.key.display())
+        })?;
     let key = SecretKey::from_hex(text.trim())
         .with_context(|| format!("{} is not a secret key", args.key.display()))?;
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let bytes = read_component(&args.file)?;
     let signature = key.sign(&bytes);
     let out = sig_path(&args.file);
     std::fs::write(&out, signature.to_json())
@@ -86,7 +94,7 @@ pub fn sign(args: SignArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 
 /// Verify `file` against its `.sig` and `trusted`; the signer's key.
 pub fn check(file: &Path, trusted: &[PublicKey]) -> anyhow::Result<PublicKey> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bytes = read_component(file)?;
     Ok(check_bytes(file, &bytes, trusted)?.0)
 }
 
@@ -98,9 +106,13 @@ pub fn check_bytes(
     trusted: &[PublicKey],
 ) -> anyhow::Result<(PublicKey, String)> {
     let sig = sig_path(file);
-    let text = std::fs::read_to_string(&sig).with_context(|| {
-        format!("{} has no signature ({} is missing)", file.display(), sig.display())
-    })?;
+    let text = match untrusted_file::read_text(&sig, untrusted_file::MAX_SIGNATURE_BYTES) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{} has no signature ({} is missing)", file.display(), sig.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", sig.display())),
+    };
     let signature = ComponentSignature::parse(&text)
         .with_context(|| format!("{} is not a signature", sig.display()))?;
     let signer = signature

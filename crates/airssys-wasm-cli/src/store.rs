@@ -51,8 +51,7 @@ fn valid(name: &str) -> bool {
 }
 
 pub fn install(args: InstallArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let bytes = crate::keys::read_component(&args.file)?;
     // The signature is checked against these bytes, and these bytes (with that signature)
     // are what is installed.
     let checked = if args.trusted.is_empty() {

@@ -30,8 +30,10 @@ pub struct EngineConfig {
     /// may be lower).
     pub max_memory_bytes: usize,
     /// Keep compiled components in this directory, so that a later start with the same
-    /// component and engine settings skips compilation. The directory must be writable only
-    /// by the host's user: loading an entry runs its machine code.
+    /// component and engine settings skips compilation. The directory and each of its
+    /// parents must be writable only by the host's user (or root; a sticky parent like `/tmp`
+    /// is fine): loading an entry runs its machine code. Entries are authenticated with a key
+    /// kept in the directory, and no component may be granted a directory that overlaps it.
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -157,6 +159,11 @@ impl Engine {
             cache.store(digest, &component);
         }
         Ok((component, false))
+    }
+
+    /// The artifact cache's directory (canonical), when there is one.
+    pub(crate) fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache.as_deref().map(ArtifactCache::path)
     }
 
     /// True when the pooling allocator is in use.

@@ -80,6 +80,14 @@ pub enum HostError {
         /// What is wrong.
         reason: String,
     },
+    /// The data directory cannot be used.
+    #[error("cannot use {path} as the data directory: {reason}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The host's storage cannot be opened.
     #[error("storage: {0}")]
     Storage(#[from] crate::storage::StorageError),

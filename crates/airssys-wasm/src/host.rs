@@ -241,6 +241,8 @@ pub struct HostBuilder {
     pub(crate) trust: crate::trust::TrustPolicy,
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) storage: Option<crate::storage::Storage>,
+    /// Places no component may be granted, besides the cache and the data directory.
+    pub(crate) protected: Vec<crate::protected::Protected>,
 }
 
 /// A supervisor's restart intensity unless one is set: 10 restarts within 10 s.
@@ -372,6 +374,23 @@ impl HostBuilder {
         self
     }
 
+    /// A directory of the embedder's that no component may be granted: a filesystem grant
+    /// that contains it or lies inside it fails the start (or the spawn). `what` names it in
+    /// the error ("the control socket's directory"). The artifact cache, the data directory
+    /// and a manifest's audit log are protected without asking.
+    pub fn protect_dir(mut self, dir: impl AsRef<std::path::Path>, what: &str) -> Self {
+        self.protected.push(crate::protected::Protected::dir(dir.as_ref(), what));
+        self
+    }
+
+    /// A file of the embedder's (an audit log given with [`HostBuilder::audit`], a socket)
+    /// that no component may be granted: a filesystem grant that contains it fails the start
+    /// (or the spawn).
+    pub fn protect_file(mut self, file: impl AsRef<std::path::Path>, what: &str) -> Self {
+        self.protected.push(crate::protected::Protected::file(file.as_ref(), what));
+        self
+    }
+
     /// Restart intensity of the host's supervisor (default: 10 restarts in 10 s).
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.intensity = Some((max_restarts, period));
@@ -400,6 +419,15 @@ impl HostBuilder {
             (None, None) => None,
         };
         core.data_dir = self.data_dir.as_ref().and_then(|d| std::fs::canonicalize(d).ok());
+        core.protected = self.protected;
+        let engines = [core.plain.engine.cache_dir(), core.data_dir.as_deref()];
+        for (dir, what) in
+            engines.into_iter().zip(["the host's artifact cache", "the host's data directory"])
+        {
+            if let Some(dir) = dir {
+                core.protected.push(crate::protected::Protected::dir(dir, what));
+            }
+        }
         let mut started = Vec::new();
         let mut children: HashMap<Arc<str>, Vec<ChildSpec>> = HashMap::new();
         for c in &self.components {
@@ -533,6 +561,8 @@ struct Core {
     storage: Option<crate::storage::Storage>,
     /// The data directory, canonical: no component may be granted it through WASI.
     data_dir: Option<PathBuf>,
+    /// What no component may be granted (`protected.rs`).
+    protected: Vec<crate::protected::Protected>,
 }
 
 impl Core {
@@ -560,6 +590,7 @@ impl Core {
             trust,
             storage: None,
             data_dir: None,
+            protected: Vec::new(),
         })
     }
 
@@ -600,13 +631,14 @@ impl Core {
                 (Arc::clone(b), digest)
             }
             Source::File(path) => {
-                let bytes: Arc<[u8]> = std::fs::read(path)
-                    .map_err(|source| HostError::Read {
-                        name: spec.name.to_string(),
-                        path: path.display().to_string(),
-                        source,
-                    })?
-                    .into();
+                let bytes: Arc<[u8]> =
+                    crate::untrusted_file::read(path, crate::untrusted_file::MAX_COMPONENT_BYTES)
+                        .map_err(|source| HostError::Read {
+                            name: spec.name.to_string(),
+                            path: path.display().to_string(),
+                            source,
+                        })?
+                        .into();
                 let digest = cache::digest(&bytes);
                 (bytes, digest)
             }
@@ -645,10 +677,14 @@ impl Core {
             (None, Source::File(path)) => {
                 let mut sig = path.clone().into_os_string();
                 sig.push(".sig");
-                match std::fs::read_to_string(&sig) {
+                let limit = crate::untrusted_file::MAX_SIGNATURE_BYTES;
+                match crate::untrusted_file::read_text(std::path::Path::new(&sig), limit) {
                     Ok(text) => ComponentSignature::parse(&text),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TrustError::Unsigned),
-                    Err(e) => Err(TrustError::Malformed(e.to_string())),
+                    Err(e) => Err(TrustError::Malformed(format!(
+                        "cannot read {}: {e}",
+                        std::path::Path::new(&sig).display()
+                    ))),
                 }
             }
             (None, Source::Bytes(_)) => Err(TrustError::Unsigned),
@@ -741,21 +777,9 @@ impl Core {
                     reason: format!("granted directory {} does not exist", host.display()),
                 });
             }
-            // The storage database holds every component's data, past scopes and quotas.
-            let canonical = std::fs::canonicalize(host).unwrap_or_else(|_| host.clone());
-            if let Some(data) = &self.data_dir
-                && (data.starts_with(&canonical) || canonical.starts_with(data))
-            {
-                return Err(HostError::Grant {
-                    name: spec.name.to_string(),
-                    reason: format!(
-                        "granted directory {} overlaps the host's data directory {}: the \
-                         component could read or change every component's storage",
-                        host.display(),
-                        data.display()
-                    ),
-                });
-            }
+            // The cache, the storage database, the audit log, the control socket.
+            crate::protected::check_grant(host, &self.protected)
+                .map_err(|reason| HostError::Grant { name: spec.name.to_string(), reason })?;
         }
         let policy = Policy {
             accepts: spec.accepts.clone().into(),

@@ -32,11 +32,13 @@ pub mod inspect;
 pub mod manifest;
 mod output;
 mod process;
+mod protected;
 mod router;
 mod state;
 pub mod storage;
 mod topics;
 pub mod trust;
+pub mod untrusted_file;
 
 pub use actor::{ComponentActor, DeadLetter, Envelope};
 pub use bindings::{Payload, RequestError, SendError, TopicError};

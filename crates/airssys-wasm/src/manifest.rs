@@ -374,7 +374,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 impl Manifest {
     /// Read and check the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::untrusted_file::read_text(path, crate::untrusted_file::MAX_TEXT_BYTES)
             .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
         Manifest::parse(&text, &path.display().to_string())
     }
@@ -548,7 +548,24 @@ impl Manifest {
         let mut builder = crate::HostBuilder::default().engine(engine).trust(trust);
         let wants_storage = self.components.values().any(|c| c.grants.storage.is_some());
         match &self.app.data_dir {
-            Some(dir) => builder = builder.data_dir(base.join(dir)),
+            Some(dir) => {
+                // The data directory is made private to the host's user: the project's own
+                // directory (`data_dir = "."`) or one above it would be taken over silently.
+                let data = crate::protected::canonical(&base.join(dir));
+                let project = crate::protected::canonical(base);
+                if project.starts_with(&data) {
+                    return Err(HostError::DataDir {
+                        path: base.join(dir).display().to_string(),
+                        reason: format!(
+                            "it contains the manifest's own directory {} (the data directory \
+                             is made private to the host's user); use a subdirectory such as \
+                             \".airssys/data\"",
+                            project.display()
+                        ),
+                    });
+                }
+                builder = builder.data_dir(base.join(dir))
+            }
             None if wants_storage => builder = builder.data_dir(base.join(".airssys/data")),
             None => {}
         }
@@ -558,7 +575,7 @@ impl Manifest {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-            builder = builder.audit(log);
+            builder = builder.audit(log).protect_file(&path, "the audit log");
         }
         for (name, c) in &self.components {
             let source = c.source.as_ref().map(|s| base.join(s.get_ref())).unwrap_or_default();

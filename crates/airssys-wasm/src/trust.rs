@@ -5,7 +5,7 @@
 //! unsigned, whose bytes do not match the signed hash, or whose signer is not trusted. A host
 //! in development mode loads unsigned components and says so loudly when it starts.
 
-use ed25519_dalek::{Signer, Verifier};
+use ed25519_dalek::Signer;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{self, Digest32};
@@ -59,7 +59,8 @@ fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-/// A public key that may sign components (64 hex digits in text form).
+/// A public key that may sign components (64 hex digits in text form). Weak (small-order)
+/// keys are refused when parsed, so no `PublicKey` is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey(ed25519_dalek::VerifyingKey);
 
@@ -68,9 +69,17 @@ impl PublicKey {
     pub fn from_hex(text: &str) -> Result<Self, TrustError> {
         let bytes = unhex::<32>(text)
             .ok_or_else(|| TrustError::InvalidKey("expected 64 hex digits".into()))?;
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-            .map(PublicKey)
-            .map_err(|e| TrustError::InvalidKey(e.to_string()))
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+            .map_err(|e| TrustError::InvalidKey(e.to_string()))?;
+        // A small-order key (the identity point, or one of the few points of order 2, 4 or
+        // 8) has signatures that anyone can forge: never trusted, never a signer.
+        if key.is_weak() {
+            return Err(TrustError::InvalidKey(
+                "it is a weak (small-order) Ed25519 key, for which anyone can forge a signature"
+                    .into(),
+            ));
+        }
+        Ok(PublicKey(key))
     }
 
     /// The hex text form.
@@ -162,8 +171,10 @@ impl ComponentSignature {
         let key = PublicKey::from_hex(&self.key)?;
         let bytes = unhex::<64>(&self.signature)
             .ok_or_else(|| TrustError::Malformed("signature".into()))?;
+        // Strict verification: refuses a small-order `R` and a non-canonical `s`, which the
+        // lax check accepts.
         key.0
-            .verify(digest, &ed25519_dalek::Signature::from_bytes(&bytes))
+            .verify_strict(digest, &ed25519_dalek::Signature::from_bytes(&bytes))
             .map_err(|_| TrustError::BadSignature)?;
         if !trusted.contains(&key) {
             return Err(TrustError::UntrustedKey(key.to_hex()));

@@ -5,6 +5,7 @@ mod chaos; // random crashes, limit hits, stops and restarts under request load
 mod crash_safety; // SIGKILL of the host process mid-load, then a restart from its data
 mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod fuzz_inputs; // property-test twins of the fuzz targets: manifest, message fields, storage
+mod isolation_cache_trust; // issue 15: artifact cache, protected host files, trust, odd files
 mod isolation_supervision; // issue 15: slow init, forged log lines, response limits, crash loops
 mod limits; // CPU deadline and memory limit
 mod manifest; // the app manifest: parsing, errors, schema
