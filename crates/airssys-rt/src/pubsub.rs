@@ -5,6 +5,7 @@
 //! `sensors.*.temp` matches `sensors.kitchen.temp`; `sensors.#` matches `sensors`,
 //! `sensors.kitchen` and `sensors.kitchen.temp`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -113,11 +114,10 @@ pub fn validate_topic(topic: &str) -> Result<(), TopicError> {
 }
 
 /// Identifies one subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SubscriptionId(u64);
 
 struct Subscription<T> {
-    id: SubscriptionId,
     pattern: Pattern,
     recipient: Recipient<T>,
 }
@@ -136,13 +136,15 @@ pub struct PublishReport {
 /// A publish/subscribe broker for messages of type `T`. Cheap to clone; clones share the
 /// subscriptions. Publishing never waits: a subscriber with a full bounded mailbox misses the
 /// message (reported, not hidden). Dead subscribers are removed on the next publish or count.
+/// Subscriptions are kept by id, in subscription order: subscribing and unsubscribing cost
+/// O(log n), and removing the dead found by a publish costs as much per dead subscriber.
 pub struct PubSub<T> {
     inner: Arc<Inner<T>>,
 }
 
 struct Inner<T> {
     next: AtomicU64,
-    subs: RwLock<Vec<Subscription<T>>>,
+    subs: RwLock<BTreeMap<SubscriptionId, Subscription<T>>>,
 }
 
 impl<T> Clone for PubSub<T> {
@@ -166,7 +168,9 @@ impl<T: Clone + Send + 'static> Default for PubSub<T> {
 impl<T: Clone + Send + 'static> PubSub<T> {
     /// An empty broker.
     pub fn new() -> Self {
-        PubSub { inner: Arc::new(Inner { next: AtomicU64::new(1), subs: RwLock::new(Vec::new()) }) }
+        PubSub {
+            inner: Arc::new(Inner { next: AtomicU64::new(1), subs: RwLock::new(BTreeMap::new()) }),
+        }
     }
 
     /// Subscribe `recipient` to every topic matching `pattern`.
@@ -178,23 +182,21 @@ impl<T: Clone + Send + 'static> PubSub<T> {
         let pattern = Pattern::parse(pattern)?;
         let id = SubscriptionId(self.inner.next.fetch_add(1, Ordering::Relaxed));
         let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
-        subs.push(Subscription { id, pattern, recipient });
+        subs.insert(id, Subscription { pattern, recipient });
         Ok(id)
     }
 
     /// Remove one subscription. Returns false if it did not exist.
     pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
         let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
-        let before = subs.len();
-        subs.retain(|s| s.id != id);
-        subs.len() != before
+        subs.remove(&id).is_some()
     }
 
     /// Remove every subscription of one actor. Returns how many were removed.
     pub fn unsubscribe_actor(&self, actor: ActorId) -> usize {
         let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
         let before = subs.len();
-        subs.retain(|s| s.recipient.id() != actor);
+        subs.retain(|_, s| s.recipient.id() != actor);
         before - subs.len()
     }
 
@@ -205,18 +207,20 @@ impl<T: Clone + Send + 'static> PubSub<T> {
         let mut dead = Vec::new();
         {
             let subs = self.inner.subs.read().unwrap_or_else(|e| e.into_inner());
-            for sub in subs.iter().filter(|s| s.pattern.matches(topic)) {
+            for (id, sub) in subs.iter().filter(|(_, s)| s.pattern.matches(topic)) {
                 match sub.recipient.try_tell(msg.clone()) {
                     Ok(()) => report.delivered += 1,
                     Err(TrySendError::Full(_)) => report.dropped_full += 1,
-                    Err(TrySendError::Closed(_)) => dead.push(sub.id),
+                    Err(TrySendError::Closed(_)) => dead.push(*id),
                 }
             }
         }
         if !dead.is_empty() {
             report.removed_dead = dead.len();
             let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
-            subs.retain(|s| !dead.contains(&s.id));
+            for id in &dead {
+                subs.remove(id);
+            }
         }
         Ok(report)
     }
@@ -224,7 +228,7 @@ impl<T: Clone + Send + 'static> PubSub<T> {
     /// Number of live subscriptions (dead subscribers are removed first).
     pub fn subscription_count(&self) -> usize {
         let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
-        subs.retain(|s| s.recipient.is_alive());
+        subs.retain(|_, s| s.recipient.is_alive());
         subs.len()
     }
 }

@@ -152,19 +152,20 @@ fn payload_input(payload: Option<String>) -> anyhow::Result<Vec<u8>> {
 pub fn ps(g: &Globals) -> anyhow::Result<ExitCode> {
     let list = ask(g, &Request::Ps)?;
     let mut text = format!(
-        "{:<24} {:<10} {:>8} {:>9} {:>8} {:>10}",
-        "NAME", "STATE", "MAILBOX", "HANDLED", "RESTARTS", "MEMORY"
+        "{:<24} {:<10} {:>8} {:>9} {:>8} {:>10} {:>8}",
+        "NAME", "STATE", "MAILBOX", "HANDLED", "RESTARTS", "MEMORY", "DROPPED"
     );
     for c in list.as_array().into_iter().flatten() {
         let memory = format!("{} KiB", c["memory"].as_u64().unwrap_or(0) / 1024);
         text.push_str(&format!(
-            "\n{:<24} {:<10} {:>8} {:>9} {:>8} {:>10}",
+            "\n{:<24} {:<10} {:>8} {:>9} {:>8} {:>10} {:>8}",
             c["address"].as_str().unwrap_or("?"),
             c["state"].as_str().unwrap_or("?"),
             c["mailbox"].as_u64().unwrap_or(0),
             c["handled"].as_u64().unwrap_or(0),
             c["restarts"].as_u64().unwrap_or(0),
-            memory
+            memory,
+            c["output_dropped"].as_u64().unwrap_or(0)
         ));
     }
     emit(g, &text, list);

@@ -84,6 +84,7 @@ async fn handle_inner(
                         "restarts": c.restarts,
                         "from_cache": c.from_cache,
                         "memory": c.memory_bytes,
+                        "output_dropped": c.output_dropped,
                     })
                 })
                 .collect();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use airssys_rt::{Actor, BoxError, Context, ExitReason, Reply};
 use tokio::time::Instant;
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{self, Message, Payload, RequestError};
 use crate::engine::Engine;
@@ -26,6 +26,8 @@ pub(crate) enum Kind {
         reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
         /// Set for a published message.
         topic: Option<Arc<str>>,
+        /// Its bytes, counted against the mailbox until it is taken out.
+        queued: crate::router::Queued,
     },
     /// The outcome of a request this component made, for `handle-callback`.
     Callback {
@@ -115,6 +117,8 @@ pub(crate) struct Shared {
     pub(crate) init_timeout: Duration,
     /// Bytes of linear memory of the live instance.
     pub(crate) memory: Arc<std::sync::atomic::AtomicUsize>,
+    /// Its output budget (stdout, stderr, logging).
+    pub(crate) output: Arc<crate::output::OutputBudget>,
 }
 
 struct Live {
@@ -155,23 +159,17 @@ impl Actor for ComponentActor {
 
     async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
         let shared = &self.shared;
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(shared.max_memory_bytes)
-            // Growing past the limit traps, even in a guest that would handle the failure.
-            .trap_on_grow_failure(true)
-            .instances(64)
-            .tables(64)
-            .build();
-        // A fresh instance: its memory is counted from zero as it is created.
-        shared.memory.store(0, std::sync::atomic::Ordering::Relaxed);
-        let limits = crate::state::Limits {
-            inner: limits,
-            memory: Arc::clone(&shared.memory),
-            last_growth: 0,
-        };
+        // One budget for every memory and table of the instance (counted from zero: a
+        // fresh instance).
+        let limits =
+            crate::limiter::Limits::new(shared.max_memory_bytes, Arc::clone(&shared.memory));
         // Deny by default: only the granted environment, directories and network.
-        let wasi =
-            crate::capability::wasi_ctx(&shared.address, &shared.wasi, &shared.router.audit)?;
+        let wasi = crate::capability::wasi_ctx(
+            &shared.address,
+            &shared.wasi,
+            &shared.router.audit,
+            &shared.output,
+        )?;
         if ctx.incarnation() > 1 {
             shared.router.audit.lifecycle(
                 &shared.address,
@@ -187,6 +185,7 @@ impl Actor for ComponentActor {
             limits,
             Arc::clone(&shared.caps),
             wasi,
+            Arc::clone(&shared.output),
         );
         let mut store = Store::new(&shared.engine.inner, state);
         store.limiter(|s| &mut s.limits);
@@ -237,7 +236,11 @@ impl Actor for ComponentActor {
             return Err("component instance missing".into());
         };
         let (sender, payload, reply, topic) = match envelope.0 {
-            Kind::Message { sender, payload, reply, topic } => (sender, payload, reply, topic),
+            Kind::Message { sender, payload, reply, topic, queued } => {
+                // Out of the mailbox: its bytes no longer count against it.
+                drop(queued);
+                (sender, payload, reply, topic)
+            }
             Kind::Callback { id, outcome, instance } => {
                 if !live.store.data().made_request(&instance) {
                     tracing::debug!(

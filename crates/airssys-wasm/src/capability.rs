@@ -135,7 +135,17 @@ pub(crate) struct Capabilities {
     pub(crate) commands: Option<crate::process::Commands>,
     /// Its storage (`None`: no storage grant).
     pub(crate) storage: Option<crate::storage::Grant>,
+    /// How many topic subscriptions one instance may hold.
+    pub(crate) max_subscriptions: u32,
+    /// How many files and sockets one instance may hold open.
+    pub(crate) max_open_files: u32,
 }
+
+/// Default of [`Capabilities::max_subscriptions`].
+pub(crate) const DEFAULT_SUBSCRIPTIONS: u32 = 1024;
+
+/// Default of [`Capabilities::max_open_files`].
+pub(crate) const DEFAULT_OPEN_FILES: u32 = 64;
 
 impl std::fmt::Debug for Capabilities {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -186,6 +196,8 @@ impl Capabilities {
             pending_requests,
             commands: None,
             storage: None,
+            max_subscriptions: DEFAULT_SUBSCRIPTIONS,
+            max_open_files: DEFAULT_OPEN_FILES,
         })
     }
 
@@ -212,6 +224,11 @@ impl Capabilities {
         let program = commands.allowed(command, args).ok_or(Refusal::NotPermitted)?;
         self.spend()?;
         Ok(program)
+    }
+
+    /// A storage write takes a token from the rate bucket, as a message does.
+    pub(crate) fn may_write_storage(&self) -> Result<(), Refusal> {
+        self.spend()
     }
 
     /// `pattern` must already be valid.
@@ -271,17 +288,18 @@ impl SocketCheck {
 }
 
 /// Build a component's `WasiCtx`: deny by default; clocks and random always; stdout and
-/// stderr into the logs; then exactly the granted environment, directories and network.
+/// stderr into the logs (within the output budget); then exactly the granted environment, directories and network.
 pub(crate) fn wasi_ctx(
     address: &std::sync::Arc<str>,
     grants: &WasiGrants,
     audit: &crate::audit::Audit,
+    output: &std::sync::Arc<crate::output::OutputBudget>,
 ) -> Result<wasmtime_wasi::WasiCtx, String> {
     use wasmtime_wasi::sockets::SocketAddrUse;
     let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
     builder
-        .stdout(crate::output::LogStream::stdout(address))
-        .stderr(crate::output::LogStream::stderr(address));
+        .stdout(crate::output::LogStream::stdout(address, output))
+        .stderr(crate::output::LogStream::stderr(address, output));
     for (key, value) in &grants.env {
         builder.env(key, value);
     }
@@ -295,10 +313,12 @@ pub(crate) fn wasi_ctx(
             .preopened_dir(host, guest, perms)
             .map_err(|e| format!("cannot grant directory {}: {e:#}", host.display()))?;
     }
-    // Sockets can be created, but every address one is bound or connected to (implicit binds
-    // included) is checked here, so a component without network grants is refused at its
-    // first connect, bind or send, and the refusal is audited. Name lookup is never granted.
-    builder.allow_tcp(true).allow_udp(true).allow_ip_name_lookup(false);
+    // A component creates TCP sockets only with a connect or listen grant, UDP sockets only
+    // with a UDP grant (without, socket creation is refused with `access-denied`: no file
+    // descriptor is spent). Every address a socket is bound or connected to (implicit binds
+    // included) is checked here, and a refusal is audited. Name lookup is never granted.
+    let tcp = !grants.connect.is_empty() || !grants.listen.is_empty();
+    builder.allow_tcp(tcp).allow_udp(!grants.udp.is_empty()).allow_ip_name_lookup(false);
     let check = SocketCheck {
         connect: Addresses::new(&grants.connect),
         listen: Addresses::new(&grants.listen),

@@ -64,6 +64,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         )| {
             Box::new(async move {
                 let state = store.data_mut();
+                // Each open file is a host file descriptor: at most the component's limit.
+                if !state.may_open("open", &path) {
+                    return Ok((Err(ErrorCode::Quota),));
+                }
                 let mut view = state.filesystem();
                 let result = view.open_at(fd, path_flags, path.clone(), open, flags).await;
                 let writes = flags

@@ -55,10 +55,17 @@ pub struct ComponentSpec {
     rate: Option<RateLimit>,
     pending_requests: Option<u32>,
     init_timeout: Duration,
+    mailbox_bytes: Option<usize>,
+    subscriptions: u32,
+    open_files: u32,
+    output: crate::output::OutputLimit,
 }
 
 /// How long a component's start (instantiation and `init`) may take by default.
 pub const DEFAULT_INIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Default bytes of payload a mailbox holds.
+const DEFAULT_MAILBOX_BYTES: usize = 16 << 20;
 
 impl ComponentSpec {
     /// A component named `name` (its address) with code from `source`. Defaults: accepts
@@ -85,6 +92,10 @@ impl ComponentSpec {
             rate: None,
             pending_requests: None,
             init_timeout: DEFAULT_INIT_TIMEOUT,
+            mailbox_bytes: None,
+            subscriptions: crate::capability::DEFAULT_SUBSCRIPTIONS,
+            open_files: crate::capability::DEFAULT_OPEN_FILES,
+            output: crate::output::OutputLimit::default(),
         }
     }
 
@@ -126,14 +137,46 @@ impl ComponentSpec {
         self
     }
 
+    /// Bytes of payload its mailbox may hold (default 16 MiB, and never less than the
+    /// largest payload); a message that would take it past is refused with `mailbox-full`,
+    /// as when it holds its number of messages.
+    pub fn mailbox_bytes(mut self, bytes: usize) -> Self {
+        self.mailbox_bytes = Some(bytes);
+        self
+    }
+
+    /// How many topic subscriptions one instance may hold (default 1024); beyond,
+    /// `subscribe` returns `not-permitted`, and the audit record names the limit.
+    pub fn subscriptions(mut self, n: u32) -> Self {
+        self.subscriptions = n;
+        self
+    }
+
+    /// How many files, directories and sockets one instance may hold open (default 64,
+    /// granted directories included); beyond, opening a file returns `quota` and creating a
+    /// socket `new-socket-limit`.
+    pub fn open_files(mut self, n: u32) -> Self {
+        self.open_files = n;
+        self
+    }
+
+    /// Its output budget: lines and bytes per second, with bursts, for its stdout, stderr
+    /// and `logging` together (default [`OutputLimit::default`](crate::OutputLimit)). Lines
+    /// over it are dropped and counted.
+    pub fn output(mut self, limit: crate::output::OutputLimit) -> Self {
+        self.output = limit;
+        self
+    }
+
     /// CPU time one message handler may use before it is trapped.
     pub fn cpu_per_message(mut self, budget: Duration) -> Self {
         self.cpu_per_message = budget.min(MAX_CPU_PER_MESSAGE);
         self
     }
 
-    /// The largest linear memory of this component, in bytes (at most the engine's limit,
-    /// which is the default). Growing past it traps the component.
+    /// The memory limit of this component, in bytes (at most the engine's limit, which is
+    /// the default): all the linear memories and tables of an instance together (a table
+    /// element counts as 8 bytes). Growing past it traps the component.
     pub fn max_memory(mut self, bytes: usize) -> Self {
         self.max_memory = Some(bytes);
         self
@@ -517,6 +560,8 @@ impl Linked {
             .map_err(|e| HostError::Engine(e.to_string()))?;
         crate::fs_audit::add_to_linker(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
+        crate::handle_limit::add_to_linker(&mut linker)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
         bindings::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
@@ -538,6 +583,8 @@ struct Prepared {
     spec: ComponentSpec,
     /// Linear memory of each address's live instance.
     memory: HashMap<Arc<str>, Arc<std::sync::atomic::AtomicUsize>>,
+    /// Output budget of each address.
+    output: HashMap<Arc<str>, Arc<crate::output::OutputBudget>>,
 }
 
 impl Prepared {
@@ -752,6 +799,8 @@ impl Core {
             .map_err(grant_error)?;
         let writable: Vec<&std::path::Path> =
             spec.wasi.dirs.iter().filter(|d| d.2).map(|d| d.0.as_path()).collect();
+        caps.max_subscriptions = spec.subscriptions;
+        caps.max_open_files = spec.open_files;
         caps.commands =
             crate::process::Commands::new(&spec.commands, &writable, self.router.audit.log())
                 .map_err(grant_error)?;
@@ -784,6 +833,10 @@ impl Core {
         let policy = Policy {
             accepts: spec.accepts.clone().into(),
             max_payload: spec.max_payload,
+            mailbox_bytes: spec
+                .mailbox_bytes
+                .unwrap_or(DEFAULT_MAILBOX_BYTES)
+                .max(spec.max_payload),
             accept_from: caps.accept_from.clone().map(Arc::new),
         };
         if !self.router.reserve(Arc::clone(&spec.name), &members, policy) {
@@ -804,9 +857,12 @@ impl Core {
             nested: false,
             spec: spec.clone(),
             memory: HashMap::new(),
+            output: HashMap::new(),
         };
         for address in prepared.addresses() {
-            prepared.memory.insert(address, Arc::default());
+            prepared.memory.insert(Arc::clone(&address), Arc::default());
+            let budget = Arc::new(crate::output::OutputBudget::new(spec.output));
+            prepared.output.insert(address, budget);
         }
         let config: Arc<[(String, String)]> = spec.config.clone().into();
         let children = prepared
@@ -814,8 +870,14 @@ impl Core {
             .into_iter()
             .map(|address| {
                 let memory = prepared.memory.get(&address).cloned().unwrap_or_default();
+                let output = prepared
+                    .output
+                    .get(&address)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(crate::output::OutputBudget::new(spec.output)));
                 let shared = Arc::new(Shared {
                     memory,
+                    output,
                     address: Arc::clone(&address),
                     engine: engine.clone(),
                     pre: prepared.code.pre.clone(),
@@ -964,6 +1026,8 @@ pub struct ComponentInfo {
     pub from_cache: bool,
     /// Bytes of linear memory its live instance holds (0 when none is live).
     pub memory_bytes: usize,
+    /// Lines of its output (stdout, stderr, logging) dropped over its output budget, in all.
+    pub output_dropped: u64,
 }
 
 /// Undoes a spawn that did not finish: its addresses are released and the members already
@@ -1093,20 +1157,24 @@ impl Host {
         let memory = |p: &Prepared, a: &Arc<str>| {
             p.memory.get(a).map_or(0, |m| m.load(std::sync::atomic::Ordering::Relaxed))
         };
-        let known: HashMap<Arc<str>, (bool, usize)> = self
+        let dropped = |p: &Prepared, a: &Arc<str>| p.output.get(a).map_or(0, |o| o.dropped());
+        let known: HashMap<Arc<str>, (bool, usize, u64)> = self
             .lock_components()
             .values()
             .flat_map(|p| {
                 let from_cache = p.code.from_cache;
                 p.addresses().into_iter().map(move |a| {
                     let bytes = memory(p, &a);
-                    (a, (from_cache, bytes))
+                    let dropped = dropped(p, &a);
+                    (a, (from_cache, bytes, dropped))
                 })
             })
             .collect();
         let mut listed = Vec::with_capacity(known.len());
         for child in children {
-            let Some(&(from_cache, memory_bytes)) = known.get(&child.id) else { continue };
+            let Some(&(from_cache, memory_bytes, output_dropped)) = known.get(&child.id) else {
+                continue;
+            };
             let metrics = child.handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             let state = match (child.running, child.restart) {
                 (true, _) => ComponentState::Running,
@@ -1122,11 +1190,14 @@ impl Host {
                 restarts: metrics.restarts,
                 from_cache,
                 memory_bytes: if state == ComponentState::Running { memory_bytes } else { 0 },
+                output_dropped,
             });
         }
         // Components under nested supervisors: from their actors' own state.
         for address in nested {
-            let Some(&(from_cache, memory_bytes)) = known.get(&address) else { continue };
+            let Some(&(from_cache, memory_bytes, output_dropped)) = known.get(&address) else {
+                continue;
+            };
             let handle = self.core.system.whereis(&address);
             let metrics = handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             listed.push(ComponentInfo {
@@ -1141,6 +1212,7 @@ impl Host {
                 handled: metrics.handled,
                 restarts: metrics.restarts,
                 from_cache,
+                output_dropped,
             });
         }
         // A temporary component that ended is no longer the supervisor's child; its address
@@ -1150,14 +1222,17 @@ impl Host {
             .filter(|(address, _)| !listed.iter().any(|c| c.address == *address))
             .collect();
         gone.sort();
-        listed.extend(gone.into_iter().map(|(address, (from_cache, _))| ComponentInfo {
-            address,
-            state: ComponentState::Stopped,
-            mailbox_len: 0,
-            handled: 0,
-            restarts: 0,
-            from_cache,
-            memory_bytes: 0,
+        listed.extend(gone.into_iter().map(|(address, (from_cache, _, output_dropped))| {
+            ComponentInfo {
+                address,
+                state: ComponentState::Stopped,
+                mailbox_len: 0,
+                handled: 0,
+                restarts: 0,
+                from_cache,
+                memory_bytes: 0,
+                output_dropped,
+            }
         }));
         listed
     }
@@ -1193,8 +1268,8 @@ impl Host {
         impl Future<Output = Result<Option<Payload>, RequestError>> + Send + 'static + use<>,
         SendError,
     > {
-        let actor = self.core.router.admit(self.host_address(), target, &payload)?;
-        let pending = router::start_ask(&actor, self.host_address(), payload, timeout)?;
+        let admitted = self.core.router.admit(self.host_address(), target, &payload)?;
+        let pending = router::start_ask(admitted, self.host_address(), payload, timeout)?;
         Ok(router::finish_ask(pending))
     }
 

@@ -27,8 +27,10 @@ pub mod codec;
 mod engine;
 mod error;
 mod fs_audit;
+mod handle_limit;
 mod host;
 pub mod inspect;
+mod limiter;
 pub mod manifest;
 mod output;
 mod process;
@@ -49,4 +51,5 @@ pub use host::{
     ComponentInfo, ComponentSpec, ComponentState, HOST_ADDRESS, Host, HostBuilder, Source,
     Supervision, TreeChild,
 };
+pub use output::OutputLimit;
 pub use process::CommandGrant;

@@ -152,7 +152,8 @@ pub struct Codec(pub u64);
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Its largest linear memory (at most the engine's).
+    /// Its memory: every linear memory and table of an instance together (at most the
+    /// engine's).
     #[serde(default)]
     pub memory: Option<ByteSize>,
     /// CPU time per message handler (default 1s).
@@ -178,6 +179,38 @@ pub struct Limits {
     /// (default 5s).
     #[serde(default)]
     pub init_timeout: Option<Duration>,
+    /// Bytes of payload its mailbox may hold (default 16MiB, never less than
+    /// `max_payload`).
+    #[serde(default)]
+    pub mailbox_bytes: Option<ByteSize>,
+    /// Topic subscriptions an instance may hold (default 1024).
+    #[serde(default)]
+    pub subscriptions: Option<u32>,
+    /// Files, directories and sockets an instance may hold open (default 64).
+    #[serde(default)]
+    pub open_files: Option<u32>,
+    /// Its output budget (stdout, stderr and logging together).
+    #[serde(default)]
+    pub output: Option<OutputLimit>,
+}
+
+/// An output budget: lines and bytes per second, with bursts; lines over it are dropped
+/// and counted.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputLimit {
+    /// Lines per second (default 200).
+    #[serde(default)]
+    pub lines_per_second: Option<u32>,
+    /// Lines at once (default 2000).
+    #[serde(default)]
+    pub burst_lines: Option<u32>,
+    /// Bytes per second (default 256KiB).
+    #[serde(default)]
+    pub bytes_per_second: Option<ByteSize>,
+    /// Bytes at once (default 2MiB).
+    #[serde(default)]
+    pub burst_bytes: Option<ByteSize>,
 }
 
 /// A token bucket.
@@ -614,6 +647,24 @@ impl Manifest {
             }
             if let Some(d) = l.init_timeout {
                 spec = spec.init_timeout(d.0);
+            }
+            if let Some(b) = l.mailbox_bytes {
+                spec = spec.mailbox_bytes(usize::try_from(b.0).unwrap_or(usize::MAX));
+            }
+            if let Some(n) = l.subscriptions {
+                spec = spec.subscriptions(n);
+            }
+            if let Some(n) = l.open_files {
+                spec = spec.open_files(n);
+            }
+            if let Some(o) = l.output {
+                let d = crate::OutputLimit::default();
+                spec = spec.output(crate::OutputLimit {
+                    lines_per_second: o.lines_per_second.unwrap_or(d.lines_per_second),
+                    burst_lines: o.burst_lines.unwrap_or(d.burst_lines),
+                    bytes_per_second: o.bytes_per_second.map_or(d.bytes_per_second, |b| b.0),
+                    burst_bytes: o.burst_bytes.map_or(d.burst_bytes, |b| b.0),
+                });
             }
             let g = &c.grants;
             let names =

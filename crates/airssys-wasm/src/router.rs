@@ -17,6 +17,8 @@ pub(crate) struct Policy {
     /// Accepted codecs; empty means any.
     pub(crate) accepts: Arc<[u64]>,
     pub(crate) max_payload: usize,
+    /// Bytes of payload its mailbox may hold (never less than `max_payload`).
+    pub(crate) mailbox_bytes: usize,
     /// Senders it accepts; `None`: anyone.
     pub(crate) accept_from: Option<Arc<crate::capability::Addresses>>,
 }
@@ -29,6 +31,39 @@ pub(crate) struct Policy {
 struct Entry {
     policy: Policy,
     actor: Mutex<Option<ActorRef<ComponentActor>>>,
+    /// Bytes of payload queued in its mailbox.
+    queued: Arc<AtomicUsize>,
+}
+
+/// Payload bytes counted against a mailbox while their message waits in it; given back when
+/// the message is taken out to be handled, or dropped.
+pub(crate) struct Queued {
+    bytes: usize,
+    counter: Arc<AtomicUsize>,
+}
+
+impl Queued {
+    /// Count `bytes` more in `counter`, unless that goes past `limit`.
+    fn reserve(counter: &Arc<AtomicUsize>, bytes: usize, limit: usize) -> Option<Queued> {
+        let before = counter.fetch_add(bytes, Ordering::AcqRel);
+        if before.saturating_add(bytes) > limit {
+            counter.fetch_sub(bytes, Ordering::AcqRel);
+            return None;
+        }
+        Some(Queued { bytes, counter: Arc::clone(counter) })
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// A target that passed the checks, with its mailbox room reserved for the payload.
+pub(crate) struct Admitted {
+    pub(crate) actor: ActorRef<ComponentActor>,
+    queued: Queued,
 }
 
 /// A name that resolves to one component, or to a pool of members (`name/0`, `name/1`, ...)
@@ -57,7 +92,13 @@ impl Router {
     /// Add the addresses of one component: `name` itself, or `name` as a pool plus each of
     /// `members`; all or none. False (and nothing added) when one of them is taken.
     pub(crate) fn reserve(&self, name: Arc<str>, members: &[Arc<str>], policy: Policy) -> bool {
-        let entry = || Arc::new(Entry { policy: policy.clone(), actor: Mutex::new(None) });
+        let entry = || {
+            Arc::new(Entry {
+                policy: policy.clone(),
+                actor: Mutex::new(None),
+                queued: Arc::default(),
+            })
+        };
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.contains_key(&name) || members.iter().any(|m| entries.contains_key(m)) {
             return false;
@@ -90,13 +131,15 @@ impl Router {
         self.system.lookup::<ComponentActor>(address)
     }
 
-    /// Look up `target` and check `payload` against what it accepts.
+    /// Look up `target`, check `payload` against what it accepts, and reserve room for it
+    /// in the target's mailbox (in bytes: a mailbox holding its limit of payload bytes is
+    /// full).
     pub(crate) fn admit(
         &self,
         sender: &str,
         target: &str,
         payload: &Payload,
-    ) -> Result<ActorRef<ComponentActor>, SendError> {
+    ) -> Result<Admitted, SendError> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let (entry, pool) = match entries.get(target) {
             None => return Err(SendError::UnknownTarget(target.to_owned())),
@@ -135,14 +178,22 @@ impl Router {
             );
             return Err(SendError::NotPermitted);
         }
-        let Some((members, start)) = pool else {
-            return self.resolve(&entry, target).ok_or(SendError::TargetStopped);
+        let (actor, entry) = match pool {
+            None => (self.resolve(&entry, target).ok_or(SendError::TargetStopped)?, entry),
+            // Round-robin over the members that are running (a stopped member is skipped).
+            Some((members, start)) => (0..members.len())
+                .map(|k| (start + k) % members.len())
+                .find_map(|i| {
+                    let member = &members[i];
+                    let actor = self.resolve(member, &member_address(target, i))?;
+                    Some((actor, Arc::clone(member)))
+                })
+                .ok_or(SendError::TargetStopped)?,
         };
-        // Round-robin over the members that are running (a stopped member is skipped).
-        (0..members.len())
-            .map(|k| (start + k) % members.len())
-            .find_map(|i| self.resolve(&members[i], &member_address(target, i)))
-            .ok_or(SendError::TargetStopped)
+        let limit = entry.policy.mailbox_bytes;
+        let queued = Queued::reserve(&entry.queued, payload.bytes.len(), limit)
+            .ok_or(SendError::MailboxFull)?;
+        Ok(Admitted { actor, queued })
     }
 
     /// The running actor of an entry at `address`, through its cache.
@@ -191,12 +242,13 @@ impl Router {
         topic: Option<&Arc<str>>,
         payload: Payload,
     ) -> Result<(), SendError> {
-        let actor = self.admit(sender, target, &payload)?;
+        let Admitted { actor, queued } = self.admit(sender, target, &payload)?;
         let envelope = Envelope(Kind::Message {
             sender: Arc::clone(sender),
             payload,
             reply: None,
             topic: topic.cloned(),
+            queued,
         });
         actor.try_tell(envelope).map_err(|e| match e {
             TrySendError::Full(_) => SendError::MailboxFull,
@@ -213,8 +265,8 @@ impl Router {
         payload: Payload,
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
-        let actor = self.admit(sender, target, &payload).map_err(RequestError::Refused)?;
-        let answer = ask(&actor, sender, payload, timeout).await;
+        let admitted = self.admit(sender, target, &payload).map_err(RequestError::Refused)?;
+        let answer = ask(admitted, sender, payload, timeout).await;
         self.check_response(sender, target, answer)
     }
 
@@ -262,15 +314,19 @@ type Answer = Result<Option<Payload>, RequestError>;
 /// Deliver a request to an admitted target and wait for its answer (waiting for mailbox
 /// room within the timeout, as `gen_server:call` does).
 pub(crate) async fn ask(
-    actor: &ActorRef<ComponentActor>,
+    admitted: Admitted,
     sender: &Arc<str>,
     payload: Payload,
     timeout: Duration,
 ) -> Answer {
     let sender = Arc::clone(sender);
+    let Admitted { actor, queued } = admitted;
     let answer = actor
         .ask(
-            |reply| Envelope(Kind::Message { sender, payload, reply: Some(reply), topic: None }),
+            |reply| {
+                let reply = Some(reply);
+                Envelope(Kind::Message { sender, payload, reply, topic: None, queued })
+            },
             timeout,
         )
         .await;
@@ -279,15 +335,19 @@ pub(crate) async fn ask(
 
 /// Queue a request now, or refuse it now (a full mailbox included).
 pub(crate) fn start_ask(
-    actor: &ActorRef<ComponentActor>,
+    admitted: Admitted,
     sender: &Arc<str>,
     payload: Payload,
     timeout: Duration,
 ) -> Result<PendingAsk<Answer>, SendError> {
     let sender = Arc::clone(sender);
+    let Admitted { actor, queued } = admitted;
     actor
         .try_ask(
-            |reply| Envelope(Kind::Message { sender, payload, reply: Some(reply), topic: None }),
+            |reply| {
+                let reply = Some(reply);
+                Envelope(Kind::Message { sender, payload, reply, topic: None, queued })
+            },
             timeout,
         )
         .map_err(|e| match e {

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -14,6 +13,7 @@ use crate::actor::{Envelope, Kind};
 use crate::bindings::airssys::component::{config, logging, messaging, process, storage, types};
 use crate::bindings::{Level, Payload, RequestError, SendError, TopicError};
 use crate::capability::{Capabilities, Refusal};
+use crate::limiter::Limits;
 use crate::router::{self, Router};
 use crate::topics::Topics;
 
@@ -35,17 +35,18 @@ pub(crate) struct HostState {
     requests: Requests,
     subscriptions: Subscriptions,
     caps: Arc<Capabilities>,
+    output: Arc<crate::output::OutputBudget>,
 }
 
 /// The topic subscriptions this instance made; they go with it.
 struct Subscriptions {
-    ids: Vec<u64>,
+    ids: std::collections::HashSet<u64>,
     topics: Arc<Topics>,
 }
 
 impl Drop for Subscriptions {
     fn drop(&mut self) {
-        self.topics.remove(&self.ids);
+        self.topics.remove(self.ids.drain());
     }
 }
 
@@ -83,6 +84,7 @@ impl HostState {
         limits: Limits,
         caps: Arc<Capabilities>,
         wasi: WasiCtx,
+        output: Arc<crate::output::OutputBudget>,
     ) -> Self {
         HostState {
             wasi,
@@ -96,71 +98,29 @@ impl HostState {
             config,
             limits,
             deadline: None,
-            subscriptions: Subscriptions { ids: Vec::new(), topics: Arc::clone(&router.topics) },
+            subscriptions: Subscriptions {
+                ids: std::collections::HashSet::new(),
+                topics: Arc::clone(&router.topics),
+            },
             router,
             requests: Requests::default(),
             caps,
+            output,
         }
-    }
-}
-
-/// The store's limits, counting the linear memory the instance holds as it grows.
-pub(crate) struct Limits {
-    pub(crate) inner: StoreLimits,
-    /// Bytes of linear memory of the live instance (shared with `Host::components`).
-    pub(crate) memory: Arc<std::sync::atomic::AtomicUsize>,
-    /// The last growth counted, taken back if it then fails.
-    pub(crate) last_growth: usize,
-}
-
-impl wasmtime::ResourceLimiter for Limits {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let grows = self.inner.memory_growing(current, desired, maximum)?;
-        if grows {
-            self.last_growth = desired.saturating_sub(current);
-            self.memory.fetch_add(self.last_growth, std::sync::atomic::Ordering::Relaxed);
-        }
-        Ok(grows)
-    }
-
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.memory
-            .fetch_sub(std::mem::take(&mut self.last_growth), std::sync::atomic::Ordering::Relaxed);
-        self.inner.memory_grow_failed(error)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
-    }
-
-    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.inner.table_grow_failed(error)
-    }
-
-    fn instances(&self) -> usize {
-        self.inner.instances()
-    }
-
-    fn tables(&self) -> usize {
-        self.inner.tables()
-    }
-
-    fn memories(&self) -> usize {
-        self.inner.memories()
     }
 }
 
 impl HostState {
+    /// The instance's WASI resource table.
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// The component's capabilities and limits.
+    pub(crate) fn caps(&self) -> &Capabilities {
+        &self.caps
+    }
+
     /// Audit a refusal of this component's, and log it, both within its audit budget (a
     /// guest can cause refusals at will; the budget keeps it from flooding the logs).
     pub(crate) fn audit_denial(
@@ -225,13 +185,13 @@ impl messaging::Host for HostState {
                 return Err(SendError::TooManyRequests);
             }
         }
-        let target_actor = self.router.admit(&self.address, &target, &payload)?;
+        let admitted = self.router.admit(&self.address, &target, &payload)?;
         let Some(me) = self.router.actor(&self.address) else {
             return Err(SendError::NotSupported("requests during init are not supported".into()));
         };
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         // Queued now (so it keeps its place among this sender's messages), or refused now.
-        let answer = router::start_ask(&target_actor, &self.address, payload, timeout)?;
+        let answer = router::start_ask(admitted, &self.address, payload, timeout)?;
         self.requests.next += 1;
         let id = self.requests.next;
         let pending = Arc::clone(&self.requests.pending);
@@ -273,16 +233,26 @@ impl messaging::Host for HostState {
             self.refused("subscribe", &pattern, &Refusal::NotPermitted);
             return Err(TopicError::NotPermitted);
         }
-        let id =
+        let limit = self.caps.max_subscriptions;
+        if self.subscriptions.ids.len() >= limit as usize
+            && !self.router.topics.has(&self.address, &pattern)
+        {
+            let rule = format!("subscriptions ({limit})");
+            self.audit_denial("subscribe", airssys_osl::Action::Limit, &pattern, &rule);
+            // `not-permitted` (with the limit in the audit record): the 0.1.0 contract has no
+            // variant of its own for it, and adding one would break built components.
+            return Err(TopicError::NotPermitted);
+        }
+        let (id, _) =
             self.router.topics.subscribe(&self.address, &pattern).map_err(TopicError::Invalid)?;
-        self.subscriptions.ids.push(id);
+        self.subscriptions.ids.insert(id);
         Ok(())
     }
 
     fn unsubscribe(&mut self, pattern: String) -> bool {
         match self.router.topics.unsubscribe(&self.address, &pattern) {
             Some(id) => {
-                self.subscriptions.ids.retain(|i| *i != id);
+                self.subscriptions.ids.remove(&id);
                 true
             }
             None => false,
@@ -327,6 +297,10 @@ impl messaging::Host for HostState {
 impl logging::Host for HostState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
         let component = &*self.address;
+        let len = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if !self.output.admit(component, len) {
+            return;
+        }
         // Guest text: escaped, so that it cannot end the log line and forge another (the
         // fields are shown with `Debug`, which escapes them).
         let message = airssys_osl::Escaped(&message);
@@ -441,6 +415,16 @@ impl HostState {
         writes: Vec<crate::storage::Write>,
     ) -> Result<Vec<crate::storage::Written>, storage::StorageError> {
         let grant = self.store(operation)?;
+        // A write costs the host an fsync: it counts against the message rate.
+        if let Err(refusal) = self.caps.may_write_storage() {
+            self.refused(operation, "storage", &refusal);
+            // `unavailable` with the reason: the 0.1.0 contract has no variant of its own.
+            return Err(storage::StorageError::Unavailable(
+                "rate limited: storage writes count against the component's message rate; \
+                 try again later"
+                    .into(),
+            ));
+        }
         self.stored(grant.storage.write(&grant.scope, grant.quota, writes)).await
     }
 }
