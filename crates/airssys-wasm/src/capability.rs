@@ -135,6 +135,8 @@ pub(crate) struct Capabilities {
     pub(crate) commands: Option<crate::process::Commands>,
     /// Its storage (`None`: no storage grant).
     pub(crate) storage: Option<crate::storage::Grant>,
+    /// Its granted directories, opened once: every instance gets these handles.
+    pub(crate) dirs: std::sync::Arc<[crate::granted_dir::GrantedDir]>,
 }
 
 impl std::fmt::Debug for Capabilities {
@@ -186,6 +188,7 @@ impl Capabilities {
             pending_requests,
             commands: None,
             storage: None,
+            dirs: std::sync::Arc::new([]),
         })
     }
 
@@ -271,7 +274,7 @@ impl SocketCheck {
 }
 
 /// Build a component's `WasiCtx`: deny by default; clocks and random always; stdout and
-/// stderr into the logs; then exactly the granted environment, directories and network.
+/// stderr into the logs; then exactly the granted environment and network.
 pub(crate) fn wasi_ctx(
     address: &std::sync::Arc<str>,
     grants: &WasiGrants,
@@ -285,16 +288,8 @@ pub(crate) fn wasi_ctx(
     for (key, value) in &grants.env {
         builder.env(key, value);
     }
-    for (host, guest, writable) in &grants.dirs {
-        let perms = if *writable {
-            wasmtime_wasi::FsPerms::ReadWrite
-        } else {
-            wasmtime_wasi::FsPerms::ReadOnly
-        };
-        builder
-            .preopened_dir(host, guest, perms)
-            .map_err(|e| format!("cannot grant directory {}: {e:#}", host.display()))?;
-    }
+    // Directories are not preopened here, by path: each instance gets the component's
+    // grants as opened once (`crate::granted_dir`).
     // Sockets can be created, but every address one is bound or connected to (implicit binds
     // included) is checked here, so a component without network grants is refused at its
     // first connect, bind or send, and the refusal is audited. Name lookup is never granted.

@@ -2,7 +2,7 @@
 //! and shut it down.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -298,10 +298,10 @@ impl HostBuilder {
 
     /// A builder for the app described by the manifest at `path` (relative paths in it are
     /// relative to its directory).
-    pub fn from_manifest(path: &std::path::Path) -> Result<HostBuilder, HostError> {
+    pub fn from_manifest(path: &Path) -> Result<HostBuilder, HostError> {
         let manifest = crate::manifest::Manifest::load(path)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty());
-        manifest.builder(base.unwrap_or(std::path::Path::new(".")))
+        manifest.builder(base.unwrap_or(Path::new(".")))
     }
 
     /// Which components this host loads: only those signed by trusted keys, or any in
@@ -449,6 +449,8 @@ impl Linked {
             .map_err(|e| HostError::Engine(e.to_string()))?;
         crate::fs_audit::add_to_linker(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
+        crate::granted_dir::add_to_linker(&mut linker)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
         bindings::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
@@ -493,6 +495,8 @@ struct Core {
     storage: Option<crate::storage::Storage>,
     /// The data directory, canonical: no component may be granted it through WASI.
     data_dir: Option<PathBuf>,
+    /// Every live component's writable directories and commands, checked together.
+    app_grants: Mutex<crate::app_grants::AppGrants>,
 }
 
 impl Core {
@@ -520,11 +524,16 @@ impl Core {
             trust,
             storage: None,
             data_dir: None,
+            app_grants: Mutex::default(),
         })
     }
 
     fn lock_codes(&self) -> std::sync::MutexGuard<'_, Codes> {
         self.codes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_app_grants(&self) -> std::sync::MutexGuard<'_, crate::app_grants::AppGrants> {
+        self.app_grants.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The fuel-counting engine, made on first use.
@@ -674,11 +683,23 @@ impl Core {
         let grant_error = |reason: String| HostError::Grant { name: spec.name.to_string(), reason };
         let mut caps = Capabilities::new(&spec.grants, spec.rate, spec.pending_requests)
             .map_err(grant_error)?;
-        let writable: Vec<&std::path::Path> =
+        let writable: Vec<&Path> =
             spec.wasi.dirs.iter().filter(|d| d.2).map(|d| d.0.as_path()).collect();
         caps.commands =
             crate::process::Commands::new(&spec.commands, &writable, self.router.audit.log())
                 .map_err(grant_error)?;
+        // Opened once, here: every instance of the component gets these handles, so a
+        // directory replaced later (by a symlink) does not redirect the grant.
+        caps.dirs = spec
+            .wasi
+            .dirs
+            .iter()
+            .map(|(host, guest, writable)| {
+                crate::granted_dir::GrantedDir::open(host, guest, *writable)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(grant_error)?
+            .into();
         if let Some(quota) = spec.storage {
             let Some(storage) = &self.storage else {
                 return Err(grant_error(
@@ -725,10 +746,20 @@ impl Core {
         if !self.router.reserve(Arc::clone(&spec.name), &members, policy) {
             return Err(HostError::DuplicateName(spec.name.to_string()));
         }
+        // Under the name just reserved, so two components of one name cannot both be here.
+        let writable = caps.dirs.iter().filter(|d| d.writable).map(|d| d.canonical.clone());
+        let programs = caps.commands.iter().flat_map(|c| c.programs()).map(Path::to_path_buf);
+        let admitted =
+            self.lock_app_grants().admit(&spec.name, writable.collect(), programs.collect());
+        if let Err(reason) = admitted {
+            self.router.remove(&spec.name, &members);
+            return Err(grant_error(reason));
+        }
         let (code, engine) = match self.code(spec) {
             Ok(code) => code,
             Err(e) => {
                 self.router.remove(&spec.name, &members);
+                self.lock_app_grants().remove(&spec.name);
                 return Err(e);
             }
         };
@@ -842,6 +873,7 @@ impl Core {
     /// Release what `prepare` reserved.
     fn unprepare(&self, prepared: Prepared) {
         self.router.remove(&prepared.name, &prepared.members);
+        self.lock_app_grants().remove(&prepared.name);
         drop(prepared);
         self.prune();
     }

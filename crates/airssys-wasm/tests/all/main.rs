@@ -5,6 +5,7 @@ mod chaos; // random crashes, limit hits, stops and restarts under request load
 mod crash_safety; // SIGKILL of the host process mid-load, then a restart from its data
 mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod fuzz_inputs; // property-test twins of the fuzz targets: manifest, message fields, storage
+mod isolation_grants; // grants hold against symlink swaps and cross-component writes
 mod limits; // CPU deadline and memory limit
 mod manifest; // the app manifest: parsing, errors, schema
 mod messaging; // send, call, request, stamping, refusals
