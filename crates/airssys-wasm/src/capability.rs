@@ -139,6 +139,8 @@ pub(crate) struct Capabilities {
     pub(crate) max_subscriptions: u32,
     /// How many files and sockets one instance may hold open.
     pub(crate) max_open_files: u32,
+    /// Its granted directories, opened once: every instance gets these handles.
+    pub(crate) dirs: std::sync::Arc<[crate::granted_dir::GrantedDir]>,
 }
 
 /// Default of [`Capabilities::max_subscriptions`].
@@ -198,6 +200,7 @@ impl Capabilities {
             storage: None,
             max_subscriptions: DEFAULT_SUBSCRIPTIONS,
             max_open_files: DEFAULT_OPEN_FILES,
+            dirs: std::sync::Arc::new([]),
         })
     }
 
@@ -288,7 +291,7 @@ impl SocketCheck {
 }
 
 /// Build a component's `WasiCtx`: deny by default; clocks and random always; stdout and
-/// stderr into the logs (within the output budget); then exactly the granted environment, directories and network.
+/// stderr into the logs (within the output budget); then exactly the granted environment and network.
 pub(crate) fn wasi_ctx(
     address: &std::sync::Arc<str>,
     grants: &WasiGrants,
@@ -303,16 +306,8 @@ pub(crate) fn wasi_ctx(
     for (key, value) in &grants.env {
         builder.env(key, value);
     }
-    for (host, guest, writable) in &grants.dirs {
-        let perms = if *writable {
-            wasmtime_wasi::FsPerms::ReadWrite
-        } else {
-            wasmtime_wasi::FsPerms::ReadOnly
-        };
-        builder
-            .preopened_dir(host, guest, perms)
-            .map_err(|e| format!("cannot grant directory {}: {e:#}", host.display()))?;
-    }
+    // Directories are not preopened here, by path: each instance gets the component's
+    // grants as opened once (`crate::granted_dir`).
     // A component creates TCP sockets only with a connect or listen grant, UDP sockets only
     // with a UDP grant (without, socket creation is refused with `access-denied`: no file
     // descriptor is spent). Every address a socket is bound or connected to (implicit binds

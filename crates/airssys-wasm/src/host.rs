@@ -2,7 +2,7 @@
 //! and shut it down.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -374,10 +374,10 @@ impl HostBuilder {
 
     /// A builder for the app described by the manifest at `path` (relative paths in it are
     /// relative to its directory).
-    pub fn from_manifest(path: &std::path::Path) -> Result<HostBuilder, HostError> {
+    pub fn from_manifest(path: &Path) -> Result<HostBuilder, HostError> {
         let manifest = crate::manifest::Manifest::load(path)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty());
-        manifest.builder(base.unwrap_or(std::path::Path::new(".")))
+        manifest.builder(base.unwrap_or(Path::new(".")))
     }
 
     /// Which components this host loads: only those signed by trusted keys, or any in
@@ -421,7 +421,7 @@ impl HostBuilder {
     /// that contains it or lies inside it fails the start (or the spawn). `what` names it in
     /// the error ("the control socket's directory"). The artifact cache, the data directory
     /// and a manifest's audit log are protected without asking.
-    pub fn protect_dir(mut self, dir: impl AsRef<std::path::Path>, what: &str) -> Self {
+    pub fn protect_dir(mut self, dir: impl AsRef<Path>, what: &str) -> Self {
         self.protected.push(crate::protected::Protected::dir(dir.as_ref(), what));
         self
     }
@@ -429,7 +429,7 @@ impl HostBuilder {
     /// A file of the embedder's (an audit log given with [`HostBuilder::audit`], a socket)
     /// that no component may be granted: a filesystem grant that contains it fails the start
     /// (or the spawn).
-    pub fn protect_file(mut self, file: impl AsRef<std::path::Path>, what: &str) -> Self {
+    pub fn protect_file(mut self, file: impl AsRef<Path>, what: &str) -> Self {
         self.protected.push(crate::protected::Protected::file(file.as_ref(), what));
         self
     }
@@ -562,6 +562,8 @@ impl Linked {
             .map_err(|e| HostError::Engine(e.to_string()))?;
         crate::handle_limit::add_to_linker(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
+        crate::granted_dir::add_to_linker(&mut linker)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
         bindings::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
@@ -610,6 +612,8 @@ struct Core {
     data_dir: Option<PathBuf>,
     /// What no component may be granted (`protected.rs`).
     protected: Vec<crate::protected::Protected>,
+    /// Every live component's writable directories and commands, checked together.
+    app_grants: Mutex<crate::app_grants::AppGrants>,
 }
 
 impl Core {
@@ -638,11 +642,16 @@ impl Core {
             storage: None,
             data_dir: None,
             protected: Vec::new(),
+            app_grants: Mutex::default(),
         })
     }
 
     fn lock_codes(&self) -> std::sync::MutexGuard<'_, Codes> {
         self.codes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_app_grants(&self) -> std::sync::MutexGuard<'_, crate::app_grants::AppGrants> {
+        self.app_grants.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The fuel-counting engine, made on first use.
@@ -725,12 +734,12 @@ impl Core {
                 let mut sig = path.clone().into_os_string();
                 sig.push(".sig");
                 let limit = crate::untrusted_file::MAX_SIGNATURE_BYTES;
-                match crate::untrusted_file::read_text(std::path::Path::new(&sig), limit) {
+                match crate::untrusted_file::read_text(Path::new(&sig), limit) {
                     Ok(text) => ComponentSignature::parse(&text),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TrustError::Unsigned),
                     Err(e) => Err(TrustError::Malformed(format!(
                         "cannot read {}: {e}",
-                        std::path::Path::new(&sig).display()
+                        Path::new(&sig).display()
                     ))),
                 }
             }
@@ -797,13 +806,25 @@ impl Core {
         let grant_error = |reason: String| HostError::Grant { name: spec.name.to_string(), reason };
         let mut caps = Capabilities::new(&spec.grants, spec.rate, spec.pending_requests)
             .map_err(grant_error)?;
-        let writable: Vec<&std::path::Path> =
+        let writable: Vec<&Path> =
             spec.wasi.dirs.iter().filter(|d| d.2).map(|d| d.0.as_path()).collect();
         caps.max_subscriptions = spec.subscriptions;
         caps.max_open_files = spec.open_files;
         caps.commands =
             crate::process::Commands::new(&spec.commands, &writable, self.router.audit.log())
                 .map_err(grant_error)?;
+        // Opened once, here: every instance of the component gets these handles, so a
+        // directory replaced later (by a symlink) does not redirect the grant.
+        caps.dirs = spec
+            .wasi
+            .dirs
+            .iter()
+            .map(|(host, guest, writable)| {
+                crate::granted_dir::GrantedDir::open(host, guest, *writable)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(grant_error)?
+            .into();
         if let Some(quota) = spec.storage {
             let Some(storage) = &self.storage else {
                 return Err(grant_error(
@@ -842,10 +863,20 @@ impl Core {
         if !self.router.reserve(Arc::clone(&spec.name), &members, policy) {
             return Err(HostError::DuplicateName(spec.name.to_string()));
         }
+        // Under the name just reserved, so two components of one name cannot both be here.
+        let writable = caps.dirs.iter().filter(|d| d.writable).map(|d| d.canonical.clone());
+        let programs = caps.commands.iter().flat_map(|c| c.programs()).map(Path::to_path_buf);
+        let admitted =
+            self.lock_app_grants().admit(&spec.name, writable.collect(), programs.collect());
+        if let Err(reason) = admitted {
+            self.router.remove(&spec.name, &members);
+            return Err(grant_error(reason));
+        }
         let (code, engine) = match self.code(spec) {
             Ok(code) => code,
             Err(e) => {
                 self.router.remove(&spec.name, &members);
+                self.lock_app_grants().remove(&spec.name);
                 return Err(e);
             }
         };
@@ -969,6 +1000,7 @@ impl Core {
     /// Release what `prepare` reserved.
     fn unprepare(&self, prepared: Prepared) {
         self.router.remove(&prepared.name, &prepared.members);
+        self.lock_app_grants().remove(&prepared.name);
         drop(prepared);
         self.prune();
     }

@@ -19,6 +19,7 @@
 //! [`manifest`]). Not built yet: durable storage (its own issue).
 
 mod actor;
+mod app_grants;
 mod audit;
 mod bindings;
 mod cache;
@@ -27,6 +28,7 @@ pub mod codec;
 mod engine;
 mod error;
 mod fs_audit;
+mod granted_dir;
 mod handle_limit;
 mod host;
 pub mod inspect;

@@ -139,6 +139,11 @@ impl Commands {
         Ok(Some(Commands { granted, osl }))
     }
 
+    /// The granted programs, as canonical paths.
+    pub(crate) fn programs(&self) -> impl Iterator<Item = &std::path::Path> {
+        self.granted.iter().map(|g| std::path::Path::new(&g.program))
+    }
+
     /// The canonical program for `command` with `args`, and the name it runs under (as
     /// granted), if a grant allows it.
     pub(crate) fn allowed(&self, command: &str, args: &[String]) -> Option<(&str, &str)> {

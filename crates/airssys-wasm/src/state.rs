@@ -34,7 +34,7 @@ pub(crate) struct HostState {
     pub(crate) deadline: Option<Instant>,
     requests: Requests,
     subscriptions: Subscriptions,
-    caps: Arc<Capabilities>,
+    pub(crate) caps: Arc<Capabilities>,
     output: Arc<crate::output::OutputBudget>,
 }
 

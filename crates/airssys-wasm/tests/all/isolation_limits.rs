@@ -65,10 +65,7 @@ async fn item_06_subscribing_past_the_limit_is_a_typed_error() {
         .await
         .unwrap();
     let answer = ask(&host, "flood", "subscribe:150").await;
-    assert!(
-        answer.contains("subscribed 100, then") && answer.contains("NotPermitted"),
-        "{answer}"
-    );
+    assert!(answer.contains("subscribed 100, then") && answer.contains("NotPermitted"), "{answer}");
     // Subscribing again to what it has is no new subscription.
     assert_eq!(ask(&host, "flood", "subscribe:100").await, "subscribed 100");
     assert_eq!(host.publish("more.42", raw("hi")).unwrap(), 1);

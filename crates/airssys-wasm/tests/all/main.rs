@@ -6,6 +6,7 @@ mod crash_safety; // SIGKILL of the host process mid-load, then a restart from i
 mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod fuzz_inputs; // property-test twins of the fuzz targets: manifest, message fields, storage
 mod isolation_cache_trust; // issue 15: artifact cache, protected host files, trust, odd files
+mod isolation_grants; // issue 15: grants hold against symlink swaps and cross-component writes
 mod isolation_limits; // issue 15: memory, subscriptions, open files, mailbox bytes, output, storage rate
 mod isolation_supervision; // issue 15: slow init, forged log lines, response limits, crash loops
 mod limits; // CPU deadline and memory limit
