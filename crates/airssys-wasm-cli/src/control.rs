@@ -39,13 +39,16 @@ fn socket(g: &Globals) -> PathBuf {
 
 fn connect(g: &Globals) -> anyhow::Result<UnixStream> {
     let path = socket(g);
-    UnixStream::connect(&path).map_err(|e| {
+    crate::socket_owner::check_socket(&path)?;
+    let stream = UnixStream::connect(&path).map_err(|e| {
         anyhow::anyhow!(
             "no running app answers at {} ({e}): start it with `airssys up`, or point to it with \
              --app MANIFEST or --socket PATH",
             path.display()
         )
-    })
+    })?;
+    crate::socket_owner::check_peer(&stream, &path)?;
+    Ok(stream)
 }
 
 fn send_request(stream: &mut UnixStream, request: &Request) -> anyhow::Result<()> {
@@ -342,6 +345,9 @@ const MAX_REQUEST: usize = 256 << 20;
 pub fn bind(path: &Path) -> anyhow::Result<Bound> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let dir = path.parent().unwrap_or(Path::new("."));
+    // A directory someone else made first (a shared project directory) is theirs: refused,
+    // saying whose, before anything is created or changed in it.
+    crate::socket_owner::check_dir(dir, false)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

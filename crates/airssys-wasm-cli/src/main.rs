@@ -17,6 +17,7 @@ mod keys;
 mod logs;
 mod new;
 mod output;
+mod socket_owner;
 mod store;
 
 use std::path::PathBuf;

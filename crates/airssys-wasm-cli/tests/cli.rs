@@ -371,3 +371,80 @@ children = ["a", "b"]
     assert!(logs.contains("root supervisor ended"), "{logs}");
     assert!(!logs.lines().any(|l| l.starts_with("FORGED")), "{logs}");
 }
+
+/// A real second local user, made for one test and removed afterwards (even on failure).
+struct LocalUser {
+    name: String,
+    uid: u32,
+}
+
+impl LocalUser {
+    /// None (with the reason printed) unless the test runs as root with `useradd`.
+    fn create(tag: &str) -> Option<LocalUser> {
+        if !rustix::process::geteuid().is_root() {
+            println!("skipped: creating a second local user needs root");
+            return None;
+        }
+        let name = format!("airssys-{tag}-{}", std::process::id());
+        let made = Command::new("useradd")
+            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", &name])
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            println!("skipped: useradd is not available here");
+            return None;
+        }
+        let id = Command::new("id").args(["-u", &name]).output().unwrap();
+        let uid = String::from_utf8_lossy(&id.stdout).trim().parse().unwrap();
+        Some(LocalUser { name, uid })
+    }
+
+    fn chown(&self, path: &Path) {
+        let uid = rustix::process::Uid::from_raw(self.uid);
+        rustix::fs::chown(path, Some(uid), None).unwrap();
+    }
+}
+
+impl Drop for LocalUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).status();
+    }
+}
+
+/// Issue 15, item W6: in a shared project directory, another user who made `.airssys/` (or a
+/// socket in it) first is neither trusted by the client nor silently fought by `up`.
+#[test]
+fn item_w6_a_control_directory_or_socket_of_another_user_is_refused() {
+    let Some(other) = LocalUser::create("w6") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let manifest = format!(
+        "[app]\nname = \"shared\"\n\n[trust]\ndevelopment = true\n\n[components.a]\nsource = \"{}\"\n",
+        test_programs::MISBEHAVE
+    );
+    std::fs::write(root.join("airssys.toml"), manifest).unwrap();
+    let control = root.join(".airssys");
+    std::fs::create_dir(&control).unwrap();
+    other.chown(&control);
+    // `up` says whose the directory is and what to do.
+    fails(&airssys(root, &["up"]), 1, &[".airssys", "belongs to another user", "--socket"]);
+    // The client does not talk to what is in it.
+    fails(&airssys(root, &["ps"]), 1, &["belongs to another user"]);
+    // A socket of another user's in a directory of ours: the client refuses it too.
+    rustix::fs::chown(&control, Some(rustix::process::geteuid()), None).unwrap();
+    let socket = control.join("control.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    other.chown(&socket);
+    fails(&airssys(root, &["ps"]), 1, &["control socket", "belongs to another user"]);
+    drop(listener);
+    std::fs::remove_file(&socket).unwrap();
+    // A directory of ours that others may write: refused by the client, fixed by `up`.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&control, std::fs::Permissions::from_mode(0o777)).unwrap();
+    fails(&airssys(root, &["ps"]), 1, &["may be written by other users"]);
+    let up = Running::start(root, &["up"], &socket);
+    assert_eq!(ok(&airssys(root, &["call", "a", "hi", "--codec", "raw"])).trim(), "ok");
+    let mode = std::fs::metadata(&control).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let (code, logs) = up.interrupt();
+    assert_eq!(code, Some(0), "{logs}");
+}
