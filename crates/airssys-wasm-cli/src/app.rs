@@ -65,19 +65,29 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-/// Until Ctrl-C or SIGTERM.
-async fn stopped() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+/// Ctrl-C and SIGTERM, caught from the moment this is made: made before the control socket
+/// serves anyone, so that a stop asked for as soon as the app answers is never the
+/// default action (the process killed).
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("cannot catch Ctrl-C")?,
+            terminate: signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
+        })
+    }
+
+    /// Until the next Ctrl-C or SIGTERM.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }
 
@@ -91,6 +101,7 @@ async fn serve_until_stopped(
     logs: Arc<crate::logs::LogBuffer>,
     grace: Duration,
 ) -> anyhow::Result<ExitCode> {
+    let mut signals = StopSignals::new()?;
     let host = Arc::new(host);
     let served = Arc::new(Served { host: Arc::clone(&host), audit, logs });
     let socket = bound.path.clone();
@@ -113,7 +124,7 @@ async fn serve_until_stopped(
     // Until stopped, or until the root supervisor gives up: then nothing is left running,
     // and `up` must not sit there looking alive.
     let root_exit = tokio::select! {
-        () = stopped() => None,
+        () = signals.next() => None,
         reason = host.wait_for_root_exit() => Some(reason),
     };
     if let Some(reason) = &root_exit {
@@ -135,7 +146,7 @@ async fn serve_until_stopped(
                 host = shared;
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis(10)) => {}
-                    () = stopped() => bail!("stopped again: not waiting for {name} to stop"),
+                    () = signals.next() => bail!("stopped again: not waiting for {name} to stop"),
                 }
             }
         }

@@ -234,7 +234,11 @@ fn errors_say_what_to_do_and_exit_with_the_right_code() {
     .unwrap();
     fails(&airssys(root, &["up", "missing.toml"]), 1, &["nope.wasm"]);
     // Files that are not components, or do not fit the contract.
-    fails(&airssys(root, &["inspect", "absent.wasm"]), 1, &["cannot read absent.wasm"]);
+    fails(
+        &airssys(root, &["inspect", "absent.wasm"]),
+        1,
+        &["cannot read the component absent.wasm"],
+    );
     std::fs::write(root.join("text.wasm"), "hello").unwrap();
     fails(&airssys(root, &["inspect", "text.wasm"]), 1, &["not a WebAssembly component"]);
     let misfit = airssys(root, &["inspect", test_programs::MISFIT]);
