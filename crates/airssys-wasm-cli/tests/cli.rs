@@ -386,7 +386,7 @@ impl LocalUser {
     /// None (with the reason printed) unless the test runs as root with `useradd`.
     fn create(tag: &str) -> Option<LocalUser> {
         if !rustix::process::geteuid().is_root() {
-            println!("skipped: creating a second local user needs root");
+            eprintln!("skipped: creating a second local user needs root");
             return None;
         }
         let name = format!("airssys-{tag}-{}", std::process::id());
@@ -394,7 +394,7 @@ impl LocalUser {
             .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", &name])
             .status();
         if !made.is_ok_and(|s| s.success()) {
-            println!("skipped: useradd is not available here");
+            eprintln!("skipped: useradd is not available here");
             return None;
         }
         let id = Command::new("id").args(["-u", &name]).output().unwrap();
