@@ -4,24 +4,10 @@ use std::time::Duration;
 
 use airssys_wasm::{ComponentSpec, EngineConfig, Host, RequestError, Source};
 
-use crate::util::{T, guest, raw, text};
+use crate::util::{T, cache_entries, from_cache, guest, raw, text};
 
 fn cached_engine(dir: &std::path::Path) -> EngineConfig {
     EngineConfig { cache_dir: Some(dir.to_owned()), ..EngineConfig::default() }
-}
-
-async fn from_cache(host: &Host, name: &str) -> bool {
-    host.components().await.iter().find(|c| &*c.address == name).expect("listed").from_cache
-}
-
-fn artifacts(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// The second start of the same component with the same engine settings loads the compiled
@@ -42,7 +28,7 @@ async fn second_start_loads_the_compiled_artifact_and_damage_is_recompiled() {
     assert!(!from_cache(&first, "echo").await);
     assert_eq!(text(first.call("echo", raw("one"), T).await.unwrap()), "one");
     first.shutdown(T).await;
-    let entries = artifacts(dir.path());
+    let entries = cache_entries(dir.path());
     assert_eq!(entries.len(), 1, "one artifact per component and engine: {entries:?}");
 
     let second = start().await;

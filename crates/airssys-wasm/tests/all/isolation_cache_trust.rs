@@ -10,28 +10,14 @@ use airssys_wasm::trust::{ComponentSignature, PublicKey, SecretKey, TrustPolicy}
 use airssys_wasm::{EngineConfig, Host, HostBuilder};
 use sha2::Digest;
 
-use crate::util::{T, guest, raw, text};
+use crate::util::{T, cache_entries, from_cache, guest, raw, text};
 
 fn cached_engine(dir: &Path) -> EngineConfig {
     EngineConfig { cache_dir: Some(dir.to_owned()), ..EngineConfig::default() }
 }
 
-async fn from_cache(host: &Host, name: &str) -> bool {
-    host.components().await.iter().find(|c| &*c.address == name).expect("listed").from_cache
-}
-
-fn entries(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
-        .collect();
-    files.sort();
-    files
-}
-
 fn entry_of(dir: &Path, before: &[PathBuf]) -> PathBuf {
-    let new: Vec<_> = entries(dir).into_iter().filter(|e| !before.contains(e)).collect();
+    let new: Vec<_> = cache_entries(dir).into_iter().filter(|e| !before.contains(e)).collect();
     assert_eq!(new.len(), 1, "one new entry: {new:?}");
     new[0].clone()
 }
@@ -446,6 +432,6 @@ async fn item_02_a_symlink_swap_after_start_does_not_redirect_the_cache() {
     assert!(!from_cache(&host, "counter").await);
     assert_eq!(text(host.call("echo", raw("here"), T).await.unwrap()), "here");
     host.shutdown(T).await;
-    assert_eq!(entries(&moved).len(), 2, "the new entry went to the opened directory");
+    assert_eq!(cache_entries(&moved).len(), 2, "the new entry went to the opened directory");
     assert!(std::fs::read_dir(&attacker).unwrap().next().is_none(), "the symlink was followed");
 }

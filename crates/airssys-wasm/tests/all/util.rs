@@ -168,3 +168,19 @@ pub fn run_child_test(test: &str, env: &[(&str, String)]) -> String {
 pub fn in_child() -> bool {
     std::env::var_os("AIRSSYS_CHILD").is_some()
 }
+
+/// Whether the listed component `name` had its code from the artifact cache.
+pub async fn from_cache(host: &Host, name: &str) -> bool {
+    host.components().await.iter().find(|c| &*c.address == name).expect("listed").from_cache
+}
+
+/// The compiled artifacts in a cache directory, sorted.
+pub fn cache_entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    files.sort();
+    files
+}
