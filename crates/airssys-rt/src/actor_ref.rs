@@ -79,17 +79,23 @@ impl<A: Actor> ActorRef<A> {
 
     /// Request-response: build a message around a [`Reply`] handle, send it and wait for the
     /// answer. The timeout covers waiting for mailbox room and for the reply; the actor's
-    /// death or crash before replying is [`AskError::NoReply`], never a hang.
+    /// death or crash before replying is [`AskError::NoReply`] (with its exit reason), never a
+    /// hang. An actor asking itself from its own handler gets [`AskError::CallingSelf`] at
+    /// once.
     pub async fn ask<R: Send + 'static>(
         &self,
         make: impl FnOnce(Reply<R>) -> A::Msg,
         timeout: Duration,
     ) -> Result<R, AskError> {
+        if self.cell.is_current_task() {
+            return Err(AskError::CallingSelf);
+        }
         let slot = Slot::new();
         let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<Slot<R>>;
         self.cell.deadlines.register(timeout, expire);
         let _abandon = Abandon(&slot);
-        match self.cell.try_push(make(Reply::new(Arc::clone(&slot))), None) {
+        let reply = Reply::new(Arc::clone(&slot), self.target());
+        match self.cell.try_push(make(reply), None) {
             Ok(_) => {}
             Err(TrySendError::Closed(_)) => return Err(AskError::Closed),
             Err(TrySendError::Full(msg)) => {
@@ -109,6 +115,12 @@ impl<A: Actor> ActorRef<A> {
     /// handed back at once if the mailbox is full or the actor is gone), and the returned
     /// [`PendingAsk`] resolves to the answer. The timeout runs from this call. Dropping the
     /// `PendingAsk` abandons the answer (the handler still runs).
+    ///
+    /// An actor may `try_ask` itself: the request is queued like any other and handled after
+    /// the current handler. But awaiting the answer from inside its own handler could only
+    /// wait for itself, so that await fails at once with [`AskError::CallingSelf`] (the
+    /// request is still handled later; its answer is discarded). Awaited from another task,
+    /// the answer comes as usual.
     pub fn try_ask<R: Send + 'static>(
         &self,
         make: impl FnOnce(Reply<R>) -> A::Msg,
@@ -116,8 +128,8 @@ impl<A: Actor> ActorRef<A> {
     ) -> Result<PendingAsk<R>, TrySendError<A::Msg>> {
         let slot = Slot::new();
         let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<Slot<R>>;
-        let pending = PendingAsk { slot: Arc::clone(&slot) };
-        match self.cell.try_push(make(Reply::new(slot)), None) {
+        let pending = PendingAsk { slot: Arc::clone(&slot), target: self.target() };
+        match self.cell.try_push(make(Reply::new(slot, self.target())), None) {
             Ok(_) => {
                 self.cell.deadlines.register(timeout, expire);
                 Ok(pending)
@@ -140,6 +152,10 @@ impl<A: Actor> ActorRef<A> {
         Timer::interval(self.clone(), period, make)
     }
 
+    fn target(&self) -> Arc<dyn CellOps> {
+        Arc::clone(&self.cell) as Arc<dyn CellOps>
+    }
+
     /// A [`Recipient`] for messages of type `T`, converted into this actor's messages by
     /// `map`.
     pub fn recipient<T: 'static>(&self, map: fn(T) -> A::Msg) -> Recipient<T> {
@@ -158,10 +174,21 @@ impl<A: Actor> ActorRef<A> {
         self.cell.stop(ExitReason::Normal)
     }
 
-    /// Kill at once: the actor's task is cancelled at its next await point, no hook runs, and
-    /// it exits with [`ExitReason::Killed`].
+    /// Kill at once (OTP's `exit(Pid, kill)`). From the moment this returns the incarnation
+    /// handles no further message, runs no hook and exits with [`ExitReason::Killed`],
+    /// whatever it was doing; its task is cancelled at its next await point (the message it
+    /// is handling is abandoned there). An actor that no supervisor will restart is gone at
+    /// once: [`is_alive`](Self::is_alive) is false and sends fail. A supervised one keeps its
+    /// address and mailbox for its next incarnation.
     pub fn kill(&self) {
         self.cell.kill()
+    }
+
+    /// Send an exit signal with `reason` from outside any actor (OTP's `exit(Pid, Reason)`;
+    /// from inside an actor use [`Context::exit`](crate::Context::exit), which names the
+    /// sender). See [`ActorHandle::exit`].
+    pub fn exit(&self, reason: ExitReason) {
+        self.handle().exit(reason)
     }
 
     /// Close the mailbox to new messages, handle the queued ones, then stop for good (even
@@ -229,6 +256,20 @@ impl ActorHandle {
     /// See [`ActorRef::kill`].
     pub fn kill(&self) {
         self.0.kill()
+    }
+
+    /// Send an exit signal with `reason` (OTP's `exit(Pid, Reason)`), from outside any actor:
+    /// the signal's `from` is the actor itself. An actor that traps exits gets it in
+    /// [`Actor::handle_exit`](crate::Actor::handle_exit) and lives on; one that does not
+    /// ignores `Normal` and otherwise ends at once with `reason`, as by a kill (no further
+    /// message, no hook). [`ExitReason::Killed`] cannot be trapped: it is [`kill`](Self::kill).
+    pub fn exit(&self, reason: ExitReason) {
+        self.0.exit_signal(self.clone(), reason)
+    }
+
+    /// True while the actor's current incarnation traps exits.
+    pub fn traps_exits(&self) -> bool {
+        self.0.traps_exits()
     }
 
     /// See [`ActorRef::drain`].
@@ -334,6 +375,8 @@ impl<M: Send + 'static, T: 'static> RecipientOps<T> for Mapped<M, T> {
 #[must_use = "the answer is lost if the pending ask is dropped"]
 pub struct PendingAsk<R> {
     slot: Arc<Slot<R>>,
+    /// The actor asked: awaiting its answer from its own task fails with `CallingSelf`.
+    target: Arc<dyn CellOps>,
 }
 
 impl<R> fmt::Debug for PendingAsk<R> {
@@ -346,7 +389,12 @@ impl<R> Future for PendingAsk<R> {
     type Output = Result<R, AskError>;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        self.slot.poll_answer(cx)
+        match self.slot.poll_answer(cx) {
+            Poll::Pending if self.target.is_current_task() => {
+                Poll::Ready(Err(AskError::CallingSelf))
+            }
+            other => other,
+        }
     }
 }
 

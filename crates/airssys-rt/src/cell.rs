@@ -8,9 +8,10 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use tokio::sync::{Notify, oneshot};
@@ -22,6 +23,9 @@ use crate::error::{RegistryError, SendError, TrySendError};
 use crate::exit::{ActorId, Down, ExitReason, ExitSignal, MonitorRef};
 use crate::mailbox::{Delivery, DropPolicy, MailboxConfig};
 use crate::metrics::ActorMetrics;
+use crate::reply::Orphan;
+use crate::supervisor::Restart;
+use crate::system::System;
 
 /// A system signal: travels in the priority lane, ahead of user messages.
 pub(crate) enum Signal {
@@ -31,6 +35,8 @@ pub(crate) enum Signal {
     LinkExit(ExitSignal),
     /// A monitored actor exited.
     Down(Down),
+    /// An exit signal sent with `exit` (not from a link), for an actor that traps exits.
+    Exit(ExitSignal),
 }
 
 /// What the actor loop takes out of the mailbox next.
@@ -39,6 +45,8 @@ pub(crate) enum Received<M> {
     Msg(M),
     /// The mailbox was closed to new messages and is now empty (drain finished).
     Drained,
+    /// The incarnation was killed: it ends now, without taking another message.
+    Killed,
 }
 
 /// Why a new incarnation could not start.
@@ -92,8 +100,16 @@ impl Closed {
     }
 }
 
-/// Called when an incarnation exits; returns false if the parent is gone.
-pub(crate) type ParentHook = Arc<dyn Fn(ChildExit) -> bool + Send + Sync>;
+/// The supervisor of a cell: told when an incarnation exits, and the child's restart type,
+/// so that the cell knows at its exit whether a restart may follow (a child that will not be
+/// restarted releases its name before anyone hears of its exit).
+#[derive(Clone)]
+pub(crate) struct ParentHook {
+    /// Called when an incarnation exits; returns false if the parent is gone.
+    pub(crate) notify: Arc<dyn Fn(ChildExit) -> bool + Send + Sync>,
+    /// The child's restart type.
+    pub(crate) restart: Restart,
+}
 
 struct ExitWaiter {
     /// Fire only when the actor is dead for good (not on an exit that leads to a restart).
@@ -110,7 +126,12 @@ struct State<M> {
     accepting: bool,
     /// The next exit is final even if a supervisor would restart the actor.
     terminal: bool,
-    kill_requested: bool,
+    /// The supervisor will restart the running incarnation whatever its exit reason (it is
+    /// stopping it for a group restart).
+    restart_expected: bool,
+    /// The running incarnation was killed (or sent an untrapped exit signal) with this reason:
+    /// it handles nothing more, runs no hook, and exits with exactly this reason.
+    killed: Option<ExitReason>,
     waiting_senders: u32,
     incarnation: u32,
     abort: Option<AbortHandle>,
@@ -131,13 +152,16 @@ struct Relations {
     /// Linked actors, with the incarnation each was in when the link was made: an exit
     /// signal is for that incarnation only.
     links: Vec<(ActorHandle, u32)>,
-    /// Monitors others hold on this actor.
-    monitors: Vec<(MonitorRef, ActorHandle, u32)>,
+    /// Monitors others hold on this actor, with the name they monitored it by (if any).
+    monitors: Vec<(MonitorRef, ActorHandle, u32, Option<Arc<str>>)>,
     /// Monitors this actor holds on others (removed from them when it exits).
     monitoring: Vec<(MonitorRef, ActorHandle)>,
     exit_waiters: Vec<ExitWaiter>,
     parent: Option<ParentHook>,
     name: Option<Arc<str>>,
+    /// Answer slots of asks whose `Reply` was dropped while this actor was handling a message
+    /// or ending: their askers learn at the end of that handler whether the actor crashed.
+    orphans: Vec<Weak<dyn Orphan>>,
 }
 
 impl<M> State<M> {
@@ -170,6 +194,25 @@ pub(crate) struct Cell<M> {
     pub(crate) deadlines: Arc<Deadlines>,
     pub(crate) handled: AtomicU64,
     restarts: AtomicU32,
+    /// The running incarnation traps exits (mirrors `Context::trap_exits`).
+    traps: AtomicBool,
+    /// Mirrors `State::killed.is_some()`, read without the lock by the receive loop.
+    killed: AtomicBool,
+    /// A `Reply` dropped now is deferred to `orphans`: a handler runs, or the incarnation ends.
+    defer_orphans: AtomicBool,
+    /// `orphans` is not empty.
+    has_orphans: AtomicBool,
+    /// The tokio task of the running incarnation ([`task_key`]; 0 when none), to tell an ask
+    /// made by the actor to itself.
+    task: AtomicU64,
+}
+
+/// A number for a tokio task id (ids are non-zero `u64`s and Fx-hashing one is a bijection,
+/// so two tasks never share a key and no task has key 0).
+pub(crate) fn task_key(id: tokio::task::Id) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    id.hash(&mut h);
+    h.finish()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -195,7 +238,8 @@ impl<M: Send + 'static> Cell<M> {
                 status: Status::Running,
                 accepting: true,
                 terminal: false,
-                kill_requested: false,
+                restart_expected: false,
+                killed: None,
                 waiting_senders: 0,
                 incarnation: 0,
                 abort: None,
@@ -216,6 +260,11 @@ impl<M: Send + 'static> Cell<M> {
             deadlines,
             handled: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
+            traps: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            defer_orphans: AtomicBool::new(false),
+            has_orphans: AtomicBool::new(false),
+            task: AtomicU64::new(0),
         }
     }
 
@@ -320,6 +369,9 @@ impl<M: Send + 'static> Cell<M> {
             return Poll::Ready(Received::Msg(m));
         }
         let mut st = lock(&self.state);
+        if st.killed.is_some() {
+            return Poll::Ready(Received::Killed);
+        }
         if let Some(reason) = st.exit.take() {
             if st.signals.is_empty() {
                 self.signal_pending.store(false, Ordering::Relaxed);
@@ -404,7 +456,9 @@ impl<M: Send + 'static> Cell<M> {
         }
         if st.incarnation > 0 {
             self.restarts.fetch_add(1, Ordering::Relaxed);
-            st.kill_requested = false;
+            st.killed = None;
+            st.restart_expected = false;
+            self.killed.store(false, Ordering::Relaxed);
             // Signals meant for the previous incarnation (a stop, a down notice of a monitor
             // it held) must not reach the new one. Before the first incarnation there is no
             // previous one: a stop or kill sent that early is kept.
@@ -414,6 +468,8 @@ impl<M: Send + 'static> Cell<M> {
         }
         st.incarnation += 1;
         st.status = Status::Running;
+        self.traps.store(false, Ordering::Relaxed);
+        self.defer_orphans.store(false, Ordering::Relaxed);
         if parent.is_some() {
             st.rel().parent = parent;
         }
@@ -439,65 +495,85 @@ impl<M: Send + 'static> Cell<M> {
         if st.incarnation != incarnation || st.status != Status::Running {
             return;
         }
-        if st.kill_requested {
+        if st.killed.is_some() {
             drop(st);
             abort.abort();
         } else {
+            self.task.store(task_key(abort.id()), Ordering::Relaxed);
             st.abort = Some(abort);
         }
     }
 
-    /// Finish an incarnation: tell links, monitors and the supervisor, then either keep the
-    /// mailbox for a restart or close it for good. Runs from the incarnation's exit guard, so
-    /// it must never panic.
+    /// Finish an incarnation: close the cell first if no restart can follow (so that its name
+    /// is free before anyone hears of the exit), then tell links, monitors, askers whose
+    /// request it dropped, and the supervisor. Runs from the incarnation's exit guard, so it
+    /// must never panic.
     pub(crate) fn finish(
         self: &Arc<Self>,
         me: &ActorHandle,
         incarnation: u32,
         reason: ExitReason,
-    ) -> Option<Closed> {
+        system: &System,
+    ) {
         let mut st = lock(&self.state);
         if st.incarnation != incarnation || st.status != Status::Running {
-            return None;
+            return;
         }
         st.abort = None;
+        self.task.store(0, Ordering::Relaxed);
+        // A kill is final: whatever the incarnation was doing, it exits with the kill's reason.
+        let reason = st.killed.clone().unwrap_or(reason);
         let terminal = st.terminal;
-        let (links, monitors, monitoring, parent, mut fire_now): (_, _, _, _, Vec<ExitWaiter>) =
-            match st.rel.as_deref_mut() {
-                None => Default::default(),
-                Some(rel) => {
-                    // A final exit is still reported to the supervisor (so that it stops
-                    // counting the child as running), but it cannot restart it.
-                    let parent = rel.parent.clone();
-                    // Waiters for the end of this incarnation fire now if a restart may follow;
-                    // otherwise `close` fires them all, after the system has forgotten the actor.
-                    let mut fire_now = Vec::new();
-                    if parent.is_some()
-                        && !terminal
-                        && rel.exit_waiters.iter().any(|w| !w.permanent)
-                    {
-                        let (now, keep) = std::mem::take(&mut rel.exit_waiters)
-                            .into_iter()
-                            .partition(|w| !w.permanent);
-                        fire_now = now;
-                        rel.exit_waiters = keep;
-                    }
-                    (
-                        std::mem::take(&mut rel.links),
-                        std::mem::take(&mut rel.monitors),
-                        std::mem::take(&mut rel.monitoring),
-                        parent,
-                        fire_now,
-                    )
-                }
-            };
-        if parent.is_some() && !terminal && st.first_waiter.as_ref().is_some_and(|w| !w.permanent) {
-            fire_now.extend(st.first_waiter.take());
+        let restart_expected = st.restart_expected;
+        let mut fire_now: Vec<ExitWaiter> = Vec::new();
+        let (links, monitors, monitoring, parent, orphans) = match st.rel.as_deref_mut() {
+            None => Default::default(),
+            Some(rel) => (
+                std::mem::take(&mut rel.links),
+                std::mem::take(&mut rel.monitors),
+                std::mem::take(&mut rel.monitoring),
+                rel.parent.clone(),
+                std::mem::take(&mut rel.orphans),
+            ),
+        };
+        self.has_orphans.store(false, Ordering::Relaxed);
+        // Whether a supervisor may start another incarnation in this cell. A final exit is
+        // still reported to it (so that it stops counting the child as running).
+        let may_restart = !terminal
+            && parent
+                .as_ref()
+                .is_some_and(|p| restart_expected || p.restart.should_restart(&reason));
+        if may_restart {
+            // Waiters for the end of this incarnation fire now; `close` fires the others once
+            // the actor is gone for good.
+            if st.first_waiter.as_ref().is_some_and(|w| !w.permanent) {
+                fire_now.extend(st.first_waiter.take());
+            }
+            if let Some(rel) = st.rel.as_deref_mut()
+                && rel.exit_waiters.iter().any(|w| !w.permanent)
+            {
+                let (now, keep) =
+                    std::mem::take(&mut rel.exit_waiters).into_iter().partition(|w| !w.permanent);
+                fire_now.extend::<Vec<ExitWaiter>>(now);
+                rel.exit_waiters = keep;
+            }
         }
         st.exit = Some(reason.clone());
         st.status = Status::Restarting;
         drop(st);
 
+        let mut closed = match may_restart {
+            true => None,
+            false => self.close(incarnation),
+        };
+        if let Some(c) = &closed {
+            system.forget(self.id, c.name.clone());
+        }
+        for o in orphans {
+            if let Some(o) = o.upgrade() {
+                o.orphaned(Some(reason.clone()));
+            }
+        }
         for w in fire_now {
             let _ = w.tx.send(reason.clone());
         }
@@ -508,27 +584,84 @@ impl<M: Send + 'static> Cell<M> {
             let exit = ExitSignal { from: me.clone(), reason: reason.clone(), incarnation };
             link.0.signal(Signal::LinkExit(exit), link_incarnation);
         }
-        for (mref, watcher, watcher_incarnation) in monitors {
-            let down = Down { monitor: mref, actor: self.id, reason: reason.clone() };
+        for (mref, watcher, watcher_incarnation, name) in monitors {
+            let down = Down { monitor: mref, actor: self.id, reason: reason.clone(), name };
             watcher.0.signal(Signal::Down(down), watcher_incarnation);
         }
-        let restartable = match parent {
-            Some(hook) => {
-                let accepted = hook(ChildExit {
-                    actor: self.id,
-                    incarnation,
-                    reason: reason.clone(),
-                    last: terminal,
-                });
-                accepted && !terminal
+        if let Some(parent) = parent {
+            let accepted = (parent.notify)(ChildExit {
+                actor: self.id,
+                incarnation,
+                reason: reason.clone(),
+                last: !may_restart,
+            });
+            if may_restart && !accepted {
+                // The supervisor is gone: nobody will restart the actor.
+                closed = self.close(incarnation);
+                if let Some(c) = &closed {
+                    system.forget(self.id, c.name.clone());
+                }
             }
-            None => false,
-        };
-        if restartable {
-            tracing::debug!(actor = %self.id, %reason, "actor exited; awaiting supervisor");
-            return None;
         }
-        self.close(incarnation)
+        match closed {
+            Some(c) => c.notify(),
+            None => tracing::debug!(actor = %self.id, %reason, "actor exited; awaiting supervisor"),
+        }
+    }
+
+    /// A `Reply` to an ask made to this actor was dropped unanswered. While a handler runs
+    /// (or the incarnation ends) its asker is told at the end of it, with the exit reason if
+    /// the actor crashed; otherwise at once (`Err`, with the reason of an exit already made).
+    fn defer_orphan(&self, slot: Weak<dyn Orphan>) -> Result<(), Option<ExitReason>> {
+        let mut st = lock(&self.state);
+        match st.status {
+            Status::Running if self.defer_orphans.load(Ordering::Relaxed) => {
+                st.rel().orphans.push(slot);
+                self.has_orphans.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Status::Running => Err(None),
+            Status::Restarting | Status::Dead => Err(st.exit.clone()),
+        }
+    }
+
+    /// A handler is about to run (`true`) or returned and the actor goes on (`false`): in the
+    /// latter case, askers whose `Reply` it dropped learn that no answer will come.
+    pub(crate) fn in_handler(&self, running: bool) {
+        self.defer_orphans.store(running, Ordering::Relaxed);
+        if !running && self.has_orphans.load(Ordering::Relaxed) {
+            let orphans = {
+                let mut st = lock(&self.state);
+                self.has_orphans.store(false, Ordering::Relaxed);
+                st.rel.as_deref_mut().map(|r| std::mem::take(&mut r.orphans)).unwrap_or_default()
+            };
+            for o in orphans.into_iter().filter_map(|o| o.upgrade()) {
+                o.orphaned(None);
+            }
+        }
+    }
+
+    /// True once the running incarnation was killed.
+    pub(crate) fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+
+    /// True when called from the task of the running incarnation (the actor itself).
+    fn on_own_task(&self) -> bool {
+        tokio::task::try_id().is_some_and(|id| self.task.load(Ordering::Relaxed) == task_key(id))
+    }
+
+    /// Remove a down notice of `mref` queued in the signal lane; true if there was one.
+    pub(crate) fn flush_down(&self, mref: MonitorRef) -> bool {
+        let mut st = lock(&self.state);
+        let before = st.signals.len();
+        st.signals.retain(|s| !matches!(s, Signal::Down(d) if d.monitor == mref));
+        before != st.signals.len()
+    }
+
+    /// Mirror `Context::trap_exits`.
+    pub(crate) fn set_traps(&self, trap: bool) {
+        self.traps.store(trap, Ordering::Relaxed);
     }
 
     pub(crate) fn add_monitoring(&self, mref: MonitorRef, target: ActorHandle) {
@@ -579,7 +712,24 @@ pub(crate) trait CellOps: Send + Sync + 'static {
     /// Deliver a signal to incarnation `incarnation` only (dropped if another one runs).
     fn signal(&self, s: Signal, incarnation: u32) -> bool;
     fn stop(&self, reason: ExitReason) -> bool;
-    fn kill(&self);
+    /// End the running incarnation now with `reason`: it handles nothing more and runs no
+    /// hook. An actor that will not be restarted stops taking messages at once.
+    fn kill_with(&self, reason: ExitReason);
+    fn kill(&self) {
+        self.kill_with(ExitReason::Killed);
+    }
+    /// An exit signal sent with `exit`: delivered to `handle_exit` if the actor traps exits;
+    /// otherwise ignored if `Normal` (unless sent by the actor to itself), else a kill with
+    /// that reason. `Killed` cannot be trapped.
+    fn exit_signal(&self, from: ActorHandle, reason: ExitReason);
+    fn traps_exits(&self) -> bool;
+    /// The running incarnation will be restarted by its supervisor whatever it exits with
+    /// (it is being stopped for a group restart).
+    fn expect_restart(&self);
+    /// True when called from the task of the running incarnation (the actor itself).
+    fn is_current_task(&self) -> bool;
+    /// See `Cell::defer_orphan`.
+    fn orphan(&self, slot: Weak<dyn Orphan>) -> Result<(), Option<ExitReason>>;
     fn drain(&self);
     fn set_terminal(&self);
     fn is_alive(&self) -> bool;
@@ -591,8 +741,14 @@ pub(crate) trait CellOps: Send + Sync + 'static {
     /// Remove the link with `other`; with `Some(incarnation)`, only if it was made with that
     /// incarnation of it (a late exit signal must not remove a newer link).
     fn remove_link(&self, other: ActorId, incarnation: Option<u32>);
-    fn add_monitor(&self, watcher: ActorHandle, watcher_incarnation: u32) -> Option<MonitorRef>;
-    fn remove_monitor(&self, mref: MonitorRef);
+    fn add_monitor(
+        &self,
+        watcher: ActorHandle,
+        watcher_incarnation: u32,
+        name: Option<Arc<str>>,
+    ) -> Option<MonitorRef>;
+    /// Remove a monitor held on this actor; true if it was there (it had not fired).
+    fn remove_monitor(&self, mref: MonitorRef) -> bool;
     fn exit_waiter(&self, permanent: bool) -> Result<oneshot::Receiver<ExitReason>, ExitReason>;
     fn close(&self, incarnation: u32) -> Option<Closed>;
     fn incarnation(&self) -> u32;
@@ -631,18 +787,70 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         true
     }
 
-    fn kill(&self) {
+    fn kill_with(&self, reason: ExitReason) {
         let mut st = lock(&self.state);
-        if st.status != Status::Running {
+        if st.status != Status::Running || st.killed.is_some() {
             return;
         }
-        match st.abort.take() {
-            Some(abort) => {
-                drop(st);
-                abort.abort();
-            }
-            None => st.kill_requested = true,
+        // Without a supervisor to restart it, the actor is gone from this moment on: it takes
+        // no more messages and `is_alive` is false. A supervised one keeps its mailbox for
+        // its next incarnation (never handled by this one).
+        let restartable = st
+            .rel
+            .as_ref()
+            .and_then(|r| r.parent.as_ref())
+            .is_some_and(|p| st.restart_expected || p.restart.should_restart(&reason));
+        let last = st.terminal || !restartable;
+        if last {
+            st.accepting = false;
         }
+        st.killed = Some(reason);
+        self.killed.store(true, Ordering::Relaxed);
+        self.defer_orphans.store(true, Ordering::Relaxed);
+        self.signal_pending.store(true, Ordering::Relaxed);
+        let abort = st.abort.take();
+        let waker = st.rx_waker.take();
+        drop_lock_then_wake(st, waker);
+        if let Some(abort) = abort {
+            abort.abort();
+        }
+        if last && let Some(bounded) = &self.bounded {
+            bounded.space.notify_waiters();
+        }
+    }
+
+    fn exit_signal(&self, from: ActorHandle, reason: ExitReason) {
+        if reason == ExitReason::Killed {
+            return self.kill();
+        }
+        if self.traps.load(Ordering::Relaxed) {
+            let mut st = lock(&self.state);
+            if st.status != Status::Running {
+                return;
+            }
+            st.signals.push_back(Signal::Exit(ExitSignal { from, reason, incarnation: 0 }));
+            self.signal_pending.store(true, Ordering::Relaxed);
+            let waker = st.rx_waker.take();
+            drop_lock_then_wake(st, waker);
+        } else if reason != ExitReason::Normal || from.id() == self.id {
+            self.kill_with(reason);
+        }
+    }
+
+    fn traps_exits(&self) -> bool {
+        self.traps.load(Ordering::Relaxed)
+    }
+
+    fn expect_restart(&self) {
+        lock(&self.state).restart_expected = true;
+    }
+
+    fn orphan(&self, slot: Weak<dyn Orphan>) -> Result<(), Option<ExitReason>> {
+        self.defer_orphan(slot)
+    }
+
+    fn is_current_task(&self) -> bool {
+        self.on_own_task()
     }
 
     fn drain(&self) {
@@ -661,7 +869,8 @@ impl<M: Send + 'static> CellOps for Cell<M> {
     }
 
     fn is_alive(&self) -> bool {
-        lock(&self.state).status != Status::Dead
+        let st = lock(&self.state);
+        st.status != Status::Dead && !(st.killed.is_some() && !st.accepting)
     }
 
     fn name(&self) -> Option<Arc<str>> {
@@ -675,13 +884,13 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             mailbox_len: st.msgs.len() + self.batch_len.load(Ordering::Relaxed) as usize,
             dropped: self.bounded.as_ref().map_or(0, |b| b.dropped.load(Ordering::Relaxed)),
             restarts: self.restarts.load(Ordering::Relaxed),
-            alive: st.status != Status::Dead,
+            alive: st.status != Status::Dead && !(st.killed.is_some() && !st.accepting),
         }
     }
 
     fn add_link(&self, other: ActorHandle, other_incarnation: u32) -> Option<u32> {
         let mut st = lock(&self.state);
-        if st.status != Status::Running {
+        if st.status != Status::Running || st.killed.is_some() {
             return None;
         }
         // Before its first start the actor is about to become incarnation 1.
@@ -700,20 +909,27 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         }
     }
 
-    fn add_monitor(&self, watcher: ActorHandle, watcher_incarnation: u32) -> Option<MonitorRef> {
+    fn add_monitor(
+        &self,
+        watcher: ActorHandle,
+        watcher_incarnation: u32,
+        name: Option<Arc<str>>,
+    ) -> Option<MonitorRef> {
         let mut st = lock(&self.state);
-        if st.status != Status::Running {
+        if st.status != Status::Running || st.killed.is_some() {
             return None;
         }
         let mref = next_monitor_ref();
-        st.rel().monitors.push((mref, watcher, watcher_incarnation));
+        st.rel().monitors.push((mref, watcher, watcher_incarnation, name));
         Some(mref)
     }
 
-    fn remove_monitor(&self, mref: MonitorRef) {
-        if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
-            rel.monitors.retain(|(m, _, _)| *m != mref);
-        }
+    fn remove_monitor(&self, mref: MonitorRef) -> bool {
+        let mut st = lock(&self.state);
+        let Some(rel) = st.rel.as_deref_mut() else { return false };
+        let before = rel.monitors.len();
+        rel.monitors.retain(|(m, _, _, _)| *m != mref);
+        before != rel.monitors.len()
     }
 
     fn exit_waiter(&self, permanent: bool) -> Result<oneshot::Receiver<ExitReason>, ExitReason> {

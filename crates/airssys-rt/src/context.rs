@@ -44,10 +44,29 @@ impl<A: Actor> Context<A> {
         self.stop.get_or_insert(ExitReason::Normal);
     }
 
-    /// Trap exits: exit signals from linked actors are delivered to
-    /// [`Actor::handle_exit`] instead of stopping this actor.
+    /// Stop after the current handler returns, with `reason` (OTP's `{stop, Reason, State}`):
+    /// the stop hooks run with it, and links, monitors and the supervisor are told it. A
+    /// shutdown-class reason ([`ExitReason::Shutdown`], [`ExitReason::ShutdownWith`]) is a
+    /// normal exit for a transient child; anything but `Normal` takes down linked actors that
+    /// do not trap exits.
+    pub fn stop_with(&mut self, reason: ExitReason) {
+        self.stop.get_or_insert(reason);
+    }
+
+    /// Trap exits: exit signals from linked actors, and those sent with
+    /// [`exit`](Self::exit), are delivered to [`Actor::handle_exit`] instead of ending this
+    /// actor. A supervisor stops a child that traps exits gracefully (its stop hooks run,
+    /// within its shutdown timeout); one that does not is ended at once, as in OTP.
     pub fn trap_exits(&mut self, trap: bool) {
         self.trap_exits = trap;
+        self.me.cell.set_traps(trap);
+    }
+
+    /// Send an exit signal with `reason` to `other`, from this actor (OTP's
+    /// `exit(Pid, Reason)`); see [`ActorHandle::exit`]. Sent to this actor itself with a
+    /// reason other than `Normal` while not trapping, it ends at once.
+    pub fn exit(&mut self, other: &ActorHandle, reason: ExitReason) {
+        other.0.exit_signal(self.me.handle(), reason);
     }
 
     /// Link this actor with `other`: when either exits, the other gets an exit signal. If
@@ -78,25 +97,59 @@ impl<A: Actor> Context<A> {
     /// [`Actor::handle_down`]. If it is already gone, the notice (with
     /// [`ExitReason::NoProc`]) comes at once. Monitors are one-shot.
     pub fn monitor(&mut self, other: &ActorHandle) -> MonitorRef {
-        match other.0.add_monitor(self.me.handle(), self.incarnation) {
+        self.monitor_as(other, None)
+    }
+
+    /// Monitor the actor registered under `name` now (OTP's `monitor(process, Name)`): as
+    /// [`monitor`](Self::monitor), and the [`Down`] carries the name. If no live actor is
+    /// registered under it, the notice (with [`ExitReason::NoProc`]) comes at once.
+    pub fn monitor_name(&mut self, name: &str) -> MonitorRef {
+        let name: std::sync::Arc<str> = name.into();
+        match self.system.whereis(&name) {
+            Some(target) => self.monitor_as(&target, Some(name)),
+            None => self.down_now(crate::exit::ActorId(0), Some(name)),
+        }
+    }
+
+    fn monitor_as(&mut self, other: &ActorHandle, name: Option<std::sync::Arc<str>>) -> MonitorRef {
+        match other.0.add_monitor(self.me.handle(), self.incarnation, name.clone()) {
             Some(mref) => {
                 self.me.cell.add_monitoring(mref, other.clone());
                 mref
             }
-            None => {
-                let mref = crate::cell::next_monitor_ref();
-                let down = Down { monitor: mref, actor: other.id(), reason: ExitReason::NoProc };
-                self.me.cell.signal(Signal::Down(down), self.incarnation);
-                mref
-            }
+            None => self.down_now(other.id(), name),
         }
     }
 
-    /// Remove a monitor; no down notice will come for it (unless already queued).
-    pub fn demonitor(&mut self, monitor: MonitorRef) {
-        if let Some(target) = self.me.cell.remove_monitoring(monitor) {
-            target.0.remove_monitor(monitor);
+    fn down_now(
+        &mut self,
+        actor: crate::exit::ActorId,
+        name: Option<std::sync::Arc<str>>,
+    ) -> MonitorRef {
+        let mref = crate::cell::next_monitor_ref();
+        let down = Down { monitor: mref, actor, reason: ExitReason::NoProc, name };
+        self.me.cell.signal(Signal::Down(down), self.incarnation);
+        mref
+    }
+
+    /// Remove a monitor. Returns true if it was removed before it fired (OTP's
+    /// `demonitor(Ref, [info])`); false if it had already fired (its down notice may be
+    /// queued: use [`demonitor_flush`](Self::demonitor_flush) to drop it) or is unknown.
+    pub fn demonitor(&mut self, monitor: MonitorRef) -> bool {
+        match self.me.cell.remove_monitoring(monitor) {
+            Some(target) => target.0.remove_monitor(monitor),
+            None => false,
         }
+    }
+
+    /// Remove a monitor and drop its down notice if one is already queued (OTP's
+    /// `demonitor(Ref, [flush, info])`): afterwards no notice for it reaches
+    /// [`Actor::handle_down`]. Returns true if the monitor was removed before it fired, false
+    /// if it had fired (its notice, if queued, was dropped) or is unknown.
+    pub fn demonitor_flush(&mut self, monitor: MonitorRef) -> bool {
+        let removed = self.demonitor(monitor);
+        self.me.cell.flush_down(monitor);
+        removed
     }
 
     /// Deliver `msg` to this actor after `delay`.

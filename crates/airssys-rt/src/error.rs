@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::exit::ExitReason;
+
 /// The error an actor handler returns. Any error type converts into it with `?`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -59,7 +61,8 @@ impl<M> fmt::Debug for TrySendError<M> {
 }
 
 /// Why an `ask` produced no reply. An ask never waits longer than its timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AskError {
     /// No reply arrived within the timeout (this includes time spent waiting for mailbox space).
     #[error("ask timed out")]
@@ -67,10 +70,23 @@ pub enum AskError {
     /// The actor was not accepting messages when the request was sent.
     #[error("actor is not running")]
     Closed,
-    /// The actor dropped the request without replying: it crashed, stopped, or discarded the
-    /// reply handle.
-    #[error("actor dropped the request without replying")]
-    NoReply,
+    /// The actor dropped the request without replying. When it did so because it exited
+    /// (it crashed, was killed, or stopped with the request still queued) the reason is here,
+    /// as OTP's `gen_server:call` exits with the callee's reason; `None` when it discarded the
+    /// reply handle and went on.
+    #[error("{}", no_reply_text(.0))]
+    NoReply(Option<ExitReason>),
+    /// The actor asked itself from its own handler: it would wait for itself forever (OTP's
+    /// `calling_self`). Refused at once, whatever the timeout; nothing was queued.
+    #[error("an actor cannot ask itself")]
+    CallingSelf,
+}
+
+fn no_reply_text(reason: &Option<ExitReason>) -> String {
+    match reason {
+        Some(reason) => format!("actor exited without replying ({reason})"),
+        None => "actor dropped the request without replying".to_owned(),
+    }
 }
 
 /// Spawning failed.

@@ -57,13 +57,20 @@ pub enum ExitReason {
     MaxRestarts,
     /// The actor was not alive when a link or monitor was set up.
     NoProc,
+    /// A shutdown with a detail (OTP's `{shutdown, Term}`): a normal exit, as `Shutdown`.
+    ShutdownWith(Arc<str>),
+    /// An abnormal exit with a reason chosen by the actor or by whoever sent it an exit
+    /// signal ([`Context::stop_with`](crate::Context::stop_with),
+    /// [`ActorHandle::exit`](crate::ActorHandle::exit)).
+    Custom(Arc<str>),
 }
 
 impl ExitReason {
-    /// True for `Normal` and `Shutdown` (and for a link exit carrying one of them).
+    /// True for `Normal`, `Shutdown` and `ShutdownWith` (and for a link exit carrying one of
+    /// them): the exits after which a transient child is not restarted.
     pub fn is_normal(&self) -> bool {
         match self {
-            ExitReason::Normal | ExitReason::Shutdown => true,
+            ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_) => true,
             ExitReason::Linked { reason, .. } => reason.is_normal(),
             _ => false,
         }
@@ -84,6 +91,8 @@ impl fmt::Display for ExitReason {
             }
             ExitReason::MaxRestarts => f.write_str("restart intensity exceeded"),
             ExitReason::NoProc => f.write_str("no such actor"),
+            ExitReason::ShutdownWith(m) => write!(f, "shutdown: {m}"),
+            ExitReason::Custom(m) => f.write_str(m),
         }
     }
 }
@@ -96,7 +105,8 @@ pub struct ExitSignal {
     pub from: ActorHandle,
     /// Why it exited.
     pub reason: ExitReason,
-    /// Which incarnation of it exited (0 when it was already gone).
+    /// Which incarnation of it exited (0 when it was already gone, or when the signal was
+    /// sent with `exit` rather than by a link).
     pub(crate) incarnation: u32,
 }
 
@@ -114,4 +124,7 @@ pub struct Down {
     pub actor: ActorId,
     /// Why it exited.
     pub reason: ExitReason,
+    /// The name it was monitored by ([`Context::monitor_name`](crate::Context::monitor_name));
+    /// `actor` is `<0>` when no actor was registered under it.
+    pub name: Option<Arc<str>>,
 }

@@ -2,16 +2,26 @@
 //! actor gets, and the system's deadline reaper.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 
+use crate::cell::CellOps;
 use crate::deadline::Expire;
 use crate::error::AskError;
+use crate::exit::ExitReason;
+
+/// An answer slot whose `Reply` was dropped unanswered, told by the actor it was sent to
+/// whether that actor exited (and why) once it knows.
+pub(crate) trait Orphan: Send + Sync {
+    fn orphaned(&self, reason: Option<ExitReason>);
+}
 
 struct State<R> {
     value: Option<R>,
-    /// The `Reply` was dropped without answering.
+    /// The `Reply` was dropped without answering (and the asker was told why).
     replier_gone: bool,
+    /// The exit reason of the actor that dropped it, when it exited.
+    exit: Option<ExitReason>,
     /// The asker stopped waiting (finished, timed out or was dropped).
     asker_gone: bool,
     timed_out: bool,
@@ -38,6 +48,7 @@ impl<R> Slot<R> {
             state: Mutex::new(State {
                 value: None,
                 replier_gone: false,
+                exit: None,
                 asker_gone: false,
                 timed_out: false,
                 waker: None,
@@ -52,7 +63,7 @@ impl<R> Slot<R> {
             return Poll::Ready(Ok(v));
         }
         if st.replier_gone {
-            return Poll::Ready(Err(AskError::NoReply));
+            return Poll::Ready(Err(AskError::NoReply(st.exit.clone())));
         }
         self.poll_timed_out(&mut st, cx)
     }
@@ -85,6 +96,17 @@ impl<R> Slot<R> {
     }
 }
 
+impl<R: Send> Orphan for Slot<R> {
+    fn orphaned(&self, reason: Option<ExitReason>) {
+        let mut st = lock(self);
+        st.replier_gone = true;
+        st.exit = reason;
+        let w = st.waker.take();
+        drop(st);
+        wake(w);
+    }
+}
+
 impl<R: Send> Expire for Slot<R> {
     fn expire(&self) {
         let mut st = lock(self);
@@ -96,8 +118,13 @@ impl<R: Send> Expire for Slot<R> {
 }
 
 /// The handle an actor uses to answer an [`ActorRef::ask`](crate::ActorRef::ask). Dropping it
-/// unanswered makes the asker's call fail with [`AskError::NoReply`] at once.
-pub struct Reply<R>(Option<Arc<Slot<R>>>);
+/// unanswered makes the asker's call fail with [`AskError::NoReply`]: at the end of the
+/// handler that dropped it, carrying the actor's exit reason if that handler crashed it.
+pub struct Reply<R> {
+    slot: Option<Arc<Slot<R>>>,
+    /// The actor the request was sent to, told when the reply is dropped unanswered.
+    target: Option<(Arc<dyn CellOps>, Weak<dyn Orphan>)>,
+}
 
 impl<R> fmt::Debug for Reply<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,14 +133,18 @@ impl<R> fmt::Debug for Reply<R> {
 }
 
 impl<R> Reply<R> {
-    pub(crate) fn new(slot: Arc<Slot<R>>) -> Self {
-        Reply(Some(slot))
+    pub(crate) fn new(slot: Arc<Slot<R>>, target: Arc<dyn CellOps>) -> Self
+    where
+        R: Send + 'static,
+    {
+        let orphan: Weak<dyn Orphan> = Arc::downgrade(&slot) as Weak<Slot<R>>;
+        Reply { slot: Some(slot), target: Some((target, orphan)) }
     }
 
     /// Answer the request. Fails, handing the value back, if the asker stopped waiting (it
     /// timed out or was dropped).
     pub fn send(mut self, value: R) -> Result<(), R> {
-        let Some(slot) = self.0.take() else {
+        let Some(slot) = self.slot.take() else {
             return Err(value);
         };
         let mut st = lock(&slot);
@@ -129,7 +160,7 @@ impl<R> Reply<R> {
 
     /// True if the asker stopped waiting (timed out or was dropped).
     pub fn is_closed(&self) -> bool {
-        self.0.as_ref().is_none_or(|slot| {
+        self.slot.as_ref().is_none_or(|slot| {
             let st = lock(slot);
             st.asker_gone || st.timed_out
         })
@@ -138,12 +169,19 @@ impl<R> Reply<R> {
 
 impl<R> Drop for Reply<R> {
     fn drop(&mut self) {
-        if let Some(slot) = self.0.take() {
-            let mut st = lock(&slot);
-            st.replier_gone = true;
-            let w = st.waker.take();
-            drop(st);
-            wake(w);
-        }
+        let Some(slot) = self.slot.take() else { return };
+        let reason = match self.target.take() {
+            Some((target, orphan)) => match target.orphan(orphan) {
+                Ok(()) => return,
+                Err(reason) => reason,
+            },
+            None => None,
+        };
+        let mut st = lock(&slot);
+        st.replier_gone = true;
+        st.exit = reason;
+        let w = st.waker.take();
+        drop(st);
+        wake(w);
     }
 }

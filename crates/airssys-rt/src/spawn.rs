@@ -74,10 +74,7 @@ impl<A: Actor> Drop for Incarnation<A> {
         let me = self.ctx.myself();
         me.cell.requeue_front(&mut self.inbox);
         let incarnation = self.ctx.incarnation();
-        if let Some(closed) = me.cell.finish(&me.handle(), incarnation, reason) {
-            self.ctx.system().forget(me.cell.id, closed.name.clone());
-            closed.notify();
-        }
+        me.cell.finish(&me.handle(), incarnation, reason, self.ctx.system());
     }
 }
 
@@ -144,7 +141,16 @@ async fn run<A: Actor>(mut inc: Incarnation<A>, ack: Option<StartAck>) {
             let reason = receive_loop(&cell, actor, ctx, inbox).await;
             ctx.stop = Some(reason);
         }
-        stop(&mut inc).await;
+        // From here on, a `Reply` dropped (by the stop hooks, or with the actor state) tells
+        // its asker the exit reason.
+        cell.in_handler(true);
+        // A killed incarnation runs no hook (the kill may have come while it handled its
+        // last message).
+        if !cell.is_killed() {
+            stop(&mut inc).await;
+        }
+    } else {
+        inc.ctx.myself().cell.in_handler(true);
     }
     inc.done = true;
 }
@@ -204,6 +210,7 @@ async fn receive_loop<A: Actor>(
         tokio::task::consume_budget().await;
         let outcome = match cell.recv(inbox).await {
             Received::Msg(msg) => {
+                cell.in_handler(true);
                 let r = guarded!(actor.handle(msg, ctx));
                 handled += 1;
                 cell.handled.store(handled, std::sync::atomic::Ordering::Relaxed);
@@ -213,6 +220,7 @@ async fn receive_loop<A: Actor>(
             Received::Signal(Signal::LinkExit(sig)) => {
                 cell.remove_link(sig.from.id(), Some(sig.incarnation));
                 if ctx.trap_exits {
+                    cell.in_handler(true);
                     guarded!(actor.handle_exit(sig, ctx))
                 } else if sig.reason != ExitReason::Normal {
                     return ExitReason::Linked {
@@ -223,20 +231,38 @@ async fn receive_loop<A: Actor>(
                     continue;
                 }
             }
+            Received::Signal(Signal::Exit(sig)) => {
+                // Trapping was checked when it was sent; the actor may have stopped since.
+                if ctx.trap_exits {
+                    cell.in_handler(true);
+                    guarded!(actor.handle_exit(sig, ctx))
+                } else if sig.reason != ExitReason::Normal {
+                    return sig.reason;
+                } else {
+                    continue;
+                }
+            }
             Received::Signal(Signal::Down(down)) => {
                 cell.remove_monitoring(down.monitor);
+                cell.in_handler(true);
                 guarded!(actor.handle_down(down, ctx))
             }
             Received::Drained => return ExitReason::Normal,
+            Received::Killed => return ExitReason::Killed,
         };
+        if cell.is_killed() {
+            // Killed while handling: it ends here, whatever the handler returned.
+            return ExitReason::Killed;
+        }
         match outcome {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => cell.in_handler(false),
             Ok(Err(error)) => {
                 let action =
                     std::panic::catch_unwind(AssertUnwindSafe(|| actor.on_error(&error, ctx)));
                 match action {
                     Ok(ErrorAction::Resume) => {
                         tracing::debug!(error = %describe(&error), "handler error; resuming");
+                        cell.in_handler(false);
                     }
                     Ok(ErrorAction::Crash) => return ExitReason::Error(describe(&error)),
                     Err(payload) => return ExitReason::Panic(panic_text(payload)),

@@ -364,11 +364,13 @@ impl Supervisor {
         }
     }
 
-    fn parent_hook(ctx: &Context<Self>) -> ParentHook {
+    fn parent_hook(ctx: &Context<Self>, restart: Restart) -> ParentHook {
         let me = ctx.myself().clone();
         // Past the mailbox's capacity if need be: losing this message would leave the child
         // waiting for a restart that never comes.
-        Arc::new(move |exit| me.cell.push_unbounded(SupervisorMsg(Command::ChildExited(exit))))
+        let notify =
+            Arc::new(move |exit| me.cell.push_unbounded(SupervisorMsg(Command::ChildExited(exit))));
+        ParentHook { notify, restart }
     }
 
     /// Start a child for the first time and wait for its `started` hook.
@@ -379,7 +381,8 @@ impl Supervisor {
     ) -> Result<ActorHandle, SupervisorError> {
         let system = ctx.system().clone();
         let (tx, rx) = oneshot::channel();
-        let (handle, incarnation) = spec.factory.start(&system, Self::parent_hook(ctx), tx)?;
+        let hook = Self::parent_hook(ctx, spec.restart);
+        let (handle, incarnation) = spec.factory.start(&system, hook, tx)?;
         ctx.link(&handle);
         // Listed before its start completes, so that if this supervisor dies meanwhile the
         // child goes with it.
@@ -430,7 +433,11 @@ impl Supervisor {
             }
             Err(Refused::Dead) => {
                 let (tx, rx2) = oneshot::channel();
-                match child.spec.factory.start(&system, Self::parent_hook(ctx), tx) {
+                match child.spec.factory.start(
+                    &system,
+                    Self::parent_hook(ctx, child.spec.restart),
+                    tx,
+                ) {
                     Ok((h, i)) => (h, i, rx2),
                     Err(e) => {
                         tracing::warn!(child = %child.spec.id, error = %e, "could not restart child");
@@ -464,10 +471,19 @@ impl Supervisor {
         if child.state == ChildState::Running {
             child.state = ChildState::Down;
             ctx.unlink(&handle);
+            if !permanent {
+                // Stopped for a group restart: it comes back whatever it exits with.
+                handle.0.expect_restart();
+            }
             let exited = handle.wait_for_incarnation_exit();
             tokio::pin!(exited);
             match child.spec.shutdown {
                 Shutdown::Brutal => handle.kill(),
+                // As OTP's `exit(Child, shutdown)`: a child that does not trap exits ends at
+                // once, without its stop hooks; one that traps them stops gracefully.
+                Shutdown::Timeout(_) | Shutdown::Infinity if !handle.traps_exits() => {
+                    handle.0.kill_with(ExitReason::Shutdown);
+                }
                 Shutdown::Timeout(_) | Shutdown::Infinity => {
                     handle.0.stop(ExitReason::Shutdown);
                 }

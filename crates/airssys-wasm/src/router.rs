@@ -368,8 +368,12 @@ fn answer_of(answer: Result<Answer, AskError>) -> Answer {
         Err(AskError::Closed) => Err(RequestError::Refused(SendError::TargetStopped)),
         // The receiver dropped the request without answering: it was killed while handling
         // it, or stopped with it still queued.
-        Err(AskError::NoReply) => {
+        Err(AskError::NoReply(_)) => {
             Err(RequestError::ReceiverCrashed("the receiver stopped before answering".into()))
         }
+        // A component waiting for its own answer inside its own handler would wait for itself
+        // until the timeout; it is refused at once instead.
+        Err(AskError::CallingSelf) => Err(RequestError::Refused(SendError::NotPermitted)),
+        Err(_) => Err(RequestError::ReceiverCrashed("the receiver did not answer".into())),
     }
 }

@@ -38,7 +38,7 @@ async fn s5_ask_fails_fast_when_target_dies() {
     let start = tokio::time::Instant::now();
     // Queued behind the panic: dropped with the mailbox when the actor dies.
     let r = a.ask(|r| WMsg::Echo(7, r), Duration::from_secs(3600)).await;
-    assert_eq!(r, Err(AskError::NoReply));
+    assert_eq!(r, Err(AskError::NoReply(Some(ExitReason::Panic("boom".into())))));
     assert!(start.elapsed() < Duration::from_secs(1));
     assert_eq!(a.wait_for_exit().await, ExitReason::Panic("boom".into()));
 }

@@ -45,9 +45,10 @@ async fn s13_asks_survive_random_kills_and_crashes() {
                             assert_eq!(n, i, "answer for another request");
                             outcomes[0] += 1;
                         }
-                        Err(AskError::NoReply) => outcomes[1] += 1,
+                        Err(AskError::NoReply(_)) => outcomes[1] += 1,
                         Err(AskError::Timeout) => outcomes[2] += 1,
                         Err(AskError::Closed) => outcomes[3] += 1,
+                        Err(e) => panic!("unexpected ask error: {e}"),
                     }
                 }
                 outcomes
