@@ -264,7 +264,7 @@ impl ActorHandle {
     /// ignores `Normal` and otherwise ends at once with `reason`, as by a kill (no further
     /// message, no hook). [`ExitReason::Killed`] cannot be trapped: it is [`kill`](Self::kill).
     pub fn exit(&self, reason: ExitReason) {
-        self.0.exit_signal(self.clone(), reason)
+        self.0.exit_signal(self.clone(), reason, false)
     }
 
     /// True while the actor's current incarnation traps exits.

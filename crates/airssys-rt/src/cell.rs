@@ -165,6 +165,11 @@ struct Relations {
 }
 
 impl<M> State<M> {
+    /// Not gone for good, and not killed for good (a kill without a restart to follow).
+    fn alive(&self) -> bool {
+        self.status != Status::Dead && (self.killed.is_none() || self.accepting)
+    }
+
     fn rel(&mut self) -> &mut Relations {
         self.rel.get_or_insert_with(Default::default)
     }
@@ -719,9 +724,9 @@ pub(crate) trait CellOps: Send + Sync + 'static {
         self.kill_with(ExitReason::Killed);
     }
     /// An exit signal sent with `exit`: delivered to `handle_exit` if the actor traps exits;
-    /// otherwise ignored if `Normal` (unless sent by the actor to itself), else a kill with
-    /// that reason. `Killed` cannot be trapped.
-    fn exit_signal(&self, from: ActorHandle, reason: ExitReason);
+    /// otherwise ignored if `Normal` (unless the actor sent it to itself: `by_actor`), else a
+    /// kill with that reason. `Killed` cannot be trapped.
+    fn exit_signal(&self, from: ActorHandle, reason: ExitReason, by_actor: bool);
     fn traps_exits(&self) -> bool;
     /// The running incarnation will be restarted by its supervisor whatever it exits with
     /// (it is being stopped for a group restart).
@@ -819,7 +824,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         }
     }
 
-    fn exit_signal(&self, from: ActorHandle, reason: ExitReason) {
+    fn exit_signal(&self, from: ActorHandle, reason: ExitReason, by_actor: bool) {
         if reason == ExitReason::Killed {
             return self.kill();
         }
@@ -832,7 +837,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             self.signal_pending.store(true, Ordering::Relaxed);
             let waker = st.rx_waker.take();
             drop_lock_then_wake(st, waker);
-        } else if reason != ExitReason::Normal || from.id() == self.id {
+        } else if reason != ExitReason::Normal || (by_actor && from.id() == self.id) {
             self.kill_with(reason);
         }
     }
@@ -869,8 +874,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
     }
 
     fn is_alive(&self) -> bool {
-        let st = lock(&self.state);
-        st.status != Status::Dead && !(st.killed.is_some() && !st.accepting)
+        lock(&self.state).alive()
     }
 
     fn name(&self) -> Option<Arc<str>> {
@@ -884,7 +888,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             mailbox_len: st.msgs.len() + self.batch_len.load(Ordering::Relaxed) as usize,
             dropped: self.bounded.as_ref().map_or(0, |b| b.dropped.load(Ordering::Relaxed)),
             restarts: self.restarts.load(Ordering::Relaxed),
-            alive: st.status != Status::Dead && !(st.killed.is_some() && !st.accepting),
+            alive: st.alive(),
         }
     }
 

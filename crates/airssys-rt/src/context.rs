@@ -66,7 +66,7 @@ impl<A: Actor> Context<A> {
     /// `exit(Pid, Reason)`); see [`ActorHandle::exit`]. Sent to this actor itself with a
     /// reason other than `Normal` while not trapping, it ends at once.
     pub fn exit(&mut self, other: &ActorHandle, reason: ExitReason) {
-        other.0.exit_signal(self.me.handle(), reason);
+        other.0.exit_signal(self.me.handle(), reason, true);
     }
 
     /// Link this actor with `other`: when either exits, the other gets an exit signal. If

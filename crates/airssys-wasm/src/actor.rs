@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airssys_rt::{Actor, BoxError, Context, ExitReason, Reply};
+use airssys_rt::{Actor, BoxError, Context, ExitReason, ExitSignal, Reply};
 use tokio::time::Instant;
 use wasmtime::{Store, UpdateDeadline};
 
@@ -158,6 +158,10 @@ impl Actor for ComponentActor {
     type Msg = Envelope;
 
     async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        // Trapping exits is what gets a component its graceful stop from its supervisor (as a
+        // gen_server with a `terminate`): its `shutdown` export runs. An exit signal it gets
+        // otherwise ends it (`handle_exit`).
+        ctx.trap_exits(true);
         let shared = &self.shared;
         // One budget for every memory and table of the instance (counted from zero: a
         // fresh instance).
@@ -313,6 +317,19 @@ impl Actor for ComponentActor {
                 Err(reason.into())
             }
         }
+    }
+
+    /// A component has no use for exit signals: one with any reason but `Normal` (a linked
+    /// actor that failed, or an `exit` sent to it) stops it gracefully with that reason.
+    async fn handle_exit(
+        &mut self,
+        signal: ExitSignal,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        if signal.reason != ExitReason::Normal {
+            ctx.stop_with(signal.reason);
+        }
+        Ok(())
     }
 
     async fn stopping(&mut self, reason: &ExitReason, _ctx: &mut Context<Self>) {

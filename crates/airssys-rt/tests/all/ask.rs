@@ -1,5 +1,6 @@
 //! §5 request-response.
 
+use std::future::Future;
 use std::time::Duration;
 
 use airssys_rt::{AskError, ExitReason, System};
@@ -133,4 +134,80 @@ async fn s5_ask_from_a_plain_thread_still_times_out() {
         .unwrap()
         .unwrap();
     assert_eq!(tokio::time::timeout(T, pending).await, Ok(Err(AskError::Timeout)));
+}
+
+/// §5: an actor that asks itself from its own handler gets `CallingSelf` at once, whatever
+/// the timeout (OTP's `calling_self`); awaiting a `try_ask` to itself there fails the same
+/// way, while the request itself is handled afterwards.
+#[tokio::test]
+async fn s5_asking_oneself_fails_at_once() {
+    use crate::probe::{PMsg, Probe};
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Probe::new("a", &log)).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    a.tell(PMsg::Run(Box::new(move |ctx| {
+        let me = ctx.myself().clone();
+        // A closure cannot await: run the two asks on this task with a nested future.
+        let outcome = futures_block_on(async move {
+            let asked = me.ask(|r| PMsg::Echo(1, r), Duration::from_secs(24 * 3600)).await;
+            let pending = me.try_ask(|r| PMsg::Echo(2, r), Duration::from_secs(24 * 3600));
+            let tried = pending.expect("queued").await;
+            (asked, tried)
+        });
+        let _ = tx.send(outcome);
+        Ok(())
+    })))
+    .await
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (asked, tried) = rx.await.unwrap();
+    assert_eq!(asked, Err(AskError::CallingSelf));
+    assert_eq!(tried, Err(AskError::CallingSelf));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // Asked from another task, it answers as usual.
+    assert_eq!(a.ask(|r| PMsg::Echo(3, r), T).await, Ok(3));
+}
+
+/// Poll a future to completion on the current task without awaiting (only for futures that
+/// finish without waiting for anything else, as the self-asks above do).
+fn futures_block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+/// §5: a call whose callee crashed, was killed or stopped before answering fails with
+/// `NoReply` carrying the callee's exit reason (OTP's `{Reason, {gen_server, call, ..}}`);
+/// a callee that drops the reply and goes on gives `NoReply(None)`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s5_no_reply_carries_the_exit_reason() {
+    use crate::probe::{PMsg, Probe};
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Probe::new("a", &log)).unwrap();
+    assert_eq!(a.ask(PMsg::DropReply, T).await, Err(AskError::NoReply(None)));
+    assert_eq!(
+        a.ask(PMsg::PanicHolding, T).await,
+        Err(AskError::NoReply(Some(ExitReason::Panic("crashed holding a reply".into()))))
+    );
+    let b = system.spawn(Probe::new("b", &log)).unwrap();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (_never_tx, never_rx) = tokio::sync::oneshot::channel::<()>();
+    b.tell(PMsg::Run(Box::new(move |_| {
+        let _ = started_tx.send(());
+        Ok(())
+    })))
+    .await
+    .unwrap();
+    b.tell(PMsg::After(never_rx, Box::new(|_| Ok(())))).await.unwrap();
+    let pending = b.try_ask(|r| PMsg::Echo(1, r), T).unwrap();
+    started_rx.await.unwrap();
+    b.kill();
+    assert_eq!(pending.await, Err(AskError::NoReply(Some(ExitReason::Killed))));
 }

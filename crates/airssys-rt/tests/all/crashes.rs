@@ -114,3 +114,90 @@ async fn s7_kill_before_first_poll() {
     assert_eq!(a.wait_for_exit().await, ExitReason::Killed);
     assert_eq!(system.actor_count(), 0);
 }
+
+/// §7: a kill is final at once. While the actor is busy in a handler that does not await, a
+/// kill returns: from then on the actor is not alive, sends fail, no message queued before or
+/// after is handled, no hook runs, and it exits with `Killed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s7_kill_is_final_at_once() {
+    use crate::probe::{PMsg, Probe};
+    let system = System::new();
+    let log = Log::new();
+    let probe = Probe::new("a", &log);
+    let ticks = std::sync::Arc::clone(&probe.ticks);
+    let a = system.spawn(probe).unwrap();
+    let (busy_tx, busy_rx) = tokio::sync::oneshot::channel();
+    a.tell(crate::probe::run(move |_| {
+        let _ = busy_tx.send(());
+        Ok(())
+    }))
+    .await
+    .unwrap();
+    a.tell(PMsg::Spin(Duration::from_millis(200))).await.unwrap();
+    for _ in 0..100 {
+        a.tell(PMsg::Tick).await.unwrap();
+    }
+    busy_rx.await.unwrap();
+    a.kill();
+    assert!(!a.is_alive(), "is_alive right after kill");
+    assert!(a.try_tell(PMsg::Tick).is_err(), "a send after the kill is refused");
+    assert_eq!(a.wait_for_exit().await, ExitReason::Killed);
+    assert_eq!(ticks.load(std::sync::atomic::Ordering::SeqCst), 0, "queued messages handled");
+    assert!(!log.entries().iter().any(|e| e.contains("stopping")), "{:?}", log.entries());
+}
+
+/// §7: an actor that kills itself from its handler is gone when `kill` returns (even seen
+/// from inside), handles nothing more, and exits with `Killed` even if the handler then
+/// returns an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s7_kill_reason_is_killed_whatever_the_handler_returns() {
+    use crate::probe::{PMsg, Probe, run};
+    let system = System::new();
+    let log = Log::new();
+    let probe = Probe::new("a", &log);
+    let ticks = std::sync::Arc::clone(&probe.ticks);
+    let a = system.spawn(probe).unwrap();
+    let inner_log = log.clone();
+    a.tell(run(move |ctx| {
+        ctx.myself().kill();
+        inner_log.push(format!("alive after own kill: {}", ctx.myself().is_alive()));
+        Err("an error after the kill".into())
+    }))
+    .await
+    .unwrap();
+    let _ = a.tell(PMsg::Tick).await;
+    assert_eq!(a.wait_for_exit().await, ExitReason::Killed);
+    assert!(log.entries().contains(&"alive after own kill: false".to_owned()));
+    assert_eq!(ticks.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(!log.entries().iter().any(|e| e.contains("stopping")), "{:?}", log.entries());
+}
+
+/// §7: an actor may end itself with a reason of its choosing; its stop hooks run with it
+/// and a shutdown-class reason counts as normal.
+#[tokio::test]
+async fn s7_stop_with_a_chosen_reason() {
+    use crate::probe::{Probe, run};
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Probe::new("a", &log)).unwrap();
+    a.tell(run(|ctx| {
+        ctx.stop_with(ExitReason::ShutdownWith("maintenance".into()));
+        Ok(())
+    }))
+    .await
+    .unwrap();
+    let reason = a.wait_for_exit().await;
+    assert_eq!(reason, ExitReason::ShutdownWith("maintenance".into()));
+    assert!(reason.is_normal());
+    assert!(log.entries().contains(&"a:stopping(shutdown: maintenance)".to_owned()));
+    let b = system.spawn(Probe::new("b", &log)).unwrap();
+    b.tell(run(|ctx| {
+        ctx.stop_with(ExitReason::Custom("bad config".into()));
+        Ok(())
+    }))
+    .await
+    .unwrap();
+    let reason = b.wait_for_exit().await;
+    assert_eq!(reason, ExitReason::Custom("bad config".into()));
+    assert!(!reason.is_normal());
+}

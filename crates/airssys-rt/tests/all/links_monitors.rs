@@ -232,3 +232,135 @@ async fn s9_demonitor_stops_notices() {
     b.ask(|r| WMsg::Echo(1, r), T).await.unwrap();
     assert_eq!(log.entries().iter().filter(|e| e.starts_with("b:down")).count(), 0);
 }
+
+/// §8: an exit signal sent with `exit` reaches an actor that traps exits as a message, and
+/// it lives on; one that does not trap ends at once with that reason (no hook), and ignores
+/// `Normal`. `Killed` cannot be trapped.
+#[tokio::test]
+async fn s8_exit_signals_with_a_chosen_reason() {
+    use crate::probe::{PMsg, Probe};
+    let system = System::new();
+    let log = Log::new();
+    let trapping = system.spawn(Probe::new("t", &log).trapping()).unwrap();
+    trapping.ask(|r| PMsg::Echo(0, r), T).await.unwrap();
+    trapping.exit(ExitReason::Custom("go away".into()));
+    assert_eq!(trapping.ask(|r| PMsg::Echo(1, r), T).await, Ok(1));
+    assert!(log.entries().contains(&"t:exit-signal(go away)".to_owned()));
+
+    let plain = system.spawn(Probe::new("p", &log)).unwrap();
+    plain.ask(|r| PMsg::Echo(0, r), T).await.unwrap();
+    plain.exit(ExitReason::Normal);
+    assert_eq!(plain.ask(|r| PMsg::Echo(2, r), T).await, Ok(2), "normal is ignored");
+    plain.exit(ExitReason::Custom("go away".into()));
+    assert!(!plain.is_alive());
+    assert_eq!(plain.wait_for_exit().await, ExitReason::Custom("go away".into()));
+    assert!(!log.entries().iter().any(|e| e.starts_with("p:stopping")), "{:?}", log.entries());
+
+    trapping.exit(ExitReason::Killed);
+    assert_eq!(trapping.wait_for_exit().await, ExitReason::Killed);
+
+    // From inside an actor the signal names its sender.
+    let target = system.spawn(Probe::new("u", &log).trapping()).unwrap();
+    target.ask(|r| PMsg::Echo(0, r), T).await.unwrap();
+    let sender = system.spawn(Probe::new("s", &log)).unwrap();
+    let (th, (tx, rx)) = (target.handle(), tokio::sync::oneshot::channel());
+    let probe_target = target.clone();
+    let _ = probe_target;
+    sender
+        .tell(crate::probe::run(move |ctx| {
+            ctx.exit(&th, ExitReason::ShutdownWith("done".into()));
+            let _ = tx.send(ctx.myself().id());
+            Ok(())
+        }))
+        .await
+        .unwrap();
+    let sender_id = rx.await.unwrap();
+    assert_eq!(target.ask(|r| PMsg::Echo(3, r), T).await, Ok(3));
+    assert!(log.entries().contains(&"u:exit-signal(shutdown: done)".to_owned()));
+    assert_eq!(sender.id(), sender_id);
+}
+
+/// §9: `demonitor` says whether it removed the monitor before it fired;
+/// `demonitor_flush` also drops a DOWN already queued, so it never reaches `handle_down`.
+#[tokio::test]
+async fn s9_demonitor_info_and_flush() {
+    use crate::probe::{PMsg, Probe, run};
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Probe::new("a", &log)).unwrap();
+    let b = system.spawn(Probe::new("b", &log)).unwrap();
+    let w = system.spawn(Probe::new("w", &log)).unwrap();
+    let (ah, bh) = (a.handle(), b.handle());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    w.tell(run(move |ctx| {
+        let first = ctx.monitor(&ah);
+        let removed = ctx.demonitor(first);
+        let again = ctx.demonitor(first);
+        let _ = tx.send((removed, again, ctx.monitor(&bh)));
+        Ok(())
+    }))
+    .await
+    .unwrap();
+    let (removed, again, mref) = rx.await.unwrap();
+    assert!(removed, "a live monitor is removed");
+    assert!(!again, "a removed monitor is not found twice");
+
+    // The DOWN of b is queued while w is busy; w then flushes it.
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    w.tell(PMsg::After(
+        go_rx,
+        Box::new(move |ctx| {
+            let _ = done_tx.send(ctx.demonitor_flush(mref));
+            Ok(())
+        }),
+    ))
+    .await
+    .unwrap();
+    b.kill();
+    b.wait_for_exit().await;
+    go_tx.send(()).unwrap();
+    assert!(!done_rx.await.unwrap(), "the monitor had fired");
+    // w goes past its signal lane before answering: no DOWN was handled.
+    assert_eq!(w.ask(|r| PMsg::Echo(1, r), T).await, Ok(1));
+    assert!(!log.entries().iter().any(|e| e.starts_with("w:down")), "{:?}", log.entries());
+    a.stop();
+}
+
+/// §9: monitoring by registered name: the DOWN names it; a name nobody holds gives an
+/// immediate DOWN with `NoProc`.
+#[tokio::test]
+async fn s9_monitor_by_name() {
+    use crate::probe::{PMsg, Probe, run};
+    let system = System::new();
+    let log = Log::new();
+    let svc = system
+        .spawn_with(Probe::new("svc", &log), airssys_rt::SpawnOptions::new().name("svc"))
+        .unwrap();
+    let w = system.spawn(Probe::new("w", &log)).unwrap();
+    w.tell(run(|ctx| {
+        ctx.monitor_name("svc");
+        ctx.monitor_name("nobody");
+        Ok(())
+    }))
+    .await
+    .unwrap();
+    w.ask(|r| PMsg::Echo(0, r), T).await.unwrap();
+    svc.tell(run(|_| Err("crash".into()))).await.unwrap();
+    svc.wait_for_exit().await;
+    let expect = ["w:down(nobody, no such actor)", "w:down(svc, error: crash)"];
+    let entries = tokio::time::timeout(T, async {
+        loop {
+            let e = log.entries();
+            if expect.iter().all(|x| e.iter().any(|l| l == x)) {
+                return e;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{:?}", log.entries()));
+    let first = entries.iter().position(|l| l == expect[0]).unwrap();
+    let second = entries.iter().position(|l| l == expect[1]).unwrap();
+    assert!(first < second);
+}

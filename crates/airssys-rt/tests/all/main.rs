@@ -1,6 +1,7 @@
 //! The airssys-rt integration tests: one binary, one module per section of
 //! `docs/runtime-semantics.md`. Test names start with the section they cover (`s3_...`).
 
+mod probe;
 mod util;
 
 mod actors; // §1 actors, §2 ordering
