@@ -587,7 +587,7 @@ impl<M: Send + 'static> Cell<M> {
         }
         for (link, link_incarnation) in links {
             let exit = ExitSignal { from: me.clone(), reason: reason.clone(), incarnation };
-            link.0.signal(Signal::LinkExit(exit), link_incarnation);
+            link.0.link_exit(exit, link_incarnation);
         }
         for (mref, watcher, watcher_incarnation, name) in monitors {
             let down = Down { monitor: mref, actor: self.id, reason: reason.clone(), name };
@@ -664,6 +664,38 @@ impl<M: Send + 'static> Cell<M> {
         before != st.signals.len()
     }
 
+    /// See `CellOps::kill_with`; `st` is this cell's locked state.
+    fn kill_locked(&self, mut st: MutexGuard<'_, State<M>>, reason: ExitReason) {
+        if st.status != Status::Running || st.killed.is_some() {
+            return;
+        }
+        // Without a supervisor to restart it, the actor is gone from this moment on: it takes
+        // no more messages and `is_alive` is false. A supervised one keeps its mailbox for
+        // its next incarnation (never handled by this one).
+        let restartable = st
+            .rel
+            .as_ref()
+            .and_then(|r| r.parent.as_ref())
+            .is_some_and(|p| st.restart_expected || p.restart.should_restart(&reason));
+        let last = st.terminal || !restartable;
+        if last {
+            st.accepting = false;
+        }
+        st.killed = Some(reason);
+        self.killed.store(true, Ordering::Relaxed);
+        self.defer_orphans.store(true, Ordering::Relaxed);
+        self.signal_pending.store(true, Ordering::Relaxed);
+        let abort = st.abort.take();
+        let waker = st.rx_waker.take();
+        drop_lock_then_wake(st, waker);
+        if let Some(abort) = abort {
+            abort.abort();
+        }
+        if last && let Some(bounded) = &self.bounded {
+            bounded.space.notify_waiters();
+        }
+    }
+
     /// Mirror `Context::trap_exits`.
     pub(crate) fn set_traps(&self, trap: bool) {
         self.traps.store(trap, Ordering::Relaxed);
@@ -728,6 +760,10 @@ pub(crate) trait CellOps: Send + Sync + 'static {
     /// kill with that reason. `Killed` cannot be trapped.
     fn exit_signal(&self, from: ActorHandle, reason: ExitReason, by_actor: bool);
     fn traps_exits(&self) -> bool;
+    /// The exit of a linked actor, for incarnation `incarnation` of this one: delivered to
+    /// `handle_exit` if it traps exits; otherwise `Normal` is ignored and any other reason
+    /// ends it at once (no further message, no hook) with `Linked`, as in OTP.
+    fn link_exit(&self, exit: ExitSignal, incarnation: u32);
     /// The running incarnation will be restarted by its supervisor whatever it exits with
     /// (it is being stopped for a group restart).
     fn expect_restart(&self);
@@ -793,34 +829,25 @@ impl<M: Send + 'static> CellOps for Cell<M> {
     }
 
     fn kill_with(&self, reason: ExitReason) {
-        let mut st = lock(&self.state);
-        if st.status != Status::Running || st.killed.is_some() {
+        self.kill_locked(lock(&self.state), reason);
+    }
+
+    fn link_exit(&self, exit: ExitSignal, incarnation: u32) {
+        if self.traps.load(Ordering::Relaxed) {
+            self.signal(Signal::LinkExit(exit), incarnation);
             return;
         }
-        // Without a supervisor to restart it, the actor is gone from this moment on: it takes
-        // no more messages and `is_alive` is false. A supervised one keeps its mailbox for
-        // its next incarnation (never handled by this one).
-        let restartable = st
-            .rel
-            .as_ref()
-            .and_then(|r| r.parent.as_ref())
-            .is_some_and(|p| st.restart_expected || p.restart.should_restart(&reason));
-        let last = st.terminal || !restartable;
-        if last {
-            st.accepting = false;
+        let mut st = lock(&self.state);
+        if st.status != Status::Running || st.incarnation != incarnation {
+            return;
         }
-        st.killed = Some(reason);
-        self.killed.store(true, Ordering::Relaxed);
-        self.defer_orphans.store(true, Ordering::Relaxed);
-        self.signal_pending.store(true, Ordering::Relaxed);
-        let abort = st.abort.take();
-        let waker = st.rx_waker.take();
-        drop_lock_then_wake(st, waker);
-        if let Some(abort) = abort {
-            abort.abort();
+        if let Some(rel) = st.rel.as_deref_mut() {
+            let from = exit.from.id();
+            rel.links.retain(|(l, i)| l.id() != from || *i != exit.incarnation);
         }
-        if last && let Some(bounded) = &self.bounded {
-            bounded.space.notify_waiters();
+        if exit.reason != ExitReason::Normal {
+            let reason = ExitReason::Linked { from: exit.from.id(), reason: Box::new(exit.reason) };
+            self.kill_locked(st, reason);
         }
     }
 

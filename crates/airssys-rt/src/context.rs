@@ -82,7 +82,7 @@ impl<A: Actor> Context<A> {
             None => {
                 let exit =
                     ExitSignal { from: other.clone(), reason: ExitReason::NoProc, incarnation: 0 };
-                self.me.cell.signal(Signal::LinkExit(exit), self.incarnation);
+                self.me.cell.link_exit(exit, self.incarnation);
             }
         }
     }

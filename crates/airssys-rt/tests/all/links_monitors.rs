@@ -364,3 +364,41 @@ async fn s9_monitor_by_name() {
     let second = entries.iter().position(|l| l == expect[1]).unwrap();
     assert!(first < second);
 }
+
+/// §8: a linked actor's abnormal exit ends a partner that does not trap exits at once, as
+/// in OTP: it handles nothing more, even while busy, and runs no stop hook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s8_linked_exit_ends_a_non_trapping_partner_at_once() {
+    use crate::probe::{PMsg, Probe, run};
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Probe::new("a", &log)).unwrap();
+    let ah = a.handle();
+    let partner = Probe::new("b", &log).on_start(move |ctx| {
+        ctx.link(&ah);
+        Ok(())
+    });
+    let ticks = std::sync::Arc::clone(&partner.ticks);
+    let b = system.spawn(partner).unwrap();
+    b.ask(|r| PMsg::Echo(0, r), T).await.unwrap();
+    let (busy_tx, busy_rx) = tokio::sync::oneshot::channel();
+    b.tell(run(move |_| {
+        let _ = busy_tx.send(());
+        Ok(())
+    }))
+    .await
+    .unwrap();
+    b.tell(PMsg::Spin(std::time::Duration::from_millis(100))).await.unwrap();
+    for _ in 0..50 {
+        b.tell(PMsg::Tick).await.unwrap();
+    }
+    busy_rx.await.unwrap();
+    a.tell(run(|_| Err("boom".into()))).await.unwrap();
+    let reason = b.wait_for_exit().await;
+    assert_eq!(
+        reason,
+        ExitReason::Linked { from: a.id(), reason: Box::new(ExitReason::Error("boom".into())) }
+    );
+    assert_eq!(ticks.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(!log.entries().iter().any(|e| e.starts_with("b:stopping")), "{:?}", log.entries());
+}
