@@ -504,7 +504,6 @@ impl<M: Send + 'static> Cell<M> {
             drop(st);
             abort.abort();
         } else {
-            self.task.store(task_key(abort.id()), Ordering::Relaxed);
             st.abort = Some(abort);
         }
     }
@@ -649,6 +648,14 @@ impl<M: Send + 'static> Cell<M> {
     /// True once the running incarnation was killed.
     pub(crate) fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Relaxed)
+    }
+
+    /// Called first thing by the task of a new incarnation, so that an ask it makes to itself
+    /// (even from `started`) is recognised.
+    pub(crate) fn set_task(&self) {
+        if let Some(id) = tokio::task::try_id() {
+            self.task.store(task_key(id), Ordering::Relaxed);
+        }
     }
 
     /// True when called from the task of the running incarnation (the actor itself).

@@ -134,6 +134,7 @@ fn describe(error: &BoxError) -> Arc<str> {
 }
 
 async fn run<A: Actor>(mut inc: Incarnation<A>, ack: Option<StartAck>) {
+    inc.ctx.myself().cell.set_task();
     if start(&mut inc, ack).await {
         let cell = Arc::clone(&inc.ctx.myself().cell);
         let Incarnation { actor, ctx, inbox, .. } = &mut inc;

@@ -167,6 +167,16 @@ async fn s5_asking_oneself_fails_at_once() {
     assert!(start.elapsed() < Duration::from_secs(5));
     // Asked from another task, it answers as usual.
     assert_eq!(a.ask(|r| PMsg::Echo(3, r), T).await, Ok(3));
+    // In `started` too.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let b = Probe::new("b", &log).on_start(move |ctx| {
+        let me = ctx.myself().clone();
+        let asked = futures_block_on(me.ask(|r| PMsg::Echo(1, r), Duration::from_secs(3600)));
+        let _ = tx.send(asked);
+        Ok(())
+    });
+    let _b = system.spawn(b).unwrap();
+    assert_eq!(rx.await.unwrap(), Err(AskError::CallingSelf));
 }
 
 /// Poll a future to completion on the current task without awaiting (only for futures that
