@@ -17,8 +17,8 @@ async fn s14_shutdown_in_tree_order() {
     let _sup = system
         .spawn_supervisor(
             SupervisorSpec::new(Strategy::OneForOne)
-                .child(ChildSpec::actor("c1", move || Worker::new("c1", &l1)))
-                .child(ChildSpec::actor("c2", move || Worker::new("c2", &l2))),
+                .child(ChildSpec::actor("c1", move || Worker::trapping("c1", &l1)))
+                .child(ChildSpec::actor("c2", move || Worker::trapping("c2", &l2))),
         )
         .await
         .unwrap();

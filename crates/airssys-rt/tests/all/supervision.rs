@@ -9,9 +9,11 @@ use airssys_rt::{
 
 use crate::util::*;
 
+/// A child that traps exits, so that its supervisor stops it gracefully (its stop hooks run,
+/// within its shutdown timeout) and the tests can see the stop order in the log.
 fn worker_spec(id: &'static str, log: &Log) -> ChildSpec {
     let log = log.clone();
-    ChildSpec::actor(id, move || Worker::new(id, &log))
+    ChildSpec::actor(id, move || Worker::trapping(id, &log))
 }
 
 async fn child(sup: &SupervisorRef, id: &str) -> ActorRef<Worker> {
@@ -428,4 +430,42 @@ async fn s13_a_child_over_its_own_intensity_is_given_up_alone() {
     assert!(!info("calm").gave_up && info("calm").running);
     assert_eq!(incarnation(&child(&sup, "calm").await).await, 1);
     assert!(!looper.is_alive());
+}
+
+/// §13 shutdown: a child that does not trap exits is ended at once by its supervisor, as by
+/// OTP's `exit(Child, shutdown)`: its stop hooks do not run and, busy or not, it does not make
+/// the supervisor wait for its shutdown timeout. One that traps exits gets the graceful stop.
+#[tokio::test(start_paused = true)]
+async fn s13_shutdown_of_non_trapping_child_is_immediate() {
+    let system = System::new();
+    let log = Log::new();
+    let (l1, l2) = (log.clone(), log.clone());
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .child(
+                    ChildSpec::actor("graceful", move || Worker::trapping("graceful", &l1))
+                        .shutdown(Shutdown::Timeout(Duration::from_secs(60))),
+                )
+                .child(
+                    ChildSpec::actor("plain", move || Worker::new("plain", &l2))
+                        .shutdown(Shutdown::Timeout(Duration::from_secs(60))),
+                ),
+        )
+        .await
+        .unwrap();
+    let plain = child(&sup, "plain").await;
+    let graceful = child(&sup, "graceful").await;
+    // Busy for an hour: a graceful stop would wait out the whole 60 s timeout.
+    plain.tell(WMsg::Sleep(Duration::from_secs(3600))).await.unwrap();
+    settle().await;
+    let start = tokio::time::Instant::now();
+    sup.stop();
+    assert_eq!(sup.wait_for_exit().await, ExitReason::Normal);
+    assert!(start.elapsed() < Duration::from_secs(1), "waited {:?}", start.elapsed());
+    assert_eq!(plain.wait_for_exit().await, ExitReason::Shutdown);
+    assert_eq!(graceful.wait_for_exit().await, ExitReason::Shutdown);
+    let entries = log.entries();
+    assert!(!entries.iter().any(|e| e.starts_with("plain:stopping")), "{entries:?}");
+    assert!(entries.contains(&"graceful:stopping(shutdown)".to_owned()), "{entries:?}");
 }

@@ -43,6 +43,13 @@ impl Worker {
             seen: Vec::new(),
         }
     }
+
+    /// A worker that traps exits: its supervisor stops it gracefully (stop hooks run).
+    pub fn trapping(name: &str, log: &Log) -> Self {
+        let mut w = Self::new(name, log);
+        w.trap_exits = true;
+        w
+    }
 }
 
 #[derive(Debug)]
