@@ -52,7 +52,9 @@ pub use metrics::ActorMetrics;
 pub use pubsub::{PubSub, PublishReport, SubscriptionId};
 pub use reply::Reply;
 pub use supervisor::{
-    Backoff, ChildSpec, Restart, Shutdown, Strategy, SupervisorError, SupervisorRef, SupervisorSpec,
+    AutoShutdown, Backoff, ChildCounts, ChildInfo, ChildSpec, ChildState, DynamicSpec,
+    DynamicSupervisorRef, Restart, Shutdown, Strategy, SupervisorError, SupervisorRef,
+    SupervisorSpec,
 };
 pub use system::{ShutdownReport, SpawnOptions, System};
 pub use timer::Timer;

@@ -8,9 +8,13 @@
 //! are stopped for good and the new supervisor starts fresh ones.
 
 mod decision;
+mod dynamic;
 
 pub use decision::{ChildStatus, Decision, Intensity, Restart, RestartWindow, Strategy, decide};
+pub(crate) use dynamic::Dynamic;
+pub use dynamic::{DynamicSpec, DynamicSupervisorRef};
 
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -123,6 +127,8 @@ pub struct ChildSpec {
     restart: Restart,
     shutdown: Shutdown,
     intensity: Option<Intensity>,
+    significant: bool,
+    supervisor: bool,
     factory: Arc<dyn ChildFactory>,
 }
 
@@ -133,6 +139,7 @@ impl fmt::Debug for ChildSpec {
             .field("restart", &self.restart)
             .field("shutdown", &self.shutdown)
             .field("intensity", &self.intensity)
+            .field("significant", &self.significant)
             .finish()
     }
 }
@@ -157,6 +164,8 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: Shutdown::default(),
             intensity: None,
+            significant: false,
+            supervisor: false,
             factory: Arc::new(ActorFactory { make, options, _actor: PhantomData }),
         }
     }
@@ -166,7 +175,16 @@ impl ChildSpec {
     pub fn supervisor(id: impl Into<Arc<str>>, spec: SupervisorSpec) -> Self {
         let mut child = Self::actor(id, move || Supervisor::new(spec.clone()));
         child.shutdown = Shutdown::Infinity;
+        child.supervisor = true;
         child
+    }
+
+    /// A significant child (OTP 24's `significant`): when it exits on its own and is not
+    /// restarted, its supervisor may shut down, per its [`AutoShutdown`]. Only a transient or
+    /// temporary child can be significant; a permanent one is refused when it is started.
+    pub fn significant(mut self, significant: bool) -> Self {
+        self.significant = significant;
+        self
     }
 
     /// The restart type (default permanent).
@@ -204,7 +222,23 @@ pub struct SupervisorSpec {
     strategy: Strategy,
     intensity: Intensity,
     backoff: Option<Backoff>,
+    auto_shutdown: AutoShutdown,
     children: Vec<ChildSpec>,
+    /// Set for a dynamic supervisor ([`DynamicSpec`]).
+    pub(crate) dynamic: Option<Dynamic>,
+}
+
+/// When a supervisor shuts itself down because significant children ended
+/// ([`ChildSpec::significant`]); OTP's `auto_shutdown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoShutdown {
+    /// Never (the default): significant children are like any other.
+    #[default]
+    Never,
+    /// When any significant child exits on its own and is not restarted.
+    AnySignificant,
+    /// When every significant child has exited on its own and none will be restarted.
+    AllSignificant,
 }
 
 impl SupervisorSpec {
@@ -231,6 +265,12 @@ impl SupervisorSpec {
         self.children.push(child);
         self
     }
+
+    /// Shut down automatically when significant children end (default: never).
+    pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
+        self.auto_shutdown = auto_shutdown;
+        self
+    }
 }
 
 /// Supervision failed.
@@ -250,12 +290,59 @@ pub enum SupervisorError {
         /// Why it failed.
         reason: ExitReason,
     },
+    /// The child is running: stop it first ([`SupervisorRef::terminate_child`]).
+    #[error("child {0:?} is running")]
+    Running(String),
+    /// The child is waiting for a restart by its supervisor.
+    #[error("child {0:?} is being restarted")]
+    Restarting(String),
+    /// A permanent child cannot be significant (as in OTP).
+    #[error("child {0:?} is permanent and cannot be significant")]
+    SignificantPermanent(String),
+    /// A dynamic supervisor already has its `max_children`.
+    #[error("the supervisor already has its maximum of {0} children")]
+    MaxChildren(usize),
+    /// The operation needs a dynamic supervisor ([`DynamicSpec`]), or its argument was not
+    /// of the type its template takes.
+    #[error("not a dynamic supervisor of this child type")]
+    NotDynamic,
+    /// No child has this actor.
+    #[error("no child is actor {0}")]
+    UnknownActor(crate::exit::ActorId),
     /// Spawning was refused.
     #[error(transparent)]
     Spawn(#[from] SpawnError),
     /// The supervisor did not answer.
     #[error("supervisor unavailable: {0}")]
     Unavailable(#[from] AskError),
+}
+
+/// Where a child is, as [`SupervisorRef::which_children`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildState {
+    /// An incarnation runs.
+    Running,
+    /// It exited and its supervisor will start it again (waiting for a backoff delay, or
+    /// for a retry after its restart failed).
+    Restarting,
+    /// Stopped and not to be restarted: terminated, left after a normal exit, or given up
+    /// on. Its spec is kept: [`SupervisorRef::restart_child`] starts it again.
+    Stopped,
+}
+
+/// What [`SupervisorRef::count_children`] reports (OTP's `count_children`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChildCounts {
+    /// Child specs held.
+    pub specs: usize,
+    /// Children running.
+    pub active: usize,
+    /// Children waiting for a restart.
+    pub restarting: usize,
+    /// Children that are supervisors.
+    pub supervisors: usize,
+    /// Children that are not.
+    pub workers: usize,
 }
 
 /// What [`SupervisorRef::which_children`] reports for one child.
@@ -265,8 +352,10 @@ pub struct ChildInfo {
     pub id: Arc<str>,
     /// Its handle (stable across restarts).
     pub handle: Option<ActorHandle>,
-    /// True while an incarnation runs.
+    /// True while an incarnation runs (`state == ChildState::Running`).
     pub running: bool,
+    /// Running, restarting or stopped.
+    pub state: ChildState,
     /// Its restart type.
     pub restart: Restart,
     /// True when it exceeded its own restart intensity ([`ChildSpec::intensity`]) and the
@@ -289,12 +378,17 @@ enum Command {
     /// incarnation of the supervisor is ignored).
     RestartDue(u32, Vec<Arc<str>>),
     StartChild(ChildSpec, Reply<Result<ActorHandle, SupervisorError>>),
+    StartDynamic(Box<dyn Any + Send>, Reply<Result<ActorHandle, SupervisorError>>),
     TerminateChild(Arc<str>, Reply<Result<(), SupervisorError>>),
+    TerminateActor(crate::exit::ActorId, Reply<Result<(), SupervisorError>>),
+    RestartChild(Arc<str>, Reply<Result<ActorHandle, SupervisorError>>),
+    DeleteChild(Arc<str>, Reply<Result<(), SupervisorError>>),
     WhichChildren(Reply<Vec<ChildInfo>>),
+    CountChildren(Reply<ChildCounts>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChildState {
+enum Phase {
     Running,
     /// Exited; a restart is scheduled (backoff) or it was left stopped.
     Down,
@@ -304,7 +398,7 @@ struct Child {
     spec: ChildSpec,
     handle: Option<ActorHandle>,
     incarnation: u32,
-    state: ChildState,
+    state: Phase,
     consecutive_failures: u32,
     started_at: Instant,
     /// Whether a restart is due, and what it waits for.
@@ -337,6 +431,19 @@ pub struct Supervisor {
     system: Option<System>,
     /// Where a failed initial start is reported to `spawn_supervisor` with its child's id.
     start_failure: Option<Arc<std::sync::Mutex<Option<SupervisorError>>>>,
+    auto_shutdown: AutoShutdown,
+    /// The child template of a dynamic supervisor.
+    dynamic: Option<Dynamic>,
+    /// The id of the next dynamic child.
+    next_dynamic: u64,
+}
+
+/// How a restart attempt went.
+enum Restarted {
+    Started,
+    /// The previous incarnation is still finishing: the restart follows its exit.
+    Waiting,
+    Failed(ExitReason),
 }
 
 impl fmt::Debug for Supervisor {
@@ -361,6 +468,9 @@ impl Supervisor {
             epoch: Instant::now(),
             system: None,
             start_failure: None,
+            auto_shutdown: spec.auto_shutdown,
+            dynamic: spec.dynamic,
+            next_dynamic: 1,
         }
     }
 
@@ -379,6 +489,14 @@ impl Supervisor {
         spec: ChildSpec,
         ctx: &mut Context<Self>,
     ) -> Result<ActorHandle, SupervisorError> {
+        if spec.significant && spec.restart == Restart::Permanent {
+            return Err(SupervisorError::SignificantPermanent(spec.id.to_string()));
+        }
+        if let Some(max) = self.dynamic.as_ref().and_then(|d| d.max_children)
+            && self.children.len() >= max
+        {
+            return Err(SupervisorError::MaxChildren(max));
+        }
         let system = ctx.system().clone();
         let (tx, rx) = oneshot::channel();
         let hook = Self::parent_hook(ctx, spec.restart);
@@ -391,7 +509,7 @@ impl Supervisor {
             spec,
             handle: Some(handle.clone()),
             incarnation,
-            state: ChildState::Running,
+            state: Phase::Running,
             consecutive_failures: 0,
             started_at: Instant::now(),
             pending: Pending::No,
@@ -415,7 +533,7 @@ impl Supervisor {
     /// Start a new incarnation of an existing child (in place), or a fresh cell if its old
     /// one is gone. If the previous incarnation is still finishing, the restart waits for
     /// its exit (see `on_child_exit`).
-    async fn restart_child(&mut self, idx: usize, ctx: &mut Context<Self>) {
+    async fn restart_at(&mut self, idx: usize, ctx: &mut Context<Self>) -> Restarted {
         let system = ctx.system().clone();
         let (tx, rx) = oneshot::channel();
         let child = &mut self.children[idx];
@@ -429,7 +547,7 @@ impl Supervisor {
             Err(Refused::StillRunning) => {
                 tracing::warn!(child = %child.spec.id, "previous incarnation still running; restart waits for its exit");
                 child.pending = Pending::AwaitingExit;
-                return;
+                return Restarted::Waiting;
             }
             Err(Refused::Dead) => {
                 let (tx, rx2) = oneshot::channel();
@@ -441,19 +559,139 @@ impl Supervisor {
                     Ok((h, i)) => (h, i, rx2),
                     Err(e) => {
                         tracing::warn!(child = %child.spec.id, error = %e, "could not restart child");
-                        return;
+                        return Restarted::Failed(ExitReason::StartFailed(e.to_string().into()));
                     }
                 }
             }
         };
         child.handle = Some(handle.clone());
         child.incarnation = incarnation;
-        child.state = ChildState::Running;
+        child.state = Phase::Running;
         child.gave_up = false;
         child.started_at = Instant::now();
         ctx.link(&handle);
-        // A start failure arrives as an ordinary child exit and counts as a restart.
-        let _ = rx.await;
+        match rx.await.unwrap_or(Err(ExitReason::Killed)) {
+            Ok(()) => Restarted::Started,
+            Err(reason) => {
+                // Listed as restarting, not running; its failed incarnation's exit, when it
+                // arrives, is ignored.
+                if let Some(i) = self.index_of_actor(handle.id()) {
+                    self.children[i].state = Phase::Down;
+                }
+                Restarted::Failed(reason)
+            }
+        }
+    }
+
+    /// A restart of child `idx` failed: as in OTP, it counts against the intensity, and the
+    /// supervisor tries again (through its own mailbox, after the backoff if any) to start it
+    /// and then `rest`, the children after it in a group restart, which stay down until then.
+    async fn restart_failed(
+        &mut self,
+        idx: usize,
+        rest: Vec<Arc<str>>,
+        reason: ExitReason,
+        ctx: &mut Context<Self>,
+    ) {
+        tracing::warn!(child = %self.children[idx].spec.id, %reason, "restart failed; trying again");
+        let now = Instant::now().duration_since(self.epoch);
+        let own = self.children[idx].spec.intensity;
+        let child = &mut self.children[idx];
+        child.state = Phase::Down;
+        child.consecutive_failures += 1;
+        let within = match own {
+            Some(own) => child.window.record(now, own),
+            None => self.window.record(now, self.intensity),
+        };
+        if !within {
+            match own {
+                Some(_) => self.give_up(idx, ctx),
+                None => self.escalate(ctx).await,
+            }
+            return;
+        }
+        for id in &rest {
+            if let Some(i) = self.index_of(id) {
+                self.children[i].pending = Pending::Scheduled;
+            }
+        }
+        let n = self.children[idx].consecutive_failures;
+        let delay = self.backoff.map_or(Duration::ZERO, |b| b.delay(n));
+        let retry = SupervisorMsg(Command::RestartDue(ctx.incarnation(), rest));
+        if delay.is_zero() {
+            ctx.myself().cell.push_unbounded(retry);
+        } else {
+            ctx.send_after(delay, retry);
+        }
+    }
+
+    /// Child `idx` went over its own intensity: stop it for good, leave the others.
+    fn give_up(&mut self, idx: usize, ctx: &mut Context<Self>) {
+        let intensity = self.children[idx].spec.intensity.unwrap_or(self.intensity);
+        tracing::warn!(
+            child = %self.children[idx].spec.id,
+            max_restarts = intensity.max_restarts,
+            period = ?intensity.period,
+            "child exceeded its restart intensity; supervisor gives up on it"
+        );
+        let child = &mut self.children[idx];
+        child.pending = Pending::No;
+        child.gave_up = true;
+        let system = ctx.system().clone();
+        if let Some(h) = &child.handle {
+            h.0.set_terminal();
+            system.close(h, h.0.incarnation());
+        }
+        if child.spec.restart == Restart::Temporary {
+            self.children.remove(idx);
+        }
+    }
+
+    /// The supervisor went over its intensity: stop every child and fail.
+    async fn escalate(&mut self, ctx: &mut Context<Self>) {
+        tracing::warn!(
+            max_restarts = self.intensity.max_restarts,
+            period = ?self.intensity.period,
+            "restart intensity exceeded; supervisor gives up"
+        );
+        self.stop_all(ctx).await;
+        ctx.stop = Some(ExitReason::MaxRestarts);
+    }
+
+    fn index_of_actor(&self, actor: crate::exit::ActorId) -> Option<usize> {
+        self.children.iter().position(|c| c.handle.as_ref().is_some_and(|h| h.id() == actor))
+    }
+
+    /// Whether child `idx`, a significant one that just ended on its own and will not be
+    /// restarted, makes the supervisor shut down.
+    fn auto_shutdown_due(&self, idx: usize) -> bool {
+        if !self.children[idx].spec.significant {
+            return false;
+        }
+        match self.auto_shutdown {
+            AutoShutdown::Never => false,
+            AutoShutdown::AnySignificant => true,
+            AutoShutdown::AllSignificant => self.children.iter().enumerate().all(|(i, c)| {
+                i == idx
+                    || !c.spec.significant
+                    || (c.state == Phase::Down && c.pending == Pending::No)
+            }),
+        }
+    }
+
+    /// Child `idx` ended on its own and stays stopped: a temporary one is removed, and a
+    /// significant one may shut the supervisor down.
+    async fn left_stopped(&mut self, idx: usize, ctx: &mut Context<Self>) {
+        self.children[idx].pending = Pending::No;
+        let shut_down = self.auto_shutdown_due(idx);
+        if self.children[idx].spec.restart == Restart::Temporary {
+            self.children.remove(idx);
+        }
+        if shut_down {
+            tracing::info!("a significant child ended; supervisor shuts down (auto_shutdown)");
+            self.stop_all(ctx).await;
+            ctx.stop = Some(ExitReason::Shutdown);
+        }
     }
 
     /// Stop a running child and wait for it, per its shutdown policy. With `permanent` the
@@ -468,8 +706,8 @@ impl Supervisor {
             handle.0.set_terminal();
             child.pending = Pending::No;
         }
-        if child.state == ChildState::Running {
-            child.state = ChildState::Down;
+        if child.state == Phase::Running {
+            child.state = Phase::Down;
             ctx.unlink(&handle);
             if !permanent {
                 // Stopped for a group restart: it comes back whatever it exits with.
@@ -510,6 +748,59 @@ impl Supervisor {
         }
     }
 
+    fn state_of(&self, c: &Child) -> ChildState {
+        match (c.state, c.pending) {
+            (Phase::Running, _) => ChildState::Running,
+            (Phase::Down, Pending::No) => ChildState::Stopped,
+            (Phase::Down, _) => ChildState::Restarting,
+        }
+    }
+
+    /// Stop child `idx` for good. Its spec stays (OTP's `terminate_child`), except for a
+    /// temporary child and the children of a dynamic supervisor, which are removed.
+    async fn terminate_at(&mut self, idx: usize, ctx: &mut Context<Self>) {
+        self.stop_child(idx, true, ctx).await;
+        if self.dynamic.is_some() || self.children[idx].spec.restart == Restart::Temporary {
+            self.children.remove(idx);
+        }
+    }
+
+    /// OTP's `restart_child`: start a stopped child again from its spec.
+    async fn restart_stopped(
+        &mut self,
+        id: &str,
+        ctx: &mut Context<Self>,
+    ) -> Result<ActorHandle, SupervisorError> {
+        let i = self.index_of(id).ok_or_else(|| SupervisorError::UnknownChild(id.to_owned()))?;
+        match self.state_of(&self.children[i]) {
+            ChildState::Running => return Err(SupervisorError::Running(id.to_owned())),
+            ChildState::Restarting => return Err(SupervisorError::Restarting(id.to_owned())),
+            ChildState::Stopped => {}
+        }
+        let child = &mut self.children[i];
+        child.gave_up = false;
+        child.window = RestartWindow::default();
+        child.consecutive_failures = 0;
+        match self.restart_at(i, ctx).await {
+            Restarted::Started | Restarted::Waiting => {
+                Ok(self.children[i].handle.clone().expect("a started child has a handle"))
+            }
+            Restarted::Failed(reason) => {
+                // It stays stopped: close what its failed start left.
+                let system = ctx.system().clone();
+                let child = &mut self.children[i];
+                child.pending = Pending::No;
+                if let Some(h) = child.handle.clone() {
+                    ctx.unlink(&h);
+                    h.0.set_terminal();
+                    h.wait_for_incarnation_exit().await;
+                    system.close(&h, h.0.incarnation());
+                }
+                Err(SupervisorError::StartFailed { id: id.to_owned(), reason })
+            }
+        }
+    }
+
     fn index_of(&self, id: &str) -> Option<usize> {
         self.children.iter().position(|c| &*c.spec.id == id)
     }
@@ -527,20 +818,21 @@ impl Supervisor {
             if child.incarnation != exit.incarnation {
                 return; // an older incarnation
             }
-            if child.state != ChildState::Running {
+            if child.state != Phase::Running {
                 // We stopped it ourselves. If its restart was waiting for this exit, go on.
-                if child.pending == Pending::AwaitingExit {
-                    self.restart_child(idx, ctx).await;
+                if child.pending == Pending::AwaitingExit
+                    && let Restarted::Failed(reason) = self.restart_at(idx, ctx).await
+                {
+                    let id = Arc::clone(&self.children[idx].spec.id);
+                    self.restart_failed(idx, vec![id], reason, ctx).await;
                 }
                 return;
             }
-            child.state = ChildState::Down;
+            child.state = Phase::Down;
             if exit.last {
-                // Gone for good (drained): nothing to decide; a temporary child is removed.
-                child.pending = Pending::No;
-                if child.spec.restart == Restart::Temporary {
-                    self.children.remove(idx);
-                }
+                // Gone for good (it will not be restarted: temporary, transient after a
+                // normal exit, or drained): nothing to decide.
+                self.left_stopped(idx, ctx).await;
                 return;
             }
             if child.started_at.elapsed() >= self.backoff.map_or(Duration::MAX, |b| b.reset_after) {
@@ -552,10 +844,7 @@ impl Supervisor {
         let children: Vec<ChildStatus> = self
             .children
             .iter()
-            .map(|c| ChildStatus {
-                restart: c.spec.restart,
-                running: c.state == ChildState::Running,
-            })
+            .map(|c| ChildStatus { restart: c.spec.restart, running: c.state == Phase::Running })
             .collect();
         let now = Instant::now().duration_since(self.epoch);
         let own = self.children[idx].spec.intensity;
@@ -565,44 +854,15 @@ impl Supervisor {
         };
         let decision = decide(self.strategy, intensity, window, now, &children, idx, &exit.reason);
         match decision {
-            Decision::Escalate if own.is_some() => {
-                // Over its own intensity: give up on this child alone.
-                tracing::warn!(
-                    child = %self.children[idx].spec.id,
-                    max_restarts = intensity.max_restarts,
-                    period = ?intensity.period,
-                    "child exceeded its restart intensity; supervisor gives up on it"
-                );
-                let child = &mut self.children[idx];
-                child.pending = Pending::No;
-                child.gave_up = true;
-                let system = ctx.system().clone();
-                if let Some(h) = &child.handle {
-                    system.close(h, exit.incarnation);
-                }
-                if child.spec.restart == Restart::Temporary {
-                    self.children.remove(idx);
-                }
-            }
+            Decision::Escalate if own.is_some() => self.give_up(idx, ctx),
             Decision::Leave => {
-                self.children[idx].pending = Pending::No;
                 let system = ctx.system().clone();
                 if let Some(h) = &self.children[idx].handle {
                     system.close(h, exit.incarnation);
                 }
-                if self.children[idx].spec.restart == Restart::Temporary {
-                    self.children.remove(idx);
-                }
+                self.left_stopped(idx, ctx).await;
             }
-            Decision::Escalate => {
-                tracing::warn!(
-                    max_restarts = self.intensity.max_restarts,
-                    period = ?self.intensity.period,
-                    "restart intensity exceeded; supervisor gives up"
-                );
-                self.stop_all(ctx).await;
-                ctx.stop = Some(ExitReason::MaxRestarts);
-            }
+            Decision::Escalate => self.escalate(ctx).await,
             Decision::Restart { stop, start } => {
                 let mut dropped = Vec::new();
                 for i in stop {
@@ -640,21 +900,77 @@ impl Supervisor {
         }
     }
 
+    /// Start these children again, in order; the first that fails to start stops the run
+    /// (it and the ones after it are retried, see `restart_failed`).
     async fn restart_ids(&mut self, ids: &[Arc<str>], ctx: &mut Context<Self>) {
-        for id in ids {
+        for (k, id) in ids.iter().enumerate() {
             if let Some(i) = self.index_of(id)
-                && self.children[i].state == ChildState::Down
+                && self.children[i].state == Phase::Down
                 && self.children[i].pending == Pending::Scheduled
+                && let Restarted::Failed(reason) = self.restart_at(i, ctx).await
             {
-                self.restart_child(i, ctx).await;
+                self.restart_failed(i, ids[k..].to_vec(), reason, ctx).await;
+                return;
             }
         }
     }
 
-    /// Stop every child for good, in reverse start order.
+    /// Stop every child for good: in reverse start order, or all at once for a dynamic
+    /// supervisor (its children are independent of each other).
     async fn stop_all(&mut self, ctx: &mut Context<Self>) {
+        if self.dynamic.is_some() {
+            return self.stop_all_at_once(ctx).await;
+        }
         for i in (0..self.children.len()).rev() {
             self.stop_child(i, true, ctx).await;
+        }
+    }
+
+    async fn stop_all_at_once(&mut self, ctx: &mut Context<Self>) {
+        let system = ctx.system().clone();
+        let mut stopping = Vec::new();
+        for child in &mut self.children {
+            let Some(handle) = child.handle.clone() else { continue };
+            handle.0.set_terminal();
+            child.pending = Pending::No;
+            if child.state == Phase::Running {
+                child.state = Phase::Down;
+                ctx.unlink(&handle);
+                match child.spec.shutdown {
+                    Shutdown::Brutal => handle.kill(),
+                    _ if !handle.traps_exits() => handle.0.kill_with(ExitReason::Shutdown),
+                    _ => {
+                        handle.0.stop(ExitReason::Shutdown);
+                    }
+                }
+                stopping.push((handle, child.spec.shutdown));
+            } else {
+                system.close(&handle, handle.0.incarnation());
+            }
+        }
+        let waits = stopping.iter().map(|(handle, shutdown)| async move {
+            let done = match *shutdown {
+                Shutdown::Timeout(d) => {
+                    tokio::time::timeout(d, handle.wait_for_incarnation_exit()).await.is_ok()
+                }
+                Shutdown::Infinity => {
+                    handle.wait_for_incarnation_exit().await;
+                    true
+                }
+                Shutdown::Brutal => false,
+            };
+            if !done {
+                handle.kill();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    handle.wait_for_incarnation_exit(),
+                )
+                .await;
+            }
+        });
+        futures_util::future::join_all(waits).await;
+        for (handle, _) in stopping {
+            system.close(&handle, handle.0.incarnation());
         }
     }
 }
@@ -716,14 +1032,51 @@ impl Actor for Supervisor {
                 };
                 let _ = reply.send(result);
             }
+            Command::StartDynamic(arg, reply) => {
+                let id: Arc<str> = self.next_dynamic.to_string().into();
+                self.next_dynamic += 1;
+                let spec = self.dynamic.as_ref().and_then(|d| (d.template)(id, arg));
+                let result = match spec {
+                    Some(spec) => self.start_new(spec, ctx).await,
+                    None => Err(SupervisorError::NotDynamic),
+                };
+                let _ = reply.send(result);
+            }
             Command::TerminateChild(id, reply) => {
                 let result = match self.index_of(&id) {
                     Some(i) => {
-                        self.stop_child(i, true, ctx).await;
-                        self.children.remove(i);
+                        self.terminate_at(i, ctx).await;
                         Ok(())
                     }
                     None => Err(SupervisorError::UnknownChild(id.to_string())),
+                };
+                let _ = reply.send(result);
+            }
+            Command::TerminateActor(actor, reply) => {
+                let result = match self.index_of_actor(actor) {
+                    Some(i) => {
+                        self.terminate_at(i, ctx).await;
+                        Ok(())
+                    }
+                    None => Err(SupervisorError::UnknownActor(actor)),
+                };
+                let _ = reply.send(result);
+            }
+            Command::RestartChild(id, reply) => {
+                let result = self.restart_stopped(&id, ctx).await;
+                let _ = reply.send(result);
+            }
+            Command::DeleteChild(id, reply) => {
+                let result = match self.index_of(&id) {
+                    None => Err(SupervisorError::UnknownChild(id.to_string())),
+                    Some(i) => match self.state_of(&self.children[i]) {
+                        ChildState::Running => Err(SupervisorError::Running(id.to_string())),
+                        ChildState::Restarting => Err(SupervisorError::Restarting(id.to_string())),
+                        ChildState::Stopped => {
+                            self.children.remove(i);
+                            Ok(())
+                        }
+                    },
                 };
                 let _ = reply.send(result);
             }
@@ -734,12 +1087,28 @@ impl Actor for Supervisor {
                     .map(|c| ChildInfo {
                         id: Arc::clone(&c.spec.id),
                         handle: c.handle.clone(),
-                        running: c.state == ChildState::Running,
+                        running: c.state == Phase::Running,
+                        state: self.state_of(c),
                         restart: c.spec.restart,
                         gave_up: c.gave_up,
                     })
                     .collect();
                 let _ = reply.send(info);
+            }
+            Command::CountChildren(reply) => {
+                let mut counts = ChildCounts { specs: self.children.len(), ..Default::default() };
+                for c in &self.children {
+                    match self.state_of(c) {
+                        ChildState::Running => counts.active += 1,
+                        ChildState::Restarting => counts.restarting += 1,
+                        ChildState::Stopped => {}
+                    }
+                    match c.spec.supervisor {
+                        true => counts.supervisors += 1,
+                        false => counts.workers += 1,
+                    }
+                }
+                let _ = reply.send(counts);
             }
         }
         Ok(())
@@ -781,15 +1150,54 @@ impl SupervisorRef {
         self.actor.ask(|r| SupervisorMsg(Command::StartChild(spec, r)), CALL_TIMEOUT).await?
     }
 
-    /// Stop a child for good and remove it.
+    /// Stop a child (per its shutdown policy) and keep its spec, as OTP's `terminate_child`
+    /// does: it is listed as [`ChildState::Stopped`] until [`restart_child`](Self::restart_child)
+    /// starts it again or [`delete_child`](Self::delete_child) removes it. A temporary child
+    /// is removed at once (its spec is not kept, as in OTP). Terminating a stopped child is
+    /// not an error. (Before, `terminate_child` also removed the spec: call `delete_child`
+    /// after it for that.)
     pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
         let id: Arc<str> = id.into();
         self.actor.ask(|r| SupervisorMsg(Command::TerminateChild(id, r)), CALL_TIMEOUT).await?
     }
 
+    /// Start a stopped child again from its spec (OTP's `restart_child`), at its place in the
+    /// start order, and wait for its `started` hook. Fails if it is running, being
+    /// restarted, unknown, or fails to start (it then stays stopped).
+    pub async fn restart_child(&self, id: &str) -> Result<ActorHandle, SupervisorError> {
+        let id: Arc<str> = id.into();
+        self.actor.ask(|r| SupervisorMsg(Command::RestartChild(id, r)), CALL_TIMEOUT).await?
+    }
+
+    /// Remove the spec of a stopped child (OTP's `delete_child`). Fails if it is running,
+    /// being restarted, or unknown.
+    pub async fn delete_child(&self, id: &str) -> Result<(), SupervisorError> {
+        let id: Arc<str> = id.into();
+        self.actor.ask(|r| SupervisorMsg(Command::DeleteChild(id, r)), CALL_TIMEOUT).await?
+    }
+
     /// The children in start order.
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
         Ok(self.actor.ask(|r| SupervisorMsg(Command::WhichChildren(r)), CALL_TIMEOUT).await?)
+    }
+
+    /// How many children there are, and in which state (OTP's `count_children`).
+    pub async fn count_children(&self) -> Result<ChildCounts, SupervisorError> {
+        Ok(self.actor.ask(|r| SupervisorMsg(Command::CountChildren(r)), CALL_TIMEOUT).await?)
+    }
+
+    pub(crate) async fn start_dynamic(
+        &self,
+        arg: Box<dyn Any + Send>,
+    ) -> Result<ActorHandle, SupervisorError> {
+        self.actor.ask(|r| SupervisorMsg(Command::StartDynamic(arg, r)), CALL_TIMEOUT).await?
+    }
+
+    pub(crate) async fn terminate_actor(
+        &self,
+        actor: crate::exit::ActorId,
+    ) -> Result<(), SupervisorError> {
+        self.actor.ask(|r| SupervisorMsg(Command::TerminateActor(actor, r)), CALL_TIMEOUT).await?
     }
 
     /// The typed reference of child `id`, if it is an `A`.

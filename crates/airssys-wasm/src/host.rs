@@ -1080,6 +1080,7 @@ impl Drop for Rollback<'_> {
                 runtime.spawn(async move {
                     for id in started {
                         let _ = supervisor.terminate_child(&id).await;
+                        let _ = supervisor.delete_child(&id).await;
                     }
                 });
             }
@@ -1126,6 +1127,7 @@ impl Host {
                 rollback.started.pop();
                 for id in std::mem::take(&mut rollback.started) {
                     let _ = self.supervisor.terminate_child(&id).await;
+                    let _ = self.supervisor.delete_child(&id).await;
                 }
                 return Err(start_error(e));
             }
@@ -1154,6 +1156,7 @@ impl Host {
         };
         for address in prepared.addresses() {
             let _ = self.supervisor.terminate_child(&address).await;
+            let _ = self.supervisor.delete_child(&address).await;
         }
         self.core.unprepare(prepared);
         Ok(())

@@ -344,8 +344,18 @@ async fn s13_dynamic_children() {
     let ids: Vec<String> =
         sup.which_children().await.unwrap().iter().map(|c| c.id.to_string()).collect();
     assert_eq!(ids, ["a", "b"]);
+    // OTP's split: terminate keeps the spec, restart starts it again, delete removes it.
     sup.terminate_child("b").await.unwrap();
     assert!(!h.is_alive());
+    let b = sup.which_children().await.unwrap().into_iter().find(|c| &*c.id == "b").unwrap();
+    assert_eq!(b.state, airssys_rt::ChildState::Stopped);
+    assert_eq!(sup.delete_child("a").await.unwrap_err(), SupervisorError::Running("a".into()));
+    let again = sup.restart_child("b").await.unwrap();
+    assert!(again.is_alive());
+    assert_eq!(sup.restart_child("b").await.unwrap_err(), SupervisorError::Running("b".into()));
+    assert_eq!(sup.count_children().await.unwrap().active, 2);
+    sup.terminate_child("b").await.unwrap();
+    sup.delete_child("b").await.unwrap();
     assert_eq!(
         sup.terminate_child("b").await.unwrap_err(),
         SupervisorError::UnknownChild("b".into())
