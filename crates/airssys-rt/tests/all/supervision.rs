@@ -479,3 +479,34 @@ async fn s13_shutdown_of_non_trapping_child_is_immediate() {
     assert!(!entries.iter().any(|e| e.starts_with("plain:stopping")), "{entries:?}");
     assert!(entries.contains(&"graceful:stopping(shutdown)".to_owned()), "{entries:?}");
 }
+
+/// §13 dynamic supervisor: children from one template with an argument each, `max_children`
+/// enforced, `terminate_child` by reference, and at shutdown all children stopped at once
+/// (three trapping children busy past a 2 s timeout take 2 s together, not 6 s).
+#[tokio::test(start_paused = true)]
+async fn s13_dynamic_supervisor() {
+    use airssys_rt::DynamicSpec;
+    let system = System::new();
+    let log = Log::new();
+    let l = log.clone();
+    let spec = DynamicSpec::new(move |name: String| Worker::trapping(&name, &l))
+        .shutdown(Shutdown::Timeout(Duration::from_secs(2)))
+        .max_children(3);
+    let sup = system.spawn_dynamic_supervisor(spec).await.unwrap();
+    let mut kids = Vec::new();
+    for n in ["x", "y", "z"] {
+        kids.push(sup.start_child(n.to_owned()).await.unwrap());
+    }
+    assert_eq!(sup.start_child("w".to_owned()).await.unwrap_err(), SupervisorError::MaxChildren(3));
+    sup.terminate_child(&kids[2]).await.unwrap();
+    assert_eq!(sup.count_children().await.unwrap().specs, 2);
+    let again = sup.start_child("z".to_owned()).await.unwrap();
+    for k in [&kids[0], &kids[1], &again] {
+        k.tell(WMsg::Sleep(Duration::from_secs(3600))).await.unwrap();
+    }
+    settle().await;
+    let start = tokio::time::Instant::now();
+    sup.stop();
+    sup.wait_for_exit().await;
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
