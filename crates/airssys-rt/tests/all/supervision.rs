@@ -510,3 +510,34 @@ async fn s13_dynamic_supervisor() {
     sup.wait_for_exit().await;
     assert_eq!(start.elapsed(), Duration::from_secs(2));
 }
+
+/// §13 significant children: with `AnySignificant`, a significant child that ends on its own
+/// and is not restarted shuts its supervisor down (reason `Shutdown`); a permanent child
+/// cannot be significant.
+#[tokio::test]
+async fn s13_auto_shutdown_on_a_significant_child() {
+    use airssys_rt::AutoShutdown;
+    let system = System::new();
+    let log = Log::new();
+    let refused = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .child(worker_spec("p", &log).significant(true)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused, SupervisorError::SignificantPermanent("p".into()));
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .auto_shutdown(AutoShutdown::AnySignificant)
+                .child(worker_spec("other", &log))
+                .child(worker_spec("job", &log).restart(Restart::Transient).significant(true)),
+        )
+        .await
+        .unwrap();
+    let job = child(&sup, "job").await;
+    job.tell(WMsg::StopSelf).await.unwrap();
+    assert_eq!(sup.wait_for_exit().await, ExitReason::Shutdown);
+    assert!(log.entries().contains(&"other:stopping(shutdown)".to_owned()));
+}
