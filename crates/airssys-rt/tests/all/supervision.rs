@@ -541,3 +541,47 @@ async fn s13_auto_shutdown_on_a_significant_child() {
     assert_eq!(sup.wait_for_exit().await, ExitReason::Shutdown);
     assert!(log.entries().contains(&"other:stopping(shutdown)".to_owned()));
 }
+
+/// §13 restart failures: a restart that fails to start counts against the intensity and is
+/// retried; in rest-for-one the later children stay down until it succeeds, then start in
+/// order.
+#[tokio::test]
+async fn s13_failed_restart_is_retried_and_holds_back_the_rest() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let system = System::new();
+    let log = Log::new();
+    let attempts = std::sync::Arc::new(AtomicU32::new(0));
+    let (l, a) = (log.clone(), std::sync::Arc::clone(&attempts));
+    let flaky = ChildSpec::actor("b", move || {
+        let n = a.fetch_add(1, Ordering::SeqCst);
+        let mut w = Worker::trapping("b", &l);
+        // The first start works; the next two fail; then it works again.
+        w.fail_start = n == 1 || n == 2;
+        w
+    });
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::RestForOne)
+                .intensity(10, Duration::from_secs(60))
+                .child(worker_spec("a", &log))
+                .child(flaky)
+                .child(worker_spec("c", &log)),
+        )
+        .await
+        .unwrap();
+    let b = child(&sup, "b").await;
+    let c = child(&sup, "c").await;
+    b.tell(WMsg::Panic("b crashed")).await.unwrap();
+    // Queued while b is down, answered by the incarnation that started (the fourth).
+    assert_eq!(incarnation(&b).await, 4);
+    assert_eq!(incarnation(&c).await, 2);
+    assert_eq!(attempts.load(Ordering::SeqCst), 4);
+    let after: Vec<String> = lifecycle(&log)
+        .into_iter()
+        .skip_while(|e| e != "b:stopping(panicked: b crashed)")
+        .filter(|e| e.ends_with("started"))
+        .collect();
+    assert_eq!(after, ["b:started", "b:started", "b:started", "c:started"]);
+    let counts = sup.count_children().await.unwrap();
+    assert_eq!((counts.specs, counts.active, counts.restarting), (3, 3, 0));
+}
