@@ -407,6 +407,9 @@ struct Child {
     window: RestartWindow,
     /// It exceeded its own intensity and was given up on.
     gave_up: bool,
+    /// The children of a group restart that start after this one, held back while its
+    /// restart waits for its previous incarnation to finish (`Pending::AwaitingExit`).
+    then: Vec<Arc<str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -515,6 +518,7 @@ impl Supervisor {
             pending: Pending::No,
             window: RestartWindow::default(),
             gave_up: false,
+            then: Vec::new(),
         });
         let started = rx.await.unwrap_or(Err(ExitReason::Killed));
         if let Err(reason) = started {
@@ -679,12 +683,13 @@ impl Supervisor {
         }
     }
 
-    /// Child `idx` ended on its own and stays stopped: a temporary one is removed, and a
-    /// significant one may shut the supervisor down.
+    /// Child `idx` ended on its own and stays stopped: a temporary one, and any child of a
+    /// dynamic supervisor (as in OTP's `simple_one_for_one`), is removed, and a significant
+    /// one may shut the supervisor down.
     async fn left_stopped(&mut self, idx: usize, ctx: &mut Context<Self>) {
         self.children[idx].pending = Pending::No;
         let shut_down = self.auto_shutdown_due(idx);
-        if self.children[idx].spec.restart == Restart::Temporary {
+        if self.dynamic.is_some() || self.children[idx].spec.restart == Restart::Temporary {
             self.children.remove(idx);
         }
         if shut_down {
@@ -820,11 +825,17 @@ impl Supervisor {
             }
             if child.state != Phase::Running {
                 // We stopped it ourselves. If its restart was waiting for this exit, go on.
-                if child.pending == Pending::AwaitingExit
-                    && let Restarted::Failed(reason) = self.restart_at(idx, ctx).await
-                {
-                    let id = Arc::clone(&self.children[idx].spec.id);
-                    self.restart_failed(idx, vec![id], reason, ctx).await;
+                if child.pending == Pending::AwaitingExit {
+                    let then = std::mem::take(&mut child.then);
+                    match self.restart_at(idx, ctx).await {
+                        Restarted::Started => self.restart_ids(&then, ctx).await,
+                        Restarted::Waiting => self.children[idx].then = then,
+                        Restarted::Failed(reason) => {
+                            let mut rest = vec![Arc::clone(&self.children[idx].spec.id)];
+                            rest.extend(then);
+                            self.restart_failed(idx, rest, reason, ctx).await;
+                        }
+                    }
                 }
                 return;
             }
@@ -901,16 +912,26 @@ impl Supervisor {
     }
 
     /// Start these children again, in order; the first that fails to start stops the run
-    /// (it and the ones after it are retried, see `restart_failed`).
+    /// (it and the ones after it are retried, see `restart_failed`), and so does one whose
+    /// previous incarnation is still finishing (the ones after it start once it has).
     async fn restart_ids(&mut self, ids: &[Arc<str>], ctx: &mut Context<Self>) {
         for (k, id) in ids.iter().enumerate() {
-            if let Some(i) = self.index_of(id)
-                && self.children[i].state == Phase::Down
-                && self.children[i].pending == Pending::Scheduled
-                && let Restarted::Failed(reason) = self.restart_at(i, ctx).await
+            let Some(i) = self.index_of(id) else { continue };
+            if self.children[i].state != Phase::Down
+                || self.children[i].pending != Pending::Scheduled
             {
-                self.restart_failed(i, ids[k..].to_vec(), reason, ctx).await;
-                return;
+                continue;
+            }
+            match self.restart_at(i, ctx).await {
+                Restarted::Started => {}
+                Restarted::Waiting => {
+                    self.children[i].then = ids[k + 1..].to_vec();
+                    return;
+                }
+                Restarted::Failed(reason) => {
+                    self.restart_failed(i, ids[k..].to_vec(), reason, ctx).await;
+                    return;
+                }
             }
         }
     }

@@ -499,6 +499,7 @@ async fn s13_dynamic_supervisor() {
     }
     assert_eq!(sup.start_child("w".to_owned()).await.unwrap_err(), SupervisorError::MaxChildren(3));
     sup.terminate_child(&kids[2]).await.unwrap();
+    assert!(!kids[2].is_alive(), "a terminated child is gone when terminate_child returns");
     assert_eq!(sup.count_children().await.unwrap().specs, 2);
     let again = sup.start_child("z".to_owned()).await.unwrap();
     for k in [&kids[0], &kids[1], &again] {
@@ -584,4 +585,130 @@ async fn s13_failed_restart_is_retried_and_holds_back_the_rest() {
     assert_eq!(after, ["b:started", "b:started", "b:started", "c:started"]);
     let counts = sup.count_children().await.unwrap();
     assert_eq!((counts.specs, counts.active, counts.restarting), (3, 3, 0));
+}
+
+/// §13 restart failures, one-for-all on several threads: while the restart of `b` keeps
+/// failing, `b` and the child after it are listed as restarting (not running) and `c` does not
+/// start; once `b` starts, `c` starts after it, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s13_failed_group_restart_lists_restarting_and_holds_back_the_rest() {
+    use airssys_rt::ChildState;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let system = System::new();
+    let log = Log::new();
+    let open = Arc::new(AtomicBool::new(true));
+    let failed = Arc::new(AtomicU32::new(0));
+    let (l, o, f) = (log.clone(), Arc::clone(&open), Arc::clone(&failed));
+    let flaky = ChildSpec::actor("b", move || {
+        let mut w = Worker::trapping("b", &l);
+        if !o.load(Ordering::SeqCst) {
+            f.fetch_add(1, Ordering::SeqCst);
+            w.fail_start = true;
+        }
+        w
+    });
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForAll)
+                .intensity(u32::MAX, Duration::from_secs(60))
+                .child(worker_spec("a", &log))
+                .child(flaky)
+                .child(worker_spec("c", &log)),
+        )
+        .await
+        .unwrap();
+    let b = child(&sup, "b").await;
+    let c = child(&sup, "c").await;
+    open.store(false, Ordering::SeqCst);
+    b.tell(WMsg::Panic("b crashed")).await.unwrap();
+    // Wait until several restarts of b have failed (a positive signal), then look.
+    while failed.load(Ordering::SeqCst) < 3 {
+        tokio::task::yield_now().await;
+    }
+    let children = sup.which_children().await.unwrap();
+    let states: Vec<(&str, ChildState)> = children.iter().map(|c| (&*c.id, c.state)).collect();
+    assert_eq!(
+        states,
+        [("a", ChildState::Running), ("b", ChildState::Restarting), ("c", ChildState::Restarting)]
+    );
+    let counts = sup.count_children().await.unwrap();
+    assert_eq!((counts.specs, counts.active, counts.restarting), (3, 1, 2));
+    assert!(
+        !log.entries()
+            .iter()
+            .skip_while(|e| *e != "b:stopping(panicked: b crashed)")
+            .any(|e| e == "c:started")
+    );
+    open.store(true, Ordering::SeqCst);
+    // A message queued for c while it is down is answered by its second incarnation.
+    assert_eq!(incarnation(&c).await, 2);
+    let after: Vec<String> = lifecycle(&log)
+        .into_iter()
+        .skip_while(|e| e != "b:stopping(panicked: b crashed)")
+        .filter(|e| e == "b:started" || e == "c:started")
+        .collect();
+    assert_eq!(after.last().map(String::as_str), Some("c:started"));
+    assert_eq!(after.iter().filter(|e| *e == "c:started").count(), 1);
+    assert_eq!(
+        after.iter().filter(|e| *e == "b:started").count() as u32,
+        failed.load(Ordering::SeqCst) + 1
+    );
+    let counts = sup.count_children().await.unwrap();
+    assert_eq!((counts.specs, counts.active, counts.restarting), (3, 3, 0));
+}
+
+/// §13 restart failures: each failed start counts against the intensity, as in OTP. With
+/// three restarts allowed, the crash and two failed starts use them up; the third failed start
+/// is one too many and the supervisor exits with `MaxRestarts`.
+#[tokio::test]
+async fn s13_failed_restarts_count_against_the_intensity() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let system = System::new();
+    let log = Log::new();
+    let starts = Arc::new(AtomicU32::new(0));
+    let (l, s) = (log.clone(), Arc::clone(&starts));
+    let doomed = ChildSpec::actor("b", move || {
+        let mut w = Worker::trapping("b", &l);
+        // Every start after the first fails.
+        w.fail_start = s.fetch_add(1, Ordering::SeqCst) > 0;
+        w
+    });
+    let sup = system
+        .spawn_supervisor(
+            SupervisorSpec::new(Strategy::OneForOne)
+                .intensity(3, Duration::from_secs(60))
+                .child(doomed),
+        )
+        .await
+        .unwrap();
+    child(&sup, "b").await.tell(WMsg::Panic("b crashed")).await.unwrap();
+    assert_eq!(sup.wait_for_exit().await, ExitReason::MaxRestarts);
+    // The first start, then three restarts that failed (the crash's and two retries); the
+    // fourth restart would exceed the intensity and is not tried.
+    assert_eq!(starts.load(Ordering::SeqCst), 4);
+}
+
+/// §13 dynamic supervisor: as in OTP's `simple_one_for_one`, a child that ends and is not
+/// restarted (a transient one after a normal exit) is removed; one that crashes is restarted
+/// in place.
+#[tokio::test]
+async fn s13_dynamic_supervisor_removes_children_that_end() {
+    use airssys_rt::DynamicSpec;
+    let system = System::new();
+    let log = Log::new();
+    let l = log.clone();
+    let spec = DynamicSpec::new(move |name: String| Worker::trapping(&name, &l))
+        .restart(Restart::Transient)
+        .intensity(10, Duration::from_secs(60));
+    let sup = system.spawn_dynamic_supervisor(spec).await.unwrap();
+    let quits = sup.start_child("quits".to_owned()).await.unwrap();
+    let crashes = sup.start_child("crashes".to_owned()).await.unwrap();
+    quits.tell(WMsg::StopSelf).await.unwrap();
+    assert_eq!(quits.wait_for_exit().await, ExitReason::Normal);
+    crashes.tell(WMsg::Panic("boom")).await.unwrap();
+    assert_eq!(incarnation(&crashes).await, 2);
+    let counts = sup.count_children().await.unwrap();
+    assert_eq!((counts.specs, counts.active), (1, 1));
 }
