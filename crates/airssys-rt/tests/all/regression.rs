@@ -46,6 +46,7 @@ async fn backoff_restarts_every_crashed_child() {
 async fn link_exit_does_not_cross_incarnations() {
     struct Peer {
         target: airssys_rt::ActorHandle,
+        busy: Option<tokio::sync::oneshot::Sender<()>>,
     }
     impl Actor for Peer {
         type Msg = ();
@@ -57,6 +58,9 @@ async fn link_exit_does_not_cross_incarnations() {
         async fn handle(&mut self, _: (), _: &mut Context<Self>) -> Result<(), BoxError> {
             // Busy while the linked actor crashes, so its exit signal is still queued when
             // this actor is killed.
+            if let Some(busy) = self.busy.take() {
+                let _ = busy.send(());
+            }
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok(())
         }
@@ -73,15 +77,17 @@ async fn link_exit_does_not_cross_incarnations() {
         .await
         .unwrap();
     let a = sup.child::<Worker>("a").await.unwrap();
-    let peer = system.spawn(Peer { target: a.handle() }).unwrap();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (busy, is_busy) = tokio::sync::oneshot::channel();
+    let peer = system.spawn(Peer { target: a.handle(), busy: Some(busy) }).unwrap();
     peer.tell(()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Linked (in `started`) and busy in its handler.
+    is_busy.await.unwrap();
     a.tell(WMsg::Panic("crash")).await.unwrap();
     assert_eq!(a.ask(WMsg::Incarnation, T).await, Ok(2));
     peer.kill(); // an abnormal exit of the peer, linked to incarnation 1 only
+    // Its exit signals have gone out before its exit is reported; a signal overtakes the
+    // ask below, so a wrongly delivered one would answer from a third incarnation.
     peer.wait_for_exit().await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(a.ask(WMsg::Incarnation, T).await, Ok(2), "the restarted actor was killed");
 }
 
@@ -167,10 +173,12 @@ async fn zero_period_interval_does_not_panic() {
     let system = System::new();
     let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
     let t = a.send_interval(Duration::ZERO, || WMsg::Num(1));
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The interval has fired several times (a positive signal), and its task is still there.
+    while a.ask(WMsg::Seen, T).await.unwrap().len() < 3 {
+        tokio::task::yield_now().await;
+    }
     assert!(!t.is_finished(), "the interval task died");
     t.cancel();
-    assert!(!a.ask(WMsg::Seen, T).await.unwrap().is_empty());
 }
 
 /// A supervised child that is drained is gone for good, and its supervisor knows it: it is

@@ -25,8 +25,12 @@ async fn s12_cancelled_timer_never_fires() {
     let a = system.spawn(Worker::new("a", &Log::new())).unwrap();
     let t = a.send_after(Duration::from_secs(1), WMsg::Num(1));
     t.cancel();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(a.ask(WMsg::Seen, T).await.unwrap().is_empty());
+    // A timer due after the cancelled one is the positive signal that its time has passed.
+    let _later = a.send_after(Duration::from_secs(2), WMsg::Num(2));
+    while a.ask(WMsg::Seen, T).await.unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.ask(WMsg::Seen, T).await.unwrap(), vec![2]);
 }
 
 /// §12: an interval delivers once per period until cancelled, and stops by itself when the
@@ -43,8 +47,12 @@ async fn s12_interval_until_cancelled_or_dead() {
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     assert_eq!(a.ask(WMsg::Seen, T).await.unwrap(), vec![1, 2, 3]);
     t.cancel();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(a.ask(WMsg::Seen, T).await.unwrap(), vec![1, 2, 3]);
+    // A timer due two periods later is the positive signal that the interval had its chance.
+    let _later = a.send_after(Duration::from_secs(2), WMsg::Num(99));
+    while a.ask(WMsg::Seen, T).await.unwrap().len() < 4 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.ask(WMsg::Seen, T).await.unwrap(), vec![1, 2, 3, 99]);
 
     let t2 = a.send_interval(Duration::from_secs(1), || WMsg::Num(0));
     a.stop();
