@@ -12,6 +12,7 @@ mod report;
 mod rt;
 mod scaling;
 mod storage;
+mod storm;
 mod wasm;
 
 use std::path::PathBuf;

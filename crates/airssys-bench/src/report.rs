@@ -28,11 +28,14 @@ pub struct Figure {
     pub ratio: Option<f64>,
     /// The target, in words.
     pub target: String,
-    /// Whether the target is met.
-    pub met: bool,
+    /// Whether the target is met; `None` (JSON `null`) when the figure has no target.
+    pub met: Option<bool>,
     /// Other systems measured on the same workload in the same run (peers), if any.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<Baseline>,
+    /// What else a reader needs to read the figure (printed under the table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Figure {
@@ -53,8 +56,9 @@ impl Figure {
             baseline: Some(Baseline { name: base.into(), value: base_value }),
             ratio: Some(ratio),
             target: format!("ratio <= {max_ratio}"),
-            met: ratio <= max_ratio,
+            met: Some(ratio <= max_ratio),
             peers: Vec::new(),
+            note: None,
         }
     }
 
@@ -69,7 +73,7 @@ impl Figure {
     ) -> Self {
         Figure {
             target: target.into(),
-            met: value <= max,
+            met: Some(value <= max),
             unit,
             ..Figure::vs(name, value, "", base, base_value, f64::INFINITY)
         }
@@ -96,7 +100,11 @@ pub fn print_table(figures: &[Figure], quick: bool) {
     );
     for f in figures {
         let [name, value, unit, bn, bv, ratio, target] = cells(f);
-        let met = if f.met { "yes" } else { "NO" };
+        let met = match f.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
         println!(
             "{name:<34} {value:>12} {unit:<10} {bn:<34} {bv:>12} {ratio:>7}  {target:<22} {met}"
         );
@@ -105,6 +113,11 @@ pub fn print_table(figures: &[Figure], quick: bool) {
         let peers: Vec<String> =
             f.peers.iter().map(|p| format!("{} {:.1} {}", p.name, p.value, f.unit)).collect();
         println!("{}: airssys {:.1} {}; {}", f.name, f.value, f.unit, peers.join("; "));
+    }
+    for f in figures {
+        if let Some(note) = &f.note {
+            println!("{}: {note}", f.name);
+        }
     }
     if quick {
         println!("(quick run: fewer samples, wider spread)");
@@ -116,7 +129,11 @@ pub fn markdown(figures: &[Figure], quick: bool) -> String {
         "| figure | value | unit | baseline (same run) | baseline value | ratio | target | met |\n|---|---|---|---|---|---|---|---|\n",
     );
     for f in figures {
-        let met = if f.met { "yes" } else { "**no**" };
+        let met = match f.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "- (no target)",
+        };
         s.push_str(&format!("| {} | {met} |\n", cells(f).join(" | ")));
     }
     let with_peers: Vec<&Figure> = figures.iter().filter(|f| !f.peers.is_empty()).collect();
@@ -134,6 +151,13 @@ pub fn markdown(figures: &[Figure], quick: bool) -> String {
                     f.value / p.value
                 ));
             }
+        }
+    }
+    let notes: Vec<&Figure> = figures.iter().filter(|f| f.note.is_some()).collect();
+    if !notes.is_empty() {
+        s.push_str("\nNotes:\n\n");
+        for f in notes {
+            s.push_str(&format!("- {}: {}\n", f.name, f.note.as_deref().unwrap_or_default()));
         }
     }
     if quick {

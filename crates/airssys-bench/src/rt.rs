@@ -48,6 +48,7 @@ pub struct Group {
 }
 
 pub const GROUPS: &[Group] = &[
+    Group { name: "rt.restart_storm", run: crate::storm::restart_storm },
     Group { name: "wasm.scale_components", run: crate::scaling::components },
     Group { name: "wasm.payload_sizes", run: crate::scaling::payloads },
     Group { name: "wasm.epoch_preemption", run: crate::scaling::preemption },
@@ -404,7 +405,8 @@ fn idle_memory(_rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         baseline: Some(Baseline { name: "idle tokio task holding a oneshot".into(), value: base }),
         ratio: Some(ours / base),
         target: "<= 1024 bytes/actor".into(),
-        met: ours <= 1024.0,
+        met: Some(ours <= 1024.0),
         peers: Vec::new(),
+        note: None,
     })
 }

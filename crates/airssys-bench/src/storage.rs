@@ -157,7 +157,8 @@ fn figure(name: &str, ours: f64, base_name: &str, base: f64) -> Figure {
         baseline: Some(Baseline { name: base_name.into(), value: base }),
         ratio: Some(ours / base),
         target: "none set (issue 6 asks for the figure)".into(),
-        met: true,
+        met: None,
         peers: Vec::new(),
+        note: None,
     }
 }
