@@ -471,10 +471,18 @@ impl HostBuilder {
                 core.protected.push(crate::protected::Protected::dir(dir, what));
             }
         }
+        let core = Arc::new(core);
+        // Reading and compiling the components blocks: it runs off the executor.
+        let preparing = Arc::clone(&core);
+        let components = self.components;
+        let prepared = tokio::task::spawn_blocking(move || {
+            components.iter().map(|c| preparing.prepare(c)).collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| blocking_failed("<host>", e))??;
         let mut started = Vec::new();
         let mut children: HashMap<Arc<str>, Vec<ChildSpec>> = HashMap::new();
-        for c in &self.components {
-            let (specs, info) = core.prepare(c)?;
+        for (specs, info) in prepared {
             children.insert(Arc::clone(&info.name), specs);
             started.push(info);
         }
@@ -508,6 +516,12 @@ impl HostBuilder {
             host_address: Arc::from(HOST_ADDRESS),
         })
     }
+}
+
+/// A task given to `spawn_blocking` did not finish (it panicked, or the runtime is shutting
+/// down).
+fn blocking_failed(name: &str, e: tokio::task::JoinError) -> HostError {
+    HostError::Start { name: name.to_owned(), reason: format!("preparing it failed: {e}") }
 }
 
 fn with_intensity(child: ChildSpec, intensity: Option<(u32, Duration)>) -> ChildSpec {
@@ -1004,6 +1018,54 @@ impl Core {
         drop(prepared);
         self.prune();
     }
+
+    /// [`prepare`](Self::prepare) off the executor: reading the component's file, compiling
+    /// it and opening its granted directories block, for seconds with a large component. If
+    /// the caller goes away before it is done, what was reserved is released.
+    async fn prepare_blocking(
+        self: &Arc<Self>,
+        spec: &ComponentSpec,
+    ) -> Result<(Vec<ChildSpec>, Prepared), HostError> {
+        let core = Arc::clone(self);
+        let spec = spec.clone();
+        let name = spec.name.to_string();
+        let (children, mut reserved) = tokio::task::spawn_blocking(move || {
+            let (children, prepared) = core.prepare(&spec)?;
+            Ok::<_, HostError>((children, Reserved { core, prepared: Some(prepared) }))
+        })
+        .await
+        .map_err(|e| blocking_failed(&name, e))??;
+        let prepared = reserved.prepared.take().expect("a reservation holds its component");
+        Ok((children, prepared))
+    }
+
+    /// [`code`](Self::code) off the executor.
+    async fn code_blocking(
+        self: &Arc<Self>,
+        spec: &ComponentSpec,
+    ) -> Result<(Arc<Code>, Engine), HostError> {
+        let core = Arc::clone(self);
+        let spec = spec.clone();
+        let name = spec.name.to_string();
+        tokio::task::spawn_blocking(move || core.code(&spec))
+            .await
+            .map_err(|e| blocking_failed(&name, e))?
+    }
+}
+
+/// A component prepared off the executor, on its way back to the caller: if the caller went
+/// away meanwhile, dropping it releases the component's addresses and grants.
+struct Reserved {
+    core: Arc<Core>,
+    prepared: Option<Prepared>,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(prepared) = self.prepared.take() {
+            self.core.unprepare(prepared);
+        }
+    }
 }
 
 /// The largest pool.
@@ -1091,7 +1153,7 @@ impl Drop for Rollback<'_> {
 
 /// A running set of components.
 pub struct Host {
-    core: Core,
+    core: Arc<Core>,
     /// The intensity each child added to the root gets as its own (a one-for-one root).
     root_child_intensity: Option<(u32, Duration)>,
     host_address: Arc<str>,
@@ -1115,7 +1177,7 @@ impl Host {
     /// already compiled for this host (same bytes allocation, or same unchanged file) is
     /// reused, so spawning many components of one code compiles it once.
     pub async fn spawn(&self, spec: ComponentSpec) -> Result<(), HostError> {
-        let (children, prepared) = self.core.prepare(&spec)?;
+        let (children, prepared) = self.core.prepare_blocking(&spec).await?;
         // Undoes the spawn if it fails, or if this future is dropped half-way.
         let mut rollback = Rollback { host: self, prepared: Some(prepared), started: Vec::new() };
         for child in children {
@@ -1171,7 +1233,7 @@ impl Host {
         // Load (and check) the code first: a file that no longer loads, or is no longer
         // trusted, leaves the running component as it is. Holding it across the stop keeps
         // it from being pruned, so that unchanged code is not compiled a second time.
-        let (_code, _engine) = self.core.code(&spec)?;
+        let (_code, _engine) = self.core.code_blocking(&spec).await?;
         self.stop(name).await?;
         self.spawn(spec).await
     }

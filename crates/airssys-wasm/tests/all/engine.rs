@@ -236,3 +236,29 @@ async fn shared_cache_directory_is_refused() {
     assert_eq!(mode & 0o077, 0, "the cache directory is not private: {mode:o}");
     host.shutdown(T).await;
 }
+
+/// Reading and compiling a component run off the executor: while `Host::spawn` compiles a
+/// component, a running component goes on answering calls, even on a runtime with one
+/// thread (where a compilation on the executor would stop everything until it is done).
+#[tokio::test(flavor = "current_thread")]
+async fn a_compilation_does_not_delay_messages_to_running_components() {
+    let host = std::sync::Arc::new(
+        Host::builder().component(guest("echo", test_programs::ECHO)).start().await.unwrap(),
+    );
+    let spawning = {
+        let host = std::sync::Arc::clone(&host);
+        // Another guest, so that its code is compiled now (no artifact cache: it is not set).
+        tokio::spawn(async move { host.spawn(crate::util::relay("relay")).await })
+    };
+    let mut answered_meanwhile = 0;
+    while !spawning.is_finished() {
+        assert_eq!(text(host.call("echo", raw("ping"), T).await.unwrap()), "ping");
+        answered_meanwhile += 1;
+    }
+    spawning.await.unwrap().unwrap();
+    assert!(host.components().await.iter().any(|c| &*c.address == "relay"));
+    assert!(
+        answered_meanwhile >= 5,
+        "only {answered_meanwhile} calls were answered while another component compiled"
+    );
+}
