@@ -33,10 +33,12 @@ pub(crate) enum Signal {
     Stop(ExitReason),
     /// A linked actor exited.
     LinkExit(ExitSignal),
-    /// A monitored actor exited.
-    Down(Down),
+    /// A monitored actor exited. Boxed: a signal is part of every actor's task while it
+    /// handles one, and `Down` is the largest of them.
+    Down(Box<Down>),
     /// An exit signal sent with `exit` (not from a link), for an actor that traps exits.
-    Exit(ExitSignal),
+    /// Boxed, as `Down`.
+    Exit(Box<ExitSignal>),
 }
 
 /// What the actor loop takes out of the mailbox next.
@@ -129,9 +131,10 @@ struct State<M> {
     /// The supervisor will restart the running incarnation whatever its exit reason (it is
     /// stopping it for a group restart).
     restart_expected: bool,
-    /// The running incarnation was killed (or sent an untrapped exit signal) with this reason:
-    /// it handles nothing more, runs no hook, and exits with exactly this reason.
-    killed: Option<ExitReason>,
+    /// The running incarnation was killed (or sent an untrapped exit signal): it handles
+    /// nothing more, runs no hook, and exits with exactly the reason in `Relations::killed`
+    /// (kept there, out of every actor's cell, because kills are rare).
+    killed: bool,
     waiting_senders: u32,
     incarnation: u32,
     abort: Option<AbortHandle>,
@@ -162,12 +165,14 @@ struct Relations {
     /// Answer slots of asks whose `Reply` was dropped while this actor was handling a message
     /// or ending: their askers learn at the end of that handler whether the actor crashed.
     orphans: Vec<Weak<dyn Orphan>>,
+    /// The reason of the kill (or untrapped exit signal) of the running incarnation.
+    killed: Option<ExitReason>,
 }
 
 impl<M> State<M> {
     /// Not gone for good, and not killed for good (a kill without a restart to follow).
     fn alive(&self) -> bool {
-        self.status != Status::Dead && (self.killed.is_none() || self.accepting)
+        self.status != Status::Dead && (!self.killed || self.accepting)
     }
 
     fn rel(&mut self) -> &mut Relations {
@@ -244,7 +249,7 @@ impl<M: Send + 'static> Cell<M> {
                 accepting: true,
                 terminal: false,
                 restart_expected: false,
-                killed: None,
+                killed: false,
                 waiting_senders: 0,
                 incarnation: 0,
                 abort: None,
@@ -374,7 +379,7 @@ impl<M: Send + 'static> Cell<M> {
             return Poll::Ready(Received::Msg(m));
         }
         let mut st = lock(&self.state);
-        if st.killed.is_some() {
+        if st.killed {
             return Poll::Ready(Received::Killed);
         }
         if let Some(reason) = st.exit.take() {
@@ -461,7 +466,10 @@ impl<M: Send + 'static> Cell<M> {
         }
         if st.incarnation > 0 {
             self.restarts.fetch_add(1, Ordering::Relaxed);
-            st.killed = None;
+            st.killed = false;
+            if let Some(rel) = st.rel.as_deref_mut() {
+                rel.killed = None;
+            }
             st.restart_expected = false;
             self.killed.store(false, Ordering::Relaxed);
             // Signals meant for the previous incarnation (a stop, a down notice of a monitor
@@ -500,7 +508,7 @@ impl<M: Send + 'static> Cell<M> {
         if st.incarnation != incarnation || st.status != Status::Running {
             return;
         }
-        if st.killed.is_some() {
+        if st.killed {
             drop(st);
             abort.abort();
         } else {
@@ -526,7 +534,8 @@ impl<M: Send + 'static> Cell<M> {
         st.abort = None;
         self.task.store(0, Ordering::Relaxed);
         // A kill is final: whatever the incarnation was doing, it exits with the kill's reason.
-        let reason = st.killed.clone().unwrap_or(reason);
+        let killed = st.rel.as_deref_mut().and_then(|r| r.killed.take());
+        let reason = killed.unwrap_or(reason);
         let terminal = st.terminal;
         let restart_expected = st.restart_expected;
         let mut fire_now: Vec<ExitWaiter> = Vec::new();
@@ -590,7 +599,7 @@ impl<M: Send + 'static> Cell<M> {
         }
         for (mref, watcher, watcher_incarnation, name) in monitors {
             let down = Down { monitor: mref, actor: self.id, reason: reason.clone(), name };
-            watcher.0.signal(Signal::Down(down), watcher_incarnation);
+            watcher.0.signal(Signal::Down(Box::new(down)), watcher_incarnation);
         }
         if let Some(parent) = parent {
             let accepted = (parent.notify)(ChildExit {
@@ -673,7 +682,7 @@ impl<M: Send + 'static> Cell<M> {
 
     /// See `CellOps::kill_with`; `st` is this cell's locked state.
     fn kill_locked(&self, mut st: MutexGuard<'_, State<M>>, reason: ExitReason) {
-        if st.status != Status::Running || st.killed.is_some() {
+        if st.status != Status::Running || st.killed {
             return;
         }
         // Without a supervisor to restart it, the actor is gone from this moment on: it takes
@@ -688,7 +697,8 @@ impl<M: Send + 'static> Cell<M> {
         if last {
             st.accepting = false;
         }
-        st.killed = Some(reason);
+        st.killed = true;
+        st.rel().killed = Some(reason);
         self.killed.store(true, Ordering::Relaxed);
         self.defer_orphans.store(true, Ordering::Relaxed);
         self.signal_pending.store(true, Ordering::Relaxed);
@@ -867,7 +877,11 @@ impl<M: Send + 'static> CellOps for Cell<M> {
             if st.status != Status::Running {
                 return;
             }
-            st.signals.push_back(Signal::Exit(ExitSignal { from, reason, incarnation: 0 }));
+            st.signals.push_back(Signal::Exit(Box::new(ExitSignal {
+                from,
+                reason,
+                incarnation: 0,
+            })));
             self.signal_pending.store(true, Ordering::Relaxed);
             let waker = st.rx_waker.take();
             drop_lock_then_wake(st, waker);
@@ -928,7 +942,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
 
     fn add_link(&self, other: ActorHandle, other_incarnation: u32) -> Option<u32> {
         let mut st = lock(&self.state);
-        if st.status != Status::Running || st.killed.is_some() {
+        if st.status != Status::Running || st.killed {
             return None;
         }
         // Before its first start the actor is about to become incarnation 1.
@@ -954,7 +968,7 @@ impl<M: Send + 'static> CellOps for Cell<M> {
         name: Option<Arc<str>>,
     ) -> Option<MonitorRef> {
         let mut st = lock(&self.state);
-        if st.status != Status::Running || st.killed.is_some() {
+        if st.status != Status::Running || st.killed {
             return None;
         }
         let mref = next_monitor_ref();

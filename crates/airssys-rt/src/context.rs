@@ -128,7 +128,7 @@ impl<A: Actor> Context<A> {
     ) -> MonitorRef {
         let mref = crate::cell::next_monitor_ref();
         let down = Down { monitor: mref, actor, reason: ExitReason::NoProc, name };
-        self.me.cell.signal(Signal::Down(down), self.incarnation);
+        self.me.cell.signal(Signal::Down(Box::new(down)), self.incarnation);
         mref
     }
 

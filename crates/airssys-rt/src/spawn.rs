@@ -136,18 +136,24 @@ fn describe(error: &BoxError) -> Arc<str> {
 async fn run<A: Actor>(mut inc: Incarnation<A>, ack: Option<StartAck>) {
     inc.ctx.myself().cell.set_task();
     if start(&mut inc, ack).await {
-        let cell = Arc::clone(&inc.ctx.myself().cell);
-        let Incarnation { actor, ctx, inbox, .. } = &mut inc;
-        if let Some(actor) = actor.as_mut() {
-            let reason = receive_loop(&cell, actor, ctx, inbox).await;
-            ctx.stop = Some(reason);
-        }
-        // From here on, a `Reply` dropped (by the stop hooks, or with the actor state) tells
-        // its asker the exit reason.
-        cell.in_handler(true);
-        // A killed incarnation runs no hook (the kill may have come while it handled its
-        // last message).
-        if !cell.is_killed() {
+        // In a block of its own, so that `cell` is not held across the stop hooks: every
+        // byte of this future counts per actor, and tokio rounds a task up to a multiple of
+        // 128 bytes.
+        let killed = {
+            let cell = Arc::clone(&inc.ctx.myself().cell);
+            // Fields borrowed one by one (no `ctx` binding kept across the await).
+            if let Some(actor) = inc.actor.as_mut() {
+                let reason = receive_loop(&cell, actor, &mut inc.ctx, &mut inc.inbox).await;
+                inc.ctx.stop = Some(reason);
+            }
+            // From here on, a `Reply` dropped (by the stop hooks, or with the actor state)
+            // tells its asker the exit reason.
+            cell.in_handler(true);
+            // A killed incarnation runs no hook (the kill may have come while it handled its
+            // last message).
+            cell.is_killed()
+        };
+        if !killed {
             stop(&mut inc).await;
         }
     } else {
@@ -236,7 +242,7 @@ async fn receive_loop<A: Actor>(
                 // Trapping was checked when it was sent; the actor may have stopped since.
                 if ctx.trap_exits {
                     cell.in_handler(true);
-                    guarded!(actor.handle_exit(sig, ctx))
+                    guarded!(actor.handle_exit(*sig, ctx))
                 } else if sig.reason != ExitReason::Normal {
                     return sig.reason;
                 } else {
@@ -246,7 +252,7 @@ async fn receive_loop<A: Actor>(
             Received::Signal(Signal::Down(down)) => {
                 cell.remove_monitoring(down.monitor);
                 cell.in_handler(true);
-                guarded!(actor.handle_down(down, ctx))
+                guarded!(actor.handle_down(*down, ctx))
             }
             Received::Drained => return ExitReason::Normal,
             Received::Killed => return ExitReason::Killed,
