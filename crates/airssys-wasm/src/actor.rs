@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use airssys_rt::{Actor, BoxError, Context, ExitReason, ExitSignal, Reply};
-use tokio::time::Instant;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::Store;
 
 use crate::bindings::{self, Message, Payload, RequestError};
 use crate::engine::Engine;
@@ -143,9 +142,10 @@ impl ComponentActor {
         ComponentActor { shared, live: None }
     }
 
-    /// Give the guest `budget` of CPU (and its fuel, if metered) before its handler traps.
+    /// Give the guest `budget` of CPU time (and its fuel, if metered) before its handler
+    /// traps. Only ticks during which the guest runs count (`cpu_budget.rs`).
     fn arm(store: &mut Store<HostState>, budget: Duration, fuel: Option<u64>) {
-        store.data_mut().deadline = Some(Instant::now() + budget);
+        store.data_mut().cpu.arm(budget);
         store.set_epoch_deadline(1);
         if let Some(fuel) = fuel {
             // Only fails on an engine without fuel, which metered components never use.
@@ -190,17 +190,16 @@ impl Actor for ComponentActor {
             Arc::clone(&shared.caps),
             wasi,
             Arc::clone(&shared.output),
+            crate::cpu_budget::CpuBudget::new(shared.engine.ticks.clone()),
         );
         let mut store = Store::new(&shared.engine.inner, state);
         store.limiter(|s| &mut s.limits);
-        // At every epoch tick: trap a handler past its CPU deadline, otherwise yield the
+        // At every epoch tick: trap a handler past its CPU budget, otherwise yield the
         // worker thread so that other actors run while this guest computes.
-        store.epoch_deadline_callback(|ctx| match ctx.data().deadline {
-            Some(deadline) if Instant::now() >= deadline => Ok(UpdateDeadline::Interrupt),
-            _ => Ok(UpdateDeadline::Yield(1)),
-        });
+        store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().cpu.on_tick()));
         Self::arm(&mut store, shared.cpu_per_message, shared.fuel_per_message);
-        let started = async {
+        let meter = store.data().cpu.meter();
+        let started = meter.wrap(async {
             let bindings = shared.pre.instantiate_async(&mut store).await?;
             let config: Vec<(String, String)> = shared.config.to_vec();
             bindings
@@ -208,7 +207,7 @@ impl Actor for ComponentActor {
                 .await?
                 .map_err(|e| format!("init failed: {}", airssys_osl::Escaped(&e)))?;
             Ok::<_, BoxError>(bindings)
-        };
+        });
         // The start is bounded in wall-clock time: an `init` that sleeps, or waits on a call,
         // must not hold its supervisor (and so its siblings' restarts) for longer.
         let started = match tokio::time::timeout(shared.init_timeout, started).await {
@@ -227,6 +226,7 @@ impl Actor for ComponentActor {
                 return Err(reason.into());
             }
         };
+        store.data_mut().cpu.disarm();
         self.live = Some(Live { store, bindings });
         Ok(())
     }
@@ -260,8 +260,10 @@ impl Actor for ComponentActor {
                     self.shared.fuel_per_message,
                 );
                 let outcome = outcome.as_ref().map(Option::as_ref);
-                let done = live.bindings.call_handle_callback(&mut live.store, id, outcome).await;
-                live.store.data_mut().deadline = None;
+                let meter = live.store.data().cpu.meter();
+                let call = live.bindings.call_handle_callback(&mut live.store, id, outcome);
+                let done = meter.wrap(call).await;
+                live.store.data_mut().cpu.disarm();
                 return match done {
                     Ok(()) => Ok(()),
                     Err(trap) => {
@@ -285,8 +287,10 @@ impl Actor for ComponentActor {
             topic: topic.map(|t| t.to_string()),
         };
         Self::arm(&mut live.store, self.shared.cpu_per_message, self.shared.fuel_per_message);
-        let outcome = live.bindings.call_handle_message(&mut live.store, &message).await;
-        live.store.data_mut().deadline = None;
+        let meter = live.store.data().cpu.meter();
+        let outcome =
+            meter.wrap(live.bindings.call_handle_message(&mut live.store, &message)).await;
+        live.store.data_mut().cpu.disarm();
         match outcome {
             Ok(result) => {
                 if let Some(reply) = reply {
@@ -337,7 +341,8 @@ impl Actor for ComponentActor {
             return;
         };
         Self::arm(&mut live.store, self.shared.shutdown_deadline, self.shared.fuel_per_message);
-        let graceful = live.bindings.call_shutdown(&mut live.store);
+        let meter = live.store.data().cpu.meter();
+        let graceful = meter.wrap(live.bindings.call_shutdown(&mut live.store));
         match tokio::time::timeout(self.shared.shutdown_deadline, graceful).await {
             Ok(Ok(())) => {}
             Ok(Err(trap)) => {

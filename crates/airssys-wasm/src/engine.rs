@@ -48,6 +48,8 @@ impl Default for EngineConfig {
 pub struct Engine {
     pub(crate) inner: wasmtime::Engine,
     _ticker: Arc<Ticker>,
+    /// Advanced with the epoch: what guests' CPU budgets are counted in (`cpu_budget.rs`).
+    pub(crate) ticks: crate::cpu_budget::Ticks,
     pooling: bool,
     fuel: bool,
     cache: Option<Arc<ArtifactCache>>,
@@ -118,13 +120,19 @@ impl Engine {
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = inner.weak();
         let ticker_stop = Arc::clone(&stop);
+        let ticks = crate::cpu_budget::Ticks::default();
+        let ticker_ticks = ticks.clone();
         std::thread::Builder::new()
             .name("airssys-epoch".into())
             .spawn(move || {
                 while !ticker_stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     match ticker_engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
+                        Some(engine) => {
+                            // The tick first: a guest that sees the new epoch sees it counted.
+                            ticker_ticks.advance();
+                            engine.increment_epoch();
+                        }
                         None => break,
                     }
                 }
@@ -139,7 +147,7 @@ impl Engine {
             })?)),
             None => None,
         };
-        Ok(Engine { inner, _ticker: Arc::new(Ticker(stop)), pooling, fuel, cache })
+        Ok(Engine { inner, _ticker: Arc::new(Ticker(stop)), ticks, pooling, fuel, cache })
     }
 
     /// Compile a component, or load it from the artifact cache. Returns it and whether it

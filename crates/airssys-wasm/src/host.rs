@@ -168,7 +168,10 @@ impl ComponentSpec {
         self
     }
 
-    /// CPU time one message handler may use before it is trapped.
+    /// CPU time one message handler may use before it is trapped: counted in epoch ticks
+    /// (10 ms) during which the guest runs on a thread, so time spent waiting (for a worker
+    /// thread, a call's answer, storage) is not counted; a guest that computes past it traps
+    /// within one more tick.
     pub fn cpu_per_message(mut self, budget: Duration) -> Self {
         self.cpu_per_message = budget.min(MAX_CPU_PER_MESSAGE);
         self

@@ -25,6 +25,7 @@ mod bindings;
 mod cache;
 mod capability;
 pub mod codec;
+mod cpu_budget;
 mod engine;
 mod error;
 mod fs_audit;

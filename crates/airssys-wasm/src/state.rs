@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::AbortHandle;
-use tokio::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -30,8 +29,8 @@ pub(crate) struct HostState {
     config: Arc<[(String, String)]>,
     router: Router,
     pub(crate) limits: Limits,
-    /// When the handler now running must be done (checked at every epoch tick).
-    pub(crate) deadline: Option<Instant>,
+    /// The CPU budget of the guest call now running (checked at every epoch tick).
+    pub(crate) cpu: crate::cpu_budget::CpuBudget,
     requests: Requests,
     subscriptions: Subscriptions,
     pub(crate) caps: Arc<Capabilities>,
@@ -77,6 +76,7 @@ impl HostState {
         std::ptr::eq(instance.as_ptr(), Arc::as_ptr(&self.requests.pending))
     }
 
+    #[allow(clippy::too_many_arguments, reason = "one per part of the state, all required")]
     pub(crate) fn new(
         address: Arc<str>,
         config: Arc<[(String, String)]>,
@@ -85,6 +85,7 @@ impl HostState {
         caps: Arc<Capabilities>,
         wasi: WasiCtx,
         output: Arc<crate::output::OutputBudget>,
+        cpu: crate::cpu_budget::CpuBudget,
     ) -> Self {
         HostState {
             wasi,
@@ -97,7 +98,7 @@ impl HostState {
             address,
             config,
             limits,
-            deadline: None,
+            cpu,
             subscriptions: Subscriptions {
                 ids: std::collections::HashSet::new(),
                 topics: Arc::clone(&router.topics),
@@ -281,12 +282,9 @@ impl messaging::Host for HostState {
             return Err(RequestError::Refused(refusal.into()));
         }
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
-        // The wait for the answer is not this guest's CPU time.
-        let deadline = self.deadline.take();
-        let started = Instant::now();
-        let result = self.router.call(&self.address, &target, payload, timeout).await;
-        self.deadline = deadline.map(|d| d + started.elapsed());
-        result
+        // The wait for the answer is not this guest's CPU time: the call is not polled
+        // meanwhile, so no tick is counted (`cpu_budget.rs`).
+        self.router.call(&self.address, &target, payload, timeout).await
     }
 
     fn self_address(&mut self) -> String {
@@ -336,11 +334,8 @@ impl process::Host for HostState {
         let Some(commands) = &self.caps.commands else { return Err(ProcessError::NotPermitted) };
         let timeout = Duration::from_millis(u64::from(timeout_ms));
         let principal = airssys_osl::Principal::new(Arc::clone(&self.address));
-        // The wait for the command is not this guest's CPU time.
-        let deadline = self.deadline.take();
-        let started = Instant::now();
+        // The wait for the command is not this guest's CPU time (`cpu_budget.rs`).
         let result = commands.run(&principal, (&program.0, &program.1), args, timeout).await;
-        self.deadline = deadline.map(|d| d + started.elapsed());
         match result {
             Ok(run) => Ok(process::Output {
                 exit_code: run.exit.code,
@@ -398,10 +393,7 @@ impl HostState {
         &mut self,
         work: impl Future<Output = Result<T, crate::storage::StorageError>>,
     ) -> Result<T, storage::StorageError> {
-        let deadline = self.deadline.take();
-        let started = Instant::now();
         let result = work.await;
-        self.deadline = deadline.map(|d| d + started.elapsed());
         if let Err(crate::storage::StorageError::QuotaExceeded(why)) = &result {
             self.audit_denial("storage", airssys_osl::Action::Limit, "storage quota", why);
         }

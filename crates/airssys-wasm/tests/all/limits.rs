@@ -95,3 +95,54 @@ async fn components_report_their_memory() {
     assert!(fresh > 0 && fresh < grown, "{grown} -> {fresh}");
     host.shutdown(T).await;
 }
+
+/// The CPU budget counts the time a guest computes, not the time it waits for a thread: with
+/// twelve components computing at once on two worker threads, each for a fifth of its budget,
+/// every call takes longer than the budget in wall-clock time, yet none is trapped; a true
+/// spinner among them still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_overload_healthy_guests_keep_their_budget_and_a_spinner_traps() {
+    const BUSY: usize = 12;
+    let budget = Duration::from_millis(500);
+    let mut builder = Host::builder()
+        .component(guest("calibrate", test_programs::MISBEHAVE).cpu_per_message(T))
+        .component(guest("spinner", test_programs::MISBEHAVE).cpu_per_message(budget));
+    for i in 0..BUSY {
+        builder = builder.component(
+            guest(&format!("busy{i}"), test_programs::MISBEHAVE).cpu_per_message(budget),
+        );
+    }
+    let host = builder.start().await.unwrap();
+    // How many iterations of `burn` make a fifth of the budget, computing alone.
+    let mut n: u64 = 1 << 20;
+    let per_iteration = loop {
+        let start = Instant::now();
+        host.call("calibrate", raw(&format!("burn:{n}")), T).await.unwrap();
+        let took = start.elapsed();
+        if took >= Duration::from_millis(20) {
+            break took.as_secs_f64() / n as f64;
+        }
+        n *= 2;
+    };
+    let work = ((budget.as_secs_f64() / 5.0) / per_iteration) as u64;
+    let start = Instant::now();
+    let calls = (0..BUSY).map(|i| {
+        let host = &host;
+        async move { host.call(&format!("busy{i}"), raw(&format!("burn:{work}")), T).await }
+    });
+    let spin = host.call("spinner", raw("spin"), T);
+    let (answers, spun) = tokio::join!(futures_util::future::join_all(calls), spin);
+    let overloaded = start.elapsed();
+    for (i, answer) in answers.into_iter().enumerate() {
+        assert!(answer.is_ok(), "busy{i} was trapped under overload: {answer:?}");
+        assert_eq!(host.restarts(&format!("busy{i}")), Some(0));
+    }
+    assert!(
+        matches!(&spun, Err(RequestError::ReceiverCrashed(reason)) if reason.contains("interrupt")),
+        "the spinner was not trapped: {spun:?}"
+    );
+    // The overload was real: computing alone, the calls would have taken 12 x a fifth of the
+    // budget on two threads, more than the budget in wall-clock time.
+    assert!(overloaded > budget, "no overload: all calls done in {overloaded:?}");
+    host.shutdown(T).await;
+}

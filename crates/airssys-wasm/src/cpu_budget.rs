@@ -1,0 +1,187 @@
+//! The CPU budget of one guest call, counted in epoch ticks during which the guest was on a
+//! thread, not in wall-clock time.
+//!
+//! The engine's ticker advances a tick count ([`Ticks`]) and the wasmtime epoch together,
+//! every [`EPOCH_TICK`](crate::engine::EPOCH_TICK). A running guest notices each new epoch at
+//! its next epoch check, and wasmtime calls the store's epoch callback, which calls
+//! [`CpuBudget::on_tick`]. The guest call is wrapped in [`Metered`], which notes the tick at
+//! which every poll of the call begins. A tick is counted only if it came after the current
+//! poll began: ticks that passed while the call waited (for a worker thread on a busy host,
+//! for a host call's answer, for storage) are not the guest's. So a healthy guest on an
+//! overloaded host is not trapped for waiting, and a guest that computes is trapped after its
+//! budget plus at most one tick of computing.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use wasmtime::UpdateDeadline;
+
+use crate::engine::EPOCH_TICK;
+
+/// The engine's tick count, advanced by its ticker thread with the epoch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ticks(Arc<AtomicU64>);
+
+impl Ticks {
+    /// The ticks so far.
+    pub(crate) fn now(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// One more tick (the ticker, before it advances the epoch).
+    pub(crate) fn advance(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The budget of the guest call now running in one store.
+#[derive(Debug)]
+pub(crate) struct CpuBudget {
+    ticks: Ticks,
+    /// The tick at which the current poll of the call began (written by [`Metered`]).
+    poll_began: Arc<AtomicU64>,
+    /// Ticks the call may compute for; `None` between calls.
+    budget: Option<u64>,
+    /// Ticks counted against it so far.
+    used: u64,
+    /// The latest tick already counted.
+    counted_to: u64,
+}
+
+impl CpuBudget {
+    pub(crate) fn new(ticks: Ticks) -> Self {
+        CpuBudget { ticks, poll_began: Arc::default(), budget: None, used: 0, counted_to: 0 }
+    }
+
+    /// Give the next call `budget` of computing (rounded up to whole ticks).
+    pub(crate) fn arm(&mut self, budget: Duration) {
+        let tick = EPOCH_TICK.as_nanos().max(1);
+        let ticks = budget.as_nanos().div_ceil(tick);
+        self.budget = Some(u64::try_from(ticks).unwrap_or(u64::MAX));
+        self.used = 0;
+        self.counted_to = self.ticks.now();
+    }
+
+    /// The call is over.
+    pub(crate) fn disarm(&mut self) {
+        self.budget = None;
+    }
+
+    /// Ticks counted against the current call.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// A new epoch reached the running guest: count the ticks it was on a thread for, and
+    /// trap it once it is past its budget; otherwise let other tasks run (when it did
+    /// compute through a tick) or go on (when the ticks passed while it waited).
+    pub(crate) fn on_tick(&mut self) -> UpdateDeadline {
+        let now = self.ticks.now();
+        let since = self.poll_began.load(Ordering::Acquire).max(self.counted_to);
+        let ran = now.saturating_sub(since);
+        self.counted_to = self.counted_to.max(now);
+        self.used = self.used.saturating_add(ran);
+        match self.budget {
+            Some(budget) if self.used > budget => UpdateDeadline::Interrupt,
+            _ if ran == 0 => UpdateDeadline::Continue(1),
+            _ => UpdateDeadline::Yield(1),
+        }
+    }
+
+    /// What a call into the guest is wrapped in, so that its polls are known to the budget
+    /// (taken before the call borrows the store).
+    pub(crate) fn meter(&self) -> Meter {
+        Meter { ticks: self.ticks.clone(), poll_began: Arc::clone(&self.poll_began) }
+    }
+}
+
+/// Makes a guest call [`Metered`].
+#[derive(Debug)]
+pub(crate) struct Meter {
+    ticks: Ticks,
+    poll_began: Arc<AtomicU64>,
+}
+
+impl Meter {
+    pub(crate) fn wrap<F: Future>(self, call: F) -> Metered<F> {
+        Metered { call, ticks: self.ticks, poll_began: self.poll_began }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A guest call that notes the tick at which each of its polls begins.
+    pub(crate) struct Metered<F> {
+        #[pin]
+        call: F,
+        ticks: Ticks,
+        poll_began: Arc<AtomicU64>,
+    }
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        this.poll_began.store(this.ticks.now(), Ordering::Release);
+        this.call.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget(ticks: u64) -> (Ticks, CpuBudget) {
+        let clock = Ticks::default();
+        let mut budget = CpuBudget::new(clock.clone());
+        budget.arm(EPOCH_TICK * ticks as u32);
+        (clock, budget)
+    }
+
+    #[test]
+    fn computing_past_the_budget_traps_one_tick_late_at_most() {
+        let (clock, mut b) = budget(3);
+        b.poll_began.store(clock.now(), Ordering::Release);
+        for _ in 0..3 {
+            clock.advance();
+            assert!(matches!(b.on_tick(), UpdateDeadline::Yield(1)));
+        }
+        clock.advance();
+        assert!(matches!(b.on_tick(), UpdateDeadline::Interrupt));
+    }
+
+    #[test]
+    fn ticks_that_pass_while_the_call_waits_are_not_counted() {
+        let (clock, mut b) = budget(2);
+        b.poll_began.store(clock.now(), Ordering::Release);
+        clock.advance();
+        assert!(matches!(b.on_tick(), UpdateDeadline::Yield(1)));
+        // The call yields and waits 50 ticks for a thread, then is polled again.
+        for _ in 0..50 {
+            clock.advance();
+        }
+        b.poll_began.store(clock.now(), Ordering::Release);
+        // The epoch had passed its deadline while it waited: nothing is counted.
+        assert!(matches!(b.on_tick(), UpdateDeadline::Continue(1)));
+        assert_eq!(b.used(), 1);
+        clock.advance();
+        assert!(matches!(b.on_tick(), UpdateDeadline::Yield(1)));
+        assert_eq!(b.used(), 2);
+        clock.advance();
+        assert!(matches!(b.on_tick(), UpdateDeadline::Interrupt));
+    }
+
+    #[test]
+    fn a_zero_budget_traps_at_the_first_tick_computed() {
+        let (clock, mut b) = budget(0);
+        b.poll_began.store(clock.now(), Ordering::Release);
+        clock.advance();
+        assert!(matches!(b.on_tick(), UpdateDeadline::Interrupt));
+    }
+}
