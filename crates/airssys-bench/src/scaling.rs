@@ -330,5 +330,77 @@ pub fn preemption(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
         Baseline { name: "raw wasmtime, epoch interruption off".into(), value: off },
         Baseline { name: "raw wasmtime, epoch interruption on".into(), value: on },
     ];
-    Ok(vec![f])
+    Ok(vec![f, bystander(rt, scale)?])
+}
+
+/// `wasm.bystander_under_spinners`: a bystander's call round trip while as many spinning
+/// guests as worker threads compute (each call of theirs runs until trapped at its budget,
+/// and they are called again at once), against the same bystander alone in the same run.
+/// Target: it keeps at least half its solo throughput (ratio <= 2 in time per call).
+fn bystander(rt: &Runtime, _scale: Scale) -> anyhow::Result<Figure> {
+    const SPINNERS: usize = 2;
+    let mut builder = Host::builder()
+        .component(ComponentSpec::new("bystander", Source::File(test_programs::ECHO.into())));
+    for i in 0..SPINNERS {
+        builder = builder.component(
+            ComponentSpec::new(
+                format!("spinner{i}"),
+                Source::File(test_programs::MISBEHAVE.into()),
+            )
+            .cpu_per_message(Duration::from_millis(200)),
+        );
+    }
+    let host = Arc::new(rt.block_on(builder.start())?);
+    // A round lasts milliseconds, well within one spinner call (a 200 ms budget).
+    let calls = 1000;
+    let round = |host: &Host| {
+        let start = Instant::now();
+        for _ in 0..calls {
+            rt.block_on(host.call("bystander", raw_text("ping"), T)).map_err(err)?;
+        }
+        anyhow::Ok(start.elapsed().as_nanos() as f64 / calls as f64)
+    };
+    let mut solo = Vec::new();
+    for _ in 0..5 {
+        solo.push(round(&host)?);
+    }
+    // The spinners: each is called again as soon as its call traps, until told to stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spinners: Vec<_> = (0..SPINNERS)
+        .map(|i| {
+            let (host, stop) = (Arc::clone(&host), Arc::clone(&stop));
+            rt.spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = host.call(&format!("spinner{i}"), raw_text("spin"), T).await;
+                }
+            })
+        })
+        .collect();
+    // Let the spinners get going.
+    rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+    let mut loaded = Vec::new();
+    for _ in 0..5 {
+        loaded.push(round(&host)?);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for spinner in spinners {
+        rt.block_on(spinner)?;
+    }
+    let (solo, loaded) = (crate::rt::median(solo), crate::rt::median(loaded));
+    let mut f = Figure::vs(
+        "wasm.bystander_under_spinners",
+        loaded,
+        "ns/call",
+        "the same bystander alone",
+        solo,
+        2.0,
+    );
+    f.target = format!(">= 50% of solo throughput with {SPINNERS} spinners on 2 workers");
+    f.note = Some(format!(
+        "echo call round trip from block_on; {SPINNERS} misbehave guests spin (200 ms budget, \
+         called again after each trap); solo {:.0} calls/s, loaded {:.0} calls/s",
+        1e9 / solo,
+        1e9 / loaded
+    ));
+    Ok(f)
 }

@@ -190,7 +190,10 @@ impl Actor for ComponentActor {
             Arc::clone(&shared.caps),
             wasi,
             Arc::clone(&shared.output),
-            crate::cpu_budget::CpuBudget::new(shared.engine.ticks.clone()),
+            crate::cpu_budget::CpuBudget::new(
+                shared.engine.ticks.clone(),
+                shared.engine.compute_slots.clone(),
+            ),
         );
         let mut store = Store::new(&shared.engine.inner, state);
         store.limiter(|s| &mut s.limits);

@@ -10,16 +10,20 @@
 //! for a host call's answer, for storage) are not the guest's. So a healthy guest on an
 //! overloaded host is not trapped for waiting, and a guest that computes is trapped after its
 //! budget plus at most one tick of computing.
+//!
+//! A call that yields at a tick is computing for long: before it goes on it takes one of the
+//! engine's [`ComputeSlots`], so that long computations leave a worker thread free.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use wasmtime::UpdateDeadline;
 
+use crate::compute_slots::ComputeSlots;
 use crate::engine::EPOCH_TICK;
 
 /// The engine's tick count, advanced by its ticker thread with the epoch.
@@ -42,8 +46,11 @@ impl Ticks {
 #[derive(Debug)]
 pub(crate) struct CpuBudget {
     ticks: Ticks,
+    slots: ComputeSlots,
     /// The tick at which the current poll of the call began (written by [`Metered`]).
     poll_began: Arc<AtomicU64>,
+    /// The call yielded at a tick, still computing: it takes a slot before it goes on.
+    yielded: Arc<AtomicBool>,
     /// Ticks the call may compute for; `None` between calls.
     budget: Option<u64>,
     /// Ticks counted against it so far.
@@ -53,8 +60,16 @@ pub(crate) struct CpuBudget {
 }
 
 impl CpuBudget {
-    pub(crate) fn new(ticks: Ticks) -> Self {
-        CpuBudget { ticks, poll_began: Arc::default(), budget: None, used: 0, counted_to: 0 }
+    pub(crate) fn new(ticks: Ticks, slots: ComputeSlots) -> Self {
+        CpuBudget {
+            ticks,
+            slots,
+            poll_began: Arc::default(),
+            yielded: Arc::default(),
+            budget: None,
+            used: 0,
+            counted_to: 0,
+        }
     }
 
     /// Give the next call `budget` of computing (rounded up to whole ticks).
@@ -89,14 +104,22 @@ impl CpuBudget {
         match self.budget {
             Some(budget) if self.used > budget => UpdateDeadline::Interrupt,
             _ if ran == 0 => UpdateDeadline::Continue(1),
-            _ => UpdateDeadline::Yield(1),
+            _ => {
+                self.yielded.store(true, Ordering::Release);
+                UpdateDeadline::Yield(1)
+            }
         }
     }
 
     /// What a call into the guest is wrapped in, so that its polls are known to the budget
     /// (taken before the call borrows the store).
     pub(crate) fn meter(&self) -> Meter {
-        Meter { ticks: self.ticks.clone(), poll_began: Arc::clone(&self.poll_began) }
+        Meter {
+            ticks: self.ticks.clone(),
+            slots: self.slots.clone(),
+            poll_began: Arc::clone(&self.poll_began),
+            yielded: Arc::clone(&self.yielded),
+        }
     }
 }
 
@@ -104,22 +127,39 @@ impl CpuBudget {
 #[derive(Debug)]
 pub(crate) struct Meter {
     ticks: Ticks,
+    slots: ComputeSlots,
     poll_began: Arc<AtomicU64>,
+    yielded: Arc<AtomicBool>,
 }
 
 impl Meter {
     pub(crate) fn wrap<F: Future>(self, call: F) -> Metered<F> {
-        Metered { call, ticks: self.ticks, poll_began: self.poll_began }
+        self.yielded.store(false, Ordering::Release);
+        Metered {
+            call,
+            ticks: self.ticks,
+            slots: self.slots,
+            poll_began: self.poll_began,
+            yielded: self.yielded,
+            taking: None,
+        }
     }
 }
 
+/// Waiting for a compute slot.
+type Taking = Pin<Box<dyn Future<Output = Option<tokio::sync::OwnedSemaphorePermit>> + Send>>;
+
 pin_project_lite::pin_project! {
-    /// A guest call that notes the tick at which each of its polls begins.
+    /// A guest call that notes the tick at which each of its polls begins, and that takes a
+    /// compute slot for each poll after a yield at a tick.
     pub(crate) struct Metered<F> {
         #[pin]
         call: F,
         ticks: Ticks,
+        slots: ComputeSlots,
         poll_began: Arc<AtomicU64>,
+        yielded: Arc<AtomicBool>,
+        taking: Option<Taking>,
     }
 }
 
@@ -128,6 +168,20 @@ impl<F: Future> Future for Metered<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        if this.taking.is_none() && this.yielded.swap(false, Ordering::AcqRel) {
+            *this.taking = Some(Box::pin(this.slots.clone().take()));
+        }
+        // Held for this poll only: given back before the call waits for anything.
+        let _slot = match this.taking.as_mut() {
+            Some(taking) => match taking.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(slot) => {
+                    *this.taking = None;
+                    slot
+                }
+            },
+            None => None,
+        };
         this.poll_began.store(this.ticks.now(), Ordering::Release);
         this.call.poll(cx)
     }
@@ -139,7 +193,7 @@ mod tests {
 
     fn budget(ticks: u64) -> (Ticks, CpuBudget) {
         let clock = Ticks::default();
-        let mut budget = CpuBudget::new(clock.clone());
+        let mut budget = CpuBudget::new(clock.clone(), ComputeSlots::default());
         budget.arm(EPOCH_TICK * ticks as u32);
         (clock, budget)
     }

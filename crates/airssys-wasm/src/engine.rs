@@ -50,6 +50,8 @@ pub struct Engine {
     _ticker: Arc<Ticker>,
     /// Advanced with the epoch: what guests' CPU budgets are counted in (`cpu_budget.rs`).
     pub(crate) ticks: crate::cpu_budget::Ticks,
+    /// Slots for guests computing through a tick (`compute_slots.rs`).
+    pub(crate) compute_slots: crate::compute_slots::ComputeSlots,
     pooling: bool,
     fuel: bool,
     cache: Option<Arc<ArtifactCache>>,
@@ -147,7 +149,15 @@ impl Engine {
             })?)),
             None => None,
         };
-        Ok(Engine { inner, _ticker: Arc::new(Ticker(stop)), ticks, pooling, fuel, cache })
+        Ok(Engine {
+            inner,
+            _ticker: Arc::new(Ticker(stop)),
+            ticks,
+            compute_slots: crate::compute_slots::ComputeSlots::default(),
+            pooling,
+            fuel,
+            cache,
+        })
     }
 
     /// Compile a component, or load it from the artifact cache. Returns it and whether it

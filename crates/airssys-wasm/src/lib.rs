@@ -25,6 +25,7 @@ mod bindings;
 mod cache;
 mod capability;
 pub mod codec;
+mod compute_slots;
 mod cpu_budget;
 mod engine;
 mod error;

@@ -146,3 +146,41 @@ async fn under_overload_healthy_guests_keep_their_budget_and_a_spinner_traps() {
     assert!(overloaded > budget, "no overload: all calls done in {overloaded:?}");
     host.shutdown(T).await;
 }
+
+/// Guests that compute through a tick share the worker threads but one: with as many
+/// spinners as worker threads, a bystander still answers at once, not once per tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinners_as_many_as_workers_leave_a_bystander_a_thread() {
+    let host = std::sync::Arc::new(
+        Host::builder()
+            .component(
+                guest("spinner0", test_programs::MISBEHAVE)
+                    .cpu_per_message(Duration::from_millis(300)),
+            )
+            .component(
+                guest("spinner1", test_programs::MISBEHAVE)
+                    .cpu_per_message(Duration::from_millis(300)),
+            )
+            .component(guest("bystander", test_programs::COUNTER))
+            .start()
+            .await
+            .unwrap(),
+    );
+    let spinners: Vec<_> = (0..2)
+        .map(|i| {
+            let host = std::sync::Arc::clone(&host);
+            tokio::spawn(async move { host.call(&format!("spinner{i}"), raw("spin"), T).await })
+        })
+        .collect();
+    let mut answered = 0;
+    while spinners.iter().any(|s| !s.is_finished()) {
+        host.call("bystander", raw("tick"), T).await.unwrap();
+        answered += 1;
+    }
+    for spinner in spinners {
+        assert!(matches!(spinner.await.unwrap(), Err(RequestError::ReceiverCrashed(_))));
+    }
+    // Sharing the threads tick by tick, it would get one call in per 10 ms tick at best
+    // (about 60 in the spinners' 600 ms of computing).
+    assert!(answered >= 200, "the bystander answered only {answered} calls while two guests spun");
+}
