@@ -29,6 +29,8 @@ pub(crate) struct Policy {
 /// actor).
 #[derive(Debug)]
 struct Entry {
+    /// Its address (a pool member's is `name/i`), made once, not per message.
+    address: Arc<str>,
     policy: Policy,
     actor: Mutex<Option<ActorRef<ComponentActor>>>,
     /// Bytes of payload queued in its mailbox.
@@ -92,8 +94,9 @@ impl Router {
     /// Add the addresses of one component: `name` itself, or `name` as a pool plus each of
     /// `members`; all or none. False (and nothing added) when one of them is taken.
     pub(crate) fn reserve(&self, name: Arc<str>, members: &[Arc<str>], policy: Policy) -> bool {
-        let entry = || {
+        let entry = |address: &Arc<str>| {
             Arc::new(Entry {
+                address: Arc::clone(address),
                 policy: policy.clone(),
                 actor: Mutex::new(None),
                 queued: Arc::default(),
@@ -104,12 +107,13 @@ impl Router {
             return false;
         }
         if members.is_empty() {
-            entries.insert(name, Slot::One(entry()));
+            let one = entry(&name);
+            entries.insert(name, Slot::One(one));
             return true;
         }
         let mut pool = Vec::with_capacity(members.len());
         for member in members {
-            let e = entry();
+            let e = entry(member);
             pool.push(Arc::clone(&e));
             entries.insert(Arc::clone(member), Slot::One(e));
         }
@@ -179,13 +183,13 @@ impl Router {
             return Err(SendError::NotPermitted);
         }
         let (actor, entry) = match pool {
-            None => (self.resolve(&entry, target).ok_or(SendError::TargetStopped)?, entry),
+            None => (self.resolve(&entry).ok_or(SendError::TargetStopped)?, entry),
             // Round-robin over the members that are running (a stopped member is skipped).
             Some((members, start)) => (0..members.len())
                 .map(|k| (start + k) % members.len())
                 .find_map(|i| {
                     let member = &members[i];
-                    let actor = self.resolve(member, &member_address(target, i))?;
+                    let actor = self.resolve(member)?;
                     Some((actor, Arc::clone(member)))
                 })
                 .ok_or(SendError::TargetStopped)?,
@@ -196,13 +200,13 @@ impl Router {
         Ok(Admitted { actor, queued })
     }
 
-    /// The running actor of an entry at `address`, through its cache.
-    fn resolve(&self, entry: &Entry, address: &str) -> Option<ActorRef<ComponentActor>> {
+    /// The running actor of an entry, through its cache.
+    fn resolve(&self, entry: &Entry) -> Option<ActorRef<ComponentActor>> {
         let mut cached = entry.actor.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(actor) = cached.as_ref().filter(|a| a.is_alive()) {
             return Some(actor.clone());
         }
-        *cached = self.actor(address);
+        *cached = self.actor(&entry.address);
         cached.clone()
     }
 
