@@ -194,6 +194,7 @@ impl Actor for ComponentActor {
                 shared.engine.ticks.clone(),
                 shared.engine.compute_slots.clone(),
             ),
+            ctx.myself().clone(),
         );
         let mut store = Store::new(&shared.engine.inner, state);
         store.limiter(|s| &mut s.limits);

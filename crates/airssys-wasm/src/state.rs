@@ -51,8 +51,10 @@ impl Drop for Subscriptions {
 
 /// The requests this instance made that have not called back yet. When the instance goes
 /// (crash or stop), they are cancelled: no callback reaches a later instance.
-#[derive(Default)]
 struct Requests {
+    /// The requesting component's own actor, where its callbacks go (kept, not looked up in
+    /// the registry on every request).
+    me: airssys_rt::ActorRef<crate::actor::ComponentActor>,
     next: u64,
     pending: Arc<PendingRequests>,
 }
@@ -86,6 +88,7 @@ impl HostState {
         wasi: WasiCtx,
         output: Arc<crate::output::OutputBudget>,
         cpu: crate::cpu_budget::CpuBudget,
+        me: airssys_rt::ActorRef<crate::actor::ComponentActor>,
     ) -> Self {
         HostState {
             wasi,
@@ -104,7 +107,7 @@ impl HostState {
                 topics: Arc::clone(&router.topics),
             },
             router,
-            requests: Requests::default(),
+            requests: Requests { me, next: 0, pending: Arc::default() },
             caps,
             output,
         }
@@ -187,9 +190,7 @@ impl messaging::Host for HostState {
             }
         }
         let admitted = self.router.admit(&self.address, &target, &payload)?;
-        let Some(me) = self.router.actor(&self.address) else {
-            return Err(SendError::NotSupported("requests during init are not supported".into()));
-        };
+        let me = self.requests.me.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         // Queued now (so it keeps its place among this sender's messages), or refused now.
         let answer = router::start_ask(admitted, &self.address, payload, timeout)?;
