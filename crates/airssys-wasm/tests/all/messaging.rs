@@ -153,6 +153,19 @@ async fn request_response_arrives_as_a_callback() {
     host.shutdown(T).await;
 }
 
+/// A request made in `init` calls back once the instance has started, like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_made_in_init_calls_back() {
+    let host = Host::builder()
+        .component(guest("echo", test_programs::ECHO))
+        .component(relay("early").config("target", "echo").config("init-request", "hello"))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(recorded(&host, "early", "callbacks", 1).await, ["1:ok:hello"]);
+    host.shutdown(T).await;
+}
+
 /// A callback queued for an instance that crashes before handling it is dropped: the next
 /// instance never made that request and never gets its outcome.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,8 @@
 //! - `cancel:<id>`: cancels a pending request and answers `true` or `false`;
 //! - `callbacks`: answers with the recorded callback outcomes, one per line;
 //! - `subscribe:<pattern>`, `unsubscribe:<pattern>`, `publish:<topic>:<text>`: pub/sub (the
-//!   `subscribe` config key subscribes in `init`); published messages it receives are
+//!   `subscribe` config key subscribes in `init`, and `init-request` requests its text from
+//!   the target in `init`); published messages it receives are
 //!   recorded as `<topic>:<text> from <sender>` and `received` answers with them;
 //! - `burst:<n>`: sends `<n>` messages to the target and answers `sent <n>`;
 //! - `flood:<n>`: sends `<n>` messages without retrying and answers `sent <k>, refused <r>
@@ -57,8 +58,12 @@ impl Guest for Relay {
         for (_, pattern) in config.iter().filter(|(k, _)| k == "subscribe") {
             subscribe(pattern).map_err(|e| format!("{e:?}"))?;
         }
-        let target = config.into_iter().find(|(k, _)| k == "target").map(|(_, v)| v);
-        TARGET.with(|t| *t.borrow_mut() = target.unwrap_or_default());
+        let get = |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let target = get("target").unwrap_or_default();
+        if let Some(text) = get("init-request") {
+            request(&target, &raw(&text), 5000).map_err(|e| format!("{e:?}"))?;
+        }
+        TARGET.with(|t| *t.borrow_mut() = target);
         Ok(())
     }
 
