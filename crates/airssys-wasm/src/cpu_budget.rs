@@ -42,15 +42,22 @@ impl Ticks {
     }
 }
 
-/// The budget of the guest call now running in one store.
+/// What the epoch callback and the polls of a guest call share (one allocation per store,
+/// one reference count per call).
 #[derive(Debug)]
-pub(crate) struct CpuBudget {
+struct Polls {
     ticks: Ticks,
     slots: ComputeSlots,
     /// The tick at which the current poll of the call began (written by [`Metered`]).
-    poll_began: Arc<AtomicU64>,
+    began: AtomicU64,
     /// The call yielded at a tick, still computing: it takes a slot before it goes on.
-    yielded: Arc<AtomicBool>,
+    yielded: AtomicBool,
+}
+
+/// The budget of the guest call now running in one store.
+#[derive(Debug)]
+pub(crate) struct CpuBudget {
+    polls: Arc<Polls>,
     /// Ticks the call may compute for; `None` between calls.
     budget: Option<u64>,
     /// Ticks counted against it so far.
@@ -61,15 +68,9 @@ pub(crate) struct CpuBudget {
 
 impl CpuBudget {
     pub(crate) fn new(ticks: Ticks, slots: ComputeSlots) -> Self {
-        CpuBudget {
-            ticks,
-            slots,
-            poll_began: Arc::default(),
-            yielded: Arc::default(),
-            budget: None,
-            used: 0,
-            counted_to: 0,
-        }
+        let polls =
+            Polls { ticks, slots, began: AtomicU64::new(0), yielded: AtomicBool::new(false) };
+        CpuBudget { polls: Arc::new(polls), budget: None, used: 0, counted_to: 0 }
     }
 
     /// Give the next call `budget` of computing (rounded up to whole ticks).
@@ -78,7 +79,7 @@ impl CpuBudget {
         let ticks = budget.as_nanos().div_ceil(tick);
         self.budget = Some(u64::try_from(ticks).unwrap_or(u64::MAX));
         self.used = 0;
-        self.counted_to = self.ticks.now();
+        self.counted_to = self.polls.ticks.now();
     }
 
     /// The call is over.
@@ -96,8 +97,8 @@ impl CpuBudget {
     /// trap it once it is past its budget; otherwise let other tasks run (when it did
     /// compute through a tick) or go on (when the ticks passed while it waited).
     pub(crate) fn on_tick(&mut self) -> UpdateDeadline {
-        let now = self.ticks.now();
-        let since = self.poll_began.load(Ordering::Acquire).max(self.counted_to);
+        let now = self.polls.ticks.now();
+        let since = self.polls.began.load(Ordering::Acquire).max(self.counted_to);
         let ran = now.saturating_sub(since);
         self.counted_to = self.counted_to.max(now);
         self.used = self.used.saturating_add(ran);
@@ -105,7 +106,7 @@ impl CpuBudget {
             Some(budget) if self.used > budget => UpdateDeadline::Interrupt,
             _ if ran == 0 => UpdateDeadline::Continue(1),
             _ => {
-                self.yielded.store(true, Ordering::Release);
+                self.polls.yielded.store(true, Ordering::Release);
                 UpdateDeadline::Yield(1)
             }
         }
@@ -114,35 +115,18 @@ impl CpuBudget {
     /// What a call into the guest is wrapped in, so that its polls are known to the budget
     /// (taken before the call borrows the store).
     pub(crate) fn meter(&self) -> Meter {
-        Meter {
-            ticks: self.ticks.clone(),
-            slots: self.slots.clone(),
-            poll_began: Arc::clone(&self.poll_began),
-            yielded: Arc::clone(&self.yielded),
-        }
+        Meter(Arc::clone(&self.polls))
     }
 }
 
 /// Makes a guest call [`Metered`].
 #[derive(Debug)]
-pub(crate) struct Meter {
-    ticks: Ticks,
-    slots: ComputeSlots,
-    poll_began: Arc<AtomicU64>,
-    yielded: Arc<AtomicBool>,
-}
+pub(crate) struct Meter(Arc<Polls>);
 
 impl Meter {
     pub(crate) fn wrap<F: Future>(self, call: F) -> Metered<F> {
-        self.yielded.store(false, Ordering::Release);
-        Metered {
-            call,
-            ticks: self.ticks,
-            slots: self.slots,
-            poll_began: self.poll_began,
-            yielded: self.yielded,
-            taking: None,
-        }
+        self.0.yielded.store(false, Ordering::Release);
+        Metered { call, polls: self.0, taking: None }
     }
 }
 
@@ -155,10 +139,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct Metered<F> {
         #[pin]
         call: F,
-        ticks: Ticks,
-        slots: ComputeSlots,
-        poll_began: Arc<AtomicU64>,
-        yielded: Arc<AtomicBool>,
+        polls: Arc<Polls>,
         taking: Option<Taking>,
     }
 }
@@ -168,8 +149,9 @@ impl<F: Future> Future for Metered<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if this.taking.is_none() && this.yielded.swap(false, Ordering::AcqRel) {
-            *this.taking = Some(Box::pin(this.slots.clone().take()));
+        let polls = &**this.polls;
+        if this.taking.is_none() && polls.yielded.swap(false, Ordering::AcqRel) {
+            *this.taking = Some(Box::pin(polls.slots.clone().take()));
         }
         // Held for this poll only: given back before the call waits for anything.
         let _slot = match this.taking.as_mut() {
@@ -182,7 +164,7 @@ impl<F: Future> Future for Metered<F> {
             },
             None => None,
         };
-        this.poll_began.store(this.ticks.now(), Ordering::Release);
+        polls.began.store(polls.ticks.now(), Ordering::Release);
         this.call.poll(cx)
     }
 }
@@ -201,7 +183,7 @@ mod tests {
     #[test]
     fn computing_past_the_budget_traps_one_tick_late_at_most() {
         let (clock, mut b) = budget(3);
-        b.poll_began.store(clock.now(), Ordering::Release);
+        b.polls.began.store(clock.now(), Ordering::Release);
         for _ in 0..3 {
             clock.advance();
             assert!(matches!(b.on_tick(), UpdateDeadline::Yield(1)));
@@ -213,14 +195,14 @@ mod tests {
     #[test]
     fn ticks_that_pass_while_the_call_waits_are_not_counted() {
         let (clock, mut b) = budget(2);
-        b.poll_began.store(clock.now(), Ordering::Release);
+        b.polls.began.store(clock.now(), Ordering::Release);
         clock.advance();
         assert!(matches!(b.on_tick(), UpdateDeadline::Yield(1)));
         // The call yields and waits 50 ticks for a thread, then is polled again.
         for _ in 0..50 {
             clock.advance();
         }
-        b.poll_began.store(clock.now(), Ordering::Release);
+        b.polls.began.store(clock.now(), Ordering::Release);
         // The epoch had passed its deadline while it waited: nothing is counted.
         assert!(matches!(b.on_tick(), UpdateDeadline::Continue(1)));
         assert_eq!(b.used(), 1);
@@ -234,7 +216,7 @@ mod tests {
     #[test]
     fn a_zero_budget_traps_at_the_first_tick_computed() {
         let (clock, mut b) = budget(0);
-        b.poll_began.store(clock.now(), Ordering::Release);
+        b.polls.began.store(clock.now(), Ordering::Release);
         clock.advance();
         assert!(matches!(b.on_tick(), UpdateDeadline::Interrupt));
     }
