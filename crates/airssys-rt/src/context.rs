@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use crate::actor::Actor;
 use crate::actor_ref::{ActorHandle, ActorRef};
-use crate::cell::{CellOps, Signal};
-use crate::exit::{Down, ExitReason, ExitSignal, MonitorRef};
+use crate::exit::{ExitReason, MonitorRef};
+use crate::link_ref::LinkRef;
 use crate::system::System;
 use crate::timer::Timer;
 
@@ -69,77 +69,47 @@ impl<A: Actor> Context<A> {
         other.0.exit_signal(self.me.handle(), reason, true);
     }
 
+    /// This incarnation as the owner of its links and monitors, for code that cannot hold
+    /// the `Context` (a callback, a host function called from a handler).
+    pub fn link_ref(&self) -> LinkRef<A> {
+        LinkRef { me: self.me.clone(), incarnation: self.incarnation }
+    }
+
     /// Link this actor with `other`: when either exits, the other gets an exit signal. If
     /// `other` is already gone, this actor gets an exit signal with [`ExitReason::NoProc`].
     pub fn link(&mut self, other: &ActorHandle) {
-        if other.id() == self.me.id() {
-            return;
-        }
-        match other.0.add_link(self.me.handle(), self.incarnation) {
-            Some(other_incarnation) => {
-                self.me.cell.add_link(other.clone(), other_incarnation);
-            }
-            None => {
-                let exit =
-                    ExitSignal { from: other.clone(), reason: ExitReason::NoProc, incarnation: 0 };
-                self.me.cell.link_exit(exit, self.incarnation);
-            }
-        }
+        self.link_ref().link(other)
     }
 
     /// Remove a link in both directions.
     pub fn unlink(&mut self, other: &ActorHandle) {
-        other.0.remove_link(self.me.id(), None);
-        self.me.cell.remove_link(other.id(), None);
+        self.link_ref().unlink(other)
     }
 
-    /// Monitor `other`: when it exits, this actor gets a [`Down`] notice in
+    /// Monitor `other`: when it exits, this actor gets a [`Down`](crate::Down) notice in
     /// [`Actor::handle_down`]. If it is already gone, the notice (with
     /// [`ExitReason::NoProc`]) comes at once. Monitors are one-shot.
     pub fn monitor(&mut self, other: &ActorHandle) -> MonitorRef {
-        self.monitor_as(other, None)
+        self.link_ref().monitor(other)
     }
 
     /// Monitor the actor registered under `name` now (OTP's `monitor(process, Name)`): as
-    /// [`monitor`](Self::monitor), and the [`Down`] carries the name. If no live actor is
-    /// registered under it, the notice (with [`ExitReason::NoProc`]) comes at once.
+    /// [`monitor`](Self::monitor), and the [`Down`](crate::Down) carries the name. If no live
+    /// actor is registered under it, the notice (with [`ExitReason::NoProc`]) comes at once.
     pub fn monitor_name(&mut self, name: &str) -> MonitorRef {
         let name: std::sync::Arc<str> = name.into();
+        let me = self.link_ref();
         match self.system.whereis(&name) {
-            Some(target) => self.monitor_as(&target, Some(name)),
-            None => self.down_now(crate::exit::ActorId(0), Some(name)),
+            Some(target) => me.monitor_as(&target, Some(name)),
+            None => me.down_now(crate::exit::ActorId(0), Some(name)),
         }
-    }
-
-    fn monitor_as(&mut self, other: &ActorHandle, name: Option<std::sync::Arc<str>>) -> MonitorRef {
-        match other.0.add_monitor(self.me.handle(), self.incarnation, name.clone()) {
-            Some(mref) => {
-                self.me.cell.add_monitoring(mref, other.clone());
-                mref
-            }
-            None => self.down_now(other.id(), name),
-        }
-    }
-
-    fn down_now(
-        &mut self,
-        actor: crate::exit::ActorId,
-        name: Option<std::sync::Arc<str>>,
-    ) -> MonitorRef {
-        let mref = crate::cell::next_monitor_ref();
-        let down = Down { monitor: mref, actor, reason: ExitReason::NoProc, name };
-        self.me.cell.signal(Signal::Down(Box::new(down)), self.incarnation);
-        mref
     }
 
     /// Remove a monitor. Returns true if it was removed before it fired (OTP's
     /// `demonitor(Ref, [info])`); false if it had already fired (its down notice may be
     /// queued: use [`demonitor_flush`](Self::demonitor_flush) to drop it) or is unknown.
     pub fn demonitor(&mut self, monitor: MonitorRef) -> bool {
-        match self.me.cell.remove_monitoring(monitor) {
-            Some(target) => target.0.remove_monitor(monitor),
-            None => false,
-        }
+        self.link_ref().demonitor(monitor)
     }
 
     /// Remove a monitor and drop its down notice if one is already queued (OTP's
@@ -147,9 +117,7 @@ impl<A: Actor> Context<A> {
     /// [`Actor::handle_down`]. Returns true if the monitor was removed before it fired, false
     /// if it had fired (its notice, if queued, was dropped) or is unknown.
     pub fn demonitor_flush(&mut self, monitor: MonitorRef) -> bool {
-        let removed = self.demonitor(monitor);
-        self.me.cell.flush_down(monitor);
-        removed
+        self.link_ref().demonitor_flush(monitor)
     }
 
     /// Deliver `msg` to this actor after `delay`.

@@ -114,6 +114,13 @@ pub struct ExitSignal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MonitorRef(pub(crate) u64);
 
+impl MonitorRef {
+    /// The numeric value of the reference (unique within the process).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
 /// A down notice, delivered to [`Actor::handle_down`](crate::Actor::handle_down) when a
 /// monitored actor exits.
 #[derive(Debug, Clone)]

@@ -31,6 +31,7 @@ mod context;
 mod deadline;
 mod error;
 mod exit;
+mod link_ref;
 pub mod mailbox;
 mod metrics;
 pub mod pubsub;
@@ -47,6 +48,7 @@ pub use error::{
     AskError, BoxError, RegistryError, SendError, SpawnError, TopicError, TrySendError,
 };
 pub use exit::{ActorId, Down, ExitReason, ExitSignal, MonitorRef};
+pub use link_ref::LinkRef;
 pub use mailbox::{Delivery, DropPolicy, MailboxConfig};
 pub use metrics::ActorMetrics;
 pub use pubsub::{PubSub, PublishReport, SubscriptionId};

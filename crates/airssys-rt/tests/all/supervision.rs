@@ -650,10 +650,11 @@ async fn s13_failed_group_restart_lists_restarting_and_holds_back_the_rest() {
         .collect();
     assert_eq!(after.last().map(String::as_str), Some("c:started"));
     assert_eq!(after.iter().filter(|e| *e == "c:started").count(), 1);
-    assert_eq!(
-        after.iter().filter(|e| *e == "b:started").count() as u32,
-        failed.load(Ordering::SeqCst) + 1
-    );
+    // b was started again after each failure (at least the three waited for) and once more
+    // with success. (The factory may build a value the supervisor never starts, so the
+    // factory's count of failing values is an upper bound, not an exact one.)
+    let b_starts = after.iter().filter(|e| *e == "b:started").count() as u32;
+    assert!(b_starts >= 4 && b_starts <= failed.load(Ordering::SeqCst) + 1, "{b_starts}");
     let counts = sup.count_children().await.unwrap();
     assert_eq!((counts.specs, counts.active, counts.restarting), (3, 3, 0));
 }
