@@ -25,7 +25,7 @@ mod raw {
     });
 }
 
-use raw::airssys::component::{config, logging, messaging, process, storage, types};
+use raw::airssys::component::{config, links, logging, messaging, process, storage, types};
 
 /// A store state with host functions that do nothing: the baseline measures only the
 /// wasmtime call into the guest.
@@ -41,6 +41,22 @@ impl WasiView for Bare {
 }
 
 impl types::Host for Bare {}
+
+impl links::Host for Bare {
+    fn link(&mut self, _: String) -> Result<(), links::LinkError> {
+        Ok(())
+    }
+    fn unlink(&mut self, _: String) -> bool {
+        false
+    }
+    fn monitor(&mut self, _: String) -> Result<u64, links::LinkError> {
+        Ok(0)
+    }
+    fn demonitor(&mut self, _: u64) -> bool {
+        false
+    }
+    fn trap_exits(&mut self, _: bool) {}
+}
 
 impl messaging::Host for Bare {
     fn send(&mut self, _: String, _: types::Payload) -> Result<(), types::SendError> {
@@ -165,21 +181,31 @@ pub(crate) async fn raw_calls_with(
     );
     store.set_epoch_deadline(u64::MAX / 2);
     let instance = raw::Component::instantiate_async(&mut store, component, &linker).await?;
-    instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
+    instance
+        .airssys_component_actor()
+        .call_init(&mut store, &[])
+        .await?
+        .map_err(anyhow::Error::msg)?;
     let message = types::Message {
         sender: "host".into(),
         payload: types::Payload { codec: codec::RAW, bytes },
         correlation: None,
         topic: None,
+        trace: None,
     };
     let start = Instant::now();
     for _ in 0..n {
         if fresh {
             // One copy of the payload per call (cloning the message copies its bytes).
             let owned = message.clone();
-            instance.call_handle_message(&mut store, &owned).await?.map_err(anyhow::Error::msg)?;
+            instance
+                .airssys_component_actor()
+                .call_handle_message(&mut store, &owned)
+                .await?
+                .map_err(anyhow::Error::msg)?;
         } else {
             instance
+                .airssys_component_actor()
                 .call_handle_message(&mut store, &message)
                 .await?
                 .map_err(anyhow::Error::msg)?;
@@ -417,7 +443,11 @@ pub(crate) async fn raw_round_robin(count: usize, calls: u64) -> anyhow::Result<
     for _ in 0..count {
         let mut store = bare_store(&engine);
         let instance = pre.instantiate_async(&mut store).await?;
-        instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
+        instance
+            .airssys_component_actor()
+            .call_init(&mut store, &[])
+            .await?
+            .map_err(anyhow::Error::msg)?;
         live.push((store, instance));
     }
     let message = types::Message {
@@ -425,11 +455,16 @@ pub(crate) async fn raw_round_robin(count: usize, calls: u64) -> anyhow::Result<
         payload: types::Payload { codec: codec::RAW, bytes: vec![7u8; 64] },
         correlation: None,
         topic: None,
+        trace: None,
     };
     let start = Instant::now();
     for i in 0..calls {
         let (store, instance) = &mut live[i as usize % count];
-        instance.call_handle_message(&mut *store, &message).await?.map_err(anyhow::Error::msg)?;
+        instance
+            .airssys_component_actor()
+            .call_handle_message(&mut *store, &message)
+            .await?
+            .map_err(anyhow::Error::msg)?;
     }
     Ok(start.elapsed().as_nanos() as f64 / calls as f64)
 }
@@ -448,7 +483,11 @@ async fn raw_instantiations(
         let mut store = bare_store(engine);
         let instance = pre.instantiate_async(&mut store).await?;
         bare.push(start.elapsed().as_nanos() as f64);
-        instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
+        instance
+            .airssys_component_actor()
+            .call_init(&mut store, &[])
+            .await?
+            .map_err(anyhow::Error::msg)?;
         with_init.push(start.elapsed().as_nanos() as f64);
         live.push((store, instance));
     }
@@ -679,7 +718,11 @@ pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<f64> {
                 for _ in 0..count {
                     let mut store = bare_store(&engine);
                     let instance = pre.instantiate_async(&mut store).await?;
-                    instance.call_init(&mut store, &[]).await?.map_err(anyhow::Error::msg)?;
+                    instance
+                        .airssys_component_actor()
+                        .call_init(&mut store, &[])
+                        .await?
+                        .map_err(anyhow::Error::msg)?;
                     live.push((store, instance));
                 }
                 let after = crate::rt::rss_bytes()?;

@@ -31,9 +31,12 @@ pub fn run(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     for item in &report.exports {
         text.push_str(&format!("  {:<9} {}\n", item.kind, item.name));
     }
-    match &report.misfit {
-        None => text.push_str("fits the AirsSys contract: yes"),
-        Some(why) => text.push_str(&format!("fits the AirsSys contract: no: {why}")),
+    match (&report.misfit, report.contract) {
+        (None, Some(version)) => {
+            text.push_str(&format!("fits the AirsSys contract: yes (airssys:component@{version})"))
+        }
+        (None, None) => text.push_str("fits the AirsSys contract: yes"),
+        (Some(why), _) => text.push_str(&format!("fits the AirsSys contract: no: {why}")),
     }
     emit(g, &text, serde_json::to_value(&report)?);
     Ok(if report.misfit.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -69,7 +69,7 @@ pub fn show(value: &serde_json::Value) -> String {
 /// A payload on the control socket: its codec and its bytes in base64.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WirePayload {
-    pub codec: u64,
+    pub codec: u32,
     pub base64: String,
 }
 

@@ -123,7 +123,7 @@ fn any_response_payload_is_shown_and_round_trips_on_the_wire() {
         Just(codec::JSON),
         Just(codec::CBOR),
         Just(codec::MESSAGEPACK),
-        any::<u64>()
+        any::<u32>()
     ];
     let bytes = prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..64),
@@ -202,7 +202,7 @@ enum Step {
     /// `store-put` then `store-get` of one key.
     PutGet { component: String, key: String, value: Vec<u8>, bad_base64: bool },
     /// A call with any target and payload.
-    Call { target: String, codec: u64, bytes: Vec<u8> },
+    Call { target: String, codec: u32, bytes: Vec<u8> },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -236,7 +236,7 @@ fn step() -> impl Strategy<Value = Step> {
             }),
         (
             name,
-            prop_oneof![Just(codec::RAW), any::<u64>()],
+            prop_oneof![Just(codec::RAW), any::<u32>()],
             proptest::collection::vec(any::<u8>(), 0..32)
         )
             .prop_map(|(target, codec, bytes)| Step::Call { target, codec, bytes }),

@@ -21,7 +21,7 @@ pub enum Codec {
 
 impl Codec {
     /// Its multicodec code.
-    pub const fn code(self) -> u64 {
+    pub const fn code(self) -> u32 {
         match self {
             Codec::Raw => 0x55,
             Codec::Json => 0x0200,
@@ -31,7 +31,7 @@ impl Codec {
     }
 
     /// The codec of a multicodec code, if this SDK knows it.
-    pub const fn from_code(code: u64) -> Option<Codec> {
+    pub const fn from_code(code: u32) -> Option<Codec> {
         match code {
             0x55 => Some(Codec::Raw),
             0x0200 => Some(Codec::Json),
@@ -48,7 +48,7 @@ impl Codec {
 pub enum CodecError {
     /// The payload's codec is not one this SDK decodes (or raw bytes were asked to be a value).
     #[error("cannot decode codec 0x{0:x}: use json, cbor or messagepack")]
-    Unsupported(u64),
+    Unsupported(u32),
     /// Encoding failed.
     #[error("cannot encode as {codec:?}: {reason}")]
     Encode {

@@ -1,7 +1,7 @@
 //! A component as a type with handlers, and the adapter that [`component!`](crate::component!)
 //! uses to export it.
 
-use crate::{Codec, CodecError, Payload, RequestError};
+use crate::{Codec, CodecError, Notice, Payload, RequestError};
 
 /// An AirsSys component. Only [`handle`](Component::handle) has no default.
 ///
@@ -26,6 +26,12 @@ pub trait Component: Default + 'static {
         let _ = (id, outcome);
     }
 
+    /// A component this one [links](crate::links::link) to or
+    /// [monitors](crate::links::monitor) has ended. Default: ignore it.
+    fn notice(&mut self, notice: Notice) {
+        let _ = notice;
+    }
+
     /// Called once before the instance is dropped on a graceful stop. Default: nothing.
     fn shutdown(&mut self) {}
 }
@@ -37,10 +43,14 @@ pub struct Message {
     pub sender: String,
     /// The payload and its codec.
     pub payload: Payload,
-    /// Set when the sender waits for the response (a request or a call).
+    /// Set when the sender waits for the response (a request or a call): the id the
+    /// sender's host gave the request (unique per sender, so pair it with `sender`).
     pub correlation: Option<u64>,
     /// Set when the message was published: its topic.
     pub topic: Option<String>,
+    /// The trace it belongs to (a W3C `traceparent`), if any; what the handler sends
+    /// carries it on.
+    pub trace: Option<String>,
 }
 
 impl Message {
@@ -71,7 +81,13 @@ impl Message {
 
 impl From<crate::bindings::airssys::component::types::Message> for Message {
     fn from(m: crate::bindings::airssys::component::types::Message) -> Self {
-        Message { sender: m.sender, payload: m.payload, correlation: m.correlation, topic: m.topic }
+        Message {
+            sender: m.sender,
+            payload: m.payload,
+            correlation: m.correlation,
+            topic: m.topic,
+            trace: m.trace,
+        }
     }
 }
 
@@ -82,7 +98,7 @@ pub mod adapter {
     use std::thread::LocalKey;
 
     use super::Component;
-    use crate::{Payload, RequestError};
+    use crate::{Notice, Payload, RequestError};
 
     /// Where an instance keeps its component value.
     pub type Slot<T> = RefCell<Option<T>>;
@@ -121,6 +137,14 @@ pub mod adapter {
         });
     }
 
+    pub fn notice<T: Component>(slot: &'static LocalKey<Slot<T>>, notice: Notice) {
+        slot.with(|s| {
+            if let Some(value) = s.borrow_mut().as_mut() {
+                value.notice(notice);
+            }
+        });
+    }
+
     pub fn shutdown<T: Component>(slot: &'static LocalKey<Slot<T>>) {
         slot.with(|s| {
             if let Some(mut value) = s.borrow_mut().take() {
@@ -152,7 +176,7 @@ macro_rules! component {
 
             struct Export;
 
-            impl $crate::bindings::Guest for Export {
+            impl $crate::bindings::exports::airssys::component::actor::Guest for Export {
                 fn init(
                     config: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
                 ) -> ::core::result::Result<(), ::std::string::String> {
@@ -176,6 +200,10 @@ macro_rules! component {
                     >,
                 ) {
                     $crate::__private::adapter::callback(&SLOT, id, outcome)
+                }
+
+                fn handle_notice(notice: $crate::Notice) {
+                    $crate::__private::adapter::notice(&SLOT, notice)
                 }
 
                 fn shutdown() {

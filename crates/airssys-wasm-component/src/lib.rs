@@ -44,15 +44,17 @@
 //!   [`Payload::encode`] with a [`Codec`]) serialise with serde and tag the bytes with the
 //!   right multicodec code; [`Message::decode`] reads them back by that code.
 //! - **Host interfaces.** [`messaging`] (send, request, call, publish, subscribe, with typed
-//!   variants), [`storage`], [`log`], [`config`] and [`process`]. Each refusal is a typed
-//!   error; the host audits it.
+//!   variants), [`links`] (links and monitors, as in Erlang; notices come to
+//!   [`Component::notice`]), [`storage`], [`log`], [`config`] and [`process`]. Each refusal is
+//!   a typed error; the host audits it.
 //!
-//! The WIT contract is `wit/airssys.wit` in the AirsSys repository; components in other
-//! languages implement the same world.
+//! The WIT contract is `wit/airssys.wit` (`airssys:component@0.2.0`) in the AirsSys
+//! repository; components in other languages implement the same world.
 
 mod codec;
 mod component;
 pub mod config;
+pub mod links;
 pub mod log;
 pub mod messaging;
 pub mod process;
@@ -75,7 +77,9 @@ pub mod bindings {
     });
 }
 
-pub use bindings::airssys::component::types::{Payload, RequestError, SendError, TopicError};
+pub use bindings::airssys::component::types::{
+    DownNotice, ExitNotice, ExitReason, Notice, Payload, RequestError, SendError, TopicError,
+};
 pub use codec::{Codec, CodecError};
 pub use component::{Component, Message};
 

@@ -5,11 +5,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airssys_rt::{Actor, BoxError, Context, ExitReason, ExitSignal, Reply};
+use airssys_rt::{Actor, BoxError, Context, Down, ExitReason, ExitSignal, Reply};
 use wasmtime::Store;
 
-use crate::bindings::{self, Message, Payload, RequestError};
+use crate::bindings::{Message, Notice, Payload, RequestError};
 use crate::engine::Engine;
+use crate::guest::{Guest, GuestPre};
 use crate::router::Router;
 use crate::state::HostState;
 
@@ -23,8 +24,12 @@ pub(crate) enum Kind {
         payload: Payload,
         /// Set for a call or request: where the response goes.
         reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
+        /// Set for a call or request: its id among its requester's.
+        correlation: Option<u64>,
         /// Set for a published message.
         topic: Option<Arc<str>>,
+        /// The trace it belongs to.
+        trace: Option<crate::trace::TraceContext>,
         /// Its bytes, counted against the mailbox until it is taken out.
         queued: crate::router::Queued,
     },
@@ -70,7 +75,7 @@ pub struct DeadLetter {
     /// Who sent the message.
     pub sender: Arc<str>,
     /// Its codec.
-    pub codec: u64,
+    pub codec: u32,
     /// Its bytes.
     pub bytes: Vec<u8>,
     /// Why the handler crashed (the trap).
@@ -102,7 +107,7 @@ impl DeadLetters {
 pub(crate) struct Shared {
     pub(crate) address: Arc<str>,
     pub(crate) engine: Engine,
-    pub(crate) pre: bindings::ComponentPre<HostState>,
+    pub(crate) pre: Arc<GuestPre>,
     pub(crate) config: Arc<[(String, String)]>,
     pub(crate) router: Router,
     pub(crate) dead_letters: DeadLetters,
@@ -122,7 +127,7 @@ pub(crate) struct Shared {
 
 struct Live {
     store: Store<HostState>,
-    bindings: bindings::Component,
+    guest: Guest,
 }
 
 /// The actor that runs one component instance. Created by its supervisor's child factory.
@@ -151,6 +156,47 @@ impl ComponentActor {
             // Only fails on an engine without fuel, which metered components never use.
             let _ = store.set_fuel(fuel);
         }
+    }
+}
+
+/// How a partner's end reads to a guest.
+fn exit_reason(reason: &ExitReason) -> crate::bindings::ExitReason {
+    use crate::bindings::ExitReason as R;
+    match reason {
+        ExitReason::Normal => R::Normal,
+        ExitReason::Shutdown | ExitReason::ShutdownWith(_) => R::Shutdown,
+        ExitReason::Killed => R::Killed,
+        ExitReason::NoProc => R::NoSuchComponent,
+        // The reason's own text, not the runtime's wording around it.
+        ExitReason::Error(why)
+        | ExitReason::Panic(why)
+        | ExitReason::StartFailed(why)
+        | ExitReason::Custom(why) => R::Crashed(airssys_osl::escaped(why)),
+        other => R::Crashed(airssys_osl::escaped(&other.to_string())),
+    }
+}
+
+impl ComponentActor {
+    /// Hand a notice to the guest's `handle-notice`, under the per-message budget; a trap
+    /// crashes the component.
+    async fn notify(&mut self, notice: Notice) -> Result<(), BoxError> {
+        let Some(live) = self.live.as_mut() else { return Ok(()) };
+        Self::arm(&mut live.store, self.shared.cpu_per_message, self.shared.fuel_per_message);
+        let meter = live.store.data().cpu.meter();
+        let done = meter.wrap(live.guest.handle_notice(&mut live.store, &notice)).await;
+        live.store.data_mut().cpu.disarm();
+        if let Err(trap) = done {
+            let reason = trap_reason(&self.shared.address, &trap);
+            self.shared.router.audit.lifecycle(
+                &self.shared.address,
+                "handle-notice",
+                "crash",
+                reason.clone(),
+            );
+            self.live = None;
+            return Err(format!("handle-notice trapped: {reason}").into());
+        }
+        Ok(())
     }
 }
 
@@ -194,7 +240,7 @@ impl Actor for ComponentActor {
                 shared.engine.ticks.clone(),
                 shared.engine.compute_slots.clone(),
             ),
-            ctx.myself().clone(),
+            ctx.link_ref(),
         );
         let mut store = Store::new(&shared.engine.inner, state);
         store.limiter(|s| &mut s.limits);
@@ -204,13 +250,12 @@ impl Actor for ComponentActor {
         Self::arm(&mut store, shared.cpu_per_message, shared.fuel_per_message);
         let meter = store.data().cpu.meter();
         let started = meter.wrap(async {
-            let bindings = shared.pre.instantiate_async(&mut store).await?;
-            let config: Vec<(String, String)> = shared.config.to_vec();
-            bindings
-                .call_init(&mut store, &config)
+            let guest = shared.pre.instantiate(&mut store).await?;
+            guest
+                .init(&mut store, &shared.config)
                 .await?
                 .map_err(|e| format!("init failed: {}", airssys_osl::Escaped(&e)))?;
-            Ok::<_, BoxError>(bindings)
+            Ok::<_, BoxError>(guest)
         });
         // The start is bounded in wall-clock time: an `init` that sleeps, or waits on a call,
         // must not hold its supervisor (and so its siblings' restarts) for longer.
@@ -222,8 +267,8 @@ impl Actor for ComponentActor {
             )
             .into()),
         };
-        let bindings = match started {
-            Ok(bindings) => bindings,
+        let guest = match started {
+            Ok(guest) => guest,
             Err(e) => {
                 let reason = airssys_osl::escaped(&e.to_string());
                 shared.router.audit.lifecycle(&shared.address, "init", "crash", reason.clone());
@@ -231,7 +276,7 @@ impl Actor for ComponentActor {
             }
         };
         store.data_mut().cpu.disarm();
-        self.live = Some(Live { store, bindings });
+        self.live = Some(Live { store, guest });
         Ok(())
     }
 
@@ -243,11 +288,11 @@ impl Actor for ComponentActor {
         let Some(live) = self.live.as_mut() else {
             return Err("component instance missing".into());
         };
-        let (sender, payload, reply, topic) = match envelope.0 {
-            Kind::Message { sender, payload, reply, topic, queued } => {
+        let (sender, payload, reply, correlation, topic, trace) = match envelope.0 {
+            Kind::Message { sender, payload, reply, correlation, topic, trace, queued } => {
                 // Out of the mailbox: its bytes no longer count against it.
                 drop(queued);
-                (sender, payload, reply, topic)
+                (sender, payload, reply, correlation, topic, trace)
             }
             Kind::Callback { id, outcome, instance } => {
                 if !live.store.data().made_request(&instance) {
@@ -265,7 +310,7 @@ impl Actor for ComponentActor {
                 );
                 let outcome = outcome.as_ref().map(Option::as_ref);
                 let meter = live.store.data().cpu.meter();
-                let call = live.bindings.call_handle_callback(&mut live.store, id, outcome);
+                let call = live.guest.handle_callback(&mut live.store, id, outcome);
                 let done = meter.wrap(call).await;
                 live.store.data_mut().cpu.disarm();
                 return match done {
@@ -287,14 +332,16 @@ impl Actor for ComponentActor {
         let message = Message {
             sender: sender.to_string(),
             payload,
-            correlation: reply.as_ref().map(|_| 0),
+            correlation,
             topic: topic.map(|t| t.to_string()),
+            trace: trace.map(|t| t.to_string()),
         };
+        live.store.data_mut().trace = trace;
         Self::arm(&mut live.store, self.shared.cpu_per_message, self.shared.fuel_per_message);
         let meter = live.store.data().cpu.meter();
-        let outcome =
-            meter.wrap(live.bindings.call_handle_message(&mut live.store, &message)).await;
+        let outcome = meter.wrap(live.guest.handle_message(&mut live.store, &message)).await;
         live.store.data_mut().cpu.disarm();
+        live.store.data_mut().trace = None;
         match outcome {
             Ok(result) => {
                 if let Some(reply) = reply {
@@ -327,17 +374,43 @@ impl Actor for ComponentActor {
         }
     }
 
-    /// A component has no use for exit signals: one with any reason but `Normal` (a linked
-    /// actor that failed, or an `exit` sent to it) stops it gracefully with that reason.
+    /// An exit signal from a component this instance linked to is a notice to a guest that
+    /// traps exits. Otherwise (or from anyone else: its supervisor, an `exit` sent to it) any
+    /// reason but `Normal` stops it gracefully with that reason.
     async fn handle_exit(
         &mut self,
         signal: ExitSignal,
         ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
+        if let Some(live) = self.live.as_mut() {
+            let relations = &mut live.store.data_mut().relations;
+            let partner = relations.links.remove(&signal.from.id());
+            if let Some(partner) = partner.filter(|_| relations.traps_exits) {
+                let notice = Notice::Exit(crate::bindings::ExitNotice {
+                    partner: partner.to_string(),
+                    reason: exit_reason(&signal.reason),
+                });
+                return self.notify(notice).await;
+            }
+        }
         if signal.reason != ExitReason::Normal {
             ctx.stop_with(signal.reason);
         }
         Ok(())
+    }
+
+    /// A monitor this instance made fired: a notice to the guest.
+    async fn handle_down(&mut self, down: Down, _ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        let Some(live) = self.live.as_mut() else { return Ok(()) };
+        let Some((monitor, target)) = live.store.data_mut().relations.fired(down.monitor) else {
+            return Ok(());
+        };
+        let notice = Notice::Down(crate::bindings::DownNotice {
+            monitor,
+            target: target.to_string(),
+            reason: exit_reason(&down.reason),
+        });
+        self.notify(notice).await
     }
 
     async fn stopping(&mut self, reason: &ExitReason, _ctx: &mut Context<Self>) {
@@ -346,7 +419,7 @@ impl Actor for ComponentActor {
         };
         Self::arm(&mut live.store, self.shared.shutdown_deadline, self.shared.fuel_per_message);
         let meter = live.store.data().cpu.meter();
-        let graceful = meter.wrap(live.bindings.call_shutdown(&mut live.store));
+        let graceful = meter.wrap(live.guest.shutdown(&mut live.store));
         match tokio::time::timeout(self.shared.shutdown_deadline, graceful).await {
             Ok(Ok(())) => {}
             Ok(Err(trap)) => {

@@ -1,20 +1,45 @@
-//! Host bindings generated from the one WIT contract in `wit/`.
+//! Host bindings generated from the one WIT contract in `wit/`: the current version,
+//! `airssys:component@0.2.0` (`wit/airssys.wit`), and 0.1.0 (`wit/0.1.0/`), which the host
+//! still runs (`contract_v0_1.rs` adapts it to the current one).
 
-wasmtime::component::bindgen!({
-    path: "../../wit",
-    world: "component",
-    imports: {
-        // A call suspends the calling guest until the response (or its timeout) arrives.
-        "airssys:component/messaging.call": async,
-        // So does a command run, until the command ends.
-        "airssys:component/process.run": async,
-        // Storage work runs on the blocking pool; the guest waits for it.
-        "airssys:component/storage": async,
-        default: tracing,
-    },
-    exports: { default: async },
-    additional_derives: [PartialEq, Eq],
-});
+/// `airssys:component@0.2.0`: what the host implements.
+pub(crate) mod current {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "component",
+        imports: {
+            // A call suspends the calling guest until the response (or its timeout) arrives.
+            "airssys:component/messaging.call": async,
+            // So does a command run, until the command ends.
+            "airssys:component/process.run": async,
+            // Storage work runs on the blocking pool; the guest waits for it.
+            "airssys:component/storage": async,
+            default: tracing,
+        },
+        exports: { default: async },
+        additional_derives: [PartialEq, Eq],
+    });
+}
 
-pub use airssys::component::logging::Level;
-pub use airssys::component::types::{SendError, TopicError};
+/// `airssys:component@0.1.0`: components built against it run unchanged.
+pub(crate) mod v0_1 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/0.1.0",
+        world: "component",
+        imports: {
+            "airssys:component/messaging.call": async,
+            "airssys:component/process.run": async,
+            "airssys:component/storage": async,
+            default: tracing,
+        },
+        exports: { default: async },
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+pub(crate) use current::airssys::component::links::LinkError;
+pub use current::airssys::component::logging::Level;
+pub use current::airssys::component::types::{
+    DownNotice, ExitNotice, ExitReason, Message, Notice, Payload, RequestError, SendError,
+    TopicError,
+};

@@ -25,11 +25,14 @@ pub struct Grants {
     pub publish: Vec<String>,
     /// Topic patterns it may subscribe within (a subscription must be covered by one).
     pub subscribe: Vec<String>,
+    /// Addresses it may link to or monitor (`*` any run of characters; a pool's name covers
+    /// its members).
+    pub link: Vec<String>,
 }
 
 impl Grants {
-    /// Every messaging capability: send to, request from and accept from anyone; publish and
-    /// subscribe to every topic.
+    /// Every messaging capability: send to, request from, accept from, link to and monitor
+    /// anyone; publish and subscribe to every topic.
     pub fn all_messaging() -> Self {
         Grants {
             send: vec!["*".into()],
@@ -37,6 +40,7 @@ impl Grants {
             accept_from: None,
             publish: vec!["#".into()],
             subscribe: vec!["#".into()],
+            link: vec!["*".into()],
         }
     }
 }
@@ -126,6 +130,7 @@ struct Bucket {
 pub(crate) struct Capabilities {
     send: Addresses,
     request: Addresses,
+    link: Addresses,
     pub(crate) accept_from: Option<Addresses>,
     publish: Vec<Pattern>,
     subscribe: Vec<Pattern>,
@@ -189,6 +194,7 @@ impl Capabilities {
         Ok(Capabilities {
             send: Addresses::new(&grants.send),
             request: Addresses::new(&grants.request),
+            link: Addresses::new(&grants.link),
             accept_from: grants.accept_from.as_deref().map(Addresses::new),
             publish: topics(&grants.publish)?,
             subscribe: topics(&grants.subscribe)?,
@@ -210,6 +216,11 @@ impl Capabilities {
 
     pub(crate) fn may_request(&self, target: &str) -> Result<(), Refusal> {
         if self.request.allows(target) { self.spend() } else { Err(Refusal::NotPermitted) }
+    }
+
+    /// Links and monitors are not rate-limited: each is bounded by what the target is.
+    pub(crate) fn may_link(&self, target: &str) -> bool {
+        self.link.allows(target)
     }
 
     pub(crate) fn may_publish(&self, topic: &str) -> Result<(), Refusal> {

@@ -1,19 +1,19 @@
 //! Multicodec codes (from the official table) for payloads.
 
 /// Raw bytes.
-pub const RAW: u64 = 0x55;
+pub const RAW: u32 = 0x55;
 /// JSON.
-pub const JSON: u64 = 0x0200;
+pub const JSON: u32 = 0x0200;
 /// CBOR.
-pub const CBOR: u64 = 0x51;
+pub const CBOR: u32 = 0x51;
 /// MessagePack.
-pub const MESSAGEPACK: u64 = 0x0201;
+pub const MESSAGEPACK: u32 = 0x0201;
 /// Protocol Buffers.
-pub const PROTOBUF: u64 = 0x50;
+pub const PROTOBUF: u32 = 0x50;
 
 /// The code of a codec by its name (`raw`, `json`, `cbor`, `messagepack` or `msgpack`,
 /// `protobuf`), case-insensitive.
-pub fn by_name(name: &str) -> Option<u64> {
+pub fn by_name(name: &str) -> Option<u32> {
     match name.to_ascii_lowercase().as_str() {
         "raw" => Some(RAW),
         "json" => Some(JSON),

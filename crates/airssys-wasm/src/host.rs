@@ -20,6 +20,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::error::HostError;
 use crate::router::{self, Policy, Router};
 use crate::state::HostState;
+use crate::trace::TraceContext;
 
 /// The address of messages sent from outside any component.
 pub const HOST_ADDRESS: &str = "host";
@@ -39,7 +40,7 @@ pub struct ComponentSpec {
     name: Arc<str>,
     source: Source,
     config: Vec<(String, String)>,
-    accepts: Vec<u64>,
+    accepts: Vec<u32>,
     restart: Restart,
     mailbox: usize,
     max_payload: usize,
@@ -114,7 +115,7 @@ impl ComponentSpec {
     }
 
     /// Accept only these multicodec codes (messages in others are refused before delivery).
-    pub fn accepts(mut self, codecs: &[u64]) -> Self {
+    pub fn accepts(mut self, codecs: &[u32]) -> Self {
         self.accepts = codecs.to_vec();
         self
     }
@@ -546,7 +547,7 @@ fn start_error(e: airssys_rt::SupervisorError) -> HostError {
 
 /// Compiled code, ready to instantiate.
 struct Code {
-    pre: bindings::ComponentPre<HostState>,
+    pre: Arc<crate::guest::GuestPre>,
     from_cache: bool,
 }
 
@@ -581,7 +582,13 @@ impl Linked {
             .map_err(|e| HostError::Engine(e.to_string()))?;
         crate::granted_dir::add_to_linker(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
-        bindings::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        // Both contract versions: a component imports one of them.
+        bindings::current::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| HostError::Engine(e.to_string()))?;
+        bindings::v0_1::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
         )
@@ -725,9 +732,7 @@ impl Core {
             linked.engine.compile(&bytes, &digest).map_err(|e| load_error(format!("{e:#}")))?;
         let pre =
             linked.linker.instantiate_pre(&component).map_err(|e| load_error(format!("{e:#}")))?;
-        let pre = bindings::ComponentPre::new(pre).map_err(|e| {
-            load_error(format!("it does not export the airssys:component world: {e:#}"))
-        })?;
+        let pre = Arc::new(crate::guest::GuestPre::new(pre).map_err(load_error)?);
         let code = Arc::clone(
             self.lock_codes()
                 .by_digest
@@ -928,7 +933,7 @@ impl Core {
                     output,
                     address: Arc::clone(&address),
                     engine: engine.clone(),
-                    pre: prepared.code.pre.clone(),
+                    pre: Arc::clone(&prepared.code.pre),
                     config: Arc::clone(&config),
                     router: self.router.clone(),
                     dead_letters: self.dead_letters.clone(),
@@ -1339,7 +1344,7 @@ impl Host {
 
     /// Send a message to a component, from the address `host`.
     pub fn send(&self, target: &str, payload: Payload) -> Result<(), SendError> {
-        self.core.router.send(self.host_address(), target, payload)
+        self.core.router.send(self.host_address(), target, payload, Some(TraceContext::new_root()))
     }
 
     fn host_address(&self) -> &Arc<str> {
@@ -1353,7 +1358,8 @@ impl Host {
         payload: Payload,
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
-        self.core.router.call(self.host_address(), target, payload, timeout).await
+        let stamp = self.core.router.host_stamp();
+        self.core.router.call(self.host_address(), target, payload, stamp, timeout).await
     }
 
     /// Queue a request from the address `host` now, or refuse it now (unknown target, codec,
@@ -1369,14 +1375,18 @@ impl Host {
         SendError,
     > {
         let admitted = self.core.router.admit(self.host_address(), target, &payload)?;
-        let pending = router::start_ask(admitted, self.host_address(), payload, timeout)?;
+        let stamp = self.core.router.host_stamp();
+        let pending = router::start_ask(admitted, self.host_address(), payload, stamp, timeout)?;
         Ok(router::finish_ask(pending))
     }
 
     /// Publish from the address `host` to every component subscribed to a matching pattern;
     /// returns how many subscribers it was queued for.
     pub fn publish(&self, topic: &str, payload: Payload) -> Result<u32, TopicError> {
-        self.core.router.publish(self.host_address(), topic, payload).map_err(TopicError::Invalid)
+        self.core
+            .router
+            .publish(self.host_address(), topic, payload, Some(TraceContext::new_root()))
+            .map_err(TopicError::Invalid)
     }
 
     /// Messages that crashed their handler, oldest first.

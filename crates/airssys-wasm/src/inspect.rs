@@ -9,7 +9,7 @@ use crate::HostError;
 /// One import or export.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Item {
-    /// Its name (`airssys:component/messaging@0.1.0`, `handle-message`, ...).
+    /// Its name (`airssys:component/messaging@0.2.0`, `airssys:component/actor@0.2.0`, ...).
     pub name: String,
     /// What it is: `instance`, `func`, `module`, `component`, `type` or `resource`.
     pub kind: &'static str,
@@ -28,6 +28,8 @@ pub struct Inspection {
     pub exports: Vec<Item>,
     /// `None` when it fits the AirsSys contract; otherwise why not.
     pub misfit: Option<String>,
+    /// The contract version it was built against (`0.2.0`, `0.1.0`), when it fits.
+    pub contract: Option<&'static str>,
 }
 
 fn kind(item: &ComponentItem) -> &'static str {
@@ -60,15 +62,16 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, HostError> {
     };
     let imports = items(&mut ty.imports(engine));
     let exports = items(&mut ty.exports(engine));
-    let misfit = match linked.linker.instantiate_pre(&component) {
-        Err(e) => Some(format!("{e:#}")),
-        Ok(pre) => crate::bindings::ComponentPre::new(pre)
-            .err()
-            .map(|e| format!("it does not export the airssys:component world: {e:#}")),
+    let (misfit, contract) = match linked.linker.instantiate_pre(&component) {
+        Err(e) => (Some(format!("{e:#}")), None),
+        Ok(pre) => match crate::guest::GuestPre::new(pre) {
+            Ok(guest) => (None, Some(guest.version())),
+            Err(why) => (Some(why), None),
+        },
     };
     let digest = crate::cache::digest(bytes);
     let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Inspection { size: bytes.len(), sha256, imports, exports, misfit })
+    Ok(Inspection { size: bytes.len(), sha256, imports, exports, misfit, contract })
 }
 
 /// Compile `bytes` into the artifact cache at `cache_dir` (as a host with default engine

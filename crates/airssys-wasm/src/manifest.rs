@@ -146,7 +146,7 @@ pub struct ComponentSection {
 /// A codec, by name or multicodec code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
 #[schemars(with = "values::CodecSchema")]
-pub struct Codec(pub u64);
+pub struct Codec(pub u32);
 
 /// `[components.NAME.limits]`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -245,6 +245,10 @@ pub struct Grants {
     /// Topic patterns it may subscribe to.
     #[serde(default)]
     pub subscribe: Vec<String>,
+    /// Addresses it may link to or monitor (patterns: `*` matches within a name).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub link: Vec<Spanned<String>>,
     /// Durable storage and its quota.
     #[serde(default)]
     pub storage: Option<StorageGrant>,
@@ -521,7 +525,7 @@ impl Manifest {
                 ));
             }
             let grants = &component.grants;
-            let targets = grants.send.iter().chain(&grants.request);
+            let targets = grants.send.iter().chain(&grants.request).chain(&grants.link);
             for target in targets.chain(grants.accept_from.iter().flatten()) {
                 let t = target.get_ref();
                 let exact = !t.contains('*');
@@ -675,6 +679,7 @@ impl Manifest {
                 accept_from: g.accept_from.as_deref().map(names),
                 publish: g.publish.clone(),
                 subscribe: g.subscribe.clone(),
+                link: names(&g.link),
             });
             if let Some(s) = g.storage {
                 spec = spec.storage(crate::storage::Quota { bytes: s.quota.0, keys: s.keys });

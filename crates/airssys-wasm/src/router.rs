@@ -1,7 +1,7 @@
 //! Addresses to component actors, and the checks every message passes before delivery.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use crate::topics::Topics;
 #[derive(Debug, Clone)]
 pub(crate) struct Policy {
     /// Accepted codecs; empty means any.
-    pub(crate) accepts: Arc<[u64]>,
+    pub(crate) accepts: Arc<[u32]>,
     pub(crate) max_payload: usize,
     /// Bytes of payload its mailbox may hold (never less than `max_payload`).
     pub(crate) mailbox_bytes: usize,
@@ -76,6 +76,20 @@ enum Slot {
     Pool { members: Box<[Arc<Entry>]>, next: AtomicUsize },
 }
 
+/// What the sender's side stamps on a request besides its address: its id among the
+/// requester's requests (the receiver sees it as `message.correlation`) and its trace.
+pub(crate) struct Stamp {
+    pub(crate) correlation: u64,
+    pub(crate) trace: Option<crate::trace::TraceContext>,
+}
+
+/// Why an address is not one component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotOne {
+    /// It names a pool.
+    Pool,
+}
+
 /// The host's address book: the policies of every component, and the system whose registry
 /// maps each address to its (restart-stable) actor. Cloning shares it.
 #[derive(Debug, Clone)]
@@ -84,11 +98,27 @@ pub(crate) struct Router {
     pub(crate) audit: crate::audit::Audit,
     entries: Arc<RwLock<HashMap<Arc<str>, Slot>>>,
     pub(crate) topics: Arc<Topics>,
+    /// Ids of the requests and calls the host (no component) makes.
+    host_requests: Arc<AtomicU64>,
 }
 
 impl Router {
     pub(crate) fn new(system: System, audit: crate::audit::Audit) -> Self {
-        Router { system, audit, entries: Arc::default(), topics: Arc::default() }
+        Router {
+            system,
+            audit,
+            entries: Arc::default(),
+            topics: Arc::default(),
+            host_requests: Arc::default(),
+        }
+    }
+
+    /// The stamp of a request or call the host makes: the start of a new trace.
+    pub(crate) fn host_stamp(&self) -> Stamp {
+        Stamp {
+            correlation: self.host_requests.fetch_add(1, Ordering::Relaxed) + 1,
+            trace: Some(crate::trace::TraceContext::new_root()),
+        }
     }
 
     /// Add the addresses of one component: `name` itself, or `name` as a pool plus each of
@@ -133,6 +163,19 @@ impl Router {
     /// The actor at `address`, if it is running (or waiting for a restart).
     pub(crate) fn actor(&self, address: &str) -> Option<ActorRef<ComponentActor>> {
         self.system.lookup::<ComponentActor>(address)
+    }
+
+    /// The actor of the one component at `address` (`Ok(None)`: no such address, or it is
+    /// not running). A pool's name is no one component.
+    pub(crate) fn single(&self, address: &str) -> Result<Option<ActorRef<ComponentActor>>, NotOne> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entry = match entries.get(address) {
+            None => return Ok(None),
+            Some(Slot::Pool { .. }) => return Err(NotOne::Pool),
+            Some(Slot::One(entry)) => Arc::clone(entry),
+        };
+        drop(entries);
+        Ok(self.resolve(&entry))
     }
 
     /// Look up `target`, check `payload` against what it accepts, and reserve room for it
@@ -216,8 +259,9 @@ impl Router {
         sender: &Arc<str>,
         target: &str,
         payload: Payload,
+        trace: Option<crate::trace::TraceContext>,
     ) -> Result<(), SendError> {
-        self.deliver(sender, target, None, payload)
+        self.deliver(sender, target, None, payload, trace)
     }
 
     /// Publish to every subscriber of `topic`, stamped with `sender`; returns how many it
@@ -227,12 +271,13 @@ impl Router {
         sender: &Arc<str>,
         topic: &str,
         payload: Payload,
+        trace: Option<crate::trace::TraceContext>,
     ) -> Result<u32, String> {
         let subscribers = self.topics.subscribers(topic)?;
         let topic: Arc<str> = topic.into();
         let mut delivered = 0;
         for subscriber in subscribers {
-            if self.deliver(sender, &subscriber, Some(&topic), payload.clone()).is_ok() {
+            if self.deliver(sender, &subscriber, Some(&topic), payload.clone(), trace).is_ok() {
                 delivered += 1;
             }
         }
@@ -245,13 +290,16 @@ impl Router {
         target: &str,
         topic: Option<&Arc<str>>,
         payload: Payload,
+        trace: Option<crate::trace::TraceContext>,
     ) -> Result<(), SendError> {
         let Admitted { actor, queued } = self.admit(sender, target, &payload)?;
         let envelope = Envelope(Kind::Message {
             sender: Arc::clone(sender),
             payload,
             reply: None,
+            correlation: None,
             topic: topic.cloned(),
+            trace,
             queued,
         });
         actor.try_tell(envelope).map_err(|e| match e {
@@ -267,10 +315,11 @@ impl Router {
         sender: &Arc<str>,
         target: &str,
         payload: Payload,
+        stamp: Stamp,
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
         let admitted = self.admit(sender, target, &payload).map_err(RequestError::Refused)?;
-        let answer = ask(admitted, sender, payload, timeout).await;
+        let answer = ask(admitted, sender, payload, stamp, timeout).await;
         self.check_response(sender, target, answer)
     }
 
@@ -321,20 +370,32 @@ pub(crate) async fn ask(
     admitted: Admitted,
     sender: &Arc<str>,
     payload: Payload,
+    stamp: Stamp,
     timeout: Duration,
 ) -> Answer {
     let sender = Arc::clone(sender);
     let Admitted { actor, queued } = admitted;
-    let answer = actor
-        .ask(
-            |reply| {
-                let reply = Some(reply);
-                Envelope(Kind::Message { sender, payload, reply, topic: None, queued })
-            },
-            timeout,
-        )
-        .await;
+    let answer =
+        actor.ask(|reply| request_envelope(sender, payload, reply, stamp, queued), timeout).await;
     answer_of(answer)
+}
+
+fn request_envelope(
+    sender: Arc<str>,
+    payload: Payload,
+    reply: airssys_rt::Reply<Answer>,
+    stamp: Stamp,
+    queued: Queued,
+) -> Envelope {
+    Envelope(Kind::Message {
+        sender,
+        payload,
+        reply: Some(reply),
+        correlation: Some(stamp.correlation),
+        topic: None,
+        trace: stamp.trace,
+        queued,
+    })
 }
 
 /// Queue a request now, or refuse it now (a full mailbox included).
@@ -342,22 +403,17 @@ pub(crate) fn start_ask(
     admitted: Admitted,
     sender: &Arc<str>,
     payload: Payload,
+    stamp: Stamp,
     timeout: Duration,
 ) -> Result<PendingAsk<Answer>, SendError> {
     let sender = Arc::clone(sender);
     let Admitted { actor, queued } = admitted;
-    actor
-        .try_ask(
-            |reply| {
-                let reply = Some(reply);
-                Envelope(Kind::Message { sender, payload, reply, topic: None, queued })
-            },
-            timeout,
-        )
-        .map_err(|e| match e {
+    actor.try_ask(|reply| request_envelope(sender, payload, reply, stamp, queued), timeout).map_err(
+        |e| match e {
             TrySendError::Full(_) => SendError::MailboxFull,
             TrySendError::Closed(_) => SendError::TargetStopped,
-        })
+        },
+    )
 }
 
 /// Wait for the answer of a request queued by [`start_ask`].

@@ -9,12 +9,15 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::actor::{Envelope, Kind};
-use crate::bindings::airssys::component::{config, logging, messaging, process, storage, types};
-use crate::bindings::{Level, Payload, RequestError, SendError, TopicError};
+use crate::bindings::current::airssys::component::{
+    config, links, logging, messaging, process, storage, types,
+};
+use crate::bindings::{Level, LinkError, Payload, RequestError, SendError, TopicError};
 use crate::capability::{Capabilities, Refusal};
 use crate::limiter::Limits;
 use crate::router::{self, Router};
 use crate::topics::Topics;
+use crate::trace::TraceContext;
 
 /// How many WASI resources (streams, sockets, files, ...) one instance may hold.
 const MAX_RESOURCES: usize = 4096;
@@ -35,6 +38,31 @@ pub(crate) struct HostState {
     subscriptions: Subscriptions,
     pub(crate) caps: Arc<Capabilities>,
     output: Arc<crate::output::OutputBudget>,
+    /// The links and monitors this instance made.
+    pub(crate) relations: Relations,
+    /// The trace of the message being handled: what the handler sends carries it.
+    pub(crate) trace: Option<TraceContext>,
+}
+
+/// The links and monitors an instance made, by the partner's identity, so that a notice
+/// can name the partner's address; they go with the instance (the runtime drops its links
+/// and monitors when the incarnation ends).
+pub(crate) struct Relations {
+    me: airssys_rt::LinkRef<crate::actor::ComponentActor>,
+    /// Linked components, by actor id.
+    pub(crate) links: HashMap<airssys_rt::ActorId, Arc<str>>,
+    /// Monitors, by the id the guest got.
+    pub(crate) monitors: HashMap<u64, (airssys_rt::MonitorRef, Arc<str>)>,
+    /// Whether the guest traps exits (`links.trap-exits`).
+    pub(crate) traps_exits: bool,
+}
+
+impl Relations {
+    /// The guest's id of a monitor that fired, and its target; removed (monitors fire once).
+    pub(crate) fn fired(&mut self, monitor: airssys_rt::MonitorRef) -> Option<(u64, Arc<str>)> {
+        let id = self.monitors.iter().find(|(_, (m, _))| *m == monitor).map(|(id, _)| *id)?;
+        self.monitors.remove(&id).map(|(_, target)| (id, target))
+    }
 }
 
 /// The topic subscriptions this instance made; they go with it.
@@ -88,7 +116,7 @@ impl HostState {
         wasi: WasiCtx,
         output: Arc<crate::output::OutputBudget>,
         cpu: crate::cpu_budget::CpuBudget,
-        me: airssys_rt::ActorRef<crate::actor::ComponentActor>,
+        me: airssys_rt::LinkRef<crate::actor::ComponentActor>,
     ) -> Self {
         HostState {
             wasi,
@@ -107,9 +135,16 @@ impl HostState {
                 topics: Arc::clone(&router.topics),
             },
             router,
-            requests: Requests { me, next: 0, pending: Arc::default() },
+            requests: Requests { me: me.actor().clone(), next: 0, pending: Arc::default() },
             caps,
             output,
+            relations: Relations {
+                me,
+                links: HashMap::new(),
+                monitors: HashMap::new(),
+                traps_exits: false,
+            },
+            trace: None,
         }
     }
 }
@@ -171,7 +206,7 @@ impl types::Host for HostState {}
 impl messaging::Host for HostState {
     fn send(&mut self, target: String, payload: Payload) -> Result<(), SendError> {
         self.caps.may_send(&target).inspect_err(|r| self.refused("send", &target, r))?;
-        self.router.send(&self.address, &target, payload)
+        self.router.send(&self.address, &target, payload, self.child_trace())
     }
 
     fn request(
@@ -192,10 +227,11 @@ impl messaging::Host for HostState {
         let admitted = self.router.admit(&self.address, &target, &payload)?;
         let me = self.requests.me.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
+        let id = self.requests.next + 1;
+        let stamp = router::Stamp { correlation: id, trace: self.child_trace() };
         // Queued now (so it keeps its place among this sender's messages), or refused now.
-        let answer = router::start_ask(admitted, &self.address, payload, timeout)?;
-        self.requests.next += 1;
-        let id = self.requests.next;
+        let answer = router::start_ask(admitted, &self.address, payload, stamp, timeout)?;
+        self.requests.next = id;
         let pending = Arc::clone(&self.requests.pending);
         let (router, requester) = (self.router.clone(), Arc::clone(&self.address));
         // Held while the task is spawned and registered, so that the task cannot look for
@@ -225,7 +261,8 @@ impl messaging::Host for HostState {
                 Refusal::RateLimited => TopicError::RateLimited,
             });
         }
-        self.router.publish(&self.address, &topic, payload).map_err(TopicError::Invalid)
+        let trace = self.child_trace();
+        self.router.publish(&self.address, &topic, payload, trace).map_err(TopicError::Invalid)
     }
 
     fn subscribe(&mut self, pattern: String) -> Result<(), TopicError> {
@@ -241,9 +278,7 @@ impl messaging::Host for HostState {
         {
             let rule = format!("subscriptions ({limit})");
             self.audit_denial("subscribe", airssys_osl::Action::Limit, &pattern, &rule);
-            // `not-permitted` (with the limit in the audit record): the 0.1.0 contract has no
-            // variant of its own for it, and adding one would break built components.
-            return Err(TopicError::NotPermitted);
+            return Err(TopicError::TooManySubscriptions(limit));
         }
         let (id, _) =
             self.router.topics.subscribe(&self.address, &pattern).map_err(TopicError::Invalid)?;
@@ -283,13 +318,85 @@ impl messaging::Host for HostState {
             return Err(RequestError::Refused(refusal.into()));
         }
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
+        // A call has an id of its own too (its receiver sees it as the correlation), from
+        // the same sequence as requests.
+        self.requests.next += 1;
+        let stamp = router::Stamp { correlation: self.requests.next, trace: self.child_trace() };
         // The wait for the answer is not this guest's CPU time: the call is not polled
         // meanwhile, so no tick is counted (`cpu_budget.rs`).
-        self.router.call(&self.address, &target, payload, timeout).await
+        self.router.call(&self.address, &target, payload, stamp, timeout).await
     }
 
     fn self_address(&mut self) -> String {
         self.address.to_string()
+    }
+}
+
+impl HostState {
+    /// The trace context of what the running handler sends: a child of its message's.
+    fn child_trace(&self) -> Option<TraceContext> {
+        self.trace.as_ref().map(TraceContext::child)
+    }
+
+    /// The one component at `target`, for a link or monitor.
+    fn partner(
+        &self,
+        operation: &'static str,
+        target: &str,
+    ) -> Result<airssys_rt::ActorHandle, LinkError> {
+        if !self.caps.may_link(target) {
+            self.audit_denial(operation, airssys_osl::Action::MessageSend, target, "not granted");
+            return Err(LinkError::NotPermitted);
+        }
+        match self.router.single(target) {
+            Ok(Some(actor)) => Ok(actor.handle()),
+            Ok(None) => Err(LinkError::UnknownTarget(target.to_owned())),
+            Err(router::NotOne::Pool) => Err(LinkError::Pool(target.to_owned())),
+        }
+    }
+}
+
+impl links::Host for HostState {
+    fn link(&mut self, target: String) -> Result<(), LinkError> {
+        let partner = self.partner("link", &target)?;
+        if partner.id() == self.relations.me.id() {
+            return Ok(());
+        }
+        // Known before the link is made: an exit from it (even at once, if it is gone)
+        // names its address.
+        self.relations.links.insert(partner.id(), target.into());
+        self.relations.me.link(&partner);
+        Ok(())
+    }
+
+    fn unlink(&mut self, target: String) -> bool {
+        let Ok(Some(actor)) = self.router.single(&target) else { return false };
+        let partner = actor.handle();
+        if self.relations.links.remove(&partner.id()).is_none() {
+            return false;
+        }
+        self.relations.me.unlink(&partner);
+        true
+    }
+
+    fn monitor(&mut self, target: String) -> Result<u64, LinkError> {
+        let partner = self.partner("monitor", &target)?;
+        let monitor = self.relations.me.monitor(&partner);
+        let id = monitor.as_u64();
+        self.relations.monitors.insert(id, (monitor, target.into()));
+        Ok(id)
+    }
+
+    fn demonitor(&mut self, id: u64) -> bool {
+        match self.relations.monitors.remove(&id) {
+            // Flushed: no notice for it comes after this returns, even one already queued.
+            Some((monitor, _)) => self.relations.me.demonitor_flush(monitor),
+            None => false,
+        }
+    }
+
+    fn trap_exits(&mut self, trap: bool) {
+        self.relations.traps_exits = trap;
     }
 }
 
@@ -411,12 +518,7 @@ impl HostState {
         // A write costs the host an fsync: it counts against the message rate.
         if let Err(refusal) = self.caps.may_write_storage() {
             self.refused(operation, "storage", &refusal);
-            // `unavailable` with the reason: the 0.1.0 contract has no variant of its own.
-            return Err(storage::StorageError::Unavailable(
-                "rate limited: storage writes count against the component's message rate; \
-                 try again later"
-                    .into(),
-            ));
+            return Err(storage::StorageError::RateLimited);
         }
         self.stored(grant.storage.write(&grant.scope, grant.quota, writes)).await
     }

@@ -90,11 +90,10 @@ impl<'de> Deserialize<'de> for super::Codec {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
-            Code(u64),
+            Code(u32),
             Name(String),
         }
-        let expected =
-            "expected a codec: raw, json, cbor, messagepack, protobuf, or a multicodec code";
+        let expected = "expected a codec: raw, json, cbor, messagepack, protobuf, or a multicodec code (at most 32 bits)";
         match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(expected))? {
             Raw::Code(code) => Ok(super::Codec(code)),
             Raw::Name(name) => crate::codec::by_name(&name).map(super::Codec).ok_or_else(|| {

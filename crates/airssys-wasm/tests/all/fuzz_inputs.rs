@@ -169,20 +169,20 @@ async fn message_host(dir: &std::path::Path) -> Host {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Send(String, u64, Vec<u8>),
-    Call(String, u64, Vec<u8>),
-    Request(String, u64, Vec<u8>),
-    Publish(String, u64, Vec<u8>),
+    Send(String, u32, Vec<u8>),
+    Call(String, u32, Vec<u8>),
+    Request(String, u32, Vec<u8>),
+    Publish(String, u32, Vec<u8>),
 }
 
-fn codec_code() -> impl Strategy<Value = u64> {
+fn codec_code() -> impl Strategy<Value = u32> {
     prop_oneof![
         Just(codec::RAW),
         Just(codec::JSON),
         Just(codec::CBOR),
         Just(codec::MESSAGEPACK),
         Just(codec::PROTOBUF),
-        any::<u64>(),
+        any::<u32>(),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! (`test-programs`), real wasmtime, real actors.
 
 mod chaos; // random crashes, limit hits, stops and restarts under request load
+mod contract; // the contract versions served side by side; correlation and trace context
 mod crash_safety; // SIGKILL of the host process mid-load, then a restart from its data
 mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod fuzz_inputs; // property-test twins of the fuzz targets: manifest, message fields, storage
@@ -10,6 +11,7 @@ mod isolation_grants; // issue 15: grants hold against symlink swaps and cross-c
 mod isolation_limits; // issue 15: memory, subscriptions, open files, mailbox bytes, output, storage rate
 mod isolation_supervision; // issue 15: slow init, forged log lines, response limits, crash loops
 mod limits; // CPU deadline and memory limit
+mod links; // links and monitors between components
 mod manifest; // the app manifest: parsing, errors, schema
 mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components

@@ -18,7 +18,7 @@ fn every_field_parses() {
     assert_eq!(names, ["frontend", "orders", "audit-log"], "declaration order is kept");
     let f = &m.components["frontend"];
     assert_eq!(f.config["greeting"], "hello");
-    let accepts: Vec<u64> = f.accepts.iter().map(|c| c.0).collect();
+    let accepts: Vec<u32> = f.accepts.iter().map(|c| c.0).collect();
     assert_eq!(accepts, [codec::JSON, codec::RAW, codec::CBOR]);
     assert_eq!(f.instances, Some(3));
     let l = &f.limits;

@@ -6,17 +6,20 @@
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
+#[allow(unused_imports)]
+use airssys::component::types::{Message, Notice, Payload, RequestError};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use airssys::component::logging::{Level, log};
 
 static COUNT: AtomicU64 = AtomicU64::new(0);
 
-const RAW: u64 = 0x55;
+const RAW: u32 = 0x55;
 
 struct Counter;
 
-impl Guest for Counter {
+impl exports::airssys::component::actor::Guest for Counter {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
         if config.iter().any(|(k, v)| k == "fail-init" && v == "true") {
             return Err("configured to fail".into());
@@ -39,6 +42,8 @@ impl Guest for Counter {
     }
 
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
+    fn handle_notice(_notice: Notice) {}
 
     fn shutdown() {
         log(

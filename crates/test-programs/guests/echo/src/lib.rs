@@ -2,9 +2,12 @@
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
+#[allow(unused_imports)]
+use airssys::component::types::{Message, Notice, Payload, RequestError};
+
 struct Echo;
 
-impl Guest for Echo {
+impl exports::airssys::component::actor::Guest for Echo {
     fn init(_config: Vec<(String, String)>) -> Result<(), String> {
         Ok(())
     }
@@ -14,6 +17,8 @@ impl Guest for Echo {
     }
 
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
+    fn handle_notice(_notice: Notice) {}
 
     fn shutdown() {}
 }

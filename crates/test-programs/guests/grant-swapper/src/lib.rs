@@ -9,9 +9,12 @@
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
+#[allow(unused_imports)]
+use airssys::component::types::{Message, Notice, Payload, RequestError};
+
 use std::ffi::{CString, c_char, c_int};
 
-const RAW: u64 = 0x55;
+const RAW: u32 = 0x55;
 
 unsafe extern "C" {
     /// wasi-libc's `symlink`, resolved against the preopened directories like any path.
@@ -39,7 +42,7 @@ fn answer(text: String) -> Result<Option<Payload>, String> {
 
 struct GrantSwapper;
 
-impl Guest for GrantSwapper {
+impl exports::airssys::component::actor::Guest for GrantSwapper {
     fn init(_config: Vec<(String, String)>) -> Result<(), String> {
         Ok(())
     }
@@ -70,6 +73,8 @@ impl Guest for GrantSwapper {
     }
 
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
+    fn handle_notice(_notice: Notice) {}
 
     fn shutdown() {}
 }

@@ -16,11 +16,14 @@
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
+#[allow(unused_imports)]
+use airssys::component::types::{Message, Notice, Payload, RequestError};
+
 use std::cell::RefCell;
 
 use airssys::component::{logging, messaging, storage};
 
-const RAW: u64 = 0x55;
+const RAW: u32 = 0x55;
 
 thread_local! {
     static SOCKETS: RefCell<Vec<std::net::UdpSocket>> = const { RefCell::new(Vec::new()) };
@@ -51,7 +54,7 @@ fn repeat<E: std::fmt::Debug>(
     format!("{verb} {n}")
 }
 
-impl Guest for Hoarder {
+impl exports::airssys::component::actor::Guest for Hoarder {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
         if let Some((_, n)) = config.iter().find(|(k, _)| k == "subscribe") {
             let n = count(n)?;
@@ -115,6 +118,8 @@ impl Guest for Hoarder {
     }
 
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
+    fn handle_notice(_notice: Notice) {}
 
     fn shutdown() {}
 }

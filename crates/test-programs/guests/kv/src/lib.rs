@@ -22,9 +22,12 @@
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
+#[allow(unused_imports)]
+use airssys::component::types::{Message, Notice, Payload, RequestError};
+
 use airssys::component::storage::{self, BatchWrite, StorageError};
 
-const RAW: u64 = 0x55;
+const RAW: u32 = 0x55;
 
 struct Kv;
 
@@ -156,7 +159,7 @@ fn run(text: &str) -> Result<String, StorageError> {
     Ok("unknown command".into())
 }
 
-impl Guest for Kv {
+impl exports::airssys::component::actor::Guest for Kv {
     fn init(_config: Vec<(String, String)>) -> Result<(), String> {
         Ok(())
     }
@@ -173,6 +176,8 @@ impl Guest for Kv {
     }
 
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
+    fn handle_notice(_notice: Notice) {}
 
     fn shutdown() {}
 }

@@ -28,11 +28,14 @@
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
-const RAW: u64 = 0x55;
+#[allow(unused_imports)]
+use airssys::component::types::{Message, Notice, Payload, RequestError};
+
+const RAW: u32 = 0x55;
 
 struct Misbehave;
 
-impl Guest for Misbehave {
+impl exports::airssys::component::actor::Guest for Misbehave {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
         let get = |key: &str| config.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         if let Some(text) = get("init-error") {
@@ -152,7 +155,7 @@ impl Guest for Misbehave {
         }
         if let Some(rest) = text.strip_prefix("codec:") {
             let (code, body) = rest.split_once(':').ok_or("expected codec:<code>:<text>")?;
-            let codec: u64 = code.parse().map_err(|_| "bad codec".to_string())?;
+            let codec: u32 = code.parse().map_err(|_| "bad codec".to_string())?;
             return Ok(Some(Payload { codec, bytes: body.as_bytes().to_vec() }));
         }
         if let Some(rest) = text.strip_prefix("log:") {
@@ -177,6 +180,8 @@ impl Guest for Misbehave {
     }
 
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
+    fn handle_notice(_notice: Notice) {}
 
     fn shutdown() {}
 }

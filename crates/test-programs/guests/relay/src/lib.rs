@@ -26,17 +26,30 @@
 //! - `pending`: answers how many tagged requests have not called back yet;
 //! - `take-received`: answers how many published messages it recorded, and forgets them.
 //! - `crash`: traps (the instance's state, recorded outcomes included, is lost).
+//! - `link:<address>`, `unlink:<address>`, `monitor:<address>` (answers `monitor <id>`),
+//!   `demonitor:<id>`, `trap-exits:<true|false>`: links and monitors; the notices it gets
+//!   are recorded as `down <id> <target> <reason>` or `exit <partner> <reason>`, and
+//!   `notices` answers with them, one per line (the `monitor` and `link` config keys do the
+//!   same in `init`, and `trap-exits` too);
+//! - `correlation`: answers with the correlation the message came with (`none` if none);
+//! - `trace`: answers with the trace context the message came with (`none` if none);
+//! - `request-trace:<ms>`: requests `trace` from the target (tagged `trace`, so that `take`
+//!   shows the trace the target saw) and answers `requested <id> <its own trace>`.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
+#[allow(unused_imports)]
+use airssys::component::types::{Message, Notice, Payload, RequestError};
+
 use std::cell::RefCell;
 
+use airssys::component::links;
 use airssys::component::messaging::{
     call, cancel, publish, request, self_address, send, subscribe, unsubscribe,
 };
-use airssys::component::types::SendError;
+use airssys::component::types::{ExitReason, SendError};
 
-const RAW: u64 = 0x55;
+const RAW: u32 = 0x55;
 
 thread_local! {
     static TARGET: RefCell<String> = const { RefCell::new(String::new()) };
@@ -45,6 +58,17 @@ thread_local! {
     static TAGS: RefCell<std::collections::HashMap<u64, String>> =
         RefCell::new(std::collections::HashMap::new());
     static OUTCOMES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static NOTICES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn reason_text(reason: &ExitReason) -> String {
+    match reason {
+        ExitReason::Normal => "normal".into(),
+        ExitReason::Shutdown => "shutdown".into(),
+        ExitReason::Killed => "killed".into(),
+        ExitReason::NoSuchComponent => "no-such-component".into(),
+        ExitReason::Crashed(why) => format!("crashed:{why}"),
+    }
 }
 
 fn raw(text: &str) -> Payload {
@@ -53,7 +77,7 @@ fn raw(text: &str) -> Payload {
 
 struct Relay;
 
-impl Guest for Relay {
+impl exports::airssys::component::actor::Guest for Relay {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
         for (_, pattern) in config.iter().filter(|(k, _)| k == "subscribe") {
             subscribe(pattern).map_err(|e| format!("{e:?}"))?;
@@ -62,6 +86,15 @@ impl Guest for Relay {
         let target = get("target").unwrap_or_default();
         if let Some(text) = get("init-request") {
             request(&target, &raw(&text), 5000).map_err(|e| format!("{e:?}"))?;
+        }
+        if get("trap-exits").as_deref() == Some("true") {
+            links::trap_exits(true);
+        }
+        for (_, address) in config.iter().filter(|(k, _)| k == "link") {
+            links::link(address).map_err(|e| format!("{e:?}"))?;
+        }
+        for (_, address) in config.iter().filter(|(k, _)| k == "monitor") {
+            links::monitor(address).map_err(|e| format!("{e:?}"))?;
         }
         TARGET.with(|t| *t.borrow_mut() = target);
         Ok(())
@@ -196,6 +229,36 @@ impl Guest for Relay {
                 Err(e) => format!("error: {e:?}"),
             })));
         }
+        if let Some(address) = text.strip_prefix("link:") {
+            return Ok(Some(raw(&match links::link(address) {
+                Ok(()) => "linked".to_string(),
+                Err(e) => format!("{e:?}"),
+            })));
+        }
+        if let Some(address) = text.strip_prefix("unlink:") {
+            return Ok(Some(raw(&links::unlink(address).to_string())));
+        }
+        if let Some(address) = text.strip_prefix("monitor:") {
+            return Ok(Some(raw(&match links::monitor(address) {
+                Ok(id) => format!("monitor {id}"),
+                Err(e) => format!("{e:?}"),
+            })));
+        }
+        if let Some(id) = text.strip_prefix("demonitor:") {
+            let id: u64 = id.parse().map_err(|_| "bad id".to_string())?;
+            return Ok(Some(raw(&links::demonitor(id).to_string())));
+        }
+        if let Some(on) = text.strip_prefix("trap-exits:") {
+            links::trap_exits(on == "true");
+            return Ok(Some(raw("ok")));
+        }
+        if let Some(ms) = text.strip_prefix("request-trace:") {
+            let ms: u32 = ms.parse().map_err(|_| "bad timeout".to_string())?;
+            let id = request(&target, &raw("trace"), ms).map_err(|e| format!("{e:?}"))?;
+            TAGS.with(|t| t.borrow_mut().insert(id, "trace".into()));
+            let mine = message.trace.as_deref().unwrap_or("none");
+            return Ok(Some(raw(&format!("requested {id} {mine}"))));
+        }
         if let Some(n) = text.strip_prefix("call-bench:") {
             let n: usize = n.parse().map_err(|_| "bad count".to_string())?;
             let msg = raw("x");
@@ -221,6 +284,11 @@ impl Guest for Relay {
                 .len()
                 .to_string()))),
             "whoami" => Ok(Some(raw(&message.sender))),
+            "notices" => Ok(Some(raw(&NOTICES.with(|n| n.borrow().join("\n"))))),
+            "correlation" => {
+                Ok(Some(raw(&message.correlation.map_or("none".to_string(), |c| c.to_string()))))
+            }
+            "trace" => Ok(Some(raw(message.trace.as_deref().unwrap_or("none")))),
             "self" => Ok(Some(raw(&self_address()))),
             "crash" => panic!("asked to crash"),
             _ => Err(format!("unknown command {text:?}")),
@@ -247,6 +315,16 @@ impl Guest for Relay {
             Err(e) => format!("{id}:error:{e:?}"),
         };
         CALLBACKS.with(|c| c.borrow_mut().push(line));
+    }
+
+    fn handle_notice(notice: Notice) {
+        let line = match notice {
+            Notice::Down(d) => {
+                format!("down {} {} {}", d.monitor, d.target, reason_text(&d.reason))
+            }
+            Notice::Exit(e) => format!("exit {} {}", e.partner, reason_text(&e.reason)),
+        };
+        NOTICES.with(|n| n.borrow_mut().push(line));
     }
 
     fn shutdown() {}

@@ -6,7 +6,7 @@ wit_bindgen::generate!({
         package test:stranger;
         interface extra { ping: func() -> u32; }
         world stranger {
-            include airssys:component/component@0.1.0;
+            include airssys:component/component@0.2.0;
             import extra;
         }
     "#,
@@ -14,9 +14,12 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+#[allow(unused_imports)]
+use airssys::component::types::{Message, Notice, Payload, RequestError};
+
 struct Stranger;
 
-impl Guest for Stranger {
+impl exports::airssys::component::actor::Guest for Stranger {
     fn init(_config: Vec<(String, String)>) -> Result<(), String> {
         Ok(())
     }
@@ -28,6 +31,8 @@ impl Guest for Stranger {
     }
 
     fn handle_callback(_id: u64, _outcome: Result<Option<Payload>, RequestError>) {}
+
+    fn handle_notice(_notice: Notice) {}
 
     fn shutdown() {}
 }
