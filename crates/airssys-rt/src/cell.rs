@@ -135,7 +135,6 @@ struct State<M> {
     /// nothing more, runs no hook, and exits with exactly the reason in `Relations::killed`
     /// (kept there, out of every actor's cell, because kills are rare).
     killed: bool,
-    waiting_senders: u32,
     incarnation: u32,
     abort: Option<AbortHandle>,
     /// While running: a pending stop request (the most common signal, kept out of `signals`
@@ -181,12 +180,32 @@ impl<M> State<M> {
 }
 
 /// The parts only a bounded mailbox needs.
+///
+/// The capacity counts every message not yet handed to a handler: those in the shared queue
+/// (`State::msgs`) and those the receive loop has taken into its batch but not handed out yet
+/// (`Cell::batch_len`). The receive loop hands messages out of its batch without the lock, so
+/// a sender that waits for room and the receive loop meet on two atomics instead: the sender
+/// counts itself in `waiting` and then reads `batch_len`; the receive loop lowers `batch_len`
+/// and then reads `waiting` (all `SeqCst`). At least one of the two sees the other's write, so
+/// a sender never waits while nobody will wake it.
 struct Bounded {
     capacity: usize,
     /// Messages dropped by drop-newest / drop-oldest sends.
     dropped: AtomicU64,
+    /// Senders waiting for room (counted before they look at the room; see above).
+    waiting: AtomicU32,
     /// Senders waiting for room.
     space: Notify,
+}
+
+impl Bounded {
+    /// A message no longer counts against the capacity (its `batch_len` decrement, or the
+    /// queue change under the lock, is already made): wake one waiting sender, if any.
+    fn wake_one(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.space.notify_one();
+        }
+    }
 }
 
 /// The shared half of an actor. `ActorRef<A>` is an `Arc<Cell<A::Msg>>`.
@@ -198,7 +217,11 @@ pub(crate) struct Cell<M> {
     /// Set while the signal lane is non-empty, so the receive loop can skip the lock when
     /// working through a batch of messages.
     signal_pending: AtomicBool,
-    /// Messages taken out of the shared queue by the receive loop and not yet handled.
+    /// Messages taken out of the shared queue by the receive loop and not yet handed to a
+    /// handler (`mailbox_len` counts them; so does a bounded mailbox's capacity). Written only
+    /// by the receive loop and, once it has ended, by `requeue_front` and `close`; raised only
+    /// under the state lock, so a sender holding the lock never sees a message counted in both
+    /// the queue and the batch, nor in neither.
     batch_len: AtomicU32,
     /// Where asks to this actor register their deadlines (shared by the whole system).
     pub(crate) deadlines: Arc<Deadlines>,
@@ -250,7 +273,6 @@ impl<M: Send + 'static> Cell<M> {
                 terminal: false,
                 restart_expected: false,
                 killed: false,
-                waiting_senders: 0,
                 incarnation: 0,
                 abort: None,
                 exit: None,
@@ -262,6 +284,7 @@ impl<M: Send + 'static> Cell<M> {
                 MailboxConfig::Bounded(n) => Some(Box::new(Bounded {
                     capacity: n.get(),
                     dropped: AtomicU64::new(0),
+                    waiting: AtomicU32::new(0),
                     space: Notify::new(),
                 })),
             },
@@ -304,7 +327,7 @@ impl<M: Send + 'static> Cell<M> {
         }
         let mut outcome = Delivery::Queued;
         if let Some(bounded) = &self.bounded
-            && st.msgs.len() >= bounded.capacity
+            && !self.has_room(&st, bounded)
         {
             match drop {
                 None => return Err(TrySendError::Full(msg)),
@@ -312,10 +335,15 @@ impl<M: Send + 'static> Cell<M> {
                     bounded.dropped.fetch_add(1, Ordering::Relaxed);
                     return Ok(Delivery::Dropped(map(msg)));
                 }
+                // The oldest message the receive loop has not taken yet: those in its batch
+                // are out of reach (they are handed out without the lock). If it has taken
+                // every counted message (possible only if it took a queue filled past the
+                // capacity by `push_unbounded`), nothing can be evicted: the new one is dropped.
                 Some(DropPolicy::Oldest) => {
-                    if let Some(old) = st.msgs.pop_front() {
-                        bounded.dropped.fetch_add(1, Ordering::Relaxed);
-                        outcome = Delivery::Dropped(old);
+                    bounded.dropped.fetch_add(1, Ordering::Relaxed);
+                    match st.msgs.pop_front() {
+                        Some(old) => outcome = Delivery::Dropped(old),
+                        None => return Ok(Delivery::Dropped(map(msg))),
                     }
                 }
             }
@@ -337,36 +365,58 @@ impl<M: Send + 'static> Cell<M> {
             // Only a bounded mailbox is ever full.
             return Err(SendError(msg));
         };
-        let space = &bounded.space;
         loop {
-            let notified = space.notified();
+            let notified = bounded.space.notified();
             tokio::pin!(notified);
+            // Register for a wake-up and count as waiting *before* looking at the room, so that
+            // a message handed out in between is not missed (see `Bounded`).
+            notified.as_mut().enable();
+            let _waiting = WaitingSender::new(bounded);
             {
                 let mut st = lock(&self.state);
                 if !st.accepting {
                     return Err(SendError(msg));
                 }
-                if st.msgs.len() < bounded.capacity {
+                if self.has_room(&st, bounded) {
                     st.msgs.push_back(msg);
                     let waker = st.rx_waker.take();
                     drop_lock_then_wake(st, waker);
                     return Ok(());
                 }
-                // Register before releasing the lock so a pop in between is not missed.
-                notified.as_mut().enable();
-                st.waiting_senders += 1;
             }
-            let _waiting = WaitingSender(self);
             notified.await;
+        }
+    }
+
+    /// A bounded mailbox has room for one more message: fewer than `capacity` messages are
+    /// queued or in the receive loop's batch. `st` is this cell's locked state.
+    fn has_room(&self, st: &State<M>, bounded: &Bounded) -> bool {
+        let batch = self.batch_len.load(Ordering::SeqCst) as usize;
+        st.msgs.len() + batch < bounded.capacity
+    }
+
+    /// The receive loop just handed a message out of `inbox` (its batch): count what is left
+    /// and, in a bounded mailbox, wake a waiting sender, since the message handed out no longer
+    /// counts against the capacity.
+    fn handed_out(&self, inbox: &VecDeque<M>) {
+        let left = u32::try_from(inbox.len()).unwrap_or(u32::MAX);
+        match &self.bounded {
+            None => self.batch_len.store(left, Ordering::Relaxed),
+            Some(bounded) => {
+                self.batch_len.store(left, Ordering::SeqCst);
+                bounded.wake_one();
+            }
         }
     }
 
     /// Poll for the next signal or message (signals first).
     ///
-    /// An unbounded mailbox hands the receive loop all queued messages at once (`inbox`), so
+    /// The receive loop takes all queued messages at once into its batch (`inbox`), so that
     /// senders and the receiver meet on the lock once per batch rather than once per message;
-    /// the loop still checks the signal lane before every message. A bounded mailbox hands
-    /// out one message at a time so that its capacity counts every message not yet handled.
+    /// it still checks the signal lane before every message. Messages in the batch stay
+    /// counted (`batch_len`) until each is handed out, so a bounded mailbox's capacity still
+    /// counts every message not yet handled, and each message handed out makes room for a
+    /// waiting sender as a pop from the queue would.
     pub(crate) fn poll_recv(
         &self,
         inbox: &mut VecDeque<M>,
@@ -375,7 +425,7 @@ impl<M: Send + 'static> Cell<M> {
         if !self.signal_pending.load(Ordering::Relaxed)
             && let Some(m) = inbox.pop_front()
         {
-            self.batch_len.store(u32::try_from(inbox.len()).unwrap_or(u32::MAX), Ordering::Relaxed);
+            self.handed_out(inbox);
             return Poll::Ready(Received::Msg(m));
         }
         let mut st = lock(&self.state);
@@ -396,7 +446,7 @@ impl<M: Send + 'static> Cell<M> {
         }
         if let Some(m) = inbox.pop_front() {
             drop(st);
-            self.batch_len.store(u32::try_from(inbox.len()).unwrap_or(u32::MAX), Ordering::Relaxed);
+            self.handed_out(inbox);
             return Poll::Ready(Received::Msg(m));
         }
         match &self.bounded {
@@ -405,8 +455,7 @@ impl<M: Send + 'static> Cell<M> {
                     std::mem::swap(&mut st.msgs, inbox);
                     drop(st);
                     let m = inbox.pop_front();
-                    self.batch_len
-                        .store(u32::try_from(inbox.len()).unwrap_or(u32::MAX), Ordering::Relaxed);
+                    self.handed_out(inbox);
                     if let Some(m) = m {
                         return Poll::Ready(Received::Msg(m));
                     }
@@ -414,12 +463,20 @@ impl<M: Send + 'static> Cell<M> {
                 }
             }
             Some(bounded) => {
-                if let Some(m) = st.msgs.pop_front() {
-                    let wake_sender = st.waiting_senders > 0;
+                // The batch is counted before the lock is released: a sender must never see
+                // these messages gone from the queue but not yet in `batch_len`. (At most
+                // `u32::MAX` of them, the most `batch_len` can count.)
+                if st.msgs.len() <= u32::MAX as usize {
+                    std::mem::swap(&mut st.msgs, inbox);
+                } else {
+                    inbox.extend(st.msgs.drain(..u32::MAX as usize));
+                }
+                if let Some(m) = inbox.pop_front() {
+                    let left = u32::try_from(inbox.len()).unwrap_or(u32::MAX);
+                    self.batch_len.store(left, Ordering::SeqCst);
                     drop(st);
-                    if wake_sender {
-                        bounded.space.notify_one();
-                    }
+                    // `m` no longer counts: room for a waiting sender.
+                    bounded.wake_one();
                     return Poll::Ready(Received::Msg(m));
                 }
             }
@@ -435,7 +492,9 @@ impl<M: Send + 'static> Cell<M> {
     }
 
     /// Put messages taken by an incarnation that ended before handling them back at the front
-    /// of the queue, for the next incarnation (or to be dropped if the actor is gone).
+    /// of the queue, for the next incarnation (or to be dropped if the actor is gone). They
+    /// move from `batch_len` to the queue under the lock, so a bounded mailbox's count of
+    /// unhandled messages does not change (and no sender is woken).
     pub(crate) fn requeue_front(&self, inbox: &mut VecDeque<M>) {
         if inbox.is_empty() {
             return;
@@ -444,8 +503,7 @@ impl<M: Send + 'static> Cell<M> {
         while let Some(m) = inbox.pop_back() {
             st.msgs.push_front(m);
         }
-        drop(st);
-        self.batch_len.store(0, Ordering::Relaxed);
+        self.batch_len.store(0, Ordering::SeqCst);
     }
 
     pub(crate) fn recv<'a>(&'a self, inbox: &'a mut VecDeque<M>) -> Recv<'a, M> {
@@ -737,12 +795,19 @@ fn drop_lock_then_wake<T>(guard: MutexGuard<'_, T>, waker: Option<Waker>) {
     }
 }
 
-struct WaitingSender<'a, M>(&'a Cell<M>);
+/// Counts a sender in `Bounded::waiting` while it lives.
+struct WaitingSender<'a>(&'a Bounded);
 
-impl<M> Drop for WaitingSender<'_, M> {
+impl<'a> WaitingSender<'a> {
+    fn new(bounded: &'a Bounded) -> Self {
+        bounded.waiting.fetch_add(1, Ordering::SeqCst);
+        WaitingSender(bounded)
+    }
+}
+
+impl Drop for WaitingSender<'_> {
     fn drop(&mut self) {
-        let mut st = lock(&self.0.state);
-        st.waiting_senders = st.waiting_senders.saturating_sub(1);
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -17,6 +17,11 @@
 //! Dropped messages are counted in [`ActorMetrics::dropped`](crate::ActorMetrics) and handed
 //! back to the caller.
 //!
+//! The capacity counts every message not yet handed to the actor's handler, including those
+//! the actor has already taken into the batch it works through (it takes all queued messages
+//! at once, under one lock). Those taken messages can no longer be evicted: drop-oldest evicts
+//! the oldest message the actor has not taken yet.
+//!
 //! [`ActorRef::tell_dropping`]: crate::ActorRef::tell_dropping
 
 use std::num::NonZeroUsize;
@@ -49,6 +54,13 @@ pub enum DropPolicy {
     /// Drop the message being sent; the queue is unchanged.
     Newest,
     /// Evict the oldest queued message to make room for the new one.
+    ///
+    /// "Queued" means not yet taken by the actor: the actor takes all queued messages at once
+    /// into a batch that it hands to its handler one by one, and messages in that batch (which
+    /// still count against the capacity) cannot be evicted. So while the actor works through a
+    /// batch, the oldest message evicted is the oldest one sent after the batch was taken. If
+    /// every counted message is in the batch (possible only in a mailbox the runtime itself
+    /// filled past its capacity with its own bookkeeping messages), the new message is dropped.
     Oldest,
 }
 
@@ -58,7 +70,8 @@ pub enum Delivery<M> {
     /// The message was queued and nothing was dropped.
     Queued,
     /// The mailbox was full; this message was dropped (the new one for
-    /// [`DropPolicy::Newest`], the evicted oldest one for [`DropPolicy::Oldest`]).
+    /// [`DropPolicy::Newest`], the evicted oldest one for [`DropPolicy::Oldest`], or the new
+    /// one if there was nothing it could evict).
     Dropped(M),
 }
 
