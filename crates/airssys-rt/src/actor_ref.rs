@@ -128,7 +128,8 @@ impl<A: Actor> ActorRef<A> {
     ) -> Result<PendingAsk<R>, TrySendError<A::Msg>> {
         let slot = Slot::new();
         let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<Slot<R>>;
-        let pending = PendingAsk { slot: Arc::clone(&slot), target: self.target() };
+        let pending =
+            PendingAsk { slot: Arc::clone(&slot), forwarded: false, target: self.target() };
         match self.cell.try_push(make(Reply::new(slot, self.target())), None) {
             Ok(_) => {
                 self.cell.deadlines.register(timeout, expire);
@@ -136,6 +137,15 @@ impl<A: Actor> ActorRef<A> {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Queue `msg` now whatever a bounded mailbox's capacity: false (and `msg` dropped) if the
+    /// actor is gone. For messages that must not be lost and whose number the receiver bounds
+    /// itself, such as the answers to requests it made (see [`PendingAsk::forward`]); any
+    /// other message should respect the capacity ([`try_tell`](Self::try_tell),
+    /// [`tell`](Self::tell)).
+    pub fn tell_unbounded(&self, msg: A::Msg) -> bool {
+        self.cell.push_unbounded(msg)
     }
 
     /// Deliver `msg` after `delay`. Cancel with [`Timer::cancel`].
@@ -375,6 +385,8 @@ impl<M: Send + 'static, T: 'static> RecipientOps<T> for Mapped<M, T> {
 #[must_use = "the answer is lost if the pending ask is dropped"]
 pub struct PendingAsk<R> {
     slot: Arc<Slot<R>>,
+    /// The outcome was forwarded: dropping this abandons nothing.
+    forwarded: bool,
     /// The actor asked: awaiting its answer from its own task fails with `CallingSelf`.
     target: Arc<dyn CellOps>,
 }
@@ -398,9 +410,24 @@ impl<R> Future for PendingAsk<R> {
     }
 }
 
+impl<R: Send + 'static> PendingAsk<R> {
+    /// Instead of awaiting the outcome, have `forward` called with it, once: with the answer
+    /// (on the replier's thread, as it answers), with [`AskError::Timeout`] (from the
+    /// deadline reaper), or with [`AskError::NoReply`] (when the replier's `Reply` is
+    /// dropped). At once if the outcome is already known. No task waits meanwhile: an actor
+    /// that asks another and wants the answer as a message of its own passes a closure that
+    /// queues it (see [`ActorRef::tell_unbounded`]). `forward` must not block.
+    pub fn forward(mut self, forward: impl FnOnce(Result<R, AskError>) + Send + 'static) {
+        self.forwarded = true;
+        self.slot.forward(Box::new(forward));
+    }
+}
+
 impl<R> Drop for PendingAsk<R> {
     fn drop(&mut self) {
-        self.slot.abandon();
+        if !self.forwarded {
+            self.slot.abandon();
+        }
     }
 }
 

@@ -16,8 +16,18 @@ pub(crate) trait Orphan: Send + Sync {
     fn orphaned(&self, reason: Option<ExitReason>);
 }
 
+/// Where a forwarded ask's outcome goes (see [`PendingAsk::forward`](crate::PendingAsk::forward)).
+type Forward<R> = Box<dyn FnOnce(Result<R, AskError>) + Send>;
+
 struct State<R> {
     value: Option<R>,
+    /// Set when the asker forwarded the outcome instead of awaiting it: called once with the
+    /// answer, the timeout or the replier's loss, by whoever brings it.
+    forward: Option<Forward<R>>,
+    /// While an outcome is forwarded, the slot keeps itself alive (no asker holds it), until
+    /// the outcome is handed over: the replier, the actor's end and the reaper reach it by
+    /// weak references.
+    keep_alive: Option<Arc<Slot<R>>>,
     /// The `Reply` was dropped without answering (and the asker was told why).
     replier_gone: bool,
     /// The exit reason of the actor that dropped it, when it exited.
@@ -47,6 +57,8 @@ impl<R> Slot<R> {
         Arc::new(Slot {
             state: Mutex::new(State {
                 value: None,
+                forward: None,
+                keep_alive: None,
                 replier_gone: false,
                 exit: None,
                 asker_gone: false,
@@ -85,6 +97,32 @@ impl<R> Slot<R> {
         Poll::Pending
     }
 
+    /// Hand the outcome to `forward` instead of a waiting asker: at once if it is known, or
+    /// when it comes (from the replier, the actor's end, or the deadline reaper).
+    pub(crate) fn forward(self: &Arc<Self>, forward: Forward<R>) {
+        let mut st = lock(self);
+        let known = if let Some(value) = st.value.take() {
+            Some(Ok(value))
+        } else if st.replier_gone {
+            Some(Err(AskError::NoReply(st.exit.clone())))
+        } else if st.timed_out {
+            Some(Err(AskError::Timeout))
+        } else {
+            None
+        };
+        match known {
+            Some(outcome) => {
+                st.asker_gone = true;
+                drop(st);
+                forward(outcome);
+            }
+            None => {
+                st.forward = Some(forward);
+                st.keep_alive = Some(Arc::clone(self));
+            }
+        }
+    }
+
     /// The asker is done with the slot; a late answer is refused.
     pub(crate) fn abandon(&self) {
         let mut st = lock(self);
@@ -98,19 +136,44 @@ impl<R> Slot<R> {
 
 impl<R: Send> Orphan for Slot<R> {
     fn orphaned(&self, reason: Option<ExitReason>) {
-        let mut st = lock(self);
-        st.replier_gone = true;
-        st.exit = reason;
-        let w = st.waker.take();
-        drop(st);
-        wake(w);
+        replier_lost(self, reason);
     }
+}
+
+/// The replier dropped its `Reply` unanswered (`reason`: the exit of the actor that held it,
+/// if it exited).
+fn replier_lost<R>(slot: &Slot<R>, reason: Option<ExitReason>) {
+    let mut st = lock(slot);
+    st.replier_gone = true;
+    if let Some(forward) = st.forward.take() {
+        st.asker_gone = true;
+        let keep = st.keep_alive.take();
+        drop(st);
+        forward(Err(AskError::NoReply(reason)));
+        drop(keep);
+        return;
+    }
+    st.exit = reason;
+    let w = st.waker.take();
+    drop(st);
+    wake(w);
 }
 
 impl<R: Send> Expire for Slot<R> {
     fn expire(&self) {
         let mut st = lock(self);
+        if st.asker_gone {
+            return;
+        }
         st.timed_out = true;
+        if let Some(forward) = st.forward.take() {
+            st.asker_gone = true;
+            let keep = st.keep_alive.take();
+            drop(st);
+            forward(Err(AskError::Timeout));
+            drop(keep);
+            return;
+        }
         let w = st.waker.take();
         drop(st);
         wake(w);
@@ -151,6 +214,14 @@ impl<R> Reply<R> {
         if st.asker_gone || st.timed_out {
             return Err(value);
         }
+        if let Some(forward) = st.forward.take() {
+            st.asker_gone = true;
+            let keep = st.keep_alive.take();
+            drop(st);
+            forward(Ok(value));
+            drop(keep);
+            return Ok(());
+        }
         st.value = Some(value);
         let w = st.waker.take();
         drop(st);
@@ -177,11 +248,6 @@ impl<R> Drop for Reply<R> {
             },
             None => None,
         };
-        let mut st = lock(&slot);
-        st.replier_gone = true;
-        st.exit = reason;
-        let w = st.waker.take();
-        drop(st);
-        wake(w);
+        replier_lost(&slot, reason);
     }
 }

@@ -221,3 +221,47 @@ async fn s5_no_reply_carries_the_exit_reason() {
     b.kill();
     assert_eq!(pending.await, Err(AskError::NoReply(Some(ExitReason::Killed))));
 }
+
+/// §5: a forwarded `try_ask` hands its outcome to a closure, once, with no task waiting: the
+/// answer (as the replier answers), the timeout (from the deadline reaper, at its time), or
+/// the loss of the reply when the replier dies.
+#[tokio::test(start_paused = true)]
+async fn s5_a_forwarded_ask_delivers_each_outcome_once() {
+    let system = System::new();
+    let log = Log::new();
+    let a = system.spawn(Worker::new("a", &log)).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let to = |tag: &'static str| {
+        let tx = tx.clone();
+        move |outcome: Result<u64, AskError>| tx.send((tag, outcome)).unwrap()
+    };
+
+    a.try_ask(|r| WMsg::Echo(7, r), T).unwrap().forward(to("answer"));
+    assert_eq!(rx.recv().await, Some(("answer", Ok(7))));
+
+    let start = tokio::time::Instant::now();
+    a.try_ask(WMsg::Swallow, Duration::from_millis(250)).unwrap().forward(to("timeout"));
+    assert_eq!(rx.recv().await, Some(("timeout", Err(AskError::Timeout))));
+    assert_eq!(start.elapsed(), Duration::from_millis(250));
+
+    // Known before it is forwarded: handed over at once.
+    let done = a.try_ask(|r| WMsg::Echo(8, r), T).unwrap();
+    assert_eq!(a.ask(|r| WMsg::Echo(9, r), T).await, Ok(9));
+    done.forward(to("early"));
+    assert_eq!(rx.try_recv().ok(), Some(("early", Ok(8))));
+
+    // The replier crashes holding the reply: the outcome says why.
+    use crate::probe::{PMsg, Probe};
+    let b = system.spawn(Probe::new("b", &log)).unwrap();
+    let (tx2, mut lost) = tokio::sync::mpsc::unbounded_channel();
+    b.try_ask(PMsg::PanicHolding, T).unwrap().forward(move |outcome| tx2.send(outcome).unwrap());
+    assert_eq!(
+        lost.recv().await,
+        Some(Err(AskError::NoReply(Some(ExitReason::Panic("crashed holding a reply".into())))))
+    );
+
+    // Each outcome came once: once every forwarding closure is gone, nothing else came.
+    drop((tx, a, b));
+    assert_eq!(rx.recv().await, None);
+    assert_eq!(lost.recv().await, None);
+}
