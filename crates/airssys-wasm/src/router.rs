@@ -421,7 +421,7 @@ pub(crate) async fn finish_ask(pending: PendingAsk<Answer>) -> Answer {
     answer_of(pending.await)
 }
 
-fn answer_of(answer: Result<Answer, AskError>) -> Answer {
+pub(crate) fn answer_of(answer: Result<Answer, AskError>) -> Answer {
     match answer {
         Ok(result) => result,
         Err(AskError::Timeout) => Err(RequestError::Timeout),

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::task::AbortHandle;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -78,7 +77,7 @@ impl Drop for Subscriptions {
 }
 
 /// The requests this instance made that have not called back yet. When the instance goes
-/// (crash or stop), they are cancelled: no callback reaches a later instance.
+/// (crash or stop), they go with it: no callback reaches a later instance.
 struct Requests {
     /// The requesting component's own actor, where its callbacks go (kept, not looked up in
     /// the registry on every request).
@@ -87,18 +86,12 @@ struct Requests {
     pending: Arc<PendingRequests>,
 }
 
-/// One instance's requests still waiting for their outcome, by id. A callback names the
-/// instance that made its request by a weak reference to this map (which also keeps its
-/// address from being reused), so that a later instance never gets an earlier one's callback.
-pub(crate) type PendingRequests = Mutex<HashMap<u64, AbortHandle>>;
-
-impl Drop for Requests {
-    fn drop(&mut self) {
-        for (_, task) in self.pending.lock().unwrap_or_else(|e| e.into_inner()).drain() {
-            task.abort();
-        }
-    }
-}
+/// The ids of one instance's requests still waiting for their outcome. An outcome is
+/// delivered only if it takes its id out of this set first (`cancel` takes it out too, so
+/// exactly one of the two wins). A callback names the instance that made its request by a
+/// weak reference to this set (which also keeps its address from being reused), so that a
+/// later instance never gets an earlier one's callback.
+pub(crate) type PendingRequests = Mutex<std::collections::HashSet<u64>>;
 
 impl HostState {
     /// Whether `instance` (from a callback) is this instance, the one that made the request.
@@ -229,27 +222,33 @@ impl messaging::Host for HostState {
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         let id = self.requests.next + 1;
         let stamp = router::Stamp { correlation: id, trace: self.child_trace() };
+        // Pending before it is queued: its outcome may come before `start_ask` returns.
+        self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
         // Queued now (so it keeps its place among this sender's messages), or refused now.
-        let answer = router::start_ask(admitted, &self.address, payload, stamp, timeout)?;
+        let answer = match router::start_ask(admitted, &self.address, payload, stamp, timeout) {
+            Ok(answer) => answer,
+            Err(refused) => {
+                self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                return Err(refused);
+            }
+        };
         self.requests.next = id;
-        let pending = Arc::clone(&self.requests.pending);
+        let instance = Arc::downgrade(&self.requests.pending);
         let (router, requester) = (self.router.clone(), Arc::clone(&self.address));
-        // Held while the task is spawned and registered, so that the task cannot look for
-        // its entry before it exists.
-        let mut registered = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let task = tokio::spawn(async move {
-            let outcome = router::finish_ask(answer).await;
-            let outcome = router.check_response(&requester, &target, outcome);
-            // Exactly one of: `cancel` removed the entry (and no callback comes), or this
-            // task removes it and the callback is delivered.
-            if pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_none() {
+        // No task waits for the outcome: the responder's answer (on its own thread), the
+        // deadline reaper's timeout or the responder's loss goes straight into this
+        // component's mailbox as a callback. Past a bounded mailbox's capacity: callbacks
+        // are bounded by the pending requests, and one may not be lost.
+        answer.forward(move |outcome| {
+            let Some(pending) = instance.upgrade() else { return };
+            // Exactly one of: `cancel` took the id out (no callback comes), or this does.
+            if !pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
                 return;
             }
-            let instance = Arc::downgrade(&pending);
-            let _ = me.tell(Envelope(Kind::Callback { id, outcome, instance })).await;
+            drop(pending);
+            let outcome = router.check_response(&requester, &target, router::answer_of(outcome));
+            me.tell_unbounded(Envelope(Kind::Callback { id, outcome, instance }));
         });
-        registered.insert(id, task.abort_handle());
-        drop(registered);
         Ok(id)
     }
 
@@ -297,14 +296,7 @@ impl messaging::Host for HostState {
     }
 
     fn cancel(&mut self, id: u64) -> bool {
-        let task = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-        match task {
-            Some(task) => {
-                task.abort();
-                true
-            }
-            None => false,
-        }
+        self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id)
     }
 
     async fn call(

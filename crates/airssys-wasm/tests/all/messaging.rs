@@ -234,3 +234,37 @@ async fn cancelled_request_never_calls_back() {
     assert_eq!(text(host.call("to-spinner", raw("callbacks"), T).await.unwrap()), "");
     host.shutdown(T).await;
 }
+
+/// Per-sender FIFO for every kind, asserted exactly: one sender sends, requests, publishes and
+/// calls in turn; the receiver handles them in that order, and the callbacks of the requests
+/// come back in the order the requests were made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_senders_messages_of_every_kind_arrive_in_order() {
+    let host = Host::builder()
+        .component(relay("to").config("subscribe", "order.#"))
+        .component(relay("from").config("target", "to"))
+        .start()
+        .await
+        .unwrap();
+    let n = 200;
+    let done = text(host.call("from", raw(&format!("mixed:{n}:order.t")), T).await.unwrap());
+    assert_eq!(done, "done");
+    let expected: Vec<String> = (0..n)
+        .map(|i| match i % 4 {
+            2 => format!("order.t:log:{i} from from"),
+            _ => format!("log:{i} from from"),
+        })
+        .collect();
+    assert_eq!(recorded(&host, "to", "received", n).await, expected);
+    let callbacks: Vec<String> =
+        (0..n).filter(|i| i % 4 == 1).map(|i| format!("r{i} ok:logged")).collect();
+    // `take` forgets what it answers: wait until no request is pending, then take them all.
+    for _ in 0..500 {
+        if text(host.call("from", raw("pending"), T).await.unwrap()) == "0" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let taken = text(host.call("from", raw("take"), T).await.unwrap());
+    assert_eq!(taken.lines().collect::<Vec<_>>(), callbacks);
+}

@@ -31,6 +31,11 @@
 //!   are recorded as `down <id> <target> <reason>` or `exit <partner> <reason>`, and
 //!   `notices` answers with them, one per line (the `monitor` and `link` config keys do the
 //!   same in `init`, and `trap-exits` too);
+//! - `log:<text>`: recorded as `log:<text> from <sender>` (with published messages, in the
+//!   order received; `received` answers with them), answers `logged`;
+//! - `mixed:<n>:<topic>`: sends `log:0`, requests `log:1` (tagged `r1`), publishes `log:2` to
+//!   `<topic>`, calls `log:3`, and so on round the four kinds up to `log:<n-1>`; answers
+//!   `done` or the first error;
 //! - `correlation`: answers with the correlation the message came with (`none` if none);
 //! - `trace`: answers with the trace context the message came with (`none` if none);
 //! - `request-trace:<ms>`: requests `trace` from the target (tagged `trace`, so that `take`
@@ -228,6 +233,29 @@ impl exports::airssys::component::actor::Guest for Relay {
                 Ok(()) => "sent".to_string(),
                 Err(e) => format!("error: {e:?}"),
             })));
+        }
+        if text.starts_with("log:") {
+            RECEIVED.with(|r| r.borrow_mut().push(format!("{text} from {}", message.sender)));
+            return Ok(Some(raw("logged")));
+        }
+        if let Some(rest) = text.strip_prefix("mixed:") {
+            let (n, topic) = rest.split_once(':').ok_or("expected mixed:<n>:<topic>")?;
+            let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
+            for i in 0..n {
+                let body = raw(&format!("log:{i}"));
+                let done = match i % 4 {
+                    0 => send(&target, &body).map_err(|e| format!("{e:?}")),
+                    1 => request(&target, &body, 5000).map_err(|e| format!("{e:?}")).map(|id| {
+                        TAGS.with(|t| t.borrow_mut().insert(id, format!("r{i}")));
+                    }),
+                    2 => publish(topic, &body).map(|_| ()).map_err(|e| format!("{e:?}")),
+                    _ => call(&target, &body, 5000).map(|_| ()).map_err(|e| format!("{e:?}")),
+                };
+                if let Err(e) = done {
+                    return Ok(Some(raw(&format!("log:{i} failed: {e}"))));
+                }
+            }
+            return Ok(Some(raw("done")));
         }
         if let Some(address) = text.strip_prefix("link:") {
             return Ok(Some(raw(&match links::link(address) {
