@@ -14,6 +14,28 @@ use crate::guest::{Guest, GuestPre};
 use crate::router::Router;
 use crate::state::HostState;
 
+/// A payload as it waits in mailboxes: its bytes are shared, not copied, by every subscriber
+/// a publish reaches.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedPayload {
+    pub(crate) codec: u32,
+    pub(crate) bytes: bytes::Bytes,
+}
+
+impl From<Payload> for SharedPayload {
+    fn from(p: Payload) -> Self {
+        SharedPayload { codec: p.codec, bytes: p.bytes.into() }
+    }
+}
+
+impl From<SharedPayload> for Payload {
+    /// Without a copy when the bytes are not shared (a `send`, a request, the last
+    /// subscriber of a publish to handle it).
+    fn from(p: SharedPayload) -> Self {
+        Payload { codec: p.codec, bytes: p.bytes.into() }
+    }
+}
+
 /// What a component's mailbox carries.
 pub struct Envelope(pub(crate) Kind);
 
@@ -21,7 +43,9 @@ pub(crate) enum Kind {
     /// A message for `handle-message`.
     Message {
         sender: Arc<str>,
-        payload: Payload,
+        /// Its codec and bytes: shared by every subscriber of a publish, copied out only
+        /// for the guest (and not at all when this envelope holds the only reference).
+        payload: SharedPayload,
         /// Set for a call or request: where the response goes.
         reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
         /// Set for a call or request: its id among its requester's.
@@ -331,7 +355,7 @@ impl Actor for ComponentActor {
         };
         let message = Message {
             sender: sender.to_string(),
-            payload,
+            payload: payload.into(),
             correlation,
             topic: topic.map(|t| t.to_string()),
             trace: trace.map(|t| t.to_string()),

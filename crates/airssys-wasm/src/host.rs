@@ -1374,6 +1374,7 @@ impl Host {
         impl Future<Output = Result<Option<Payload>, RequestError>> + Send + 'static + use<>,
         SendError,
     > {
+        let payload = crate::actor::SharedPayload::from(payload);
         let admitted = self.core.router.admit(self.host_address(), target, &payload)?;
         let stamp = self.core.router.host_stamp();
         let pending = router::start_ask(admitted, self.host_address(), payload, stamp, timeout)?;

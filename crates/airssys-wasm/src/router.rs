@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use airssys_rt::{ActorRef, AskError, PendingAsk, System, TrySendError};
 
-use crate::actor::{ComponentActor, Envelope, Kind};
+use crate::actor::{ComponentActor, Envelope, Kind, SharedPayload};
 use crate::bindings::{Payload, RequestError, SendError};
 use crate::topics::Topics;
 
@@ -185,7 +185,7 @@ impl Router {
         &self,
         sender: &str,
         target: &str,
-        payload: &Payload,
+        payload: &SharedPayload,
     ) -> Result<Admitted, SendError> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let (entry, pool) = match entries.get(target) {
@@ -261,7 +261,7 @@ impl Router {
         payload: Payload,
         trace: Option<crate::trace::TraceContext>,
     ) -> Result<(), SendError> {
-        self.deliver(sender, target, None, payload, trace)
+        self.deliver(sender, target, None, payload.into(), trace)
     }
 
     /// Publish to every subscriber of `topic`, stamped with `sender`; returns how many it
@@ -275,6 +275,8 @@ impl Router {
     ) -> Result<u32, String> {
         let subscribers = self.topics.subscribers(topic)?;
         let topic: Arc<str> = topic.into();
+        // One allocation of the bytes, shared by every subscriber's envelope.
+        let payload = SharedPayload::from(payload);
         let mut delivered = 0;
         for subscriber in subscribers {
             if self.deliver(sender, &subscriber, Some(&topic), payload.clone(), trace).is_ok() {
@@ -289,7 +291,7 @@ impl Router {
         sender: &Arc<str>,
         target: &str,
         topic: Option<&Arc<str>>,
-        payload: Payload,
+        payload: SharedPayload,
         trace: Option<crate::trace::TraceContext>,
     ) -> Result<(), SendError> {
         let Admitted { actor, queued } = self.admit(sender, target, &payload)?;
@@ -318,6 +320,7 @@ impl Router {
         stamp: Stamp,
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
+        let payload = SharedPayload::from(payload);
         let admitted = self.admit(sender, target, &payload).map_err(RequestError::Refused)?;
         let answer = ask(admitted, sender, payload, stamp, timeout).await;
         self.check_response(sender, target, answer)
@@ -369,7 +372,7 @@ type Answer = Result<Option<Payload>, RequestError>;
 pub(crate) async fn ask(
     admitted: Admitted,
     sender: &Arc<str>,
-    payload: Payload,
+    payload: SharedPayload,
     stamp: Stamp,
     timeout: Duration,
 ) -> Answer {
@@ -382,7 +385,7 @@ pub(crate) async fn ask(
 
 fn request_envelope(
     sender: Arc<str>,
-    payload: Payload,
+    payload: SharedPayload,
     reply: airssys_rt::Reply<Answer>,
     stamp: Stamp,
     queued: Queued,
@@ -402,7 +405,7 @@ fn request_envelope(
 pub(crate) fn start_ask(
     admitted: Admitted,
     sender: &Arc<str>,
-    payload: Payload,
+    payload: SharedPayload,
     stamp: Stamp,
     timeout: Duration,
 ) -> Result<PendingAsk<Answer>, SendError> {

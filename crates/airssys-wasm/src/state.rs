@@ -217,6 +217,7 @@ impl messaging::Host for HostState {
                 return Err(SendError::TooManyRequests);
             }
         }
+        let payload = crate::actor::SharedPayload::from(payload);
         let admitted = self.router.admit(&self.address, &target, &payload)?;
         let me = self.requests.me.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);

@@ -136,6 +136,14 @@ pub trait Backend: Send + Sync + 'static {
         writes: Vec<Write>,
     ) -> Result<Vec<Written>, StorageError>;
 
+    /// A point read that cannot block for long, done on the caller's thread (an async
+    /// executor thread), or `None` if this backend cannot promise that (the host then reads
+    /// on tokio's blocking pool). The default is `None`.
+    fn get_now(&self, scope: &str, key: &str) -> Option<Result<Option<Vec<u8>>, StorageError>> {
+        let _ = (scope, key);
+        None
+    }
+
     /// Like [`Backend::write`], without blocking the caller (an async executor thread):
     /// hand the work off and call `done` with the outcome once it is durable (or refused).
     /// The default runs `write` on tokio's blocking pool; a backend with a writer thread of
@@ -206,6 +214,9 @@ impl Storage {
     /// A component's value for `key`.
     pub async fn get(&self, component: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         check_key(key)?;
+        if let Some(read) = self.backend.get_now(component, key) {
+            return read;
+        }
         let (scope, key) = (component.to_owned(), key.to_owned());
         self.blocking(move |b| b.get(&scope, &key)).await
     }
