@@ -8,6 +8,7 @@
 
 mod osl;
 mod peers;
+mod publish;
 mod report;
 mod rt;
 mod scaling;

@@ -28,6 +28,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "wasm.host_to_component_send", run: crate::wasm::host_to_component },
     Suite { name: "wasm.component_to_component_send", run: crate::wasm::component_to_component },
     Suite { name: "wasm.call_round_trip_p50", run: crate::wasm::call_round_trip },
+    Suite { name: "wasm.request_callback_p50", run: crate::wasm::request_callback },
     Suite { name: "wasm.spawn_p50", run: crate::wasm::spawn },
     Suite { name: "wasm.restart_p50", run: crate::wasm::restart },
     Suite { name: "wasm.operator_restart_p50", run: crate::wasm::operator_restart },
@@ -52,6 +53,7 @@ pub const GROUPS: &[Group] = &[
     Group { name: "wasm.scale_components", run: crate::scaling::components },
     Group { name: "wasm.payload_sizes", run: crate::scaling::payloads },
     Group { name: "wasm.epoch_preemption", run: crate::scaling::preemption },
+    Group { name: "wasm.publish_fan_out", run: crate::publish::fan_out },
 ];
 
 pub fn names() -> Vec<&'static str> {

@@ -103,7 +103,7 @@ pub fn guest_get(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     }
     rt.block_on(host.shutdown(Duration::from_secs(5)));
     let (ours, base) = (crate::rt::median(ours), crate::rt::median(base));
-    Ok(figure("wasm.storage_get", ours, "raw redb get in a read transaction", base))
+    Ok(Figure::vs("wasm.storage_get", ours, "ns", "raw redb get in a read transaction", base, 3.0))
 }
 
 /// Writes per second from `k` components writing at once, as ns per write (wall time over

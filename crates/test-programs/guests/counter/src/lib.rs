@@ -2,7 +2,8 @@
 //! (decimal text, raw codec). State lives in linear memory, so it persists across messages
 //! and starts again from zero after a restart. The message `crash` traps; `fail` returns an
 //! error; `shutdown` is logged. Config `fail-init = true` fails `init`; `init-delay-ms = N`
-//! makes `init` take N milliseconds (a slow start).
+//! makes `init` take N milliseconds (a slow start); `subscribe = PATTERN` subscribes to it
+//! (what is published there is counted too).
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "component" });
 
@@ -23,6 +24,9 @@ impl exports::airssys::component::actor::Guest for Counter {
     fn init(config: Vec<(String, String)>) -> Result<(), String> {
         if config.iter().any(|(k, v)| k == "fail-init" && v == "true") {
             return Err("configured to fail".into());
+        }
+        for (_, pattern) in config.iter().filter(|(k, _)| k == "subscribe") {
+            airssys::component::messaging::subscribe(pattern).map_err(|e| format!("{e:?}"))?;
         }
         if let Some((_, ms)) = config.iter().find(|(k, _)| k == "init-delay-ms") {
             let ms: u64 = ms.parse().map_err(|_| "bad init-delay-ms".to_string())?;

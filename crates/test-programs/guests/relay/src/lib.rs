@@ -10,6 +10,14 @@
 //!   the target in `init`); published messages it receives are
 //!   recorded as `<topic>:<text> from <sender>` and `received` answers with them;
 //! - `burst:<n>`: sends `<n>` messages to the target and answers `sent <n>`;
+//! - `window:<n>:<w>`: sends `<n>` messages to the target, calling it after every `<w>` (so
+//!   that its mailbox drains and no send is refused) and answers `sent <n>`;
+//! - `publish-bench:<n>:<topic>`: publishes `<n>` messages to `<topic>` and answers
+//!   `delivered <total>` (the sum of what each publish was queued for);
+//! - `request-bench:<n>`: makes `<n>` requests to the target one after the other, each made
+//!   by the callback of the one before, timing each round trip (request to callback) with
+//!   the WASI clock; `request-bench-result` answers `<p50> <p99>` in nanoseconds once all
+//!   are done (`running` before);
 //! - `flood:<n>`: sends `<n>` messages without retrying and answers `sent <k>, refused <r>
 //!   <first error>`;
 //! - `request-many:<n>:<ms>:<text>`: makes `<n>` requests and answers `requested <k>,
@@ -64,6 +72,37 @@ thread_local! {
         RefCell::new(std::collections::HashMap::new());
     static OUTCOMES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static NOTICES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// `request-bench`: the requests still to make, the id and start of the one in flight,
+    /// and the round trips so far.
+    static BENCH: RefCell<RequestBench> = const { RefCell::new(RequestBench::new()) };
+}
+
+struct RequestBench {
+    left: u32,
+    in_flight: Option<(u64, std::time::Instant)>,
+    times: Vec<u64>,
+}
+
+impl RequestBench {
+    const fn new() -> Self {
+        RequestBench { left: 0, in_flight: None, times: Vec::new() }
+    }
+}
+
+/// Make the next `request-bench` request, if any is left.
+fn next_bench_request() -> Result<(), String> {
+    let target = TARGET.with(|t| t.borrow().clone());
+    BENCH.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.left == 0 {
+            return Ok(());
+        }
+        b.left -= 1;
+        let start = std::time::Instant::now();
+        let id = request(&target, &raw("x"), 5000).map_err(|e| format!("{e:?}"))?;
+        b.in_flight = Some((id, start));
+        Ok(())
+    })
 }
 
 fn reason_text(reason: &ExitReason) -> String {
@@ -167,6 +206,47 @@ impl exports::airssys::component::actor::Guest for Relay {
         if let Some(id) = text.strip_prefix("cancel:") {
             let id: u64 = id.parse().map_err(|_| "bad id".to_string())?;
             return Ok(Some(raw(&cancel(id).to_string())));
+        }
+        if let Some(rest) = text.strip_prefix("window:") {
+            let (n, w) = rest.split_once(':').ok_or("expected window:<n>:<w>")?;
+            let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
+            let w: u32 = w.parse().map_err(|_| "bad window".to_string())?;
+            let msg = raw("x");
+            for i in 1..=n {
+                send(&target, &msg).map_err(|e| format!("{e:?}"))?;
+                if i % w.max(1) == 0 {
+                    call(&target, &msg, 60_000).map_err(|e| format!("{e:?}"))?;
+                }
+            }
+            return Ok(Some(raw(&format!("sent {n}"))));
+        }
+        if let Some(rest) = text.strip_prefix("publish-bench:") {
+            let (n, topic) = rest.split_once(':').ok_or("expected publish-bench:<n>:<topic>")?;
+            let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
+            let msg = raw("x");
+            let mut total: u64 = 0;
+            for _ in 0..n {
+                total += u64::from(publish(topic, &msg).map_err(|e| format!("{e:?}"))?);
+            }
+            return Ok(Some(raw(&format!("delivered {total}"))));
+        }
+        if let Some(n) = text.strip_prefix("request-bench:") {
+            let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
+            BENCH.with(|b| *b.borrow_mut() = RequestBench { left: n, ..RequestBench::new() });
+            next_bench_request()?;
+            return Ok(Some(raw("started")));
+        }
+        if text == "request-bench-result" {
+            return Ok(Some(raw(&BENCH.with(|b| {
+                let b = b.borrow();
+                if b.left > 0 || b.in_flight.is_some() || b.times.is_empty() {
+                    return "running".to_string();
+                }
+                let mut times = b.times.clone();
+                times.sort_unstable();
+                let p = |q: f64| times[((times.len() as f64 - 1.0) * q) as usize];
+                format!("{} {}", p(0.5), p(0.99))
+            }))));
         }
         if let Some(n) = text.strip_prefix("burst:") {
             let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
@@ -324,6 +404,25 @@ impl exports::airssys::component::actor::Guest for Relay {
     }
 
     fn handle_callback(id: u64, outcome: Result<Option<Payload>, RequestError>) {
+        let bench = BENCH.with(|b| {
+            let mut b = b.borrow_mut();
+            match b.in_flight {
+                Some((in_flight, start)) if in_flight == id => {
+                    b.in_flight = None;
+                    b.times.push(start.elapsed().as_nanos() as u64);
+                    true
+                }
+                _ => false,
+            }
+        });
+        if bench {
+            if outcome.is_err() {
+                BENCH.with(|b| b.borrow_mut().left = 0);
+            } else if next_bench_request().is_err() {
+                BENCH.with(|b| b.borrow_mut().left = 0);
+            }
+            return;
+        }
         if let Some(tag) = TAGS.with(|t| t.borrow_mut().remove(&id)) {
             let line = match &outcome {
                 Ok(Some(p)) => format!("{tag} ok:{}", String::from_utf8_lossy(&p.bytes)),
