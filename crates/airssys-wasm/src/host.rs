@@ -290,6 +290,8 @@ pub struct HostBuilder {
     pub(crate) storage: Option<crate::storage::Storage>,
     /// Places no component may be granted, besides the cache and the data directory.
     pub(crate) protected: Vec<crate::protected::Protected>,
+    /// Where envelopes for components this host does not have go.
+    pub(crate) transport: Option<Arc<dyn crate::transport::Transport>>,
 }
 
 /// A supervisor's restart intensity unless one is set: 10 restarts within 10 s.
@@ -444,11 +446,19 @@ impl HostBuilder {
         self
     }
 
+    /// Carry what is addressed to components this host does not have to other hosts
+    /// through `transport` (see [`transport`](crate::transport)); without one (the default)
+    /// such an address is unknown.
+    pub fn transport(mut self, transport: Arc<dyn crate::transport::Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
     /// Compile every component, link it against the contract and start them all under one
     /// one-for-one supervisor. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
         let audit = self.audit.map(crate::audit::Audit::new).unwrap_or_default();
-        let mut core = Core::new(self.engine, audit, self.trust)?;
+        let mut core = Core::new(self.engine, audit, self.trust, self.transport)?;
         core.storage = match (self.storage, &self.data_dir) {
             (Some(storage), _) => Some(storage),
             (None, Some(dir)) => {
@@ -645,6 +655,7 @@ impl Core {
         settings: EngineConfig,
         audit: crate::audit::Audit,
         trust: crate::trust::TrustPolicy,
+        transport: Option<Arc<dyn crate::transport::Transport>>,
     ) -> Result<Self, HostError> {
         if matches!(trust, crate::trust::TrustPolicy::Development) {
             tracing::warn!(
@@ -655,7 +666,7 @@ impl Core {
         let plain = Linked::new(&settings, false)?;
         let system = System::new();
         Ok(Core {
-            router: Router::new(system.clone(), audit),
+            router: Router::new(system.clone(), audit, transport),
             system,
             dead_letters: DeadLetters::default(),
             plain,
@@ -1351,6 +1362,15 @@ impl Host {
         &self.host_address
     }
 
+    /// Take in a frame from another host (an encoded [`wire::Envelope`](crate::wire::Envelope),
+    /// carried by a [`Transport`](crate::transport::Transport)) and deliver it here as a local
+    /// message, with the sender its host stamped: the receiver's accept rules, codecs and
+    /// limits apply. Malformed bytes are a typed error; nothing is delivered.
+    pub fn receive(&self, frame: &[u8]) -> Result<(), crate::transport::ReceiveError> {
+        let envelope = crate::wire::decode(frame, crate::transport::MAX_FRAME)?;
+        self.core.router.receive(envelope)
+    }
+
     /// Call a component from the address `host` and wait for its response.
     pub async fn call(
         &self,
@@ -1375,7 +1395,7 @@ impl Host {
         SendError,
     > {
         let payload = crate::actor::SharedPayload::from(payload);
-        let admitted = self.core.router.admit(self.host_address(), target, &payload)?;
+        let admitted = self.core.router.admit_request(self.host_address(), target, &payload)?;
         let stamp = self.core.router.host_stamp();
         let pending = router::start_ask(admitted, self.host_address(), payload, stamp, timeout)?;
         Ok(router::finish_ask(pending))

@@ -46,6 +46,7 @@ mod state;
 pub mod storage;
 mod topics;
 pub mod trace;
+pub mod transport;
 pub mod trust;
 pub mod untrusted_file;
 pub mod wire;

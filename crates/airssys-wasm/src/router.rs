@@ -100,16 +100,66 @@ pub(crate) struct Router {
     pub(crate) topics: Arc<Topics>,
     /// Ids of the requests and calls the host (no component) makes.
     host_requests: Arc<AtomicU64>,
+    /// Where envelopes for components this host does not have go (`transport.rs`).
+    transport: Option<Arc<dyn crate::transport::Transport>>,
 }
 
 impl Router {
-    pub(crate) fn new(system: System, audit: crate::audit::Audit) -> Self {
+    pub(crate) fn new(
+        system: System,
+        audit: crate::audit::Audit,
+        transport: Option<Arc<dyn crate::transport::Transport>>,
+    ) -> Self {
         Router {
             system,
             audit,
             entries: Arc::default(),
             topics: Arc::default(),
             host_requests: Arc::default(),
+            transport,
+        }
+    }
+
+    /// `admit` for a request or call: an address this host does not have, with a transport
+    /// to other hosts, is `not-supported` (responses do not cross hosts yet), not unknown.
+    pub(crate) fn admit_request(
+        &self,
+        sender: &str,
+        target: &str,
+        payload: &SharedPayload,
+    ) -> Result<Admitted, SendError> {
+        self.admit(sender, target, payload).map_err(|e| match e {
+            SendError::UnknownTarget(_) if self.transport.is_some() => SendError::NotSupported(
+                "a request or call to a component on another host is not supported yet".into(),
+            ),
+            other => other,
+        })
+    }
+
+    /// Deliver an envelope from another host (its sender stamped there) as a local one.
+    pub(crate) fn receive(
+        &self,
+        envelope: crate::wire::Envelope,
+    ) -> Result<(), crate::transport::ReceiveError> {
+        use crate::transport::ReceiveError;
+        use crate::wire::Envelope as E;
+        let payload =
+            |p: crate::wire::WirePayload| SharedPayload { codec: p.codec, bytes: p.bytes.into() };
+        match envelope {
+            E::Message { sender, target, payload: p, trace } => self
+                .deliver(&Arc::from(sender), &target, None, payload(p), trace)
+                .map_err(ReceiveError::Refused),
+            E::Publish { sender, topic, payload: p, trace } => {
+                self.publish_here(&Arc::from(sender), &topic, payload(p), trace)
+                    .map_err(|e| ReceiveError::Refused(SendError::NotSupported(e)))?;
+                Ok(())
+            }
+            E::Request { .. } | E::Response { .. } => {
+                Err(ReceiveError::NotSupported("requests and responses between hosts"))
+            }
+            E::Exit { .. } | E::Down { .. } => {
+                Err(ReceiveError::NotSupported("links and monitors between hosts"))
+            }
         }
     }
 
@@ -261,11 +311,28 @@ impl Router {
         payload: Payload,
         trace: Option<crate::trace::TraceContext>,
     ) -> Result<(), SendError> {
-        self.deliver(sender, target, None, payload.into(), trace)
+        let payload = SharedPayload::from(payload);
+        let Some(transport) = &self.transport else {
+            return self.deliver(sender, target, None, payload, trace);
+        };
+        match self.deliver(sender, target, None, payload.clone(), trace) {
+            // Not here: to the host that has it, in the wire form.
+            Err(SendError::UnknownTarget(_)) => {
+                let envelope = crate::wire::Envelope::Message {
+                    sender: sender.to_string(),
+                    target: target.to_owned(),
+                    payload: payload.into(),
+                    trace,
+                };
+                transport.carry(target, encode(&envelope)?)
+            }
+            other => other,
+        }
     }
 
     /// Publish to every subscriber of `topic`, stamped with `sender`; returns how many it
-    /// was queued for (a subscriber that refuses the codec or size, or is full, misses it).
+    /// was queued for on this host (a subscriber that refuses the codec or size, or is full,
+    /// misses it). With a transport, it also goes to every other host, for theirs.
     pub(crate) fn publish(
         &self,
         sender: &Arc<str>,
@@ -273,10 +340,33 @@ impl Router {
         payload: Payload,
         trace: Option<crate::trace::TraceContext>,
     ) -> Result<u32, String> {
-        let subscribers = self.topics.subscribers(topic)?;
-        let topic: Arc<str> = topic.into();
         // One allocation of the bytes, shared by every subscriber's envelope.
         let payload = SharedPayload::from(payload);
+        let delivered = self.publish_here(sender, topic, payload.clone(), trace)?;
+        if let Some(transport) = &self.transport {
+            let envelope = crate::wire::Envelope::Publish {
+                sender: sender.to_string(),
+                topic: topic.to_owned(),
+                payload: payload.into(),
+                trace,
+            };
+            if let Ok(frame) = encode(&envelope) {
+                transport.broadcast(frame);
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Publish to this host's subscribers of `topic`.
+    fn publish_here(
+        &self,
+        sender: &Arc<str>,
+        topic: &str,
+        payload: SharedPayload,
+        trace: Option<crate::trace::TraceContext>,
+    ) -> Result<u32, String> {
+        let subscribers = self.topics.subscribers(topic)?;
+        let topic: Arc<str> = topic.into();
         let mut delivered = 0;
         for subscriber in subscribers {
             if self.deliver(sender, &subscriber, Some(&topic), payload.clone(), trace).is_ok() {
@@ -321,7 +411,8 @@ impl Router {
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
         let payload = SharedPayload::from(payload);
-        let admitted = self.admit(sender, target, &payload).map_err(RequestError::Refused)?;
+        let admitted =
+            self.admit_request(sender, target, &payload).map_err(RequestError::Refused)?;
         let answer = ask(admitted, sender, payload, stamp, timeout).await;
         self.check_response(sender, target, answer)
     }
@@ -357,6 +448,18 @@ impl Router {
             )));
         }
         answer
+    }
+}
+
+/// The wire form of an envelope; an envelope that cannot be encoded (postcard does not fail
+/// on these types) is refused as not supported, never a panic.
+fn encode(envelope: &crate::wire::Envelope) -> Result<Vec<u8>, SendError> {
+    crate::wire::encode(envelope).map_err(|e| SendError::NotSupported(e.to_string()))
+}
+
+impl From<SharedPayload> for crate::wire::WirePayload {
+    fn from(p: SharedPayload) -> Self {
+        crate::wire::WirePayload { codec: p.codec, bytes: p.bytes.into() }
     }
 }
 

@@ -218,7 +218,7 @@ impl messaging::Host for HostState {
             }
         }
         let payload = crate::actor::SharedPayload::from(payload);
-        let admitted = self.router.admit(&self.address, &target, &payload)?;
+        let admitted = self.router.admit_request(&self.address, &target, &payload)?;
         let me = self.requests.me.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         let id = self.requests.next + 1;

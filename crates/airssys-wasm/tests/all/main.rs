@@ -20,4 +20,5 @@ mod security; // capabilities: targets, senders, topics, rate, pending requests,
 mod soak; // steady mixed traffic: memory, files, pending requests and audit stay flat
 mod storage; // durable per-component storage
 mod supervision; // traps, restarts, dead letters
+mod transport; // two hosts joined by a loopback transport carrying the wire form
 mod util; // shared helpers
