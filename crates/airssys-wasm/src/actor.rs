@@ -57,6 +57,9 @@ pub(crate) enum Kind {
         /// Its bytes, counted against the mailbox until it is taken out.
         queued: crate::router::Queued,
     },
+    /// Instantiate and `init` the instance now, if it has not been yet (the first envelope
+    /// an incarnation queues for itself; any other message that comes first does it too).
+    Start,
     /// The outcome of a request this component made, for `handle-callback`.
     Callback {
         id: u64,
@@ -77,6 +80,7 @@ impl std::fmt::Debug for Envelope {
                 .field("len", &payload.bytes.len())
                 .finish(),
             Kind::Callback { id, .. } => f.debug_struct("Callback").field("id", id).finish(),
+            Kind::Start => f.write_str("Start"),
         }
     }
 }
@@ -127,6 +131,41 @@ impl DeadLetters {
     }
 }
 
+/// The outcome of an address's first `init`, for whoever started it ([`Host::spawn`],
+/// `HostBuilder::start`) to wait on without holding the supervisor, which started the actor
+/// and moved on.
+///
+/// [`Host::spawn`]: crate::Host::spawn
+#[derive(Debug, Default)]
+pub(crate) struct FirstInit {
+    done: std::sync::OnceLock<Result<(), String>>,
+    notify: tokio::sync::Notify,
+}
+
+impl FirstInit {
+    /// Record the outcome (only the first one counts); false if one was recorded before.
+    fn report(&self, outcome: Result<(), String>) -> bool {
+        let first = self.done.set(outcome).is_ok();
+        if first {
+            self.notify.notify_waiters();
+        }
+        first
+    }
+
+    /// Wait for the outcome.
+    pub(crate) async fn wait(&self) -> Result<(), String> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(outcome) = self.done.get() {
+                return outcome.clone();
+            }
+            notified.await;
+        }
+    }
+}
+
 /// What every incarnation of one component shares.
 pub(crate) struct Shared {
     pub(crate) address: Arc<str>,
@@ -143,6 +182,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown_deadline: Duration,
     /// Wall-clock bound of a start (instantiate + `init`).
     pub(crate) init_timeout: Duration,
+    /// The outcome of the first incarnation's `init`.
+    pub(crate) first_init: Arc<FirstInit>,
     /// Bytes of linear memory of the live instance.
     pub(crate) memory: Arc<std::sync::atomic::AtomicUsize>,
     /// Its output budget (stdout, stderr, logging).
@@ -158,6 +199,12 @@ struct Live {
 pub struct ComponentActor {
     shared: Arc<Shared>,
     live: Option<Live>,
+    /// The store of an instance not made yet: `started` makes the store, the first envelope
+    /// instantiates and runs `init` in it (so that no supervisor waits for an `init`).
+    unstarted: Option<Store<HostState>>,
+    /// The first `init` failed: the instance waits to be removed by whoever started it, and
+    /// refuses what comes meanwhile.
+    failed_first_start: bool,
 }
 
 impl std::fmt::Debug for ComponentActor {
@@ -168,7 +215,7 @@ impl std::fmt::Debug for ComponentActor {
 
 impl ComponentActor {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        ComponentActor { shared, live: None }
+        ComponentActor { shared, live: None, unstarted: None, failed_first_start: false }
     }
 
     /// Give the guest `budget` of CPU time (and its fuel, if metered) before its handler
@@ -201,6 +248,51 @@ fn exit_reason(reason: &ExitReason) -> crate::bindings::ExitReason {
 }
 
 impl ComponentActor {
+    /// Instantiate the instance and run its `init`, once per incarnation, bounded in wall-clock
+    /// time by `limits.init_timeout` and in CPU time by the per-message budget. The first
+    /// incarnation's outcome goes to [`FirstInit`]; its failure parks the actor (its starter
+    /// removes it), a later incarnation's failure crashes it (a restart that failed, counted
+    /// against the supervisor's intensity).
+    async fn start(&mut self) -> Result<(), BoxError> {
+        let Some(mut store) = self.unstarted.take() else { return Ok(()) };
+        let shared = &self.shared;
+        Self::arm(&mut store, shared.cpu_per_message, shared.fuel_per_message);
+        let meter = store.data().cpu.meter();
+        let started = meter.wrap(async {
+            let guest = shared.pre.instantiate(&mut store).await?;
+            guest
+                .init(&mut store, &shared.config)
+                .await?
+                .map_err(|e| format!("init failed: {}", airssys_osl::Escaped(&e)))?;
+            Ok::<_, BoxError>(guest)
+        });
+        let started = match tokio::time::timeout(shared.init_timeout, started).await {
+            Ok(started) => started,
+            Err(_) => Err(format!(
+                "init did not finish within {:?} (limits.init_timeout)",
+                shared.init_timeout
+            )
+            .into()),
+        };
+        match started {
+            Ok(guest) => {
+                store.data_mut().cpu.disarm();
+                self.live = Some(Live { store, guest });
+                shared.first_init.report(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let reason = airssys_osl::escaped(&e.to_string());
+                shared.router.audit.lifecycle(&shared.address, "init", "crash", reason.clone());
+                if shared.first_init.report(Err(reason.clone())) {
+                    self.failed_first_start = true;
+                    return Ok(());
+                }
+                Err(format!("start failed: {reason}").into())
+            }
+        }
+    }
+
     /// Hand a notice to the guest's `handle-notice`, under the per-message budget; a trap
     /// crashes the component.
     async fn notify(&mut self, notice: Notice) -> Result<(), BoxError> {
@@ -271,36 +363,11 @@ impl Actor for ComponentActor {
         // At every epoch tick: trap a handler past its CPU budget, otherwise yield the
         // worker thread so that other actors run while this guest computes.
         store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().cpu.on_tick()));
-        Self::arm(&mut store, shared.cpu_per_message, shared.fuel_per_message);
-        let meter = store.data().cpu.meter();
-        let started = meter.wrap(async {
-            let guest = shared.pre.instantiate(&mut store).await?;
-            guest
-                .init(&mut store, &shared.config)
-                .await?
-                .map_err(|e| format!("init failed: {}", airssys_osl::Escaped(&e)))?;
-            Ok::<_, BoxError>(guest)
-        });
-        // The start is bounded in wall-clock time: an `init` that sleeps, or waits on a call,
-        // must not hold its supervisor (and so its siblings' restarts) for longer.
-        let started = match tokio::time::timeout(shared.init_timeout, started).await {
-            Ok(started) => started,
-            Err(_) => Err(format!(
-                "init did not finish within {:?} (limits.init_timeout)",
-                shared.init_timeout
-            )
-            .into()),
-        };
-        let guest = match started {
-            Ok(guest) => guest,
-            Err(e) => {
-                let reason = airssys_osl::escaped(&e.to_string());
-                shared.router.audit.lifecycle(&shared.address, "init", "crash", reason.clone());
-                return Err(reason.into());
-            }
-        };
-        store.data_mut().cpu.disarm();
-        self.live = Some(Live { store, guest });
+        self.unstarted = Some(store);
+        // Instantiate and `init` in this actor's own task, as its first envelope, not in this
+        // hook (its supervisor waits for the hook): a slow or hostile `init` holds nobody but
+        // this component. Messages that come meanwhile wait in its mailbox.
+        ctx.myself().tell_unbounded(Envelope(Kind::Start));
         Ok(())
     }
 
@@ -309,6 +376,20 @@ impl Actor for ComponentActor {
         envelope: Envelope,
         _ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
+        if self.live.is_none() && !self.failed_first_start {
+            self.start().await?;
+        }
+        if self.failed_first_start {
+            // Waiting to be removed: a caller learns at once that nothing will answer.
+            if let Kind::Message { reply: Some(reply), .. } = envelope.0 {
+                let _ = reply
+                    .send(Err(RequestError::Refused(crate::bindings::SendError::TargetStopped)));
+            }
+            return Ok(());
+        }
+        if matches!(envelope.0, Kind::Start) {
+            return Ok(());
+        }
         let Some(live) = self.live.as_mut() else {
             return Err("component instance missing".into());
         };
@@ -318,6 +399,7 @@ impl Actor for ComponentActor {
                 drop(queued);
                 (sender, payload, reply, correlation, topic, trace)
             }
+            Kind::Start => return Ok(()),
             Kind::Callback { id, outcome, instance } => {
                 if !live.store.data().made_request(&instance) {
                     tracing::debug!(

@@ -517,6 +517,16 @@ impl HostBuilder {
             }
         }
         let supervisor = core.system.spawn_supervisor(spec).await.map_err(start_error)?;
+        // The actors are started (in the tree's order); now their first `init`s, each in its
+        // own actor. The first failure, in the order the components were added, fails the
+        // start, and the host is shut down again.
+        for info in &started {
+            if let Err(e) = info.initialized().await {
+                supervisor.stop();
+                let _ = supervisor.wait_for_exit().await;
+                return Err(e);
+            }
+        }
         let mut components = HashMap::new();
         for mut info in started {
             info.nested = placed.iter().any(|(n, nested)| *n == info.name && *nested);
@@ -621,6 +631,24 @@ struct Prepared {
     memory: HashMap<Arc<str>, Arc<std::sync::atomic::AtomicUsize>>,
     /// Output budget of each address.
     output: HashMap<Arc<str>, Arc<crate::output::OutputBudget>>,
+    /// The outcome of each address's first `init`, in address order.
+    first_inits: Vec<(Arc<str>, Arc<crate::actor::FirstInit>)>,
+}
+
+impl Prepared {
+    /// Wait until every address has run its first `init`; the first failure, as a start
+    /// error naming the address.
+    async fn initialized(&self) -> Result<(), HostError> {
+        for (address, first) in &self.first_inits {
+            if let Err(reason) = first.wait().await {
+                return Err(HostError::Start {
+                    name: address.to_string(),
+                    reason: format!("start failed: {reason}"),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Prepared {
@@ -922,8 +950,10 @@ impl Core {
             spec: spec.clone(),
             memory: HashMap::new(),
             output: HashMap::new(),
+            first_inits: Vec::new(),
         };
         for address in prepared.addresses() {
+            prepared.first_inits.push((Arc::clone(&address), Arc::default()));
             prepared.memory.insert(Arc::clone(&address), Arc::default());
             let budget = Arc::new(crate::output::OutputBudget::new(spec.output));
             prepared.output.insert(address, budget);
@@ -934,6 +964,12 @@ impl Core {
             .into_iter()
             .map(|address| {
                 let memory = prepared.memory.get(&address).cloned().unwrap_or_default();
+                let first_init = prepared
+                    .first_inits
+                    .iter()
+                    .find(|(a, _)| *a == address)
+                    .map(|(_, f)| Arc::clone(f))
+                    .unwrap_or_default();
                 let output = prepared
                     .output
                     .get(&address)
@@ -955,6 +991,7 @@ impl Core {
                     max_memory_bytes: spec.max_memory.unwrap_or(max_memory),
                     shutdown_deadline: Duration::from_secs(1),
                     init_timeout: spec.init_timeout,
+                    first_init,
                 });
                 let options = SpawnOptions::new()
                     .mailbox(airssys_rt::MailboxConfig::bounded(spec.mailbox))
@@ -1212,6 +1249,17 @@ impl Host {
                 }
                 return Err(start_error(e));
             }
+        }
+        // The supervisor started the actors and moved on; their first `init` runs in each
+        // actor. A failure removes what was started (the rollback) and names the member.
+        if let Some(prepared) = &rollback.prepared
+            && let Err(e) = prepared.initialized().await
+        {
+            for id in std::mem::take(&mut rollback.started) {
+                let _ = self.supervisor.terminate_child(&id).await;
+                let _ = self.supervisor.delete_child(&id).await;
+            }
+            return Err(e);
         }
         if let Some(prepared) = rollback.prepared.take() {
             self.lock_components().insert(Arc::clone(&prepared.name), prepared);

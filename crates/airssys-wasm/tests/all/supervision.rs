@@ -1,6 +1,8 @@
 //! Traps are crashes: the instance is dropped, the supervisor restarts the component in
 //! place, the crashing message is a dead letter, and the queued messages survive.
 
+use std::sync::Arc;
+
 use airssys_wasm::{
     ComponentSpec, ComponentState, Host, HostError, Payload, RequestError, SendError, Source,
 };
@@ -311,4 +313,87 @@ async fn restart_loads_the_new_code_before_stopping_the_old() {
     assert_eq!(text(host.call("c", raw("tick"), T).await.unwrap()), "2", "still the old one");
     assert!(matches!(host.restart("nobody").await, Err(HostError::NotFound(_))));
     host.shutdown(T).await;
+}
+
+/// A component's `init` runs in its own actor, not in its supervisor: while one `init` sleeps
+/// (at a spawn, and at a restart), another spawn, the component list and a sibling's restart
+/// all go through (each bounded by `T`, far below the sleeping `init`'s ten minutes and its
+/// two-minute `init_timeout`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_init_holds_up_no_spawn_restart_or_listing() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_owned();
+    let sleepy = move |name: &str| {
+        guest(name, test_programs::MISBEHAVE)
+            .dir(&dir, "/data", true)
+            .config("init-sleep-ms", "600000")
+            .config("init-sleep-if", "/data/slow")
+            .init_timeout(std::time::Duration::from_secs(120))
+    };
+    let host = Arc::new(
+        Host::builder()
+            .component(sleepy("victim"))
+            .component(guest("neighbour", test_programs::COUNTER))
+            .start()
+            .await
+            .unwrap(),
+    );
+    // From now on, every `init` of a sleepy component sleeps.
+    let written = host.call("victim", raw("write:/data/slow:1"), T).await.unwrap();
+    assert_eq!(String::from_utf8(written.unwrap().bytes).unwrap(), "written");
+
+    // A spawn whose `init` sleeps, left running.
+    let spawner = Arc::clone(&host);
+    let slow_spawn = tokio::spawn(async move { spawner.spawn(sleepy("late")).await });
+    // A restart whose `init` sleeps.
+    let crash = host.call("victim", raw("recurse"), T).await;
+    assert!(matches!(crash, Err(RequestError::ReceiverCrashed(_))), "{crash:?}");
+
+    // Meanwhile: another spawn, the list, a sibling's crash and restart.
+    tokio::time::timeout(T, host.spawn(guest("other", test_programs::ECHO)))
+        .await
+        .expect("a spawn waited for another component's init")
+        .unwrap();
+    let listed = tokio::time::timeout(T, host.components()).await.expect("the list waited");
+    assert!(listed.iter().any(|c| &*c.address == "other"));
+    let crashed = host.call("neighbour", raw("crash"), T).await;
+    assert!(matches!(crashed, Err(RequestError::ReceiverCrashed(_))), "{crashed:?}");
+    let fresh = tokio::time::timeout(T, host.call("neighbour", raw("x"), T))
+        .await
+        .expect("a sibling's restart waited for another component's init")
+        .unwrap();
+    assert_eq!(String::from_utf8(fresh.unwrap().bytes).unwrap(), "1");
+    assert_eq!(text(host.call("other", raw("hi"), T).await.unwrap()), "hi");
+    // The sleeping spawn is still waiting for its `init`: abandoned, it is undone.
+    assert!(!slow_spawn.is_finished());
+    slow_spawn.abort();
+    std::fs::remove_file(data.path().join("slow")).unwrap();
+    if let Ok(host) = Arc::try_unwrap(host) {
+        host.shutdown(T).await;
+    }
+}
+
+/// A component whose first `init` fails is reported by the spawn, and its name is free again
+/// at once; the same `init` failing at a restart is a crash, counted as a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_init_fails_the_spawn_and_frees_the_name() {
+    let host = Host::builder().start().await.unwrap();
+    let failing = guest("fails", test_programs::COUNTER).config("fail-init", "true");
+    let err = host.spawn(failing).await.unwrap_err();
+    match &err {
+        HostError::Start { name, reason } => {
+            assert_eq!(name, "fails");
+            assert!(reason.contains("configured to fail"), "{reason}");
+        }
+        other => panic!("not a start error: {other:?}"),
+    }
+    host.spawn(guest("fails", test_programs::COUNTER)).await.unwrap();
+    assert_eq!(text(host.call("fails", raw("x"), T).await.unwrap()), "1");
+    // A pool: the failing member is named.
+    let err = host
+        .spawn(guest("pool", test_programs::COUNTER).instances(3).config("fail-init", "true"))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, HostError::Start { name, .. } if name == "pool/0"), "{err:?}");
+    host.spawn(guest("pool", test_programs::COUNTER).instances(3)).await.unwrap();
 }
