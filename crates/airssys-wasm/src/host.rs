@@ -1082,6 +1082,9 @@ impl Core {
         self: &Arc<Self>,
         spec: &ComponentSpec,
     ) -> Result<(Vec<ChildSpec>, Prepared), HostError> {
+        if self.prepares_without_blocking(spec) {
+            return self.prepare(spec);
+        }
         let core = Arc::clone(self);
         let spec = spec.clone();
         let name = spec.name.to_string();
@@ -1093,6 +1096,22 @@ impl Core {
         .map_err(|e| blocking_failed(&name, e))??;
         let prepared = reserved.prepared.take().expect("a reservation holds its component");
         Ok((children, prepared))
+    }
+
+    /// Whether preparing `spec` touches nothing that blocks: its code is in memory, already
+    /// hashed and compiled (a `Source::Bytes` seen before), and it is granted no directory
+    /// and no command (opening and resolving those touch the filesystem). Then it is
+    /// prepared on the caller's thread, without a hop to the blocking pool.
+    fn prepares_without_blocking(&self, spec: &ComponentSpec) -> bool {
+        let Source::Bytes(bytes) = &spec.source else { return false };
+        if !spec.wasi.dirs.is_empty() || !spec.commands.is_empty() {
+            return false;
+        }
+        let codes = self.lock_codes();
+        let key = (bytes.as_ptr() as usize, bytes.len());
+        codes.by_allocation.get(&key).is_some_and(|(_, digest)| {
+            codes.by_digest.contains_key(&(*digest, spec.fuel.is_some()))
+        })
     }
 
     /// [`code`](Self::code) off the executor.
