@@ -11,9 +11,9 @@ use crate::exit::{ActorId, Down, ExitReason, ExitSignal, MonitorRef};
 
 /// One incarnation of a running actor, as the owner of its links and monitors. Made by
 /// [`Context::link_ref`](crate::Context::link_ref); what it does is what the `Context`
-/// methods of the same names do. Once that incarnation has ended, links and monitors made
-/// through it are told at once that it is gone (as to any actor that links to or monitors
-/// a dead one), and its own notices are dropped.
+/// methods of the same names do. Use it only while that incarnation runs (from code the
+/// incarnation calls, as a host function called from its handler): links and monitors made
+/// through it after the incarnation ended are not undone.
 pub struct LinkRef<A: Actor> {
     pub(crate) me: ActorRef<A>,
     pub(crate) incarnation: u32,

@@ -205,6 +205,18 @@ pub struct ComponentActor {
     /// The first `init` failed: the instance waits to be removed by whoever started it, and
     /// refuses what comes meanwhile.
     failed_first_start: bool,
+    /// Instantiation and `init` are running (a kill may end them half-way).
+    starting: bool,
+}
+
+impl Drop for ComponentActor {
+    /// An incarnation that ends before its first `init` finished (stopped or killed first)
+    /// tells whoever waits for that `init`, so that no spawn waits forever.
+    fn drop(&mut self) {
+        if self.unstarted.is_some() || self.starting {
+            self.shared.first_init.report(Err("stopped before its init finished".into()));
+        }
+    }
 }
 
 impl std::fmt::Debug for ComponentActor {
@@ -215,7 +227,13 @@ impl std::fmt::Debug for ComponentActor {
 
 impl ComponentActor {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        ComponentActor { shared, live: None, unstarted: None, failed_first_start: false }
+        ComponentActor {
+            shared,
+            live: None,
+            unstarted: None,
+            failed_first_start: false,
+            starting: false,
+        }
     }
 
     /// Give the guest `budget` of CPU time (and its fuel, if metered) before its handler
@@ -255,6 +273,7 @@ impl ComponentActor {
     /// against the supervisor's intensity).
     async fn start(&mut self) -> Result<(), BoxError> {
         let Some(mut store) = self.unstarted.take() else { return Ok(()) };
+        self.starting = true;
         let shared = &self.shared;
         Self::arm(&mut store, shared.cpu_per_message, shared.fuel_per_message);
         let meter = store.data().cpu.meter();
@@ -274,6 +293,8 @@ impl ComponentActor {
             )
             .into()),
         };
+        self.starting = false;
+        let shared = &self.shared;
         match started {
             Ok(guest) => {
                 store.data_mut().cpu.disarm();
@@ -490,7 +511,20 @@ impl Actor for ComponentActor {
     ) -> Result<(), BoxError> {
         if let Some(live) = self.live.as_mut() {
             let relations = &mut live.store.data_mut().relations;
-            let partner = relations.links.remove(&signal.from.id());
+            let from = signal.from.id();
+            // Unlinked by the guest: a signal of the link that was already on its way has no
+            // effect after `unlink` returned (as in Erlang).
+            if relations.unlinked.remove(&from) {
+                return Ok(());
+            }
+            // A link this instance made, or one another component made to it (links go both
+            // ways): components are registered under their addresses.
+            let partner = relations.links.remove(&from).or_else(|| {
+                signal
+                    .from
+                    .name()
+                    .filter(|name| self.shared.router.single(name).is_ok_and(|a| a.is_some()))
+            });
             if let Some(partner) = partner.filter(|_| relations.traps_exits) {
                 let notice = Notice::Exit(crate::bindings::ExitNotice {
                     partner: partner.to_string(),

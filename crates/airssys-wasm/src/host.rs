@@ -519,14 +519,16 @@ impl HostBuilder {
         let supervisor = core.system.spawn_supervisor(spec).await.map_err(start_error)?;
         // The actors are started (in the tree's order); now their first `init`s, each in its
         // own actor. The first failure, in the order the components were added, fails the
-        // start, and the host is shut down again.
+        // start, and the host is shut down again (so it is if this future is dropped).
+        let mut unfinished = StopUnlessStarted(Some(supervisor.clone()));
         for info in &started {
             if let Err(e) = info.initialized().await {
-                supervisor.stop();
+                drop(unfinished);
                 let _ = supervisor.wait_for_exit().await;
                 return Err(e);
             }
         }
+        unfinished.0 = None;
         let mut components = HashMap::new();
         for mut info in started {
             info.nested = placed.iter().any(|(n, nested)| *n == info.name && *nested);
@@ -1201,6 +1203,18 @@ pub struct ComponentInfo {
 
 /// Undoes a spawn that did not finish: its addresses are released and the members already
 /// started are stopped.
+/// Stops the root supervisor of a host whose start did not finish (an `init` failed, or the
+/// start's future was dropped while waiting for one).
+struct StopUnlessStarted(Option<SupervisorRef>);
+
+impl Drop for StopUnlessStarted {
+    fn drop(&mut self) {
+        if let Some(supervisor) = self.0.take() {
+            supervisor.stop();
+        }
+    }
+}
+
 struct Rollback<'a> {
     host: &'a Host,
     prepared: Option<Prepared>,

@@ -145,12 +145,21 @@ impl Router {
         use crate::wire::Envelope as E;
         let payload =
             |p: crate::wire::WirePayload| SharedPayload { codec: p.codec, bytes: p.bytes.into() };
+        // What another host stamped is checked, not trusted: the sender must be an address
+        // in form, and not one of this host's own (nor `host`), so that it cannot pass for a
+        // local sender; an invalid trace context is dropped.
+        let sender = envelope.sender();
+        let own = self.entries.read().unwrap_or_else(|e| e.into_inner()).contains_key(sender);
+        if !is_address(sender) || own {
+            return Err(ReceiveError::Refused(SendError::NotPermitted));
+        }
+        let valid = |t: Option<crate::trace::TraceContext>| t.filter(|t| t.is_valid());
         match envelope {
             E::Message { sender, target, payload: p, trace } => self
-                .deliver(&Arc::from(sender), &target, None, payload(p), trace)
+                .deliver(&Arc::from(sender), &target, None, payload(p), valid(trace))
                 .map_err(ReceiveError::Refused),
             E::Publish { sender, topic, payload: p, trace } => {
-                self.publish_here(&Arc::from(sender), &topic, payload(p), trace)
+                self.publish_here(&Arc::from(sender), &topic, payload(p), valid(trace))
                     .map_err(|e| ReceiveError::Refused(SendError::NotSupported(e)))?;
                 Ok(())
             }
@@ -448,6 +457,25 @@ impl Router {
             )));
         }
         answer
+    }
+}
+
+/// An address in form: a component's name (1 to 128 ASCII letters, digits, `-`, `_`, `.`),
+/// or a pool member's (`name/index`); not `host`.
+fn is_address(address: &str) -> bool {
+    let name = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 128
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    match address.split_once('/') {
+        Some((pool, index)) => {
+            name(pool)
+                && !index.is_empty()
+                && index.len() <= 10
+                && index.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => address != crate::HOST_ADDRESS && name(address),
     }
 }
 

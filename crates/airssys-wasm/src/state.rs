@@ -54,7 +54,14 @@ pub(crate) struct Relations {
     pub(crate) monitors: HashMap<u64, (airssys_rt::MonitorRef, Arc<str>)>,
     /// Whether the guest traps exits (`links.trap-exits`).
     pub(crate) traps_exits: bool,
+    /// Partners the guest unlinked, until an exit signal of theirs (already on its way when
+    /// `unlink` returned) has been dropped, or the guest links to them again.
+    pub(crate) unlinked: std::collections::HashSet<airssys_rt::ActorId>,
 }
+
+/// How many links and monitors one instance may hold at once (each takes room in its
+/// partner's runtime cell).
+const MAX_RELATIONS: usize = 1024;
 
 impl Relations {
     /// The guest's id of a monitor that fired, and its target; removed (monitors fire once).
@@ -136,6 +143,7 @@ impl HostState {
                 links: HashMap::new(),
                 monitors: HashMap::new(),
                 traps_exits: false,
+                unlinked: std::collections::HashSet::new(),
             },
             trace: None,
         }
@@ -238,8 +246,10 @@ impl messaging::Host for HostState {
         let (router, requester) = (self.router.clone(), Arc::clone(&self.address));
         // No task waits for the outcome: the responder's answer (on its own thread), the
         // deadline reaper's timeout or the responder's loss goes straight into this
-        // component's mailbox as a callback. Past a bounded mailbox's capacity: callbacks
-        // are bounded by the pending requests, and one may not be lost.
+        // component's mailbox as a callback, past a bounded mailbox's capacity (a callback
+        // may not be lost). Callbacks queued at once are as many as the requests made (at
+        // most `limits.pending_requests` when that is set), as with one task per request
+        // before; their payloads are not counted in the mailbox's bytes.
         answer.forward(move |outcome| {
             let Some(pending) = instance.upgrade() else { return };
             // Exactly one of: `cancel` took the id out (no callback comes), or this does.
@@ -341,6 +351,12 @@ impl HostState {
             self.audit_denial(operation, airssys_osl::Action::MessageSend, target, "not granted");
             return Err(LinkError::NotPermitted);
         }
+        let relations = &self.relations;
+        if relations.links.len() + relations.monitors.len() >= MAX_RELATIONS {
+            let rule = format!("links and monitors ({MAX_RELATIONS})");
+            self.audit_denial(operation, airssys_osl::Action::Limit, target, &rule);
+            return Err(LinkError::NotPermitted);
+        }
         match self.router.single(target) {
             Ok(Some(actor)) => Ok(actor.handle()),
             Ok(None) => Err(LinkError::UnknownTarget(target.to_owned())),
@@ -357,6 +373,7 @@ impl links::Host for HostState {
         }
         // Known before the link is made: an exit from it (even at once, if it is gone)
         // names its address.
+        self.relations.unlinked.remove(&partner.id());
         self.relations.links.insert(partner.id(), target.into());
         self.relations.me.link(&partner);
         Ok(())
@@ -369,6 +386,10 @@ impl links::Host for HostState {
             return false;
         }
         self.relations.me.unlink(&partner);
+        // Bounded: past it, a late exit signal of an unlinked partner is taken as a link's.
+        if self.relations.unlinked.len() < 4 * MAX_RELATIONS {
+            self.relations.unlinked.insert(partner.id());
+        }
         true
     }
 

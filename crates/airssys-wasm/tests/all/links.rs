@@ -162,3 +162,42 @@ async fn links_need_a_grant_and_one_live_target() {
     assert_eq!(ask(&host, "other", "unlink:watcher").await, "false");
     assert_eq!(host.restarts("other"), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_side_linked_to_gets_a_notice_when_it_traps_exits() {
+    // The worker made the link; the watcher, linked to, traps exits.
+    let host = two_relays().await;
+    assert_eq!(ask(&host, "watcher", "trap-exits:true").await, "ok");
+    assert_eq!(ask(&host, "worker", "link:watcher").await, "linked");
+    crash(&host, "worker").await;
+    let notices = recorded(&host, "watcher", "notices", 1).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].starts_with("exit worker crashed:"), "{notices:?}");
+    assert_eq!(host.restarts("watcher"), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_unlink_the_partners_end_has_no_effect() {
+    let host = two_relays().await;
+    assert_eq!(ask(&host, "watcher", "link:worker").await, "linked");
+    assert_eq!(ask(&host, "watcher", "unlink:worker").await, "true");
+    // A monitor made after the unlink: its notice comes after any exit signal of the same
+    // end would have, so when it is there, the watcher has outlived the worker's crash.
+    let monitored = ask(&host, "watcher", "monitor:worker").await;
+    let id = monitored.strip_prefix("monitor ").unwrap().to_owned();
+    crash(&host, "worker").await;
+    let notices = recorded(&host, "watcher", "notices", 1).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].starts_with(&format!("down {id} worker crashed:")), "{notices:?}");
+    assert_eq!(host.restarts("watcher"), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_instance_holds_a_bounded_number_of_links_and_monitors() {
+    let host = two_relays().await;
+    let answer = ask(&host, "watcher", "monitor-many:5000:worker").await;
+    assert_eq!(answer, "monitored 1024, then LinkError::NotPermitted");
+    // The refusal is audited as a limit, and the watcher keeps working.
+    assert_eq!(ask(&host, "watcher", "self").await, "watcher");
+    assert_eq!(host.restarts("watcher"), Some(0));
+}

@@ -88,6 +88,21 @@ async fn malformed_frames_are_refused_with_a_typed_error() {
     };
     let frame = airssys_wasm::wire::encode(&envelope).unwrap();
     assert!(matches!(b.receive(&frame), Err(ReceiveError::Refused(SendError::UnknownTarget(_)))));
+    // Another host cannot pass its frames off as this host's or one of its components'.
+    for forged in ["host", "bob", "not an address", ""] {
+        let envelope = airssys_wasm::wire::Envelope::Message {
+            sender: forged.into(),
+            target: "bob".into(),
+            payload: airssys_wasm::wire::WirePayload { codec: 0x55, bytes: b"log:forged".to_vec() },
+            trace: None,
+        };
+        let frame = airssys_wasm::wire::encode(&envelope).unwrap();
+        let refused = b.receive(&frame);
+        assert!(
+            matches!(refused, Err(ReceiveError::Refused(SendError::NotPermitted))),
+            "{forged:?}: {refused:?}"
+        );
+    }
     // The host still works.
     assert_eq!(text(b.call("bob", raw("self"), T).await.unwrap()), "bob");
 }

@@ -35,7 +35,8 @@
 //! - `take-received`: answers how many published messages it recorded, and forgets them.
 //! - `crash`: traps (the instance's state, recorded outcomes included, is lost).
 //! - `link:<address>`, `unlink:<address>`, `monitor:<address>` (answers `monitor <id>`),
-//!   `demonitor:<id>`, `trap-exits:<true|false>`: links and monitors; the notices it gets
+//!   `demonitor:<id>`, `trap-exits:<true|false>`, `monitor-many:<n>:<address>` (answers
+//!   `monitored <k>[, then <error>]`): links and monitors; the notices it gets
 //!   are recorded as `down <id> <target> <reason>` or `exit <partner> <reason>`, and
 //!   `notices` answers with them, one per line (the `monitor` and `link` config keys do the
 //!   same in `init`, and `trap-exits` too);
@@ -342,6 +343,18 @@ impl exports::airssys::component::actor::Guest for Relay {
                 Ok(()) => "linked".to_string(),
                 Err(e) => format!("{e:?}"),
             })));
+        }
+        if let Some(rest) = text.strip_prefix("monitor-many:") {
+            let (n, address) = rest.split_once(':').ok_or("expected monitor-many:<n>:<address>")?;
+            let n: u32 = n.parse().map_err(|_| "bad count".to_string())?;
+            let mut made = 0;
+            for _ in 0..n {
+                match links::monitor(address) {
+                    Ok(_) => made += 1,
+                    Err(e) => return Ok(Some(raw(&format!("monitored {made}, then {e:?}")))),
+                }
+            }
+            return Ok(Some(raw(&format!("monitored {made}"))));
         }
         if let Some(address) = text.strip_prefix("unlink:") {
             return Ok(Some(raw(&links::unlink(address).to_string())));
