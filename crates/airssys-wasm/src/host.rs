@@ -1084,7 +1084,9 @@ impl Core {
         self: &Arc<Self>,
         spec: &ComponentSpec,
     ) -> Result<(Vec<ChildSpec>, Prepared), HostError> {
-        if self.prepares_without_blocking(spec) {
+        if let Some(_held) = self.prepares_without_blocking(spec) {
+            // Held across `prepare`: a concurrent prune cannot drop the code meanwhile (and
+            // make `prepare` compile it here, on the executor).
             return self.prepare(spec);
         }
         let core = Arc::clone(self);
@@ -1100,20 +1102,20 @@ impl Core {
         Ok((children, prepared))
     }
 
-    /// Whether preparing `spec` touches nothing that blocks: its code is in memory, already
-    /// hashed and compiled (a `Source::Bytes` seen before), and it is granted no directory
-    /// and no command (opening and resolving those touch the filesystem). Then it is
-    /// prepared on the caller's thread, without a hop to the blocking pool.
-    fn prepares_without_blocking(&self, spec: &ComponentSpec) -> bool {
-        let Source::Bytes(bytes) = &spec.source else { return false };
+    /// The compiled code of `spec` when preparing it touches nothing that blocks: its code is
+    /// in memory, already hashed and compiled (a `Source::Bytes` seen before), and it is
+    /// granted no directory and no command (opening and resolving those touch the
+    /// filesystem). Then it is prepared on the caller's thread, without a hop to the
+    /// blocking pool, while the caller holds the returned code.
+    fn prepares_without_blocking(&self, spec: &ComponentSpec) -> Option<Arc<Code>> {
+        let Source::Bytes(bytes) = &spec.source else { return None };
         if !spec.wasi.dirs.is_empty() || !spec.commands.is_empty() {
-            return false;
+            return None;
         }
         let codes = self.lock_codes();
         let key = (bytes.as_ptr() as usize, bytes.len());
-        codes.by_allocation.get(&key).is_some_and(|(_, digest)| {
-            codes.by_digest.contains_key(&(*digest, spec.fuel.is_some()))
-        })
+        let (_, digest) = codes.by_allocation.get(&key)?;
+        codes.by_digest.get(&(*digest, spec.fuel.is_some())).cloned()
     }
 
     /// [`code`](Self::code) off the executor.
