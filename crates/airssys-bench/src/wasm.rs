@@ -337,46 +337,60 @@ pub fn component_to_component(rt: &Runtime, scale: Scale) -> anyhow::Result<Figu
     Ok(f)
 }
 
-/// Guest → guest `request` → `handle-callback` round trip, timed inside the requesting guest
-/// with the WASI clock (each request made by the callback of the one before); p50 and p99.
-/// Compared with the raw wasmtime call of the echo handler.
-pub fn request_callback(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+/// Round trips timed inside the `relay` guest against the `echo` guest, median p50 and p99
+/// over the samples, and the raw wasmtime call of the echo's handler per call: `run` makes the
+/// relay measure `n` round trips and returns its answer, `<p50> <p99>` in nanoseconds.
+fn echo_round_trips(
+    rt: &Runtime,
+    scale: Scale,
+    run: impl Fn(&Host, u64) -> anyhow::Result<String>,
+) -> anyhow::Result<(f64, f64, f64)> {
     let n = scale.round_trips.min(20_000);
     let host = counter_and_relay(rt, "echo", test_programs::ECHO)?;
     let engine = raw_engine()?;
     let component = Component::from_file(&engine, test_programs::ECHO)?;
-    let t = Duration::from_secs(120);
     let (mut p50s, mut p99s, mut base) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..scale.samples.min(5) {
-        let started = rt
-            .block_on(host.call("relay", raw_text(&format!("request-bench:{n}")), t))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        anyhow::ensure!(text(started) == "started", "request-bench did not start");
-        let deadline = Instant::now() + t;
-        let answer = loop {
-            let answer = rt
-                .block_on(host.call("relay", raw_text("request-bench-result"), t))
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let answer = text(answer);
-            if answer != "running" {
-                break answer;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "request-bench did not finish");
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let answer = run(&host, n)?;
         let mut parts = answer.split_whitespace().map(str::parse::<f64>);
         match (parts.next(), parts.next()) {
             (Some(Ok(p50)), Some(Ok(p99))) => {
                 p50s.push(p50);
                 p99s.push(p99);
             }
-            _ => anyhow::bail!("unexpected request-bench answer {answer:?}"),
+            _ => anyhow::bail!("unexpected round-trip answer {answer:?}"),
         }
         base.push(rt.block_on(raw_calls(&component, &engine, n))?.as_nanos() as f64 / n as f64);
     }
     rt.block_on(host.shutdown(Duration::from_secs(5)));
-    let (p50, p99) = (crate::rt::median(p50s), crate::rt::median(p99s));
-    let base = crate::rt::median(base);
+    Ok((crate::rt::median(p50s), crate::rt::median(p99s), crate::rt::median(base)))
+}
+
+/// The relay's answer to `command`, as text.
+fn relay_says(rt: &Runtime, host: &Host, command: &str) -> anyhow::Result<String> {
+    let answer = rt
+        .block_on(host.call("relay", raw_text(command), Duration::from_secs(120)))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(text(answer))
+}
+
+/// Guest → guest `request` → `handle-callback` round trip, timed inside the requesting guest
+/// with the WASI clock (each request made by the callback of the one before); p50 and p99.
+/// Compared with the raw wasmtime call of the echo handler.
+pub fn request_callback(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let (p50, p99, base) = echo_round_trips(rt, scale, |host, n| {
+        let started = relay_says(rt, host, &format!("request-bench:{n}"))?;
+        anyhow::ensure!(started == "started", "request-bench did not start");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let answer = relay_says(rt, host, "request-bench-result")?;
+            if answer != "running" {
+                return Ok(answer);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "request-bench did not finish");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })?;
     let mut f = Figure::vs(
         "wasm.request_callback_p50",
         p50,
@@ -392,45 +406,16 @@ pub fn request_callback(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
 /// Guest → guest `call` round trip, timed inside the calling guest with the WASI clock;
 /// p50 and p99 over N calls. Compared with the raw wasmtime call of the echo handler.
 pub fn call_round_trip(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
-    let n = scale.round_trips.min(20_000);
-    let host = counter_and_relay(rt, "echo", test_programs::ECHO)?;
-    let engine = raw_engine()?;
-    let component = Component::from_file(&engine, test_programs::ECHO)?;
-    let t = Duration::from_secs(120);
-    let (mut p50s, mut p99s, mut base) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..scale.samples.min(5) {
-        let answer = rt
-            .block_on(host.call("relay", raw_text(&format!("call-bench:{n}")), t))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let answer = text(answer);
-        let mut parts = answer.split_whitespace().map(str::parse::<f64>);
-        match (parts.next(), parts.next()) {
-            (Some(Ok(p50)), Some(Ok(p99))) => {
-                p50s.push(p50);
-                p99s.push(p99);
-            }
-            _ => anyhow::bail!("unexpected call-bench answer {answer:?}"),
-        }
-        base.push(rt.block_on(raw_calls(&component, &engine, n))?.as_nanos() as f64 / n as f64);
-    }
-    rt.block_on(host.shutdown(Duration::from_secs(5)));
-    let p50 = crate::rt::median(p50s);
-    let p99 = crate::rt::median(p99s);
-    let base = crate::rt::median(base);
-    Ok(Figure {
-        name: "wasm.call_round_trip_p50".into(),
-        value: p50,
-        unit: format!("ns (p99 {p99:.0})"),
-        baseline: Some(crate::report::Baseline {
-            name: "raw wasmtime handle-message call".into(),
-            value: base,
-        }),
-        ratio: Some(p50 / base),
-        target: "ratio <= 2.5".into(),
-        met: Some(p50 / base <= 2.5),
-        peers: Vec::new(),
-        note: None,
-    })
+    let (p50, p99, base) =
+        echo_round_trips(rt, scale, |host, n| relay_says(rt, host, &format!("call-bench:{n}")))?;
+    Ok(Figure::vs(
+        "wasm.call_round_trip_p50",
+        p50,
+        &format!("ns (p99 {p99:.0})"),
+        "raw wasmtime handle-message call",
+        base,
+        2.5,
+    ))
 }
 
 fn raw_engine() -> anyhow::Result<Engine> {

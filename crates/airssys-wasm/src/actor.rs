@@ -323,17 +323,19 @@ impl ComponentActor {
         let done = meter.wrap(live.guest.handle_notice(&mut live.store, &notice)).await;
         live.store.data_mut().cpu.disarm();
         if let Err(trap) = done {
-            let reason = trap_reason(&self.shared.address, &trap);
-            self.shared.router.audit.lifecycle(
-                &self.shared.address,
-                "handle-notice",
-                "crash",
-                reason.clone(),
-            );
-            self.live = None;
+            let reason = self.trapped("handle-notice", &trap);
             return Err(format!("handle-notice trapped: {reason}").into());
         }
         Ok(())
+    }
+
+    /// An export trapped: the crash is audited and the instance, in an unknown state now,
+    /// dropped at once. Returns the trap's text.
+    fn trapped(&mut self, export: &'static str, trap: &wasmtime::Error) -> String {
+        let reason = trap_reason(&self.shared.address, trap);
+        self.shared.router.audit.lifecycle(&self.shared.address, export, "crash", reason.clone());
+        self.live = None;
+        reason
     }
 }
 
@@ -408,9 +410,6 @@ impl Actor for ComponentActor {
             }
             return Ok(());
         }
-        if matches!(envelope.0, Kind::Start) {
-            return Ok(());
-        }
         let Some(live) = self.live.as_mut() else {
             return Err("component instance missing".into());
         };
@@ -443,14 +442,7 @@ impl Actor for ComponentActor {
                 return match done {
                     Ok(()) => Ok(()),
                     Err(trap) => {
-                        let reason = trap_reason(&self.shared.address, &trap);
-                        self.shared.router.audit.lifecycle(
-                            &self.shared.address,
-                            "handle-callback",
-                            "crash",
-                            reason.clone(),
-                        );
-                        self.live = None;
+                        let reason = self.trapped("handle-callback", &trap);
                         Err(format!("handle-callback trapped: {reason}").into())
                     }
                 };
@@ -477,16 +469,10 @@ impl Actor for ComponentActor {
                 Ok(())
             }
             Err(trap) => {
-                let reason = trap_reason(&self.shared.address, &trap);
+                let reason = self.trapped("handle-message", &trap);
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RequestError::ReceiverCrashed(reason.clone())));
                 }
-                self.shared.router.audit.lifecycle(
-                    &self.shared.address,
-                    "handle-message",
-                    "crash",
-                    reason.clone(),
-                );
                 self.shared.dead_letters.push(DeadLetter {
                     component: Arc::clone(&self.shared.address),
                     sender,
@@ -494,8 +480,6 @@ impl Actor for ComponentActor {
                     bytes: message.payload.bytes,
                     reason: reason.clone(),
                 });
-                // The instance is in an unknown state after a trap: drop it now.
-                self.live = None;
                 Err(reason.into())
             }
         }

@@ -1155,7 +1155,7 @@ const MAX_CPU_PER_MESSAGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Names are addresses: 1 to 128 ASCII letters, digits, `-`, `_` or `.`; `host` is the
 /// host's own address, and `/` separates a pool from its members.
-fn validate_name(name: &str) -> Result<(), HostError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), HostError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name != HOST_ADDRESS
@@ -1223,6 +1223,17 @@ struct Rollback<'a> {
     started: Vec<Arc<str>>,
 }
 
+impl Rollback<'_> {
+    /// Stop and remove the members started so far, now (so that their names are free when
+    /// the spawn returns its error).
+    async fn stop_started(&mut self) {
+        for id in std::mem::take(&mut self.started) {
+            let _ = self.host.supervisor.terminate_child(&id).await;
+            let _ = self.host.supervisor.delete_child(&id).await;
+        }
+    }
+}
+
 impl Drop for Rollback<'_> {
     fn drop(&mut self) {
         let Some(prepared) = self.prepared.take() else { return };
@@ -1278,22 +1289,16 @@ impl Host {
             rollback.started.push(Arc::from(child.id()));
             if let Err(e) = self.supervisor.start_child(child).await {
                 rollback.started.pop();
-                for id in std::mem::take(&mut rollback.started) {
-                    let _ = self.supervisor.terminate_child(&id).await;
-                    let _ = self.supervisor.delete_child(&id).await;
-                }
+                rollback.stop_started().await;
                 return Err(start_error(e));
             }
         }
         // The supervisor started the actors and moved on; their first `init` runs in each
-        // actor. A failure removes what was started (the rollback) and names the member.
+        // actor. A failure removes what was started and names the member.
         if let Some(prepared) = &rollback.prepared
             && let Err(e) = prepared.initialized().await
         {
-            for id in std::mem::take(&mut rollback.started) {
-                let _ = self.supervisor.terminate_child(&id).await;
-                let _ = self.supervisor.delete_child(&id).await;
-            }
+            rollback.stop_started().await;
             return Err(e);
         }
         if let Some(prepared) = rollback.prepared.take() {

@@ -143,8 +143,6 @@ impl Router {
     ) -> Result<(), crate::transport::ReceiveError> {
         use crate::transport::ReceiveError;
         use crate::wire::Envelope as E;
-        let payload =
-            |p: crate::wire::WirePayload| SharedPayload { codec: p.codec, bytes: p.bytes.into() };
         // What another host stamped is checked, not trusted: the sender must be an address
         // in form, and not one of this host's own (nor `host`), so that it cannot pass for a
         // local sender; an invalid trace context is dropped.
@@ -156,10 +154,10 @@ impl Router {
         let valid = |t: Option<crate::trace::TraceContext>| t.filter(|t| t.is_valid());
         match envelope {
             E::Message { sender, target, payload: p, trace } => self
-                .deliver(&Arc::from(sender), &target, None, payload(p), valid(trace))
+                .deliver(&Arc::from(sender), &target, None, p.into(), valid(trace))
                 .map_err(ReceiveError::Refused),
             E::Publish { sender, topic, payload: p, trace } => {
-                self.publish_here(&Arc::from(sender), &topic, payload(p), valid(trace))
+                self.publish_here(&Arc::from(sender), &topic, p.into(), valid(trace))
                     .map_err(|e| ReceiveError::Refused(SendError::NotSupported(e)))?;
                 Ok(())
             }
@@ -460,14 +458,10 @@ impl Router {
     }
 }
 
-/// An address in form: a component's name (1 to 128 ASCII letters, digits, `-`, `_`, `.`),
-/// or a pool member's (`name/index`); not `host`.
+/// An address in form: a component's name (as `Host::spawn` takes it; not `host`), or a pool
+/// member's (`name/index`).
 fn is_address(address: &str) -> bool {
-    let name = |n: &str| {
-        !n.is_empty()
-            && n.len() <= 128
-            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-    };
+    let name = |n: &str| crate::host::validate_name(n).is_ok();
     match address.split_once('/') {
         Some((pool, index)) => {
             name(pool)
@@ -475,7 +469,7 @@ fn is_address(address: &str) -> bool {
                 && index.len() <= 10
                 && index.bytes().all(|b| b.is_ascii_digit())
         }
-        None => address != crate::HOST_ADDRESS && name(address),
+        None => name(address),
     }
 }
 
@@ -488,6 +482,12 @@ fn encode(envelope: &crate::wire::Envelope) -> Result<Vec<u8>, SendError> {
 impl From<SharedPayload> for crate::wire::WirePayload {
     fn from(p: SharedPayload) -> Self {
         crate::wire::WirePayload { codec: p.codec, bytes: p.bytes.into() }
+    }
+}
+
+impl From<crate::wire::WirePayload> for SharedPayload {
+    fn from(p: crate::wire::WirePayload) -> Self {
+        SharedPayload { codec: p.codec, bytes: p.bytes.into() }
     }
 }
 

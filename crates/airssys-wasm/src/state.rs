@@ -50,7 +50,7 @@ pub(crate) struct Relations {
     me: airssys_rt::LinkRef<crate::actor::ComponentActor>,
     /// Linked components, by actor id.
     pub(crate) links: HashMap<airssys_rt::ActorId, Arc<str>>,
-    /// Monitors, by the id the guest got.
+    /// Monitors, by the id the guest got (the monitor's number).
     pub(crate) monitors: HashMap<u64, (airssys_rt::MonitorRef, Arc<str>)>,
     /// Whether the guest traps exits (`links.trap-exits`).
     pub(crate) traps_exits: bool,
@@ -66,7 +66,7 @@ const MAX_RELATIONS: usize = 1024;
 impl Relations {
     /// The guest's id of a monitor that fired, and its target; removed (monitors fire once).
     pub(crate) fn fired(&mut self, monitor: airssys_rt::MonitorRef) -> Option<(u64, Arc<str>)> {
-        let id = self.monitors.iter().find(|(_, (m, _))| *m == monitor).map(|(id, _)| *id)?;
+        let id = monitor.as_u64();
         self.monitors.remove(&id).map(|(_, target)| (id, target))
     }
 }
@@ -85,10 +85,8 @@ impl Drop for Subscriptions {
 
 /// The requests this instance made that have not called back yet. When the instance goes
 /// (crash or stop), they go with it: no callback reaches a later instance.
+#[derive(Default)]
 struct Requests {
-    /// The requesting component's own actor, where its callbacks go (kept, not looked up in
-    /// the registry on every request).
-    me: airssys_rt::ActorRef<crate::actor::ComponentActor>,
     next: u64,
     pending: Arc<PendingRequests>,
 }
@@ -135,7 +133,7 @@ impl HostState {
                 topics: Arc::clone(&router.topics),
             },
             router,
-            requests: Requests { me: me.actor().clone(), next: 0, pending: Arc::default() },
+            requests: Requests::default(),
             caps,
             output,
             relations: Relations {
@@ -227,7 +225,8 @@ impl messaging::Host for HostState {
         }
         let payload = crate::actor::SharedPayload::from(payload);
         let admitted = self.router.admit_request(&self.address, &target, &payload)?;
-        let me = self.requests.me.clone();
+        // Callbacks go to this component's own actor (kept, not looked up in the registry).
+        let me = self.relations.me.actor().clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         let id = self.requests.next + 1;
         let stamp = router::Stamp { correlation: id, trace: self.child_trace() };
