@@ -18,6 +18,8 @@ pub(crate) mod current {
         },
         exports: { default: async },
         additional_derives: [PartialEq, Eq],
+        // The contract's values are this crate's own types (`types.rs`), not generated ones.
+        with: { "airssys:component/types": crate::types },
     });
 }
 
@@ -37,9 +39,9 @@ pub(crate) mod v0_1 {
     });
 }
 
-pub(crate) use current::airssys::component::links::LinkError;
-pub use current::airssys::component::logging::Level;
-pub use current::airssys::component::types::{
+pub(crate) use crate::types::{
     DownNotice, ExitNotice, ExitReason, Message, Notice, Payload, RequestError, SendError,
     TopicError,
 };
+pub(crate) use current::airssys::component::links::LinkError;
+pub(crate) use current::airssys::component::logging::Level;

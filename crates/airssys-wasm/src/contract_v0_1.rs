@@ -12,20 +12,20 @@ use crate::bindings::v0_1::airssys::component as old;
 use crate::state::HostState;
 
 /// A 0.1.0 payload as the current one, if its codec is a multicodec code.
-pub(crate) fn payload_in(p: old::types::Payload) -> Result<now::types::Payload, String> {
+pub(crate) fn payload_in(p: old::types::Payload) -> Result<crate::types::Payload, String> {
     match u32::try_from(p.codec) {
-        Ok(codec) => Ok(now::types::Payload { codec, bytes: p.bytes }),
+        Ok(codec) => Ok(crate::types::Payload { codec, bytes: p.bytes }),
         Err(_) => {
             Err(format!("codec {:#x} is not a multicodec code (they fit in 32 bits)", p.codec))
         }
     }
 }
 
-pub(crate) fn payload_out(p: now::types::Payload) -> old::types::Payload {
+pub(crate) fn payload_out(p: crate::types::Payload) -> old::types::Payload {
     old::types::Payload { codec: u64::from(p.codec), bytes: p.bytes }
 }
 
-pub(crate) fn message_out(m: &now::types::Message) -> old::types::Message {
+pub(crate) fn message_out(m: &crate::types::Message) -> old::types::Message {
     old::types::Message {
         sender: m.sender.clone(),
         payload: payload_out(m.payload.clone()),
@@ -34,8 +34,8 @@ pub(crate) fn message_out(m: &now::types::Message) -> old::types::Message {
     }
 }
 
-pub(crate) fn send_error_out(e: now::types::SendError) -> old::types::SendError {
-    use now::types::SendError as N;
+pub(crate) fn send_error_out(e: crate::types::SendError) -> old::types::SendError {
+    use crate::types::SendError as N;
     use old::types::SendError as O;
     match e {
         N::UnknownTarget(a) => O::UnknownTarget(a),
@@ -52,8 +52,8 @@ pub(crate) fn send_error_out(e: now::types::SendError) -> old::types::SendError 
     }
 }
 
-pub(crate) fn request_error_out(e: now::types::RequestError) -> old::types::RequestError {
-    use now::types::RequestError as N;
+pub(crate) fn request_error_out(e: crate::types::RequestError) -> old::types::RequestError {
+    use crate::types::RequestError as N;
     use old::types::RequestError as O;
     match e {
         N::Refused(e) => O::Refused(send_error_out(e)),
@@ -63,8 +63,8 @@ pub(crate) fn request_error_out(e: now::types::RequestError) -> old::types::Requ
     }
 }
 
-fn topic_error_out(e: now::types::TopicError) -> old::types::TopicError {
-    use now::types::TopicError as N;
+fn topic_error_out(e: crate::types::TopicError) -> old::types::TopicError {
+    use crate::types::TopicError as N;
     use old::types::TopicError as O;
     match e {
         N::Invalid(why) => O::Invalid(why),

@@ -19,6 +19,7 @@ use crate::capability::{Capabilities, Grants, RateLimit, WasiGrants};
 use crate::engine::{Engine, EngineConfig};
 use crate::error::HostError;
 use crate::router::{self, Policy, Router};
+use crate::service::{ServiceActor, ServiceSpec};
 use crate::state::HostState;
 use crate::trace::TraceContext;
 
@@ -278,7 +279,7 @@ impl ComponentSpec {
 }
 
 /// Builds a [`Host`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct HostBuilder {
     pub(crate) engine: EngineConfig,
     pub(crate) components: Vec<ComponentSpec>,
@@ -292,9 +293,21 @@ pub struct HostBuilder {
     pub(crate) protected: Vec<crate::protected::Protected>,
     /// Where envelopes for components this host does not have go.
     pub(crate) transport: Option<Arc<dyn crate::transport::Transport>>,
+    pub(crate) services: Vec<ServiceSpec>,
+    pub(crate) linker_hooks: Vec<LinkerHook>,
 }
 
 /// A supervisor's restart intensity unless one is set: 10 restarts within 10 s.
+impl std::fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostBuilder")
+            .field("components", &self.components)
+            .field("services", &self.services)
+            .field("linker_hooks", &self.linker_hooks.len())
+            .finish_non_exhaustive()
+    }
+}
+
 const DEFAULT_INTENSITY: (u32, Duration) = (10, Duration::from_secs(10));
 
 /// A supervision tree: a supervisor's strategy, intensity and children, which are components
@@ -321,6 +334,7 @@ pub enum TreeChild {
 impl Supervision {
     fn spec(
         &self,
+        first: Vec<ChildSpec>,
         prepared: &mut HashMap<Arc<str>, Vec<ChildSpec>>,
         nested: bool,
         placed: &mut Vec<(Arc<str>, bool)>,
@@ -334,6 +348,9 @@ impl Supervision {
             Some((max, period)) => spec.child(child.intensity(max, period)),
             None => spec.child(child),
         };
+        for child in first {
+            spec = add(spec, child);
+        }
         for child in &self.children {
             match child {
                 TreeChild::Component(name) => {
@@ -346,8 +363,10 @@ impl Supervision {
                     }
                 }
                 TreeChild::Supervisor(id, sub) => {
-                    let child =
-                        ChildSpec::supervisor(id.as_str(), sub.spec(prepared, true, placed)?);
+                    let child = ChildSpec::supervisor(
+                        id.as_str(),
+                        sub.spec(Vec::new(), prepared, true, placed)?,
+                    );
                     spec = add(spec, child);
                 }
             }
@@ -454,11 +473,46 @@ impl HostBuilder {
         self
     }
 
+    /// Add host functions of the embedder's own to the linker every component is linked
+    /// with: an interface of its own WIT, which guests built against it import. `hook` is
+    /// called once per engine (the host makes a second one for fuel-metered components);
+    /// its functions get the calling instance's [`HostState`] (its
+    /// [`address`](HostState::address), for one). A component that imports an interface
+    /// nobody added fails to load, as before.
+    ///
+    /// ```
+    /// # use airssys_wasm::Host;
+    /// let builder = Host::builder().linker(|linker| {
+    ///     linker.instance("example:clock/now@0.1.0")?.func_wrap(
+    ///         "seconds",
+    ///         |_store, (): ()| Ok((42u64,)),
+    ///     )?;
+    ///     Ok(())
+    /// });
+    /// # drop(builder);
+    /// ```
+    pub fn linker(
+        mut self,
+        hook: impl Fn(&mut Linker<HostState>) -> wasmtime::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.linker_hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Add a native service (see [`ServiceSpec`]): started before every component, so that
+    /// components can message it from their `init` on.
+    pub fn service(mut self, spec: ServiceSpec) -> Self {
+        self.services.push(spec);
+        self
+    }
+
     /// Compile every component, link it against the contract and start them all under one
     /// one-for-one supervisor. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
         let audit = self.audit.map(crate::audit::Audit::new).unwrap_or_default();
-        let mut core = Core::new(self.engine, audit, self.trust, self.transport)?;
+        let mut core =
+            Core::new(self.engine, audit, self.trust, self.transport, self.linker_hooks)?;
+        core.owns_storage = self.storage.is_none() && self.data_dir.is_some();
         core.storage = match (self.storage, &self.data_dir) {
             (Some(storage), _) => Some(storage),
             (None, Some(dir)) => {
@@ -486,6 +540,13 @@ impl HostBuilder {
             }
         }
         let core = Arc::new(core);
+        // Services first: their names are taken before any component's.
+        let mut service_children = Vec::new();
+        for service in &self.services {
+            service_children.push(core.prepare_service(service)?);
+        }
+        let service_names: Vec<Arc<str>> =
+            self.services.iter().map(|s| Arc::clone(&s.name)).collect();
         // Reading and compiling the components blocks: it runs off the executor.
         let preparing = Arc::clone(&core);
         let components = self.components;
@@ -506,7 +567,7 @@ impl HostBuilder {
             children: Vec::new(),
         });
         let mut placed = Vec::new();
-        let mut spec = tree.spec(&mut children, false, &mut placed)?;
+        let mut spec = tree.spec(service_children, &mut children, false, &mut placed)?;
         // Components the tree does not name go to the root, in the order they were added.
         let root_child_intensity = tree.child_intensity();
         for info in &started {
@@ -538,7 +599,8 @@ impl HostBuilder {
             core,
             root_child_intensity,
             supervisor,
-            components: Mutex::new(components),
+            components: Arc::new(Mutex::new(components)),
+            services: Arc::new(Mutex::new(service_names)),
             host_address: Arc::from(HOST_ADDRESS),
         })
     }
@@ -586,6 +648,11 @@ struct Codes {
 /// Bytes and their SHA-256.
 type HashedBytes = (Arc<[u8]>, cache::Digest32);
 
+/// An embedder's addition to the linker every component is linked with
+/// ([`HostBuilder::linker`]).
+pub(crate) type LinkerHook =
+    Arc<dyn Fn(&mut Linker<HostState>) -> wasmtime::Result<()> + Send + Sync>;
+
 /// One engine and the linker of the contract for it.
 pub(crate) struct Linked {
     pub(crate) engine: Engine,
@@ -593,7 +660,11 @@ pub(crate) struct Linked {
 }
 
 impl Linked {
-    pub(crate) fn new(settings: &EngineConfig, fuel: bool) -> Result<Self, HostError> {
+    pub(crate) fn new(
+        settings: &EngineConfig,
+        fuel: bool,
+        hooks: &[LinkerHook],
+    ) -> Result<Self, HostError> {
         let engine = Engine::new(settings, fuel)?;
         let mut linker: Linker<HostState> = Linker::new(&engine.inner);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -615,6 +686,11 @@ impl Linked {
             |s| s,
         )
         .map_err(|e| HostError::Engine(e.to_string()))?;
+        for hook in hooks {
+            hook(&mut linker).map_err(|e| {
+                HostError::Engine(format!("an interface the embedder added to the linker: {e:#}"))
+            })?;
+        }
         Ok(Linked { engine, linker })
     }
 }
@@ -678,6 +754,10 @@ struct Core {
     protected: Vec<crate::protected::Protected>,
     /// Every live component's writable directories and commands, checked together.
     app_grants: Mutex<crate::app_grants::AppGrants>,
+    /// What the embedder adds to every linker.
+    linker_hooks: Vec<LinkerHook>,
+    /// The host opened its storage itself (from its data directory).
+    owns_storage: bool,
 }
 
 impl Core {
@@ -686,6 +766,7 @@ impl Core {
         audit: crate::audit::Audit,
         trust: crate::trust::TrustPolicy,
         transport: Option<Arc<dyn crate::transport::Transport>>,
+        linker_hooks: Vec<LinkerHook>,
     ) -> Result<Self, HostError> {
         if matches!(trust, crate::trust::TrustPolicy::Development) {
             tracing::warn!(
@@ -693,7 +774,7 @@ impl Core {
                  give the host trusted keys to run untrusted components"
             );
         }
-        let plain = Linked::new(&settings, false)?;
+        let plain = Linked::new(&settings, false, &linker_hooks)?;
         let system = System::new();
         Ok(Core {
             router: Router::new(system.clone(), audit, transport),
@@ -708,6 +789,8 @@ impl Core {
             data_dir: None,
             protected: Vec::new(),
             app_grants: Mutex::default(),
+            linker_hooks,
+            owns_storage: false,
         })
     }
 
@@ -725,7 +808,7 @@ impl Core {
         match &*slot {
             Some(linked) => Ok(Arc::clone(linked)),
             None => {
-                let linked = Arc::new(Linked::new(&self.settings, true)?);
+                let linked = Arc::new(Linked::new(&self.settings, true, &self.linker_hooks)?);
                 *slot = Some(Arc::clone(&linked));
                 Ok(linked)
             }
@@ -1009,6 +1092,29 @@ impl Core {
         Ok((children, prepared))
     }
 
+    /// Reserve a native service's address; returns its child spec.
+    fn prepare_service(&self, spec: &ServiceSpec) -> Result<ChildSpec, HostError> {
+        validate_name(&spec.name)?;
+        let policy = Policy {
+            accepts: spec.accepts.clone().into(),
+            max_payload: spec.max_payload,
+            mailbox_bytes: DEFAULT_MAILBOX_BYTES.max(spec.max_payload),
+            accept_from: spec
+                .accept_from
+                .as_deref()
+                .map(|p| Arc::new(crate::capability::Addresses::new(p))),
+        };
+        if !self.router.reserve(Arc::clone(&spec.name), &[], policy) {
+            return Err(HostError::DuplicateName(spec.name.to_string()));
+        }
+        let options = SpawnOptions::new()
+            .mailbox(airssys_rt::MailboxConfig::bounded(spec.mailbox))
+            .name(Arc::clone(&spec.name));
+        let (service, router) = (spec.clone(), self.router.clone());
+        let make = move || ServiceActor::new(&service, router.clone());
+        Ok(ChildSpec::actor_with(Arc::clone(&spec.name), make, options).restart(spec.restart))
+    }
+
     /// Record the grants a component starts with.
     fn audit_grants(&self, spec: &ComponentSpec) {
         use airssys_osl::Action;
@@ -1253,14 +1359,21 @@ impl Drop for Rollback<'_> {
     }
 }
 
-/// A running set of components.
+/// A running set of components: a handle to it.
+///
+/// Cloning a `Host` is cheap and gives another handle to the same host (as an `Arc` would);
+/// every method takes `&self` and may be called from several tasks at once.
+/// [`shutdown`](Host::shutdown) stops the host for every handle.
+#[derive(Clone)]
 pub struct Host {
     core: Arc<Core>,
     /// The intensity each child added to the root gets as its own (a one-for-one root).
     root_child_intensity: Option<(u32, Duration)>,
     host_address: Arc<str>,
     supervisor: SupervisorRef,
-    components: Mutex<HashMap<Arc<str>, Prepared>>,
+    components: Arc<Mutex<HashMap<Arc<str>, Prepared>>>,
+    /// The addresses of its native services.
+    services: Arc<Mutex<Vec<Arc<str>>>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -1307,10 +1420,42 @@ impl Host {
         Ok(())
     }
 
-    /// Stop a component (or every member of a pool) gracefully, with its `shutdown` call,
-    /// and remove it; its name is free again afterwards. Messages still queued for it are
-    /// dropped (a caller waiting on one learns that the receiver stopped).
+    /// Add and start a native service at run time (see [`ServiceSpec`]), under the host's
+    /// supervisor. Its address must not be taken by a component or another service.
+    pub async fn add_service(&self, spec: ServiceSpec) -> Result<(), HostError> {
+        let child = with_intensity(self.core.prepare_service(&spec)?, self.root_child_intensity);
+        if let Err(e) = self.supervisor.start_child(child).await {
+            self.core.router.remove(&spec.name, &[]);
+            return Err(start_error(e));
+        }
+        self.lock_services().push(Arc::clone(&spec.name));
+        Ok(())
+    }
+
+    /// The addresses of the host's native services, in the order they were added.
+    pub fn services(&self) -> Vec<Arc<str>> {
+        self.lock_services().clone()
+    }
+
+    fn lock_services(&self) -> std::sync::MutexGuard<'_, Vec<Arc<str>>> {
+        self.services.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stop a component (or every member of a pool, or a native service) gracefully, with
+    /// its `shutdown` call, and remove it; its name is free again afterwards. Messages still
+    /// queued for it are dropped (a caller waiting on one learns that the receiver stopped).
     pub async fn stop(&self, name: &str) -> Result<(), HostError> {
+        let service = {
+            let mut services = self.lock_services();
+            let found = services.iter().position(|s| &**s == name);
+            found.map(|i| services.remove(i))
+        };
+        if let Some(service) = service {
+            let _ = self.supervisor.terminate_child(&service).await;
+            let _ = self.supervisor.delete_child(&service).await;
+            self.core.router.remove(&service, &[]);
+            return Ok(());
+        }
         let prepared = {
             let mut components = self.lock_components();
             match components.get(name) {
@@ -1528,9 +1673,18 @@ impl Host {
     }
 
     /// Stop every component gracefully (each gets its `shutdown` call) in reverse start
-    /// order, killing what is still running after `deadline`.
-    pub async fn shutdown(self, deadline: Duration) -> ShutdownReport {
-        let _ = &self.supervisor;
-        self.core.system.shutdown(deadline).await
+    /// order, killing what is still running after `deadline`. It stops the host for every
+    /// handle: afterwards messages to its components are refused (`target-stopped`) and
+    /// spawns fail. A second call finds nothing left to stop.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let report = self.core.system.shutdown(deadline).await;
+        // The data directory is free for another host once this returns (a store the
+        // embedder gave the host is the embedder's to close).
+        if self.core.owns_storage
+            && let Some(storage) = &self.core.storage
+        {
+            storage.close();
+        }
+        report
     }
 }

@@ -42,17 +42,18 @@ mod output;
 mod process;
 mod protected;
 mod router;
+mod service;
 mod state;
 pub mod storage;
 mod topics;
 pub mod trace;
 pub mod transport;
 pub mod trust;
+pub mod types;
 pub mod untrusted_file;
 pub mod wire;
 
 pub use actor::{ComponentActor, DeadLetter, Envelope};
-pub use bindings::{Payload, RequestError, SendError, TopicError};
 pub use capability::{Grants, RateLimit};
 pub use engine::{EPOCH_TICK, EngineConfig};
 pub use error::HostError;
@@ -62,3 +63,6 @@ pub use host::{
 };
 pub use output::OutputLimit;
 pub use process::CommandGrant;
+pub use service::{Service, ServiceResult, ServiceSpec};
+pub use state::HostState;
+pub use types::{Message, Payload, RequestError, SendError, TopicError};

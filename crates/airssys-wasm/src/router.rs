@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use airssys_rt::{ActorRef, AskError, PendingAsk, System, TrySendError};
+use airssys_rt::{ActorHandle, ActorRef, AskError, PendingAsk, Reply, System, TrySendError};
 
 use crate::actor::{ComponentActor, Envelope, Kind, SharedPayload};
 use crate::bindings::{Payload, RequestError, SendError};
+use crate::service::ServiceActor;
 use crate::topics::Topics;
 
 /// What a target accepts, checked before delivery.
@@ -32,7 +33,7 @@ struct Entry {
     /// Its address (a pool member's is `name/i`), made once, not per message.
     address: Arc<str>,
     policy: Policy,
-    actor: Mutex<Option<ActorRef<ComponentActor>>>,
+    actor: Mutex<Option<Target>>,
     /// Bytes of payload queued in its mailbox.
     queued: Arc<AtomicUsize>,
 }
@@ -64,8 +65,64 @@ impl Drop for Queued {
 
 /// A target that passed the checks, with its mailbox room reserved for the payload.
 pub(crate) struct Admitted {
-    pub(crate) actor: ActorRef<ComponentActor>,
+    pub(crate) actor: Target,
     queued: Queued,
+}
+
+/// The actor at an address: a component's, or a native service's (`service.rs`). Both take
+/// the same envelopes.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Component(ActorRef<ComponentActor>),
+    Service(ActorRef<ServiceActor>),
+}
+
+impl Target {
+    fn is_alive(&self) -> bool {
+        match self {
+            Target::Component(a) => a.is_alive(),
+            Target::Service(a) => a.is_alive(),
+        }
+    }
+
+    /// Its untyped handle (to link to or monitor).
+    pub(crate) fn handle(&self) -> ActorHandle {
+        match self {
+            Target::Component(a) => a.handle(),
+            Target::Service(a) => a.handle(),
+        }
+    }
+
+    #[allow(clippy::result_large_err, reason = "the actor reference's own error, given back")]
+    fn try_tell(&self, envelope: Envelope) -> Result<(), TrySendError<Envelope>> {
+        match self {
+            Target::Component(a) => a.try_tell(envelope),
+            Target::Service(a) => a.try_tell(envelope),
+        }
+    }
+
+    async fn ask(
+        &self,
+        make: impl FnOnce(Reply<Answer>) -> Envelope,
+        timeout: Duration,
+    ) -> Result<Answer, AskError> {
+        match self {
+            Target::Component(a) => a.ask(make, timeout).await,
+            Target::Service(a) => a.ask(make, timeout).await,
+        }
+    }
+
+    #[allow(clippy::result_large_err, reason = "the actor reference's own error, given back")]
+    fn try_ask(
+        &self,
+        make: impl FnOnce(Reply<Answer>) -> Envelope,
+        timeout: Duration,
+    ) -> Result<PendingAsk<Answer>, TrySendError<Envelope>> {
+        match self {
+            Target::Component(a) => a.try_ask(make, timeout),
+            Target::Service(a) => a.try_ask(make, timeout),
+        }
+    }
 }
 
 /// A name that resolves to one component, or to a pool of members (`name/0`, `name/1`, ...)
@@ -218,13 +275,17 @@ impl Router {
     }
 
     /// The actor at `address`, if it is running (or waiting for a restart).
-    pub(crate) fn actor(&self, address: &str) -> Option<ActorRef<ComponentActor>> {
-        self.system.lookup::<ComponentActor>(address)
+    pub(crate) fn actor(&self, address: &str) -> Option<Target> {
+        let handle = self.system.whereis(address)?;
+        match handle.downcast::<ComponentActor>() {
+            Some(component) => Some(Target::Component(component)),
+            None => handle.downcast::<ServiceActor>().map(Target::Service),
+        }
     }
 
     /// The actor of the one component at `address` (`Ok(None)`: no such address, or it is
     /// not running). A pool's name is no one component.
-    pub(crate) fn single(&self, address: &str) -> Result<Option<ActorRef<ComponentActor>>, NotOne> {
+    pub(crate) fn single(&self, address: &str) -> Result<Option<Target>, NotOne> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let entry = match entries.get(address) {
             None => return Ok(None),
@@ -301,7 +362,7 @@ impl Router {
     }
 
     /// The running actor of an entry, through its cache.
-    fn resolve(&self, entry: &Entry) -> Option<ActorRef<ComponentActor>> {
+    fn resolve(&self, entry: &Entry) -> Option<Target> {
         let mut cached = entry.actor.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(actor) = cached.as_ref().filter(|a| a.is_alive()) {
             return Some(actor.clone());
@@ -517,7 +578,7 @@ pub(crate) async fn ask(
 fn request_envelope(
     sender: Arc<str>,
     payload: SharedPayload,
-    reply: airssys_rt::Reply<Answer>,
+    reply: Reply<Answer>,
     stamp: Stamp,
     queued: Queued,
 ) -> Envelope {

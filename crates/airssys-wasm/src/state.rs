@@ -24,7 +24,10 @@ const MAX_RESOURCES: usize = 4096;
 /// Longest `call` timeout a guest may ask for.
 const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub(crate) struct HostState {
+/// The data of a component instance's store: what the host keeps per instance (its
+/// address, grants, limits, WASI context). Host functions an embedder adds
+/// ([`HostBuilder::linker`](crate::HostBuilder::linker)) get it as their store's data.
+pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) address: Arc<str>,
@@ -334,7 +337,18 @@ impl messaging::Host for HostState {
     }
 }
 
+impl std::fmt::Debug for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostState").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
 impl HostState {
+    /// The address of the component this instance runs (a pool member's is `name/i`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
     /// The trace context of what the running handler sends: a child of its message's.
     fn child_trace(&self) -> Option<TraceContext> {
         self.trace.as_ref().map(TraceContext::child)

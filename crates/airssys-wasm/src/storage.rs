@@ -136,6 +136,11 @@ pub trait Backend: Send + Sync + 'static {
         writes: Vec<Write>,
     ) -> Result<Vec<Written>, StorageError>;
 
+    /// Let go of what the backend holds (files, threads): later calls fail with
+    /// [`StorageError::Unavailable`]. The host calls it when it shuts down, for a store it
+    /// opened itself. The default does nothing.
+    fn close(&self) {}
+
     /// A point read that cannot block for long, done on the caller's thread (an async
     /// executor thread), or `None` if this backend cannot promise that (the host then reads
     /// on tokio's blocking pool). The default is `None`.
@@ -194,6 +199,11 @@ impl Storage {
     /// A store over `backend`.
     pub fn new(backend: impl Backend) -> Self {
         Storage { backend: Arc::new(backend) }
+    }
+
+    /// Close the store (see [`Backend::close`]).
+    pub(crate) fn close(&self) {
+        self.backend.close();
     }
 
     /// The default store: a redb database in `dir` (created, private to this user).

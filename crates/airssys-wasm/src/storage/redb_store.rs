@@ -53,7 +53,8 @@ struct Job {
 
 /// A redb database with a group-committing writer thread, which also closes it.
 pub struct RedbBackend {
-    db: std::sync::Arc<Database>,
+    /// `None` once closed.
+    db: std::sync::RwLock<Option<std::sync::Arc<Database>>>,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
 }
 
@@ -119,16 +120,20 @@ impl RedbBackend {
             .name("airssys-storage".into())
             .spawn(move || writer(writer_db, &rx))
             .map_err(|e| StorageError::Unavailable(format!("cannot start the writer: {e}")))?;
-        Ok(RedbBackend { db, jobs: Mutex::new(Some(tx)) })
+        Ok(RedbBackend { db: std::sync::RwLock::new(Some(db)), jobs: Mutex::new(Some(tx)) })
+    }
+
+    /// The open database, or why there is none.
+    fn db(&self) -> Result<std::sync::Arc<Database>, StorageError> {
+        self.db.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| {
+            StorageError::Unavailable("the storage is closed (its host shut down)".into())
+        })
     }
 }
 
 impl Drop for RedbBackend {
     fn drop(&mut self) {
-        // Closing the queue ends the writer once it has answered what it holds; it then
-        // closes the database itself (file I/O), so that this drop, often on an executor
-        // thread, does no redb work. Reopening in this process waits for that close.
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.close();
     }
 }
 
@@ -288,8 +293,16 @@ fn apply(
 }
 
 impl Backend for RedbBackend {
+    /// Closing the queue ends the writer once it has answered what it holds; it then closes
+    /// the database itself (file I/O), so that this call, often on an executor thread, does
+    /// no redb work. Reopening in this process waits for that close.
+    fn close(&self) {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.db.write().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
     fn get(&self, scope: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let txn = self.db.begin_read().map_err(unavailable)?;
+        let txn = self.db()?.begin_read().map_err(unavailable)?;
         let table = match txn.open_table(DATA) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -332,7 +345,7 @@ impl Backend for RedbBackend {
     }
 
     fn usage(&self, scope: &str) -> Result<Usage, StorageError> {
-        let txn = self.db.begin_read().map_err(unavailable)?;
+        let txn = self.db()?.begin_read().map_err(unavailable)?;
         let table = txn.open_table(USAGE).map_err(unavailable)?;
         let (bytes, keys) = table.get(scope).map_err(unavailable)?.map_or((0, 0), |g| g.value());
         Ok(Usage { bytes, keys })
@@ -384,7 +397,7 @@ impl RedbBackend {
         limit: usize,
         mut visit: impl FnMut(&str, &[u8]),
     ) -> Result<(), StorageError> {
-        let txn = self.db.begin_read().map_err(unavailable)?;
+        let txn = self.db()?.begin_read().map_err(unavailable)?;
         let table = txn.open_table(DATA).map_err(unavailable)?;
         let start = match after {
             Some(a) if a >= prefix => Bound::Excluded((scope, a)),

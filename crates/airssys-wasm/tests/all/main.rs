@@ -16,7 +16,8 @@ mod manifest; // the app manifest: parsing, errors, schema
 mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components
 mod sdk; // components written with the guest SDK
-mod security; // capabilities: targets, senders, topics, rate, pending requests, commands, files
+mod security;
+mod services; // native services at addresses; the host as a shared handle // capabilities: targets, senders, topics, rate, pending requests, commands, files
 mod soak; // steady mixed traffic: memory, files, pending requests and audit stay flat
 mod storage; // durable per-component storage
 mod supervision; // traps, restarts, dead letters
