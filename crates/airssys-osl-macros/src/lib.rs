@@ -18,6 +18,8 @@
 //! other than `&self`, parameters other than `(op: Operation, ctx: &Context)`, an operation
 //! implemented twice, or a method name that is no operation (helpers go in another `impl`).
 
+#![deny(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::Span;
 use quote::quote;

@@ -48,6 +48,8 @@
 //!
 //! Unix only (paths, signals and Unix sockets).
 
+#![deny(missing_docs)]
+
 extern crate self as airssys_osl;
 
 mod error;

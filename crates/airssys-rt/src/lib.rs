@@ -24,6 +24,8 @@
 //!
 //! This crate knows nothing of WebAssembly; `airssys-wasm` builds component actors on it.
 
+#![deny(missing_docs)]
+
 mod actor;
 mod actor_ref;
 mod cell;

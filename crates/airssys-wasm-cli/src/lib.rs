@@ -3,5 +3,7 @@
 //! binary uses them; being a library lets the fuzz targets (`fuzz/`) and the property tests
 //! drive them directly, without a socket.
 
+#![deny(missing_docs)]
+
 pub mod payload;
 pub mod protocol;

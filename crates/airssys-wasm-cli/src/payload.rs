@@ -69,7 +69,9 @@ pub fn show(value: &serde_json::Value) -> String {
 /// A payload on the control socket: its codec and its bytes in base64.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WirePayload {
+    /// Its multicodec code.
     pub codec: u32,
+    /// Its bytes, in base64.
     pub base64: String,
 }
 

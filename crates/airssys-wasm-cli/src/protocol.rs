@@ -19,19 +19,90 @@ use crate::payload::WirePayload;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
 pub enum Request {
+    /// List the components and their state (`airssys ps`).
     Ps,
-    Send { target: String, payload: WirePayload },
-    Call { target: String, payload: WirePayload, timeout_ms: u64 },
-    Stop { name: String },
-    Restart { name: String },
-    StoreGet { component: String, key: String },
-    StorePut { component: String, key: String, base64: String },
-    StoreRm { component: String, key: String },
-    StoreLs { component: String, prefix: String },
-    StoreExport { component: String },
-    StoreImport { component: String, lines: String },
-    Audit { component: Option<String>, decisions: Vec<String> },
-    Logs { lines: usize, follow: bool },
+    /// Send a message from `host` to `target`.
+    Send {
+        /// The address to send to.
+        target: String,
+        /// What to send.
+        payload: WirePayload,
+    },
+    /// Call `target` from `host` and wait for its response.
+    Call {
+        /// The address to call.
+        target: String,
+        /// What to send.
+        payload: WirePayload,
+        /// How long to wait for the response (at most [`MAX_CALL_TIMEOUT`]).
+        timeout_ms: u64,
+    },
+    /// Stop a component and remove it.
+    Stop {
+        /// Its name.
+        name: String,
+    },
+    /// Stop a component and start it again from its spec.
+    Restart {
+        /// Its name.
+        name: String,
+    },
+    /// A value in a component's store.
+    StoreGet {
+        /// The component whose store it is.
+        component: String,
+        /// The key.
+        key: String,
+    },
+    /// Set a value in a component's store.
+    StorePut {
+        /// The component whose store it is.
+        component: String,
+        /// The key.
+        key: String,
+        /// The value, in base64.
+        base64: String,
+    },
+    /// Remove a key from a component's store.
+    StoreRm {
+        /// The component whose store it is.
+        component: String,
+        /// The key.
+        key: String,
+    },
+    /// The keys of a component's store that start with `prefix`.
+    StoreLs {
+        /// The component whose store it is.
+        component: String,
+        /// The prefix the keys start with.
+        prefix: String,
+    },
+    /// A component's store as JSON lines.
+    StoreExport {
+        /// The component whose store it is.
+        component: String,
+    },
+    /// Write JSON lines (as `store-export` gives them) into a component's store.
+    StoreImport {
+        /// The component whose store it is.
+        component: String,
+        /// The lines.
+        lines: String,
+    },
+    /// Records of the audit log, filtered.
+    Audit {
+        /// Only this component's records, when given.
+        component: Option<String>,
+        /// Only records with one of these decisions (`allow`, `deny`, ...); empty: all.
+        decisions: Vec<String>,
+    },
+    /// The app's recent log lines, and new ones as they come when `follow` is set.
+    Logs {
+        /// How many recent lines.
+        lines: usize,
+        /// Keep streaming new lines.
+        follow: bool,
+    },
 }
 
 /// The longest wait a `call` request may ask for.

@@ -51,6 +51,8 @@
 //! The WIT contract is `wit/airssys.wit` (`airssys:component@0.2.0`) in the AirsSys
 //! repository; components in other languages implement the same world.
 
+#![deny(missing_docs)]
+
 mod codec;
 mod component;
 pub mod config;

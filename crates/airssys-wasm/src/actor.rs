@@ -37,7 +37,7 @@ impl From<SharedPayload> for Payload {
 }
 
 /// What a component's mailbox carries.
-pub struct Envelope(pub(crate) Kind);
+pub(crate) struct Envelope(pub(crate) Kind);
 
 pub(crate) enum Kind {
     /// A message for `handle-message`.
@@ -196,7 +196,7 @@ struct Live {
 }
 
 /// The actor that runs one component instance. Created by its supervisor's child factory.
-pub struct ComponentActor {
+pub(crate) struct ComponentActor {
     shared: Arc<Shared>,
     live: Option<Live>,
     /// The store of an instance not made yet: `started` makes the store, the first envelope

@@ -18,6 +18,8 @@
 //! one audit log, and signed components; the TOML app manifest (`docs/manifest.md`,
 //! [`manifest`]). Not built yet: durable storage (its own issue).
 
+#![deny(missing_docs)]
+
 mod actor;
 mod app_grants;
 mod audit;
@@ -53,7 +55,7 @@ pub mod types;
 pub mod untrusted_file;
 pub mod wire;
 
-pub use actor::{ComponentActor, DeadLetter, Envelope};
+pub use actor::DeadLetter;
 pub use capability::{Grants, RateLimit};
 pub use engine::{EPOCH_TICK, EngineConfig};
 pub use error::HostError;
