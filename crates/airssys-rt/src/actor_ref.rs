@@ -9,13 +9,13 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::actor::Actor;
-use crate::cell::{Cell, CellOps};
+use crate::cell::{Cell, CellOps, LifecycleOps, MailboxOps};
 use crate::deadline::Expire;
 use crate::error::{AskError, SendError, TrySendError};
 use crate::exit::{ActorId, ExitReason};
 use crate::mailbox::{Delivery, DropPolicy};
 use crate::metrics::ActorMetrics;
-use crate::reply::{Reply, Slot};
+use crate::reply::{AnswerSlot, Reply};
 use crate::timer::Timer;
 
 /// A cheap, cloneable, typed reference to an actor. It stays valid across restarts by the
@@ -90,8 +90,8 @@ impl<A: Actor> ActorRef<A> {
         if self.cell.is_current_task() {
             return Err(AskError::CallingSelf);
         }
-        let slot = Slot::new();
-        let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<Slot<R>>;
+        let slot = AnswerSlot::new();
+        let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<AnswerSlot<R>>;
         self.cell.deadlines.register(timeout, expire);
         let _abandon = Abandon(&slot);
         let reply = Reply::new(Arc::clone(&slot), self.target());
@@ -126,8 +126,8 @@ impl<A: Actor> ActorRef<A> {
         make: impl FnOnce(Reply<R>) -> A::Msg,
         timeout: Duration,
     ) -> Result<PendingAsk<R>, TrySendError<A::Msg>> {
-        let slot = Slot::new();
-        let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<Slot<R>>;
+        let slot = AnswerSlot::new();
+        let expire: Weak<dyn Expire> = Arc::downgrade(&slot) as Weak<AnswerSlot<R>>;
         let pending =
             PendingAsk { slot: Arc::clone(&slot), forwarded: false, target: self.target() };
         match self.cell.try_push(make(Reply::new(slot, self.target())), None) {
@@ -384,7 +384,7 @@ impl<M: Send + 'static, T: 'static> RecipientOps<T> for Mapped<M, T> {
 /// The answer to a [`ActorRef::try_ask`], still to come.
 #[must_use = "the answer is lost if the pending ask is dropped"]
 pub struct PendingAsk<R> {
-    slot: Arc<Slot<R>>,
+    slot: Arc<AnswerSlot<R>>,
     /// The outcome was forwarded: dropping this abandons nothing.
     forwarded: bool,
     /// The actor asked: awaiting its answer from its own task fails with `CallingSelf`.
@@ -431,7 +431,7 @@ impl<R> Drop for PendingAsk<R> {
     }
 }
 
-struct Abandon<'a, R>(&'a Slot<R>);
+struct Abandon<'a, R>(&'a AnswerSlot<R>);
 
 impl<R> Drop for Abandon<'_, R> {
     fn drop(&mut self) {

@@ -10,11 +10,13 @@
 //! started again by the next ask, so a system that is dropped leaves no task behind.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use crate::sync::lock;
 
 /// Something that can time out: told once its deadline has passed.
 pub(crate) trait Expire: Send + Sync {
@@ -31,8 +33,9 @@ struct Queue {
     compact_at: usize,
 }
 
+/// The queues of pending asks, by timeout length, and the reaper's bookkeeping.
 #[derive(Default)]
-struct Inner {
+struct Queues {
     queues: BTreeMap<Duration, Queue>,
     /// Entries in all queues, and the count at which all queues are swept of finished asks
     /// (timeouts computed per ask can make many small queues that per-queue pruning misses).
@@ -47,7 +50,7 @@ struct Inner {
 
 /// One per system; see the module docs.
 pub(crate) struct Deadlines {
-    inner: Mutex<Inner>,
+    inner: Mutex<Queues>,
     wake_reaper: Notify,
     /// The runtime the system was created in: the reaper runs there even when an ask is
     /// made from outside any runtime (a plain thread holding an `ActorRef`).
@@ -68,10 +71,6 @@ impl std::fmt::Debug for Deadlines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Deadlines")
     }
-}
-
-fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 const MIN_COMPACT: usize = 64;

@@ -40,6 +40,7 @@ pub mod pubsub;
 mod reply;
 mod spawn;
 pub mod supervisor;
+mod sync;
 mod system;
 mod timer;
 

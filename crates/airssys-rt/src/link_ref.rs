@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::actor::Actor;
 use crate::actor_ref::{ActorHandle, ActorRef};
-use crate::cell::{CellOps, Signal};
+use crate::cell::{MailboxOps, RelationOps, Signal};
 use crate::exit::{ActorId, Down, ExitReason, ExitSignal, MonitorRef};
 
 /// One incarnation of a running actor, as the owner of its links and monitors. Made by

@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 use crate::actor_ref::Recipient;
 use crate::error::{TopicError, TrySendError};
 use crate::exit::ActorId;
+use crate::sync::{read, write};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -139,10 +140,11 @@ pub struct PublishReport {
 /// Subscriptions are kept by id, in subscription order: subscribing and unsubscribing cost
 /// O(log n), and removing the dead found by a publish costs as much per dead subscriber.
 pub struct PubSub<T> {
-    inner: Arc<Inner<T>>,
+    inner: Arc<Subscriptions<T>>,
 }
 
-struct Inner<T> {
+/// What the clones of a `PubSub` share: the subscriptions, by id.
+struct Subscriptions<T> {
     next: AtomicU64,
     subs: RwLock<BTreeMap<SubscriptionId, Subscription<T>>>,
 }
@@ -169,7 +171,10 @@ impl<T: Clone + Send + 'static> PubSub<T> {
     /// An empty broker.
     pub fn new() -> Self {
         PubSub {
-            inner: Arc::new(Inner { next: AtomicU64::new(1), subs: RwLock::new(BTreeMap::new()) }),
+            inner: Arc::new(Subscriptions {
+                next: AtomicU64::new(1),
+                subs: RwLock::new(BTreeMap::new()),
+            }),
         }
     }
 
@@ -181,20 +186,20 @@ impl<T: Clone + Send + 'static> PubSub<T> {
     ) -> Result<SubscriptionId, TopicError> {
         let pattern = Pattern::parse(pattern)?;
         let id = SubscriptionId(self.inner.next.fetch_add(1, Ordering::Relaxed));
-        let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+        let mut subs = write(&self.inner.subs);
         subs.insert(id, Subscription { pattern, recipient });
         Ok(id)
     }
 
     /// Remove one subscription. Returns false if it did not exist.
     pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
-        let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+        let mut subs = write(&self.inner.subs);
         subs.remove(&id).is_some()
     }
 
     /// Remove every subscription of one actor. Returns how many were removed.
     pub fn unsubscribe_actor(&self, actor: ActorId) -> usize {
-        let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+        let mut subs = write(&self.inner.subs);
         let before = subs.len();
         subs.retain(|_, s| s.recipient.id() != actor);
         before - subs.len()
@@ -206,7 +211,7 @@ impl<T: Clone + Send + 'static> PubSub<T> {
         let mut report = PublishReport::default();
         let mut dead = Vec::new();
         {
-            let subs = self.inner.subs.read().unwrap_or_else(|e| e.into_inner());
+            let subs = read(&self.inner.subs);
             for (id, sub) in subs.iter().filter(|(_, s)| s.pattern.matches(topic)) {
                 match sub.recipient.try_tell(msg.clone()) {
                     Ok(()) => report.delivered += 1,
@@ -217,7 +222,7 @@ impl<T: Clone + Send + 'static> PubSub<T> {
         }
         if !dead.is_empty() {
             report.removed_dead = dead.len();
-            let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+            let mut subs = write(&self.inner.subs);
             for id in &dead {
                 subs.remove(id);
             }
@@ -227,7 +232,7 @@ impl<T: Clone + Send + 'static> PubSub<T> {
 
     /// Number of live subscriptions (dead subscribers are removed first).
     pub fn subscription_count(&self) -> usize {
-        let mut subs = self.inner.subs.write().unwrap_or_else(|e| e.into_inner());
+        let mut subs = write(&self.inner.subs);
         subs.retain(|_, s| s.recipient.is_alive());
         subs.len()
     }

@@ -2,13 +2,14 @@
 //! actor gets, and the system's deadline reaper.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
 use crate::cell::CellOps;
 use crate::deadline::Expire;
 use crate::error::AskError;
 use crate::exit::ExitReason;
+use crate::sync::lock;
 
 /// An answer slot whose `Reply` was dropped unanswered, told by the actor it was sent to
 /// whether that actor exited (and why) once it knows.
@@ -27,7 +28,7 @@ struct State<R> {
     /// While an outcome is forwarded, the slot keeps itself alive (no asker holds it), until
     /// the outcome is handed over: the replier, the actor's end and the reaper reach it by
     /// weak references.
-    keep_alive: Option<Arc<Slot<R>>>,
+    keep_alive: Option<Arc<AnswerSlot<R>>>,
     /// The `Reply` was dropped without answering (and the asker was told why).
     replier_gone: bool,
     /// The exit reason of the actor that dropped it, when it exited.
@@ -38,12 +39,9 @@ struct State<R> {
     waker: Option<Waker>,
 }
 
-pub(crate) struct Slot<R> {
+/// The answer slot of one ask (see the module docs).
+pub(crate) struct AnswerSlot<R> {
     state: Mutex<State<R>>,
-}
-
-fn lock<R>(slot: &Slot<R>) -> MutexGuard<'_, State<R>> {
-    slot.state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn wake(waker: Option<Waker>) {
@@ -52,9 +50,9 @@ fn wake(waker: Option<Waker>) {
     }
 }
 
-impl<R> Slot<R> {
+impl<R> AnswerSlot<R> {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Slot {
+        Arc::new(AnswerSlot {
             state: Mutex::new(State {
                 value: None,
                 forward: None,
@@ -70,7 +68,7 @@ impl<R> Slot<R> {
 
     /// The asker's side: the answer, or why there is none.
     pub(crate) fn poll_answer(&self, cx: &mut Context<'_>) -> Poll<Result<R, AskError>> {
-        let mut st = lock(self);
+        let mut st = lock(&self.state);
         if let Some(v) = st.value.take() {
             return Poll::Ready(Ok(v));
         }
@@ -82,7 +80,7 @@ impl<R> Slot<R> {
 
     /// While the request still waits for mailbox room: only the deadline can end the wait.
     pub(crate) fn poll_deadline(&self, cx: &mut Context<'_>) -> Poll<Result<R, AskError>> {
-        let mut st = lock(self);
+        let mut st = lock(&self.state);
         self.poll_timed_out(&mut st, cx)
     }
 
@@ -100,7 +98,7 @@ impl<R> Slot<R> {
     /// Hand the outcome to `forward` instead of a waiting asker: at once if it is known, or
     /// when it comes (from the replier, the actor's end, or the deadline reaper).
     pub(crate) fn forward(self: &Arc<Self>, forward: Forward<R>) {
-        let mut st = lock(self);
+        let mut st = lock(&self.state);
         let known = if let Some(value) = st.value.take() {
             Some(Ok(value))
         } else if st.replier_gone {
@@ -125,7 +123,7 @@ impl<R> Slot<R> {
 
     /// The asker is done with the slot; a late answer is refused.
     pub(crate) fn abandon(&self) {
-        let mut st = lock(self);
+        let mut st = lock(&self.state);
         st.asker_gone = true;
         st.waker = None;
         let late = st.value.take();
@@ -134,7 +132,7 @@ impl<R> Slot<R> {
     }
 }
 
-impl<R: Send> Orphan for Slot<R> {
+impl<R: Send> Orphan for AnswerSlot<R> {
     fn orphaned(&self, reason: Option<ExitReason>) {
         replier_lost(self, reason);
     }
@@ -142,8 +140,8 @@ impl<R: Send> Orphan for Slot<R> {
 
 /// The replier dropped its `Reply` unanswered (`reason`: the exit of the actor that held it,
 /// if it exited).
-fn replier_lost<R>(slot: &Slot<R>, reason: Option<ExitReason>) {
-    let mut st = lock(slot);
+fn replier_lost<R>(slot: &AnswerSlot<R>, reason: Option<ExitReason>) {
+    let mut st = lock(&slot.state);
     st.replier_gone = true;
     if let Some(forward) = st.forward.take() {
         st.asker_gone = true;
@@ -159,9 +157,9 @@ fn replier_lost<R>(slot: &Slot<R>, reason: Option<ExitReason>) {
     wake(w);
 }
 
-impl<R: Send> Expire for Slot<R> {
+impl<R: Send> Expire for AnswerSlot<R> {
     fn expire(&self) {
-        let mut st = lock(self);
+        let mut st = lock(&self.state);
         if st.asker_gone {
             return;
         }
@@ -184,7 +182,7 @@ impl<R: Send> Expire for Slot<R> {
 /// unanswered makes the asker's call fail with [`AskError::NoReply`]: at the end of the
 /// handler that dropped it, carrying the actor's exit reason if that handler crashed it.
 pub struct Reply<R> {
-    slot: Option<Arc<Slot<R>>>,
+    slot: Option<Arc<AnswerSlot<R>>>,
     /// The actor the request was sent to, told when the reply is dropped unanswered.
     target: Option<(Arc<dyn CellOps>, Weak<dyn Orphan>)>,
 }
@@ -196,11 +194,11 @@ impl<R> fmt::Debug for Reply<R> {
 }
 
 impl<R> Reply<R> {
-    pub(crate) fn new(slot: Arc<Slot<R>>, target: Arc<dyn CellOps>) -> Self
+    pub(crate) fn new(slot: Arc<AnswerSlot<R>>, target: Arc<dyn CellOps>) -> Self
     where
         R: Send + 'static,
     {
-        let orphan: Weak<dyn Orphan> = Arc::downgrade(&slot) as Weak<Slot<R>>;
+        let orphan: Weak<dyn Orphan> = Arc::downgrade(&slot) as Weak<AnswerSlot<R>>;
         Reply { slot: Some(slot), target: Some((target, orphan)) }
     }
 
@@ -210,7 +208,7 @@ impl<R> Reply<R> {
         let Some(slot) = self.slot.take() else {
             return Err(value);
         };
-        let mut st = lock(&slot);
+        let mut st = lock(&slot.state);
         if st.asker_gone || st.timed_out {
             return Err(value);
         }
@@ -232,7 +230,7 @@ impl<R> Reply<R> {
     /// True if the asker stopped waiting (timed out or was dropped).
     pub fn is_closed(&self) -> bool {
         self.slot.as_ref().is_none_or(|slot| {
-            let st = lock(slot);
+            let st = lock(&slot.state);
             st.asker_gone || st.timed_out
         })
     }

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::actor::{Actor, ErrorAction};
 use crate::actor_ref::ActorRef;
-use crate::cell::{Cell, CellOps, ParentHook, Received, Refused, Signal};
+use crate::cell::{Cell, ParentHook, Received, Refused, RelationOps, Signal};
 use crate::context::Context;
 use crate::error::BoxError;
 use crate::exit::ExitReason;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::actor::Actor;
@@ -16,6 +16,7 @@ use crate::error::{RegistryError, SpawnError};
 use crate::exit::{ActorId, ExitReason};
 use crate::mailbox::MailboxConfig;
 use crate::spawn::{StartAck, start_incarnation};
+use crate::sync::lock;
 
 /// How to spawn an actor: mailbox size and an optional registered name.
 #[derive(Debug, Clone, Default)]
@@ -49,7 +50,9 @@ struct Entry {
     root: bool,
 }
 
-struct Inner {
+/// What the clones of a `System` share: the table of live actors, the name registry, and the
+/// ask deadlines.
+struct SystemState {
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     /// Live actors; ids are small sequential integers, so a fast non-DoS-resistant hash is
@@ -62,7 +65,7 @@ struct Inner {
 /// An actor system: the place actors are spawned in, found by name, and shut down together.
 /// Cheap to clone. Must be used from within a tokio runtime.
 #[derive(Clone)]
-pub struct System(Arc<Inner>);
+pub struct System(Arc<SystemState>);
 
 impl fmt::Debug for System {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -74,10 +77,6 @@ impl Default for System {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What [`System::shutdown`] achieved.
@@ -101,7 +100,7 @@ impl ShutdownReport {
 impl System {
     /// A new, empty system.
     pub fn new() -> Self {
-        System(Arc::new(Inner {
+        System(Arc::new(SystemState {
             next_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             actors: Mutex::new(FxHashMap::default()),
