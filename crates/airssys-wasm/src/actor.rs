@@ -37,9 +37,10 @@ impl From<SharedPayload> for Payload {
 }
 
 /// What a component's mailbox carries.
-pub(crate) struct Envelope(pub(crate) Kind);
+pub(crate) struct Envelope(pub(crate) Delivery);
 
-pub(crate) enum Kind {
+/// What an envelope delivers: a message, the order to start, or the outcome of a request.
+pub(crate) enum Delivery {
     /// A message for `handle-message`.
     Message {
         sender: Arc<str>,
@@ -73,14 +74,14 @@ pub(crate) enum Kind {
 impl std::fmt::Debug for Envelope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
-            Kind::Message { sender, payload, .. } => f
+            Delivery::Message { sender, payload, .. } => f
                 .debug_struct("Message")
                 .field("sender", sender)
                 .field("codec", &payload.codec)
                 .field("len", &payload.bytes.len())
                 .finish(),
-            Kind::Callback { id, .. } => f.debug_struct("Callback").field("id", id).finish(),
-            Kind::Start => f.write_str("Start"),
+            Delivery::Callback { id, .. } => f.debug_struct("Callback").field("id", id).finish(),
+            Delivery::Start => f.write_str("Start"),
         }
     }
 }
@@ -119,7 +120,7 @@ const DEAD_LETTER_CAPACITY: usize = 1024;
 impl DeadLetters {
     fn push(&self, letter: DeadLetter) {
         tracing::warn!(component = %letter.component, sender = %letter.sender, reason = %letter.reason, "message crashed its handler; recorded as a dead letter");
-        let mut log = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut log = crate::sync::lock(&self.0);
         if log.len() == DEAD_LETTER_CAPACITY {
             log.pop_front();
         }
@@ -127,7 +128,7 @@ impl DeadLetters {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<DeadLetter> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        crate::sync::lock(&self.0).iter().cloned().collect()
     }
 }
 
@@ -167,7 +168,7 @@ impl FirstInit {
 }
 
 /// What every incarnation of one component shares.
-pub(crate) struct Shared {
+pub(crate) struct ComponentSetup {
     pub(crate) address: Arc<str>,
     pub(crate) engine: Engine,
     pub(crate) pre: Arc<GuestPre>,
@@ -190,15 +191,16 @@ pub(crate) struct Shared {
     pub(crate) output: Arc<crate::output::OutputBudget>,
 }
 
-struct Live {
+/// The store and the instance of a running incarnation.
+struct RunningInstance {
     store: Store<HostState>,
     guest: Guest,
 }
 
 /// The actor that runs one component instance. Created by its supervisor's child factory.
 pub(crate) struct ComponentActor {
-    shared: Arc<Shared>,
-    live: Option<Live>,
+    setup: Arc<ComponentSetup>,
+    live: Option<RunningInstance>,
     /// The store of an instance not made yet: `started` makes the store, the first envelope
     /// instantiates and runs `init` in it (so that no supervisor waits for an `init`).
     unstarted: Option<Store<HostState>>,
@@ -214,21 +216,21 @@ impl Drop for ComponentActor {
     /// tells whoever waits for that `init`, so that no spawn waits forever.
     fn drop(&mut self) {
         if self.unstarted.is_some() || self.starting {
-            self.shared.first_init.report(Err("stopped before its init finished".into()));
+            self.setup.first_init.report(Err("stopped before its init finished".into()));
         }
     }
 }
 
 impl std::fmt::Debug for ComponentActor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComponentActor").field("address", &self.shared.address).finish()
+        f.debug_struct("ComponentActor").field("address", &self.setup.address).finish()
     }
 }
 
 impl ComponentActor {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(setup: Arc<ComponentSetup>) -> Self {
         ComponentActor {
-            shared,
+            setup,
             live: None,
             unstarted: None,
             failed_first_start: false,
@@ -274,38 +276,38 @@ impl ComponentActor {
     async fn start(&mut self) -> Result<(), BoxError> {
         let Some(mut store) = self.unstarted.take() else { return Ok(()) };
         self.starting = true;
-        let shared = &self.shared;
-        Self::arm(&mut store, shared.cpu_per_message, shared.fuel_per_message);
+        let setup = &self.setup;
+        Self::arm(&mut store, setup.cpu_per_message, setup.fuel_per_message);
         let meter = store.data().cpu.meter();
         let started = meter.wrap(async {
-            let guest = shared.pre.instantiate(&mut store).await?;
+            let guest = setup.pre.instantiate(&mut store).await?;
             guest
-                .init(&mut store, &shared.config)
+                .init(&mut store, &setup.config)
                 .await?
                 .map_err(|e| format!("init failed: {}", airssys_osl::Escaped(&e)))?;
             Ok::<_, BoxError>(guest)
         });
-        let started = match tokio::time::timeout(shared.init_timeout, started).await {
+        let started = match tokio::time::timeout(setup.init_timeout, started).await {
             Ok(started) => started,
             Err(_) => Err(format!(
                 "init did not finish within {:?} (limits.init_timeout)",
-                shared.init_timeout
+                setup.init_timeout
             )
             .into()),
         };
         self.starting = false;
-        let shared = &self.shared;
+        let setup = &self.setup;
         match started {
             Ok(guest) => {
                 store.data_mut().cpu.disarm();
-                self.live = Some(Live { store, guest });
-                shared.first_init.report(Ok(()));
+                self.live = Some(RunningInstance { store, guest });
+                setup.first_init.report(Ok(()));
                 Ok(())
             }
             Err(e) => {
                 let reason = airssys_osl::escaped(&e.to_string());
-                shared.router.audit.lifecycle(&shared.address, "init", "crash", reason.clone());
-                if shared.first_init.report(Err(reason.clone())) {
+                setup.router.audit.lifecycle(&setup.address, "init", "crash", reason.clone());
+                if setup.first_init.report(Err(reason.clone())) {
                     self.failed_first_start = true;
                     return Ok(());
                 }
@@ -318,7 +320,7 @@ impl ComponentActor {
     /// crashes the component.
     async fn notify(&mut self, notice: Notice) -> Result<(), BoxError> {
         let Some(live) = self.live.as_mut() else { return Ok(()) };
-        Self::arm(&mut live.store, self.shared.cpu_per_message, self.shared.fuel_per_message);
+        Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();
         let done = meter.wrap(live.guest.handle_notice(&mut live.store, &notice)).await;
         live.store.data_mut().cpu.disarm();
@@ -332,8 +334,8 @@ impl ComponentActor {
     /// An export trapped: the crash is audited and the instance, in an unknown state now,
     /// dropped at once. Returns the trap's text.
     fn trapped(&mut self, export: &'static str, trap: &wasmtime::Error) -> String {
-        let reason = trap_reason(&self.shared.address, trap);
-        self.shared.router.audit.lifecycle(&self.shared.address, export, "crash", reason.clone());
+        let reason = trap_reason(&self.setup.address, trap);
+        self.setup.router.audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
         self.live = None;
         reason
     }
@@ -347,41 +349,40 @@ impl Actor for ComponentActor {
         // gen_server with a `terminate`): its `shutdown` export runs. An exit signal it gets
         // otherwise ends it (`handle_exit`).
         ctx.trap_exits(true);
-        let shared = &self.shared;
+        let setup = &self.setup;
         // One budget for every memory and table of the instance (counted from zero: a
         // fresh instance).
-        let limits =
-            crate::limiter::Limits::new(shared.max_memory_bytes, Arc::clone(&shared.memory));
+        let limits = crate::limiter::Limits::new(setup.max_memory_bytes, Arc::clone(&setup.memory));
         // Deny by default: only the granted environment, directories and network.
         let wasi = crate::capability::wasi_ctx(
-            &shared.address,
-            &shared.wasi,
-            &shared.router.audit,
-            &shared.output,
+            &setup.address,
+            &setup.wasi,
+            &setup.router.audit,
+            &setup.output,
         )?;
         if ctx.incarnation() > 1 {
-            shared.router.audit.lifecycle(
-                &shared.address,
+            setup.router.audit.lifecycle(
+                &setup.address,
                 "restart",
                 "restart",
                 format!("incarnation {}", ctx.incarnation()),
             );
         }
         let state = HostState::new(
-            Arc::clone(&shared.address),
-            Arc::clone(&shared.config),
-            shared.router.clone(),
+            Arc::clone(&setup.address),
+            Arc::clone(&setup.config),
+            setup.router.clone(),
             limits,
-            Arc::clone(&shared.caps),
+            Arc::clone(&setup.caps),
             wasi,
-            Arc::clone(&shared.output),
+            Arc::clone(&setup.output),
             crate::cpu_budget::CpuBudget::new(
-                shared.engine.ticks.clone(),
-                shared.engine.compute_slots.clone(),
+                setup.engine.ticks.clone(),
+                setup.engine.compute_slots.clone(),
             ),
             ctx.link_ref(),
         );
-        let mut store = Store::new(&shared.engine.inner, state);
+        let mut store = Store::new(&setup.engine.inner, state);
         store.limiter(|s| &mut s.limits);
         // At every epoch tick: trap a handler past its CPU budget, otherwise yield the
         // worker thread so that other actors run while this guest computes.
@@ -390,7 +391,7 @@ impl Actor for ComponentActor {
         // Instantiate and `init` in this actor's own task, as its first envelope, not in this
         // hook (its supervisor waits for the hook): a slow or hostile `init` holds nobody but
         // this component. Messages that come meanwhile wait in its mailbox.
-        ctx.myself().tell_unbounded(Envelope(Kind::Start));
+        ctx.myself().tell_unbounded(Envelope(Delivery::Start));
         Ok(())
     }
 
@@ -404,7 +405,7 @@ impl Actor for ComponentActor {
         }
         if self.failed_first_start {
             // Waiting to be removed: a caller learns at once that nothing will answer.
-            if let Kind::Message { reply: Some(reply), .. } = envelope.0 {
+            if let Delivery::Message { reply: Some(reply), .. } = envelope.0 {
                 let _ = reply
                     .send(Err(RequestError::Refused(crate::bindings::SendError::TargetStopped)));
             }
@@ -414,26 +415,22 @@ impl Actor for ComponentActor {
             return Err("component instance missing".into());
         };
         let (sender, payload, reply, correlation, topic, trace) = match envelope.0 {
-            Kind::Message { sender, payload, reply, correlation, topic, trace, queued } => {
+            Delivery::Message { sender, payload, reply, correlation, topic, trace, queued } => {
                 // Out of the mailbox: its bytes no longer count against it.
                 drop(queued);
                 (sender, payload, reply, correlation, topic, trace)
             }
-            Kind::Start => return Ok(()),
-            Kind::Callback { id, outcome, instance } => {
+            Delivery::Start => return Ok(()),
+            Delivery::Callback { id, outcome, instance } => {
                 if !live.store.data().made_request(&instance) {
                     tracing::debug!(
-                        component = %self.shared.address,
+                        component = %self.setup.address,
                         id,
                         "dropped the callback of a request made by an earlier instance"
                     );
                     return Ok(());
                 }
-                Self::arm(
-                    &mut live.store,
-                    self.shared.cpu_per_message,
-                    self.shared.fuel_per_message,
-                );
+                Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
                 let outcome = outcome.as_ref().map(Option::as_ref);
                 let meter = live.store.data().cpu.meter();
                 let call = live.guest.handle_callback(&mut live.store, id, outcome);
@@ -456,7 +453,7 @@ impl Actor for ComponentActor {
             trace: trace.map(|t| t.to_string()),
         };
         live.store.data_mut().trace = trace;
-        Self::arm(&mut live.store, self.shared.cpu_per_message, self.shared.fuel_per_message);
+        Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();
         let outcome = meter.wrap(live.guest.handle_message(&mut live.store, &message)).await;
         live.store.data_mut().cpu.disarm();
@@ -473,8 +470,8 @@ impl Actor for ComponentActor {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RequestError::ReceiverCrashed(reason.clone())));
                 }
-                self.shared.dead_letters.push(DeadLetter {
-                    component: Arc::clone(&self.shared.address),
+                self.setup.dead_letters.push(DeadLetter {
+                    component: Arc::clone(&self.setup.address),
                     sender,
                     codec: message.payload.codec,
                     bytes: message.payload.bytes,
@@ -507,7 +504,7 @@ impl Actor for ComponentActor {
                 signal
                     .from
                     .name()
-                    .filter(|name| self.shared.router.single(name).is_ok_and(|a| a.is_some()))
+                    .filter(|name| self.setup.router.single(name).is_ok_and(|a| a.is_some()))
             });
             if let Some(partner) = partner.filter(|_| relations.traps_exits) {
                 let notice = Notice::Exit(crate::bindings::ExitNotice {
@@ -541,19 +538,19 @@ impl Actor for ComponentActor {
         let Some(mut live) = self.live.take() else {
             return;
         };
-        Self::arm(&mut live.store, self.shared.shutdown_deadline, self.shared.fuel_per_message);
+        Self::arm(&mut live.store, self.setup.shutdown_deadline, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();
         let graceful = meter.wrap(live.guest.shutdown(&mut live.store));
-        match tokio::time::timeout(self.shared.shutdown_deadline, graceful).await {
+        match tokio::time::timeout(self.setup.shutdown_deadline, graceful).await {
             Ok(Ok(())) => {}
             Ok(Err(trap)) => {
                 let error = airssys_osl::escaped(&trap.to_string());
-                tracing::warn!(component = %self.shared.address, %error, "shutdown trapped")
+                tracing::warn!(component = %self.setup.address, %error, "shutdown trapped")
             }
             Err(_) => {
-                tracing::warn!(component = %self.shared.address, "shutdown did not finish in time")
+                tracing::warn!(component = %self.setup.address, "shutdown did not finish in time")
             }
         }
-        tracing::debug!(component = %self.shared.address, %reason, "component stopped");
+        tracing::debug!(component = %self.setup.address, %reason, "component stopped");
     }
 }

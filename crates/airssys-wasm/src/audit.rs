@@ -113,7 +113,7 @@ impl Audit {
         rule: &str,
     ) -> bool {
         let suppressed = {
-            let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+            let mut budgets = crate::sync::lock(&self.budgets);
             let now = Instant::now();
             let budget = budgets.entry(component.to_owned()).or_insert(Budget {
                 tokens: DENIAL_BURST,

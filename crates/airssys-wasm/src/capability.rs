@@ -253,7 +253,7 @@ impl Capabilities {
     /// Take one token from the rate bucket, if there is one.
     fn spend(&self) -> Result<(), Refusal> {
         let Some((limit, bucket)) = &self.rate else { return Ok(()) };
-        let mut bucket = bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bucket = crate::sync::lock(bucket);
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(bucket.last).min(Duration::from_secs(3600));
         bucket.last = now;

@@ -49,7 +49,7 @@ fn kind(item: &ComponentItem) -> &'static str {
 /// contract is described, with [`Inspection::misfit`] saying why.
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, HostError> {
     let settings = crate::EngineConfig { pool_components: None, ..Default::default() };
-    let linked = crate::host::Linked::new(&settings, false, &[])?;
+    let linked = crate::host::ContractLinker::new(&settings, false, &[])?;
     let load = |reason: String| HostError::Load { name: "(inspected file)".into(), reason };
     let component = wasmtime::component::Component::new(&linked.engine.inner, bytes)
         .map_err(|e| load(format!("{e:#}")))?;
@@ -80,7 +80,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, HostError> {
 pub fn precompile(bytes: &[u8], cache_dir: &std::path::Path) -> Result<bool, HostError> {
     let settings =
         crate::EngineConfig { cache_dir: Some(cache_dir.to_owned()), ..Default::default() };
-    let linked = crate::host::Linked::new(&settings, false, &[])?;
+    let linked = crate::host::ContractLinker::new(&settings, false, &[])?;
     let digest = crate::cache::digest(bytes);
     let load = |reason: String| HostError::Load { name: "(precompiled file)".into(), reason };
     let (_, cached) = linked.engine.compile(bytes, &digest).map_err(|e| load(format!("{e:#}")))?;

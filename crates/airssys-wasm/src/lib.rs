@@ -47,6 +47,7 @@ mod router;
 mod service;
 mod state;
 pub mod storage;
+mod sync;
 mod topics;
 pub mod trace;
 pub mod transport;

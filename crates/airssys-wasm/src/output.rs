@@ -85,7 +85,7 @@ impl OutputBudget {
     /// the lines dropped since the last one written; `None` if it is dropped.
     fn take(&self, len: usize) -> Option<u64> {
         let l = &self.limit;
-        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = crate::sync::lock(&self.buckets);
         let now = Instant::now();
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64().min(3600.0);
         b.last = now;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use airssys_rt::{ActorHandle, ActorRef, AskError, PendingAsk, Reply, System, TrySendError};
 
-use crate::actor::{ComponentActor, Envelope, Kind, SharedPayload};
+use crate::actor::{ComponentActor, Delivery, Envelope, SharedPayload};
 use crate::bindings::{Payload, RequestError, SendError};
 use crate::service::ServiceActor;
 use crate::topics::Topics;
@@ -128,7 +128,7 @@ impl Target {
 /// A name that resolves to one component, or to a pool of members (`name/0`, `name/1`, ...)
 /// served round-robin.
 #[derive(Debug)]
-enum Slot {
+enum Route {
     One(Arc<Entry>),
     Pool { members: Box<[Arc<Entry>]>, next: AtomicUsize },
 }
@@ -153,7 +153,7 @@ pub(crate) enum NotOne {
 pub(crate) struct Router {
     system: System,
     pub(crate) audit: crate::audit::Audit,
-    entries: Arc<RwLock<HashMap<Arc<str>, Slot>>>,
+    entries: Arc<RwLock<HashMap<Arc<str>, Route>>>,
     pub(crate) topics: Arc<Topics>,
     /// Ids of the requests and calls the host (no component) makes.
     host_requests: Arc<AtomicU64>,
@@ -204,7 +204,7 @@ impl Router {
         // in form, and not one of this host's own (nor `host`), so that it cannot pass for a
         // local sender; an invalid trace context is dropped.
         let sender = envelope.sender();
-        let own = self.entries.read().unwrap_or_else(|e| e.into_inner()).contains_key(sender);
+        let own = crate::sync::read(&self.entries).contains_key(sender);
         if !is_address(sender) || own {
             return Err(ReceiveError::Refused(SendError::NotPermitted));
         }
@@ -246,28 +246,28 @@ impl Router {
                 queued: Arc::default(),
             })
         };
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = crate::sync::write(&self.entries);
         if entries.contains_key(&name) || members.iter().any(|m| entries.contains_key(m)) {
             return false;
         }
         if members.is_empty() {
             let one = entry(&name);
-            entries.insert(name, Slot::One(one));
+            entries.insert(name, Route::One(one));
             return true;
         }
         let mut pool = Vec::with_capacity(members.len());
         for member in members {
             let e = entry(member);
             pool.push(Arc::clone(&e));
-            entries.insert(Arc::clone(member), Slot::One(e));
+            entries.insert(Arc::clone(member), Route::One(e));
         }
-        entries.insert(name, Slot::Pool { members: pool.into(), next: AtomicUsize::new(0) });
+        entries.insert(name, Route::Pool { members: pool.into(), next: AtomicUsize::new(0) });
         true
     }
 
     /// Remove the addresses `insert` added.
     pub(crate) fn remove(&self, name: &str, members: &[Arc<str>]) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = crate::sync::write(&self.entries);
         entries.remove(name);
         for member in members {
             entries.remove(member);
@@ -286,11 +286,11 @@ impl Router {
     /// The actor of the one component at `address` (`Ok(None)`: no such address, or it is
     /// not running). A pool's name is no one component.
     pub(crate) fn single(&self, address: &str) -> Result<Option<Target>, NotOne> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = crate::sync::read(&self.entries);
         let entry = match entries.get(address) {
             None => return Ok(None),
-            Some(Slot::Pool { .. }) => return Err(NotOne::Pool),
-            Some(Slot::One(entry)) => Arc::clone(entry),
+            Some(Route::Pool { .. }) => return Err(NotOne::Pool),
+            Some(Route::One(entry)) => Arc::clone(entry),
         };
         drop(entries);
         Ok(self.resolve(&entry))
@@ -305,11 +305,11 @@ impl Router {
         target: &str,
         payload: &SharedPayload,
     ) -> Result<Admitted, SendError> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = crate::sync::read(&self.entries);
         let (entry, pool) = match entries.get(target) {
             None => return Err(SendError::UnknownTarget(target.to_owned())),
-            Some(Slot::One(entry)) => (Arc::clone(entry), None),
-            Some(Slot::Pool { members, next }) => {
+            Some(Route::One(entry)) => (Arc::clone(entry), None),
+            Some(Route::Pool { members, next }) => {
                 let start = next.fetch_add(1, Ordering::Relaxed);
                 (Arc::clone(&members[start % members.len()]), Some((members.clone(), start)))
             }
@@ -363,7 +363,7 @@ impl Router {
 
     /// The running actor of an entry, through its cache.
     fn resolve(&self, entry: &Entry) -> Option<Target> {
-        let mut cached = entry.actor.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cached = crate::sync::lock(&entry.actor);
         if let Some(actor) = cached.as_ref().filter(|a| a.is_alive()) {
             return Some(actor.clone());
         }
@@ -453,7 +453,7 @@ impl Router {
         trace: Option<crate::trace::TraceContext>,
     ) -> Result<(), SendError> {
         let Admitted { actor, queued } = self.admit(sender, target, &payload)?;
-        let envelope = Envelope(Kind::Message {
+        let envelope = Envelope(Delivery::Message {
             sender: Arc::clone(sender),
             payload,
             reply: None,
@@ -496,8 +496,8 @@ impl Router {
         answer: Answer,
     ) -> Answer {
         let Ok(Some(payload)) = &answer else { return answer };
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let Some(Slot::One(entry)) = entries.get(requester) else { return answer };
+        let entries = crate::sync::read(&self.entries);
+        let Some(Route::One(entry)) = entries.get(requester) else { return answer };
         let policy = &entry.policy;
         if payload.bytes.len() > policy.max_payload {
             let rule = format!(
@@ -582,7 +582,7 @@ fn request_envelope(
     stamp: Stamp,
     queued: Queued,
 ) -> Envelope {
-    Envelope(Kind::Message {
+    Envelope(Delivery::Message {
         sender,
         payload,
         reply: Some(reply),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use airssys_rt::{Actor, BoxError, Context, ExitReason, ExitSignal, Restart};
 
-use crate::actor::{Envelope, Kind};
+use crate::actor::{Delivery, Envelope};
 use crate::router::Router;
 use crate::types::{Message, Payload, RequestError};
 
@@ -186,7 +186,7 @@ impl Actor for ServiceActor {
         envelope: Envelope,
         _ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
-        let Kind::Message { sender, payload, reply, correlation, topic, trace, queued } =
+        let Delivery::Message { sender, payload, reply, correlation, topic, trace, queued } =
             envelope.0
         else {
             return Ok(());

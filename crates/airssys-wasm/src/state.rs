@@ -7,7 +7,7 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::actor::{Envelope, Kind};
+use crate::actor::{Delivery, Envelope};
 use crate::bindings::current::airssys::component::{
     config, links, logging, messaging, process, storage, types,
 };
@@ -219,7 +219,7 @@ impl messaging::Host for HostState {
     ) -> Result<u64, SendError> {
         self.caps.may_request(&target).inspect_err(|r| self.refused("request", &target, r))?;
         if let Some(limit) = self.caps.pending_requests {
-            let pending = self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
+            let pending = crate::sync::lock(&self.requests.pending).len();
             if pending >= limit as usize {
                 let rule = format!("pending requests ({limit})");
                 self.audit_denial("request", airssys_osl::Action::Limit, &target, &rule);
@@ -234,12 +234,12 @@ impl messaging::Host for HostState {
         let id = self.requests.next + 1;
         let stamp = router::Stamp { correlation: id, trace: self.child_trace() };
         // Pending before it is queued: its outcome may come before `start_ask` returns.
-        self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        crate::sync::lock(&self.requests.pending).insert(id);
         // Queued now (so it keeps its place among this sender's messages), or refused now.
         let answer = match router::start_ask(admitted, &self.address, payload, stamp, timeout) {
             Ok(answer) => answer,
             Err(refused) => {
-                self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                crate::sync::lock(&self.requests.pending).remove(&id);
                 return Err(refused);
             }
         };
@@ -255,12 +255,12 @@ impl messaging::Host for HostState {
         answer.forward(move |outcome| {
             let Some(pending) = instance.upgrade() else { return };
             // Exactly one of: `cancel` took the id out (no callback comes), or this does.
-            if !pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
+            if !crate::sync::lock(&pending).remove(&id) {
                 return;
             }
             drop(pending);
             let outcome = router.check_response(&requester, &target, router::answer_of(outcome));
-            me.tell_unbounded(Envelope(Kind::Callback { id, outcome, instance }));
+            me.tell_unbounded(Envelope(Delivery::Callback { id, outcome, instance }));
         });
         Ok(id)
     }
@@ -309,7 +309,7 @@ impl messaging::Host for HostState {
     }
 
     fn cancel(&mut self, id: u64) -> bool {
-        self.requests.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id)
+        crate::sync::lock(&self.requests.pending).remove(&id)
     }
 
     async fn call(

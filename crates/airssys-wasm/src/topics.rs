@@ -67,7 +67,7 @@ impl std::fmt::Debug for Topics {
 
 impl Topics {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
-        self.index.write().unwrap_or_else(|e| e.into_inner())
+        crate::sync::write(&self.index)
     }
 
     /// Subscribe `subscriber` to `pattern`; returns the subscription's id and whether it is
@@ -104,7 +104,7 @@ impl Topics {
 
     /// True if `subscriber` is subscribed to `pattern`.
     pub(crate) fn has(&self, subscriber: &str, pattern: &str) -> bool {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let index = crate::sync::read(&self.index);
         index.by_subscriber.get(subscriber).is_some_and(|m| m.contains_key(pattern))
     }
 
@@ -131,13 +131,13 @@ impl Topics {
     /// How many subscriptions the host holds.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.index.read().unwrap_or_else(|e| e.into_inner()).by_id.len()
+        crate::sync::read(&self.index).by_id.len()
     }
 
     /// The subscribers of `topic` (each once, whatever the number of matching patterns).
     pub(crate) fn subscribers(&self, topic: &str) -> Result<Vec<Arc<str>>, String> {
         validate_topic(topic).map_err(|e| e.to_string())?;
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        let index = crate::sync::read(&self.index);
         let mut seen: HashSet<&Arc<str>> = HashSet::new();
         let mut out: Vec<Arc<str>> = Vec::new();
         let literal = index.by_pattern.get(topic).into_iter();

@@ -125,7 +125,7 @@ impl RedbBackend {
 
     /// The open database, or why there is none.
     fn db(&self) -> Result<std::sync::Arc<Database>, StorageError> {
-        self.db.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| {
+        crate::sync::read(&self.db).clone().ok_or_else(|| {
             StorageError::Unavailable("the storage is closed (its host shut down)".into())
         })
     }
@@ -297,8 +297,8 @@ impl Backend for RedbBackend {
     /// the database itself (file I/O), so that this call, often on an executor thread, does
     /// no redb work. Reopening in this process waits for that close.
     fn close(&self) {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take();
-        self.db.write().unwrap_or_else(|e| e.into_inner()).take();
+        crate::sync::lock(&self.jobs).take();
+        crate::sync::write(&self.db).take();
     }
 
     fn get(&self, scope: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
@@ -377,7 +377,7 @@ impl Backend for RedbBackend {
 impl RedbBackend {
     /// Queue a job for the writer, or answer it at once if the store is closed.
     fn queue(&self, job: Job) {
-        let job = match &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
+        let job = match &*crate::sync::lock(&self.jobs) {
             Some(jobs) => match jobs.send(job) {
                 Ok(()) => return,
                 Err(mpsc::SendError(job)) => job,
