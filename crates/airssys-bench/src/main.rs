@@ -6,6 +6,7 @@
 //! same run on the same machine, as a ratio (lower is better for both). Targets live here, not
 //! in timed tests.
 
+mod harness;
 mod osl;
 mod peers;
 mod publish;
@@ -20,7 +21,49 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::harness::{Group, Suite};
 use crate::report::Figure;
+
+/// Every single figure, in the order they run.
+const SUITES: &[Suite] = &[
+    Suite { name: "rt.tell_throughput", run: rt::tell_throughput },
+    Suite { name: "rt.ask_round_trip", run: rt::ask_round_trip },
+    Suite { name: "rt.spawn_first_message_stop", run: rt::spawn_first_stop },
+    Suite { name: "rt.fan_in_8_senders", run: rt::fan_in },
+    Suite { name: "rt.idle_actor_memory_100k", run: rt::idle_memory },
+    Suite { name: "peers.tell_throughput", run: peers::tell_throughput },
+    Suite { name: "peers.ask_round_trip", run: peers::ask_round_trip },
+    Suite { name: "peers.spawn_ask_stop", run: peers::spawn_ask_stop },
+    Suite { name: "wasm.host_to_component_send", run: wasm::host_to_component },
+    Suite { name: "wasm.component_to_component_send", run: wasm::component_to_component },
+    Suite { name: "wasm.call_round_trip_p50", run: wasm::call_round_trip },
+    Suite { name: "wasm.request_callback_p50", run: wasm::request_callback },
+    Suite { name: "wasm.spawn_p50", run: wasm::spawn },
+    Suite { name: "wasm.restart_p50", run: wasm::restart },
+    Suite { name: "wasm.operator_restart_p50", run: wasm::operator_restart },
+    Suite { name: "wasm.idle_component_rss_10k", run: wasm::idle_memory },
+    Suite { name: "wasm.send_security_overhead", run: wasm::security_overhead },
+    Suite { name: "wasm.storage_get", run: storage::guest_get },
+    Suite { name: "wasm.storage_set", run: storage::guest_set },
+    Suite { name: "wasm.storage_writes_1_component", run: storage::writes_1 },
+    Suite { name: "wasm.storage_writes_8_components", run: storage::writes_8 },
+    Suite { name: "osl.file_read_4k", run: osl::file_read },
+    Suite { name: "osl.spawn_true", run: osl::spawn_true },
+];
+
+/// Figures measured together, at several sizes.
+const GROUPS: &[Group] = &[
+    Group { name: "rt.restart_storm", run: storm::restart_storm },
+    Group { name: "wasm.scale_components", run: scaling::components },
+    Group { name: "wasm.payload_sizes", run: scaling::payloads },
+    Group { name: "wasm.epoch_preemption", run: scaling::preemption },
+    Group { name: "wasm.publish_fan_out", run: publish::fan_out },
+];
+
+/// Every figure's (or group's) name, for the error when a filter matches none.
+fn names() -> Vec<&'static str> {
+    SUITES.iter().map(|s| s.name).chain(GROUPS.iter().map(|g| g.name)).collect()
+}
 
 /// Run the AirsSys benchmarks.
 #[derive(Debug, Parser)]
@@ -68,7 +111,7 @@ impl Scale {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(probe) = &args.memory_probe {
-        return rt::memory_probe(&probe[0], probe[1].parse()?);
+        return harness::memory_probe(&probe[0], probe[1].parse()?);
     }
     let scale = Scale::new(args.quick);
     let filter = args.filter.clone().unwrap_or_default();
@@ -79,7 +122,7 @@ fn main() -> anyhow::Result<()> {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 
     let mut figures: Vec<Figure> = Vec::new();
-    for suite in rt::SUITES {
+    for suite in SUITES {
         if !wanted(suite.name) {
             continue;
         }
@@ -88,7 +131,7 @@ fn main() -> anyhow::Result<()> {
         report::print_row(&figure);
         figures.push(figure);
     }
-    for group in rt::GROUPS {
+    for group in GROUPS {
         if !wanted(group.name) {
             continue;
         }
@@ -96,7 +139,7 @@ fn main() -> anyhow::Result<()> {
         figures.extend((group.run)(&runtime, scale)?);
     }
     if figures.is_empty() {
-        anyhow::bail!("no benchmark matches {filter:?}; names: {}", rt::names().join(", "));
+        anyhow::bail!("no benchmark matches {filter:?}; names: {}", names().join(", "));
     }
     report::print_table(&figures, args.quick);
     if let Some(path) = &args.json {

@@ -63,7 +63,7 @@ where
         a.push(rt.block_on(ours(n))??.as_nanos() as f64 / n as f64);
         b.push(rt.block_on(base(n))??.as_nanos() as f64 / n as f64);
     }
-    Ok((crate::rt::median(a), crate::rt::median(b)))
+    Ok((crate::harness::median(a), crate::harness::median(b)))
 }
 
 /// A 4 KiB file read through the pipeline against `tokio::fs::read` of the same file.

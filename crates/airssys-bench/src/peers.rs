@@ -260,7 +260,7 @@ fn measure(rt: &Runtime, scale: Scale, ops: u64, work: Workload) -> anyhow::Resu
             samples[i].push(d.as_nanos() as f64 / ops as f64);
         }
     }
-    Ok(samples.map(crate::rt::median))
+    Ok(samples.map(crate::harness::median))
 }
 
 fn figure(name: &str, unit: &str, [ours, kameo, ractor]: [f64; 3], what: &str) -> Figure {

@@ -87,7 +87,7 @@ pub fn fan_out(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
             per_delivery.push(work.as_nanos() as f64 / want as f64);
         }
         rt.block_on(host.shutdown(Duration::from_secs(10)));
-        let ours = crate::rt::median(per_delivery);
+        let ours = crate::harness::median(per_delivery);
         let mut f = Figure::vs(
             &format!("wasm.publish_per_delivery_{subscribers}"),
             ours,

@@ -3,89 +3,13 @@
 use std::time::{Duration, Instant};
 
 use airssys_rt::{Actor, BoxError, Context, Reply, System};
-use anyhow::Context as _;
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Scale;
 use crate::report::{Baseline, Figure};
 
-/// One figure and how to produce it.
-pub struct Suite {
-    pub name: &'static str,
-    pub run: fn(&Runtime, Scale) -> anyhow::Result<Figure>,
-}
-
-pub const SUITES: &[Suite] = &[
-    Suite { name: "rt.tell_throughput", run: tell_throughput },
-    Suite { name: "rt.ask_round_trip", run: ask_round_trip },
-    Suite { name: "rt.spawn_first_message_stop", run: spawn_first_stop },
-    Suite { name: "rt.fan_in_8_senders", run: fan_in },
-    Suite { name: "rt.idle_actor_memory_100k", run: idle_memory },
-    Suite { name: "peers.tell_throughput", run: crate::peers::tell_throughput },
-    Suite { name: "peers.ask_round_trip", run: crate::peers::ask_round_trip },
-    Suite { name: "peers.spawn_ask_stop", run: crate::peers::spawn_ask_stop },
-    Suite { name: "wasm.host_to_component_send", run: crate::wasm::host_to_component },
-    Suite { name: "wasm.component_to_component_send", run: crate::wasm::component_to_component },
-    Suite { name: "wasm.call_round_trip_p50", run: crate::wasm::call_round_trip },
-    Suite { name: "wasm.request_callback_p50", run: crate::wasm::request_callback },
-    Suite { name: "wasm.spawn_p50", run: crate::wasm::spawn },
-    Suite { name: "wasm.restart_p50", run: crate::wasm::restart },
-    Suite { name: "wasm.operator_restart_p50", run: crate::wasm::operator_restart },
-    Suite { name: "wasm.idle_component_rss_10k", run: crate::wasm::idle_memory },
-    Suite { name: "wasm.send_security_overhead", run: crate::wasm::security_overhead },
-    Suite { name: "wasm.storage_get", run: crate::storage::guest_get },
-    Suite { name: "wasm.storage_set", run: crate::storage::guest_set },
-    Suite { name: "wasm.storage_writes_1_component", run: crate::storage::writes_1 },
-    Suite { name: "wasm.storage_writes_8_components", run: crate::storage::writes_8 },
-    Suite { name: "osl.file_read_4k", run: crate::osl::file_read },
-    Suite { name: "osl.spawn_true", run: crate::osl::spawn_true },
-];
-
-/// Several figures produced by one run (a cost measured at several sizes).
-pub struct Group {
-    pub name: &'static str,
-    pub run: fn(&Runtime, Scale) -> anyhow::Result<Vec<Figure>>,
-}
-
-pub const GROUPS: &[Group] = &[
-    Group { name: "rt.restart_storm", run: crate::storm::restart_storm },
-    Group { name: "wasm.scale_components", run: crate::scaling::components },
-    Group { name: "wasm.payload_sizes", run: crate::scaling::payloads },
-    Group { name: "wasm.epoch_preemption", run: crate::scaling::preemption },
-    Group { name: "wasm.publish_fan_out", run: crate::publish::fan_out },
-];
-
-pub fn names() -> Vec<&'static str> {
-    SUITES.iter().map(|s| s.name).chain(GROUPS.iter().map(|g| g.name)).collect()
-}
-
 pub(crate) const ASK_TIMEOUT: Duration = Duration::from_secs(10);
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-/// Run `sample` `samples` times alternating with `baseline`, so that both see the same machine
-/// conditions; return the medians in ns per operation.
-fn paired(
-    rt: &Runtime,
-    scale: Scale,
-    ops: u64,
-    sample: impl Fn(u64) -> tokio::task::JoinHandle<Duration>,
-    baseline: impl Fn(u64) -> tokio::task::JoinHandle<Duration>,
-) -> anyhow::Result<(f64, f64)> {
-    // Warm up both paths once.
-    rt.block_on(sample(ops / 10 + 1))?;
-    rt.block_on(baseline(ops / 10 + 1))?;
-    let (mut ours, mut base) = (Vec::new(), Vec::new());
-    for _ in 0..scale.samples {
-        ours.push(rt.block_on(sample(ops))?.as_nanos() as f64 / ops as f64);
-        base.push(rt.block_on(baseline(ops))?.as_nanos() as f64 / ops as f64);
-    }
-    Ok((median(ours), median(base)))
-}
 
 // ----- actors used by the figures ---------------------------------------------------------
 
@@ -196,7 +120,7 @@ fn tell_figure(
     baseline: &str,
 ) -> anyhow::Result<Figure> {
     let system = rt.block_on(async { System::new() });
-    let (ours, base) = paired(
+    let (ours, base) = crate::harness::paired(
         rt,
         scale,
         scale.messages,
@@ -206,11 +130,11 @@ fn tell_figure(
     Ok(Figure::vs(name, ours, "ns/msg", baseline, base, 1.5))
 }
 
-fn tell_throughput(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+pub fn tell_throughput(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     tell_figure(rt, scale, 1, "rt.tell_throughput", "tokio mpsc unbounded send+recv")
 }
 
-fn fan_in(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+pub fn fan_in(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     tell_figure(rt, scale, 8, "rt.fan_in_8_senders", "tokio mpsc, 8 senders")
 }
 
@@ -242,9 +166,9 @@ pub(crate) async fn spawns(system: System, n: u64) -> Duration {
     start.elapsed()
 }
 
-fn ask_round_trip(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+pub fn ask_round_trip(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     let system = rt.block_on(async { System::new() });
-    let (ours, base) = paired(
+    let (ours, base) = crate::harness::paired(
         rt,
         scale,
         scale.round_trips,
@@ -279,9 +203,9 @@ fn ask_round_trip(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
 
 // ----- spawn -------------------------------------------------------------------------------
 
-fn spawn_first_stop(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+pub fn spawn_first_stop(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     let system = rt.block_on(async { System::new() });
-    let (ours, base) = paired(
+    let (ours, base) = crate::harness::paired(
         rt,
         scale,
         scale.round_trips,
@@ -317,33 +241,18 @@ fn spawn_first_stop(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
 
 // ----- memory ------------------------------------------------------------------------------
 
-pub fn rss_bytes() -> anyhow::Result<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").context("reading /proc/self/statm")?;
-    let pages: u64 =
-        statm.split_whitespace().nth(1).context("malformed /proc/self/statm")?.parse()?;
-    Ok(pages * 4096)
-}
-
-/// Runs in a child process: spawn `count` idle actors (or raw tokio tasks), report RSS growth
-/// per actor in bytes on stdout.
-pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
-    if kind.starts_with("wasm") {
-        let per = crate::wasm::memory_probe(kind, count)?;
-        #[allow(clippy::print_stdout, reason = "the probe reports to its parent on stdout")]
-        {
-            println!("{per}");
-        }
-        return Ok(());
-    }
+/// The memory probe of idle actors (`airssys`) or idle tokio tasks (`tokio`): RSS growth per
+/// one, in bytes (run in a child process, see [`crate::harness::memory_probe`]).
+pub fn idle_probe(kind: &str, count: usize) -> anyhow::Result<f64> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let per = rt.block_on(async move {
+    rt.block_on(async move {
         let system = System::new();
         // Touch the machinery once so that one-time allocations are not counted.
         let warm = system.spawn(Idle).unwrap();
         warm.stop();
         warm.wait_for_exit().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let before = rss_bytes()?;
+        let before = crate::harness::rss_bytes()?;
         let mut keep_actors = Vec::new();
         let mut keep_tasks = Vec::new();
         match kind {
@@ -366,40 +275,27 @@ pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
             other => anyhow::bail!("unknown memory probe {other:?}"),
         }
         // Let every task run once and park.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let after = rss_bytes()?;
+        tokio::time::sleep(crate::harness::SETTLE).await;
+        let after = crate::harness::rss_bytes()?;
         let per = (after.saturating_sub(before)) as f64 / count as f64;
         drop(keep_actors);
         drop(keep_tasks);
         anyhow::Ok(per)
-    })?;
-    #[allow(clippy::print_stdout, reason = "the probe reports to its parent on stdout")]
-    {
-        println!("{per}");
-    }
-    Ok(())
+    })
 }
 
-pub fn probe(kind: &str, count: usize) -> anyhow::Result<f64> {
-    let exe = std::env::current_exe()?;
-    let out = std::process::Command::new(exe)
-        .args(["--memory-probe", kind, &count.to_string()])
-        .output()
-        .context("starting the memory probe")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "memory probe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
-}
-
-fn idle_memory(_rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+pub fn idle_memory(_rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     let runs = 3;
-    let ours =
-        median((0..runs).map(|_| probe("airssys", scale.idle_actors)).collect::<Result<_, _>>()?);
-    let base =
-        median((0..runs).map(|_| probe("tokio", scale.idle_actors)).collect::<Result<_, _>>()?);
+    let ours = crate::harness::median(
+        (0..runs)
+            .map(|_| crate::harness::probe("airssys", scale.idle_actors))
+            .collect::<Result<_, _>>()?,
+    );
+    let base = crate::harness::median(
+        (0..runs)
+            .map(|_| crate::harness::probe("tokio", scale.idle_actors))
+            .collect::<Result<_, _>>()?,
+    );
     Ok(Figure {
         name: "rt.idle_actor_memory_100k".into(),
         value: ours,

@@ -10,8 +10,13 @@ use tokio::runtime::Runtime;
 use wasmtime::component::Component;
 
 use crate::Scale;
+use crate::harness::percentile;
 use crate::report::{Baseline, Figure};
-use crate::wasm::{percentile, raw_calls_with, raw_engine_with, raw_round_robin, raw_text, text};
+use crate::wasm::{raw_calls_with, raw_engine_with, raw_round_robin, raw_text, text};
+
+/// Messages the scaling figures send to one component in a row, and that the raw baseline
+/// hands one instance per visit: both handle the same batch per visit.
+const BURST: u64 = 16;
 
 /// Component counts the scaling figures are taken at.
 const COUNTS: [usize; 5] = [1, 10, 100, 1_000, 10_000];
@@ -33,7 +38,8 @@ async fn send(host: &Host, name: &str, payload: &Payload) -> anyhow::Result<()> 
     }
 }
 
-/// Host → components: `m` 64-byte messages spread round-robin over `names`, then one call to
+/// Host → components: `m` 64-byte messages spread round-robin over `names`, [`BURST`] to one
+/// component at a time, then one call to
 /// each (concurrently) that returns once all its earlier messages were handled. Returns the
 /// time per handled message and checks that every message was counted.
 async fn spread(host: Arc<Host>, names: Arc<Vec<String>>, m: u64) -> anyhow::Result<f64> {
@@ -41,7 +47,7 @@ async fn spread(host: Arc<Host>, names: Arc<Vec<String>>, m: u64) -> anyhow::Res
     let before = counts(&host, &names).await?;
     let start = Instant::now();
     for i in 0..m {
-        send(&host, &names[i as usize % names.len()], &payload).await?;
+        send(&host, &names[(i / BURST) as usize % names.len()], &payload).await?;
     }
     let after = counts(&host, &names).await?;
     let elapsed = start.elapsed();
@@ -89,10 +95,13 @@ pub fn components(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
     // our host reserves its pool (two pools for 10k do not fit next to each other).
     let mut raws = Vec::new();
     for count in COUNTS {
-        let samples: Vec<f64> = (0..3)
-            .map(|_| rt.block_on(raw_round_robin(count, messages.min(200_000))))
-            .collect::<Result<_, _>>()?;
-        raws.push(crate::rt::median(samples));
+        let (mut sends, mut calls) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let raw = rt.block_on(raw_round_robin(count, messages.min(200_000), BURST))?;
+            sends.push(raw.per_message);
+            calls.push(raw.call_p50);
+        }
+        raws.push((crate::harness::median(sends), crate::harness::median(calls)));
     }
     let bytes: Arc<[u8]> = std::fs::read(test_programs::COUNTER)?.into();
     let host = Arc::new(
@@ -128,15 +137,15 @@ pub fn components(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
             p50s.push(p50);
             p99s.push(p99);
         }
-        let raw = raws[step];
-        let send = crate::rt::median(sends);
-        let (p50, p99) = (crate::rt::median(p50s), crate::rt::median(p99s));
+        let (raw_send, raw_call) = raws[step];
+        let send = crate::harness::median(sends);
+        let (p50, p99) = (crate::harness::median(p50s), crate::harness::median(p99s));
         let mut f = Figure::vs(
             &format!("wasm.scale_send_{count}_components"),
             send,
             "ns/msg",
-            &format!("raw wasmtime, round-robin over {count} instances"),
-            raw,
+            &format!("raw wasmtime, {count} instances, {BURST} per visit"),
+            raw_send,
             3.0,
         );
         f.unit = format!("ns/msg (≈ {:.0}k msg/s)", 1e6 / send);
@@ -144,7 +153,7 @@ pub fn components(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
         figures.push(Figure::at_most(
             &format!("wasm.scale_call_p50_{count}_components"),
             (p50, format!("ns (p99 {p99:.0})")),
-            (&format!("raw wasmtime, round-robin over {count} instances"), raw),
+            (&format!("raw wasmtime call p50, {count} instances"), raw_call),
             10_000.0,
             "p50 <= 10000 ns",
         ));
@@ -155,8 +164,8 @@ pub fn components(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
         rt.block_on(host.shutdown(Duration::from_secs(30)));
     }
     for count in [100, 1_000, 10_000] {
-        let ours = crate::rt::probe("wasm", count)?;
-        let base = crate::rt::probe("wasm-raw", count)?;
+        let ours = crate::harness::probe("wasm", count)?;
+        let base = crate::harness::probe("wasm-raw", count)?;
         let f = Figure::at_most(
             &format!("wasm.rss_per_component_{count}"),
             (ours, "bytes/component".into()),
@@ -206,7 +215,7 @@ pub fn payloads(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
             let d = rt.block_on(raw_calls_with(&component, &engine, n, vec![7u8; size], true))?;
             base.push(d.as_nanos() as f64 / n as f64);
         }
-        let (ours, base) = (crate::rt::median(ours), crate::rt::median(base));
+        let (ours, base) = (crate::harness::median(ours), crate::harness::median(base));
         per_size.push(ours);
         raw_per_size.push(base);
         let f = Figure::vs(
@@ -315,8 +324,11 @@ pub fn preemption(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
         }
     }
     rt.block_on(host.shutdown(Duration::from_secs(5)));
-    let (ours, off, on) =
-        (crate::rt::median(ours), crate::rt::median(raw_off), crate::rt::median(raw_on));
+    let (ours, off, on) = (
+        crate::harness::median(ours),
+        crate::harness::median(raw_off),
+        crate::harness::median(raw_on),
+    );
     let mut f = Figure::vs(
         "wasm.epoch_preemption_overhead",
         ours,
@@ -386,7 +398,7 @@ fn bystander(rt: &Runtime, _scale: Scale) -> anyhow::Result<Figure> {
     for spinner in spinners {
         rt.block_on(spinner)?;
     }
-    let (solo, loaded) = (crate::rt::median(solo), crate::rt::median(loaded));
+    let (solo, loaded) = (crate::harness::median(solo), crate::harness::median(loaded));
     let mut f = Figure::vs(
         "wasm.bystander_under_spinners",
         loaded,

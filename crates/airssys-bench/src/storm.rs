@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::Scale;
+use crate::harness::median;
 use crate::report::{Baseline, Figure};
-use crate::rt::median;
 
 /// Children under the one supervisor.
 const CHILDREN: usize = 1000;
