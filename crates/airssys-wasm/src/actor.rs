@@ -5,86 +5,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use airssys_rt::{Actor, BoxError, Context, Down, ExitReason, ExitSignal, Reply};
+use airssys_rt::{Actor, BoxError, Context, Down, ExitReason, ExitSignal};
 use wasmtime::Store;
 
-use crate::bindings::{Message, Notice, Payload, RequestError};
+use crate::bindings::{Message, Notice, RequestError};
 use crate::engine::Engine;
+use crate::envelope::{Delivery, Envelope};
 use crate::guest::{Guest, GuestPre};
 use crate::router::Router;
 use crate::state::HostState;
-
-/// A payload as it waits in mailboxes: its bytes are shared, not copied, by every subscriber
-/// a publish reaches.
-#[derive(Debug, Clone)]
-pub(crate) struct SharedPayload {
-    pub(crate) codec: u32,
-    pub(crate) bytes: bytes::Bytes,
-}
-
-impl From<Payload> for SharedPayload {
-    fn from(p: Payload) -> Self {
-        SharedPayload { codec: p.codec, bytes: p.bytes.into() }
-    }
-}
-
-impl From<SharedPayload> for Payload {
-    /// Without a copy when the bytes are not shared (a `send`, a request, the last
-    /// subscriber of a publish to handle it).
-    fn from(p: SharedPayload) -> Self {
-        Payload { codec: p.codec, bytes: p.bytes.into() }
-    }
-}
-
-/// What a component's mailbox carries.
-pub(crate) struct Envelope(pub(crate) Delivery);
-
-/// What an envelope delivers: a message, the order to start, or the outcome of a request.
-pub(crate) enum Delivery {
-    /// A message for `handle-message`.
-    Message {
-        sender: Arc<str>,
-        /// Its codec and bytes: shared by every subscriber of a publish, copied out only
-        /// for the guest (and not at all when this envelope holds the only reference).
-        payload: SharedPayload,
-        /// Set for a call or request: where the response goes.
-        reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
-        /// Set for a call or request: its id among its requester's.
-        correlation: Option<u64>,
-        /// Set for a published message.
-        topic: Option<Arc<str>>,
-        /// The trace it belongs to.
-        trace: Option<crate::trace::TraceContext>,
-        /// Its bytes, counted against the mailbox until it is taken out.
-        queued: crate::router::Queued,
-    },
-    /// Instantiate and `init` the instance now, if it has not been yet (the first envelope
-    /// an incarnation queues for itself; any other message that comes first does it too).
-    Start,
-    /// The outcome of a request this component made, for `handle-callback`.
-    Callback {
-        id: u64,
-        outcome: Result<Option<Payload>, RequestError>,
-        /// The instance that made the request: a callback queued for an instance that has
-        /// since crashed is dropped, not handed to its successor (which never knew the id).
-        instance: std::sync::Weak<crate::state::PendingRequests>,
-    },
-}
-
-impl std::fmt::Debug for Envelope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Delivery::Message { sender, payload, .. } => f
-                .debug_struct("Message")
-                .field("sender", sender)
-                .field("codec", &payload.codec)
-                .field("len", &payload.bytes.len())
-                .finish(),
-            Delivery::Callback { id, .. } => f.debug_struct("Callback").field("id", id).finish(),
-            Delivery::Start => f.write_str("Start"),
-        }
-    }
-}
 
 /// The text of a trap (the guest backtrace goes to the debug log), escaped: it may carry
 /// text of the guest's, and it goes into logs, the audit log and dead letters.
@@ -380,7 +309,7 @@ impl Actor for ComponentActor {
                 setup.engine.ticks.clone(),
                 setup.engine.compute_slots.clone(),
             ),
-            ctx.link_ref(),
+            Arc::new(ctx.link_ref()),
         );
         let mut store = Store::new(&setup.engine.inner, state);
         store.limiter(|s| &mut s.limits);

@@ -1,6 +1,7 @@
 //! Messaging capabilities: what a component may send, request, publish and subscribe to,
 //! whom it accepts messages from, and how fast it may send. Deny by default.
 
+use crate::address::wildcard;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -96,28 +97,6 @@ impl Addresses {
     pub(crate) fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
-}
-
-/// `*` matches any run of bytes, everything else itself; iterative, linear in practice.
-pub(crate) fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut retry: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            retry = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((rp, rt)) = retry {
-            p = rp + 1;
-            t = rt + 1;
-            retry = Some((rp, rt + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 struct Bucket {

@@ -2,7 +2,7 @@
 //! thread, not in wall-clock time.
 //!
 //! The engine's ticker advances a tick count ([`Ticks`]) and the wasmtime epoch together,
-//! every [`EPOCH_TICK`](crate::engine::EPOCH_TICK). A running guest notices each new epoch at
+//! every [`EPOCH_TICK`]. A running guest notices each new epoch at
 //! its next epoch check, and wasmtime calls the store's epoch callback, which calls
 //! [`CpuBudget::on_tick`]. The guest call is wrapped in [`Metered`], which notes the tick at
 //! which every poll of the call begins. A tick is counted only if it came after the current
@@ -24,7 +24,10 @@ use std::time::Duration;
 use wasmtime::UpdateDeadline;
 
 use crate::compute_slots::ComputeSlots;
-use crate::engine::EPOCH_TICK;
+
+/// How often the epoch advances. A handler is checked against its CPU deadline, and a
+/// spinning guest yields its worker thread, at this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The engine's tick count, advanced by its ticker thread with the epoch.
 #[derive(Debug, Clone, Default)]

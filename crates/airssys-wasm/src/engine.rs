@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use wasmtime::component::Component;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -12,9 +11,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 use crate::cache::{self, ArtifactCache};
 use crate::error::HostError;
 
-/// How often the epoch advances. A handler is checked against its CPU deadline, and a
-/// spinning guest yields its worker thread, at this granularity.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub use crate::cpu_budget::EPOCH_TICK;
 
 /// How much of a freed pool slot's memory and tables is reset in place rather than returned
 /// to the kernel.

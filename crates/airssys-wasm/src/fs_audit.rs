@@ -19,8 +19,8 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 
 use crate::state::HostState;
 
-/// The interface as wasmtime-wasi registers it (guests importing any 0.2.x match it).
-const INTERFACE: &str = "wasi:filesystem/types@0.2.12";
+/// The interface shadowed (its version: wasmtime-wasi's, `wasi_shadow.rs`).
+const INTERFACE: &str = "wasi:filesystem/types";
 
 /// What the guest gets for `result`, auditing a permission refusal of `operation` on
 /// `path`.
@@ -51,7 +51,7 @@ fn outcome<T>(
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     use airssys_osl::Action::{FsRead, FsWrite};
     linker.allow_shadowing(true);
-    let mut types = linker.instance(INTERFACE)?;
+    let mut types = crate::wasi_shadow::instance(linker, INTERFACE, "[method]descriptor.open-at")?;
     types.func_wrap_async(
         "[method]descriptor.open-at",
         |mut store,

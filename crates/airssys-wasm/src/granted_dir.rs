@@ -7,27 +7,20 @@
 //! beneath it.
 //!
 //! wasmtime-wasi only preopens by path, so the `wasi:filesystem/preopens` import is shadowed
-//! in the linker by one that hands out these handles.
+//! in the linker by one that hands out these handles (`preopens.rs`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use wasmtime::component::{Linker, Resource};
-use wasmtime_wasi::filesystem::{Descriptor, Dir, WasiFilesystemView};
+use wasmtime_wasi::filesystem::Dir;
 use wasmtime_wasi::{FsPerms, OpenMode};
-
-use crate::state::HostState;
-
-/// The interface as wasmtime-wasi registers it (guests importing any 0.2.x match it).
-const INTERFACE: &str = "wasi:filesystem/preopens@0.2.12";
 
 /// One directory grant, open.
 #[derive(Clone)]
 pub(crate) struct GrantedDir {
     /// The open directory, with the grant's permissions.
-    dir: Dir,
+    pub(crate) dir: Dir,
     /// Where the guest sees it.
-    guest: String,
+    pub(crate) guest: String,
     /// The directory's path when it was opened, read back from the open handle (no symlink
     /// in it): what checks against other paths compare.
     pub(crate) canonical: PathBuf,
@@ -105,23 +98,4 @@ fn path_of(file: &std::fs::File, opened: &Path) -> std::io::Result<PathBuf> {
         }
         Ok(canonical)
     }
-}
-
-/// Shadow `get-directories` with one that hands out the component's open grants.
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    let mut preopens = linker.instance(INTERFACE)?;
-    preopens.func_wrap("get-directories", |mut store, (): ()| {
-        let state = store.data_mut();
-        let granted: Arc<[GrantedDir]> = Arc::clone(&state.caps.dirs);
-        let table = state.filesystem().table;
-        let mut out: Vec<(Resource<Descriptor>, String)> = Vec::with_capacity(granted.len());
-        for grant in granted.iter() {
-            let fd = table.push(Descriptor::Dir(grant.dir.clone()))?;
-            out.push((fd, grant.guest.clone()));
-        }
-        Ok((out,))
-    })?;
-    linker.allow_shadowing(false);
-    Ok(())
 }

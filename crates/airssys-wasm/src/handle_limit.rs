@@ -23,8 +23,6 @@ use wasmtime_wasi::sockets::WasiSocketsView;
 
 use crate::state::HostState;
 
-const VERSION: &str = "0.2.12";
-
 impl HostState {
     /// Files, directories and sockets the instance holds open.
     fn open_handles(&mut self) -> usize {
@@ -68,8 +66,9 @@ impl HostState {
 /// Shadow socket creation (and `accept`) with wrappers that enforce the limit.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    linker.instance(&format!("wasi:sockets/udp-create-socket@{VERSION}"))?.func_wrap_async(
-        "create-udp-socket",
+    let udp = "create-udp-socket";
+    crate::wasi_shadow::instance(linker, "wasi:sockets/udp-create-socket", udp)?.func_wrap_async(
+        udp,
         |mut store, (family,): (IpAddressFamily,)| {
             Box::new(async move {
                 let state = store.data_mut();
@@ -87,8 +86,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             })
         },
     )?;
-    linker.instance(&format!("wasi:sockets/tcp-create-socket@{VERSION}"))?.func_wrap(
-        "create-tcp-socket",
+    let tcp = "create-tcp-socket";
+    crate::wasi_shadow::instance(linker, "wasi:sockets/tcp-create-socket", tcp)?.func_wrap(
+        tcp,
         |mut store, (family,): (IpAddressFamily,)| {
             let state = store.data_mut();
             if !state.may_open("tcp-socket", "tcp socket") {
@@ -105,8 +105,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         },
     )?;
     type Accepted = (Resource<TcpSocket>, Resource<DynInputStream>, Resource<DynOutputStream>);
-    linker.instance(&format!("wasi:sockets/tcp@{VERSION}"))?.func_wrap(
-        "[method]tcp-socket.accept",
+    let accept = "[method]tcp-socket.accept";
+    crate::wasi_shadow::instance(linker, "wasi:sockets/tcp", accept)?.func_wrap(
+        accept,
         |mut store, (socket,): (Resource<TcpSocket>,)| {
             let state = store.data_mut();
             if !state.may_open("accept", "tcp socket") {

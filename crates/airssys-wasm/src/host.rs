@@ -3,6 +3,7 @@
 
 mod builder;
 mod code;
+mod from_manifest;
 mod prepare;
 mod spec;
 
@@ -18,7 +19,6 @@ use builder::{start_error, with_intensity};
 pub(crate) use code::ContractLinker;
 use code::{Codes, LinkerHook};
 use prepare::Prepared;
-pub(crate) use spec::validate_name;
 pub use spec::{ComponentSpec, Source};
 
 use crate::actor::{DeadLetter, DeadLetters};
@@ -29,8 +29,7 @@ use crate::router::{self, Router};
 use crate::service::ServiceSpec;
 use crate::trace::TraceContext;
 
-/// The address of messages sent from outside any component.
-pub const HOST_ADDRESS: &str = "host";
+pub use crate::address::HOST_ADDRESS;
 
 /// Everything of a host but its supervisor.
 struct HostParts {
@@ -73,7 +72,7 @@ impl HostParts {
         let plain = ContractLinker::new(&settings, false, &linker_hooks)?;
         let system = System::new();
         Ok(HostParts {
-            router: Router::new(system.clone(), audit, transport),
+            router: Router::new(system.clone(), audit, transport, mailbox_of),
             system,
             dead_letters: DeadLetters::default(),
             plain,
@@ -166,6 +165,17 @@ impl Drop for Rollback<'_> {
             }
         }
         self.host.parts.unprepare(prepared);
+    }
+}
+
+/// The mailbox of a registered actor that takes envelopes: a component's or a service's.
+fn mailbox_of(handle: &airssys_rt::ActorHandle) -> Option<crate::envelope::Target> {
+    use crate::envelope::Target;
+    match handle.downcast::<crate::actor::ComponentActor>() {
+        Some(component) => Some(Arc::new(component) as Target),
+        None => handle
+            .downcast::<crate::service::ServiceActor>()
+            .map(|service| Arc::new(service) as Target),
     }
 }
 
@@ -437,7 +447,7 @@ impl Host {
         impl Future<Output = Result<Option<Payload>, RequestError>> + Send + 'static + use<>,
         SendError,
     > {
-        let payload = crate::actor::SharedPayload::from(payload);
+        let payload = crate::envelope::SharedPayload::from(payload);
         let admitted = self.parts.router.admit_request(self.host_address(), target, &payload)?;
         let stamp = self.parts.router.host_stamp();
         let pending = router::start_ask(admitted, self.host_address(), payload, stamp, timeout)?;

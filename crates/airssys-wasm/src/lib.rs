@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 mod actor;
+mod address;
 mod app_grants;
 mod audit;
 mod bindings;
@@ -31,6 +32,7 @@ mod compute_slots;
 mod contract_v0_1;
 mod cpu_budget;
 mod engine;
+mod envelope;
 mod error;
 mod fs_audit;
 mod granted_dir;
@@ -41,6 +43,7 @@ pub mod inspect;
 mod limiter;
 pub mod manifest;
 mod output;
+mod preopens;
 mod process;
 mod protected;
 mod router;
@@ -54,6 +57,7 @@ pub mod transport;
 pub mod trust;
 pub mod types;
 pub mod untrusted_file;
+mod wasi_shadow;
 pub mod wire;
 
 pub use actor::DeadLetter;

@@ -10,7 +10,7 @@ use airssys_osl::{
     AclEntry, Action, AuditLog, Effect, Osl, Principal, SecurityMiddleware, SecurityPolicy,
 };
 
-use crate::capability::wildcard;
+use crate::address::wildcard;
 
 /// A command a component may run, and the arguments it may pass.
 #[derive(Debug, Clone, PartialEq, Eq)]

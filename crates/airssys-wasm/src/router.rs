@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use airssys_rt::{ActorHandle, ActorRef, AskError, PendingAsk, Reply, System, TrySendError};
+use airssys_rt::{ActorHandle, AskError, PendingAsk, Reply, System, TrySendError};
 
-use crate::actor::{ComponentActor, Delivery, Envelope, SharedPayload};
+use crate::address::is_address;
+pub(crate) use crate::address::member_address;
 use crate::bindings::{Payload, RequestError, SendError};
-use crate::service::ServiceActor;
+use crate::envelope::{Answer, Delivery, Envelope, Queued, SharedPayload, Target};
 use crate::topics::Topics;
 
 /// What a target accepts, checked before delivery.
@@ -38,91 +39,10 @@ struct Entry {
     queued: Arc<AtomicUsize>,
 }
 
-/// Payload bytes counted against a mailbox while their message waits in it; given back when
-/// the message is taken out to be handled, or dropped.
-pub(crate) struct Queued {
-    bytes: usize,
-    counter: Arc<AtomicUsize>,
-}
-
-impl Queued {
-    /// Count `bytes` more in `counter`, unless that goes past `limit`.
-    fn reserve(counter: &Arc<AtomicUsize>, bytes: usize, limit: usize) -> Option<Queued> {
-        let before = counter.fetch_add(bytes, Ordering::AcqRel);
-        if before.saturating_add(bytes) > limit {
-            counter.fetch_sub(bytes, Ordering::AcqRel);
-            return None;
-        }
-        Some(Queued { bytes, counter: Arc::clone(counter) })
-    }
-}
-
-impl Drop for Queued {
-    fn drop(&mut self) {
-        self.counter.fetch_sub(self.bytes, Ordering::AcqRel);
-    }
-}
-
 /// A target that passed the checks, with its mailbox room reserved for the payload.
 pub(crate) struct Admitted {
     pub(crate) actor: Target,
     queued: Queued,
-}
-
-/// The actor at an address: a component's, or a native service's (`service.rs`). Both take
-/// the same envelopes.
-#[derive(Debug, Clone)]
-pub(crate) enum Target {
-    Component(ActorRef<ComponentActor>),
-    Service(ActorRef<ServiceActor>),
-}
-
-impl Target {
-    fn is_alive(&self) -> bool {
-        match self {
-            Target::Component(a) => a.is_alive(),
-            Target::Service(a) => a.is_alive(),
-        }
-    }
-
-    /// Its untyped handle (to link to or monitor).
-    pub(crate) fn handle(&self) -> ActorHandle {
-        match self {
-            Target::Component(a) => a.handle(),
-            Target::Service(a) => a.handle(),
-        }
-    }
-
-    #[allow(clippy::result_large_err, reason = "the actor reference's own error, given back")]
-    fn try_tell(&self, envelope: Envelope) -> Result<(), TrySendError<Envelope>> {
-        match self {
-            Target::Component(a) => a.try_tell(envelope),
-            Target::Service(a) => a.try_tell(envelope),
-        }
-    }
-
-    async fn ask(
-        &self,
-        make: impl FnOnce(Reply<Answer>) -> Envelope,
-        timeout: Duration,
-    ) -> Result<Answer, AskError> {
-        match self {
-            Target::Component(a) => a.ask(make, timeout).await,
-            Target::Service(a) => a.ask(make, timeout).await,
-        }
-    }
-
-    #[allow(clippy::result_large_err, reason = "the actor reference's own error, given back")]
-    fn try_ask(
-        &self,
-        make: impl FnOnce(Reply<Answer>) -> Envelope,
-        timeout: Duration,
-    ) -> Result<PendingAsk<Answer>, TrySendError<Envelope>> {
-        match self {
-            Target::Component(a) => a.try_ask(make, timeout),
-            Target::Service(a) => a.try_ask(make, timeout),
-        }
-    }
 }
 
 /// A name that resolves to one component, or to a pool of members (`name/0`, `name/1`, ...)
@@ -159,13 +79,20 @@ pub(crate) struct Router {
     host_requests: Arc<AtomicU64>,
     /// Where envelopes for components this host does not have go (`transport.rs`).
     transport: Option<Arc<dyn crate::transport::Transport>>,
+    /// The mailbox of a registered actor, if it takes envelopes: given by the layer above,
+    /// which knows the actor types (components, services), so that the router need not.
+    mailbox_of: MailboxOf,
 }
+
+/// See [`Router::mailbox_of`](Router).
+pub(crate) type MailboxOf = fn(&ActorHandle) -> Option<Target>;
 
 impl Router {
     pub(crate) fn new(
         system: System,
         audit: crate::audit::Audit,
         transport: Option<Arc<dyn crate::transport::Transport>>,
+        mailbox_of: MailboxOf,
     ) -> Self {
         Router {
             system,
@@ -174,6 +101,7 @@ impl Router {
             topics: Arc::default(),
             host_requests: Arc::default(),
             transport,
+            mailbox_of,
         }
     }
 
@@ -276,11 +204,7 @@ impl Router {
 
     /// The actor at `address`, if it is running (or waiting for a restart).
     pub(crate) fn actor(&self, address: &str) -> Option<Target> {
-        let handle = self.system.whereis(address)?;
-        match handle.downcast::<ComponentActor>() {
-            Some(component) => Some(Target::Component(component)),
-            None => handle.downcast::<ServiceActor>().map(Target::Service),
-        }
+        (self.mailbox_of)(&self.system.whereis(address)?)
     }
 
     /// The actor of the one component at `address` (`Ok(None)`: no such address, or it is
@@ -519,21 +443,6 @@ impl Router {
     }
 }
 
-/// An address in form: a component's name (as `Host::spawn` takes it; not `host`), or a pool
-/// member's (`name/index`).
-fn is_address(address: &str) -> bool {
-    let name = |n: &str| crate::host::validate_name(n).is_ok();
-    match address.split_once('/') {
-        Some((pool, index)) => {
-            name(pool)
-                && !index.is_empty()
-                && index.len() <= 10
-                && index.bytes().all(|b| b.is_ascii_digit())
-        }
-        None => name(address),
-    }
-}
-
 /// The wire form of an envelope; an envelope that cannot be encoded (postcard does not fail
 /// on these types) is refused as not supported, never a panic.
 fn encode(envelope: &crate::wire::Envelope) -> Result<Vec<u8>, SendError> {
@@ -552,13 +461,6 @@ impl From<crate::wire::WirePayload> for SharedPayload {
     }
 }
 
-/// The address of member `i` of pool `name`.
-pub(crate) fn member_address(name: &str, i: usize) -> String {
-    format!("{name}/{i}")
-}
-
-type Answer = Result<Option<Payload>, RequestError>;
-
 /// Deliver a request to an admitted target and wait for its answer (waiting for mailbox
 /// room within the timeout, as `gen_server:call` does).
 pub(crate) async fn ask(
@@ -570,8 +472,12 @@ pub(crate) async fn ask(
 ) -> Answer {
     let sender = Arc::clone(sender);
     let Admitted { actor, queued } = admitted;
-    let answer =
-        actor.ask(|reply| request_envelope(sender, payload, reply, stamp, queued), timeout).await;
+    let answer = actor
+        .ask(
+            Box::new(move |reply| request_envelope(sender, payload, reply, stamp, queued)),
+            timeout,
+        )
+        .await;
     answer_of(answer)
 }
 
@@ -603,12 +509,15 @@ pub(crate) fn start_ask(
 ) -> Result<PendingAsk<Answer>, SendError> {
     let sender = Arc::clone(sender);
     let Admitted { actor, queued } = admitted;
-    actor.try_ask(|reply| request_envelope(sender, payload, reply, stamp, queued), timeout).map_err(
-        |e| match e {
+    actor
+        .try_ask(
+            Box::new(move |reply| request_envelope(sender, payload, reply, stamp, queued)),
+            timeout,
+        )
+        .map_err(|e| match e {
             TrySendError::Full(_) => SendError::MailboxFull,
             TrySendError::Closed(_) => SendError::TargetStopped,
-        },
-    )
+        })
 }
 
 /// Wait for the answer of a request queued by [`start_ask`].

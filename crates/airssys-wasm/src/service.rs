@@ -13,8 +13,7 @@ use std::sync::Arc;
 
 use airssys_rt::{Actor, BoxError, Context, ExitReason, ExitSignal, Restart};
 
-use crate::actor::{Delivery, Envelope};
-use crate::router::Router;
+use crate::envelope::{Delivery, Envelope};
 use crate::types::{Message, Payload, RequestError};
 
 /// What a service's handler returns: for a request or call, `Ok(Some(payload))` is the
@@ -157,7 +156,6 @@ impl ServiceSpec {
 pub(crate) struct ServiceActor {
     address: Arc<str>,
     service: Box<dyn BoxedService>,
-    router: Router,
 }
 
 impl std::fmt::Debug for ServiceActor {
@@ -167,8 +165,8 @@ impl std::fmt::Debug for ServiceActor {
 }
 
 impl ServiceActor {
-    pub(crate) fn new(spec: &ServiceSpec, router: Router) -> Self {
-        ServiceActor { address: Arc::clone(&spec.name), service: (spec.make)(), router }
+    pub(crate) fn new(spec: &ServiceSpec) -> Self {
+        ServiceActor { address: Arc::clone(&spec.name), service: (spec.make)() }
     }
 }
 
@@ -213,9 +211,7 @@ impl Actor for ServiceActor {
         signal: ExitSignal,
         ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
-        let from_component = signal.from.name().is_some_and(|name| {
-            matches!(self.router.single(&name), Ok(Some(crate::router::Target::Component(_))))
-        });
+        let from_component = signal.from.downcast::<crate::actor::ComponentActor>().is_some();
         if !from_component && signal.reason != ExitReason::Normal {
             ctx.stop_with(signal.reason);
         }

@@ -1,18 +1,18 @@
 //! The per-store state of a component instance and the host functions it imports.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::actor::{Delivery, Envelope};
 use crate::bindings::current::airssys::component::{
     config, links, logging, messaging, process, storage, types,
 };
 use crate::bindings::{Level, LinkError, Payload, RequestError, SendError, TopicError};
 use crate::capability::{Capabilities, Refusal};
+use crate::envelope::{Delivery, Envelope};
 use crate::limiter::Limits;
 use crate::router::{self, Router};
 use crate::topics::Topics;
@@ -50,7 +50,7 @@ pub struct HostState {
 /// can name the partner's address; they go with the instance (the runtime drops its links
 /// and monitors when the incarnation ends).
 pub(crate) struct Relations {
-    me: airssys_rt::LinkRef<crate::actor::ComponentActor>,
+    me: Arc<dyn OwnActor>,
     /// Linked components, by actor id.
     pub(crate) links: HashMap<airssys_rt::ActorId, Arc<str>>,
     /// Monitors, by the id the guest got (the monitor's number).
@@ -60,6 +60,51 @@ pub(crate) struct Relations {
     /// Partners the guest unlinked, until an exit signal of theirs (already on its way when
     /// `unlink` returned) has been dropped, or the guest links to them again.
     pub(crate) unlinked: std::collections::HashSet<airssys_rt::ActorId>,
+}
+
+/// The instance's own actor: the owner of the links and monitors its guest makes, and the
+/// mailbox its callbacks go to. Implemented for the running incarnation's
+/// [`LinkRef`](airssys_rt::LinkRef), so that the instance's state, below the actor, need
+/// not know the actor's type.
+pub(crate) trait OwnActor: Send + Sync {
+    /// Its id.
+    fn id(&self) -> airssys_rt::ActorId;
+    /// Link with `other`.
+    fn link(&self, other: &airssys_rt::ActorHandle);
+    /// Remove the link with `other`, both ways.
+    fn unlink(&self, other: &airssys_rt::ActorHandle);
+    /// Monitor `other`.
+    fn monitor(&self, other: &airssys_rt::ActorHandle) -> airssys_rt::MonitorRef;
+    /// Remove a monitor and any of its notices still queued; false if it had fired.
+    fn demonitor_flush(&self, monitor: airssys_rt::MonitorRef) -> bool;
+    /// Queue an envelope for itself whatever its mailbox's capacity (a callback).
+    fn tell_unbounded(&self, envelope: Envelope) -> bool;
+}
+
+impl<A: airssys_rt::Actor<Msg = Envelope>> OwnActor for airssys_rt::LinkRef<A> {
+    fn id(&self) -> airssys_rt::ActorId {
+        airssys_rt::LinkRef::id(self)
+    }
+
+    fn link(&self, other: &airssys_rt::ActorHandle) {
+        airssys_rt::LinkRef::link(self, other);
+    }
+
+    fn unlink(&self, other: &airssys_rt::ActorHandle) {
+        airssys_rt::LinkRef::unlink(self, other);
+    }
+
+    fn monitor(&self, other: &airssys_rt::ActorHandle) -> airssys_rt::MonitorRef {
+        airssys_rt::LinkRef::monitor(self, other)
+    }
+
+    fn demonitor_flush(&self, monitor: airssys_rt::MonitorRef) -> bool {
+        airssys_rt::LinkRef::demonitor_flush(self, monitor)
+    }
+
+    fn tell_unbounded(&self, envelope: Envelope) -> bool {
+        self.actor().tell_unbounded(envelope)
+    }
 }
 
 /// How many links and monitors one instance may hold at once (each takes room in its
@@ -94,12 +139,7 @@ struct Requests {
     pending: Arc<PendingRequests>,
 }
 
-/// The ids of one instance's requests still waiting for their outcome. An outcome is
-/// delivered only if it takes its id out of this set first (`cancel` takes it out too, so
-/// exactly one of the two wins). A callback names the instance that made its request by a
-/// weak reference to this set (which also keeps its address from being reused), so that a
-/// later instance never gets an earlier one's callback.
-pub(crate) type PendingRequests = Mutex<std::collections::HashSet<u64>>;
+pub(crate) use crate::envelope::PendingRequests;
 
 impl HostState {
     /// Whether `instance` (from a callback) is this instance, the one that made the request.
@@ -117,7 +157,7 @@ impl HostState {
         wasi: WasiCtx,
         output: Arc<crate::output::OutputBudget>,
         cpu: crate::cpu_budget::CpuBudget,
-        me: airssys_rt::LinkRef<crate::actor::ComponentActor>,
+        me: Arc<dyn OwnActor>,
     ) -> Self {
         HostState {
             wasi,
@@ -226,10 +266,10 @@ impl messaging::Host for HostState {
                 return Err(SendError::TooManyRequests);
             }
         }
-        let payload = crate::actor::SharedPayload::from(payload);
+        let payload = crate::envelope::SharedPayload::from(payload);
         let admitted = self.router.admit_request(&self.address, &target, &payload)?;
         // Callbacks go to this component's own actor (kept, not looked up in the registry).
-        let me = self.relations.me.actor().clone();
+        let me = Arc::clone(&self.relations.me);
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         let id = self.requests.next + 1;
         let stamp = router::Stamp { correlation: id, trace: self.child_trace() };

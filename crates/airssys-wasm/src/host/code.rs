@@ -60,7 +60,7 @@ impl ContractLinker {
             .map_err(|e| HostError::Engine(e.to_string()))?;
         crate::handle_limit::add_to_linker(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
-        crate::granted_dir::add_to_linker(&mut linker)
+        crate::preopens::add_to_linker(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
         // Both contract versions: a component imports one of them.
         bindings::current::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(

@@ -252,8 +252,8 @@ impl HostParts {
         let options = SpawnOptions::new()
             .mailbox(airssys_rt::MailboxConfig::bounded(spec.mailbox))
             .name(Arc::clone(&spec.name));
-        let (service, router) = (spec.clone(), self.router.clone());
-        let make = move || ServiceActor::new(&service, router.clone());
+        let service = spec.clone();
+        let make = move || ServiceActor::new(&service);
         Ok(ChildSpec::actor_with(Arc::clone(&spec.name), make, options).restart(spec.restart))
     }
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use airssys_rt::Restart;
 
-use super::HOST_ADDRESS;
 use crate::capability::{Grants, RateLimit, WasiGrants};
 use crate::error::HostError;
 
@@ -272,9 +271,9 @@ const MAX_CPU_PER_MESSAGE: Duration = Duration::from_secs(24 * 3600);
 /// Names are addresses: 1 to 128 ASCII letters, digits, `-`, `_` or `.`; `host` is the
 /// host's own address, and `/` separates a pool from its members.
 pub(crate) fn validate_name(name: &str) -> Result<(), HostError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name != HOST_ADDRESS
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if ok { Ok(()) } else { Err(HostError::InvalidName(name.to_owned())) }
+    if crate::address::is_name(name) {
+        Ok(())
+    } else {
+        Err(HostError::InvalidName(name.to_owned()))
+    }
 }

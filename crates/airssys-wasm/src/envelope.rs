@@ -1,0 +1,187 @@
+//! What a mailbox carries: the envelope of a message to a component or a native service, its
+//! payload as it waits (shared between subscribers), the bytes it holds against its mailbox,
+//! and [`Mailbox`], the one way the router hands an envelope to an actor of either kind
+//! without knowing which.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use airssys_rt::{Actor, ActorHandle, ActorRef, AskError, PendingAsk, Reply, TrySendError};
+
+use crate::types::{Payload, RequestError};
+
+/// The outcome of a request or call: the response, or why there is none.
+pub(crate) type Answer = Result<Option<Payload>, RequestError>;
+
+/// A payload as it waits in mailboxes: its bytes are shared, not copied, by every subscriber
+/// a publish reaches.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedPayload {
+    pub(crate) codec: u32,
+    pub(crate) bytes: bytes::Bytes,
+}
+
+impl From<Payload> for SharedPayload {
+    fn from(p: Payload) -> Self {
+        SharedPayload { codec: p.codec, bytes: p.bytes.into() }
+    }
+}
+
+impl From<SharedPayload> for Payload {
+    /// Without a copy when the bytes are not shared (a `send`, a request, the last
+    /// subscriber of a publish to handle it).
+    fn from(p: SharedPayload) -> Self {
+        Payload { codec: p.codec, bytes: p.bytes.into() }
+    }
+}
+
+/// What a component's mailbox carries.
+pub(crate) struct Envelope(pub(crate) Delivery);
+
+/// What an envelope delivers: a message, the order to start, or the outcome of a request.
+pub(crate) enum Delivery {
+    /// A message for `handle-message`.
+    Message {
+        sender: Arc<str>,
+        /// Its codec and bytes: shared by every subscriber of a publish, copied out only
+        /// for the guest (and not at all when this envelope holds the only reference).
+        payload: SharedPayload,
+        /// Set for a call or request: where the response goes.
+        reply: Option<Reply<Result<Option<Payload>, RequestError>>>,
+        /// Set for a call or request: its id among its requester's.
+        correlation: Option<u64>,
+        /// Set for a published message.
+        topic: Option<Arc<str>>,
+        /// The trace it belongs to.
+        trace: Option<crate::trace::TraceContext>,
+        /// Its bytes, counted against the mailbox until it is taken out.
+        queued: Queued,
+    },
+    /// Instantiate and `init` the instance now, if it has not been yet (the first envelope
+    /// an incarnation queues for itself; any other message that comes first does it too).
+    Start,
+    /// The outcome of a request this component made, for `handle-callback`.
+    Callback {
+        id: u64,
+        outcome: Result<Option<Payload>, RequestError>,
+        /// The instance that made the request: a callback queued for an instance that has
+        /// since crashed is dropped, not handed to its successor (which never knew the id).
+        instance: std::sync::Weak<PendingRequests>,
+    },
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Delivery::Message { sender, payload, .. } => f
+                .debug_struct("Message")
+                .field("sender", sender)
+                .field("codec", &payload.codec)
+                .field("len", &payload.bytes.len())
+                .finish(),
+            Delivery::Callback { id, .. } => f.debug_struct("Callback").field("id", id).finish(),
+            Delivery::Start => f.write_str("Start"),
+        }
+    }
+}
+
+/// Payload bytes counted against a mailbox while their message waits in it; given back when
+/// the message is taken out to be handled, or dropped.
+pub(crate) struct Queued {
+    bytes: usize,
+    counter: Arc<AtomicUsize>,
+}
+
+impl Queued {
+    /// Count `bytes` more in `counter`, unless that goes past `limit`.
+    pub(crate) fn reserve(
+        counter: &Arc<AtomicUsize>,
+        bytes: usize,
+        limit: usize,
+    ) -> Option<Queued> {
+        let before = counter.fetch_add(bytes, Ordering::AcqRel);
+        if before.saturating_add(bytes) > limit {
+            counter.fetch_sub(bytes, Ordering::AcqRel);
+            return None;
+        }
+        Some(Queued { bytes, counter: Arc::clone(counter) })
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// The ids of one instance's requests still waiting for their outcome. An outcome is
+/// delivered only if it takes its id out of this set first (`cancel` takes it out too, so
+/// exactly one of the two wins). A callback names the instance that made its request by a
+/// weak reference to this set (which also keeps its address from being reused), so that a
+/// later instance never gets an earlier one's callback.
+pub(crate) type PendingRequests = std::sync::Mutex<std::collections::HashSet<u64>>;
+
+/// Makes the envelope of a request around the slot its answer goes to.
+pub(crate) type MakeRequest = Box<dyn FnOnce(Reply<Answer>) -> Envelope + Send>;
+
+/// The mailbox of an actor that takes envelopes (a component's or a native service's): what
+/// the router delivers to. Implemented for every such [`ActorRef`], so that the router,
+/// below the actors, need not know their types.
+pub(crate) trait Mailbox: Send + Sync + std::fmt::Debug {
+    /// False once the actor is gone for good.
+    fn is_alive(&self) -> bool;
+    /// Its untyped handle (to link to or monitor).
+    fn handle(&self) -> ActorHandle;
+    /// Queue `envelope` now, or hand it back.
+    #[allow(clippy::result_large_err, reason = "the actor reference's own error, given back")]
+    fn try_tell(&self, envelope: Envelope) -> Result<(), TrySendError<Envelope>>;
+    /// Queue a request now (or hand it back); its answer comes through the [`PendingAsk`].
+    #[allow(clippy::result_large_err, reason = "the actor reference's own error, given back")]
+    fn try_ask(
+        &self,
+        make: MakeRequest,
+        timeout: Duration,
+    ) -> Result<PendingAsk<Answer>, TrySendError<Envelope>>;
+    /// A request that waits for mailbox room, then for its answer.
+    fn ask(
+        &self,
+        make: MakeRequest,
+        timeout: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer, AskError>> + Send + '_>>;
+}
+
+impl<A: Actor<Msg = Envelope>> Mailbox for ActorRef<A> {
+    fn is_alive(&self) -> bool {
+        ActorRef::is_alive(self)
+    }
+
+    fn handle(&self) -> ActorHandle {
+        ActorRef::handle(self)
+    }
+
+    fn try_tell(&self, envelope: Envelope) -> Result<(), TrySendError<Envelope>> {
+        ActorRef::try_tell(self, envelope)
+    }
+
+    fn try_ask(
+        &self,
+        make: MakeRequest,
+        timeout: Duration,
+    ) -> Result<PendingAsk<Answer>, TrySendError<Envelope>> {
+        ActorRef::try_ask(self, make, timeout)
+    }
+
+    fn ask(
+        &self,
+        make: MakeRequest,
+        timeout: Duration,
+    ) -> Pin<Box<dyn Future<Output = Result<Answer, AskError>> + Send + '_>> {
+        Box::pin(ActorRef::ask(self, make, timeout))
+    }
+}
+
+/// The mailbox at an address, whatever actor takes it.
+pub(crate) type Target = Arc<dyn Mailbox>;
