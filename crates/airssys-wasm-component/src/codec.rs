@@ -50,7 +50,7 @@ pub enum CodecError {
     #[error("cannot decode codec 0x{0:x}: use json, cbor or messagepack")]
     Unsupported(u32),
     /// Encoding failed.
-    #[error("cannot encode as {codec:?}: {reason}")]
+    #[error("cannot encode as {}: {reason}", crate::sentences::codec(codec))]
     Encode {
         /// The codec.
         codec: Codec,
@@ -58,7 +58,7 @@ pub enum CodecError {
         reason: String,
     },
     /// Decoding failed: the bytes are not a valid value of the type in that codec.
-    #[error("cannot decode {codec:?}: {reason}")]
+    #[error("cannot decode {}: {reason}", crate::sentences::codec(codec))]
     Decode {
         /// The codec.
         codec: Codec,

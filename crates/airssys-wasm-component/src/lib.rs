@@ -23,7 +23,7 @@
 //!     fn handle(&mut self, message: Message) -> Result<Option<Payload>, String> {
 //!         let add: Add = message.decode().map_err(|e| e.to_string())?;
 //!         // Durable, and private to this component (needs a storage grant).
-//!         let calls = storage::increment("calls", 1).map_err(|e| format!("{e:?}"))?;
+//!         let calls = storage::increment("calls", 1).map_err(|e| e.to_string())?;
 //!         log::info(&format!("{} asked for {} + {}", message.sender, add.a, add.b));
 //!         // Answer in the codec the request came in.
 //!         Ok(Some(Payload::encode(message.codec(), &Sum { sum: add.a + add.b, calls })
@@ -60,6 +60,7 @@ pub mod links;
 pub mod log;
 pub mod messaging;
 pub mod process;
+mod sentences;
 pub mod storage;
 
 /// The raw bindings generated from the WIT contract (for what the typed helpers do not

@@ -19,13 +19,13 @@ pub enum Error {
     #[error(transparent)]
     Codec(#[from] CodecError),
     /// The host refused to queue the message.
-    #[error("refused: {0:?}")]
+    #[error("refused: {}", crate::sentences::send(.0))]
     Send(SendError),
     /// The request produced no response.
-    #[error("no response: {0:?}")]
+    #[error("no response: {}", crate::sentences::request(.0))]
     Request(RequestError),
     /// The topic or pattern was refused.
-    #[error("topic refused: {0:?}")]
+    #[error("topic refused: {}", crate::sentences::topic(.0))]
     Topic(TopicError),
     /// The target answered without a payload, where one was expected.
     #[error("the target returned no response payload")]

@@ -17,7 +17,7 @@ pub use raw::{
 #[non_exhaustive]
 pub enum Error {
     /// The store refused.
-    #[error("storage: {0:?}")]
+    #[error("storage refused: {}", crate::sentences::storage(.0))]
     Storage(StorageError),
     /// The value could not be encoded or decoded.
     #[error(transparent)]

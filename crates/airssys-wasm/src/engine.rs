@@ -105,14 +105,14 @@ impl Engine {
                     Err(e) => {
                         tracing::warn!(error = %e, "pooling allocator unavailable; allocating on demand");
                         let engine = wasmtime::Engine::new(&base_config(fuel))
-                            .map_err(|e| HostError::Engine(e.to_string()))?;
+                            .map_err(|e| HostError::Engine(e.into()))?;
                         (engine, false)
                     }
                 }
             }
             None => {
                 let engine = wasmtime::Engine::new(&base_config(fuel))
-                    .map_err(|e| HostError::Engine(e.to_string()))?;
+                    .map_err(|e| HostError::Engine(e.into()))?;
                 (engine, false)
             }
         };
@@ -136,13 +136,12 @@ impl Engine {
                     }
                 }
             })
-            .map_err(|e| HostError::Engine(format!("cannot start the epoch ticker: {e}")))?;
+            .map_err(|e| HostError::Engine(format!("cannot start the epoch ticker: {e}").into()))?;
         let cache = match &settings.cache_dir {
             Some(dir) => Some(Arc::new(ArtifactCache::new(dir, &inner).map_err(|e| {
-                HostError::Engine(format!(
-                    "cannot use {} as the artifact cache: {e}",
-                    dir.display()
-                ))
+                HostError::Engine(
+                    format!("cannot use {} as the artifact cache: {e}", dir.display()).into(),
+                )
             })?)),
             None => None,
         };

@@ -1,14 +1,21 @@
 //! Errors of the host.
 
+/// An error from below (wasmtime, the OS, a guest's own text), kept as the source of a
+/// [`HostError`]: `Error::source` gives it, and `{:#}` with `anyhow` prints the chain.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Starting the host or a component failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HostError {
     /// The wasmtime engine could not be created.
-    #[error("cannot create the wasmtime engine: {0}")]
-    Engine(String),
+    #[error("cannot create the wasmtime engine")]
+    Engine(#[source] BoxError),
+    /// What the embedder adds to the linker (`HostBuilder::linker`) failed.
+    #[error("an interface the embedder adds to the linker cannot be added")]
+    Extension(#[source] BoxError),
     /// A component's file could not be read.
-    #[error("cannot read component {name:?} from {path}: {source}")]
+    #[error("cannot read component {name:?} from {path}")]
     Read {
         /// The component's name.
         name: String,
@@ -20,12 +27,13 @@ pub enum HostError {
     },
     /// The bytes are not a valid component, or it does not fit the AirsSys contract (wrong
     /// world, or it imports something the host does not provide).
-    #[error("component {name:?} cannot be loaded: {reason}")]
+    #[error("component {name:?} cannot be loaded")]
     Load {
         /// The component's name.
         name: String,
-        /// What is wrong with it.
-        reason: String,
+        /// What is wrong with it (wasmtime's error, or the contract's).
+        #[source]
+        source: BoxError,
     },
     /// Two components were given the same name.
     #[error("two components are named {0:?}")]
@@ -37,23 +45,25 @@ pub enum HostError {
     )]
     InvalidName(String),
     /// A component's signature does not hold (or it has none and the host requires one).
-    #[error("component {name:?} is refused: {reason}")]
+    #[error("component {name:?} is refused by the trust policy")]
     Untrusted {
         /// The component's name.
         name: String,
         /// Why.
+        #[source]
         reason: crate::trust::TrustError,
     },
     /// The trust configuration is missing or invalid.
     #[error("trust: {0}")]
     Trust(String),
     /// The audit log cannot be opened.
-    #[error("cannot open the audit log {path}: {reason}")]
+    #[error("cannot open the audit log {path}")]
     Audit {
         /// The file.
         path: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The operation is not supported yet; the text says which.
     #[error("not supported yet: {0}")]
@@ -89,7 +99,7 @@ pub enum HostError {
         reason: String,
     },
     /// The host's storage cannot be opened.
-    #[error("storage: {0}")]
+    #[error("the host's storage cannot be used")]
     Storage(#[from] crate::storage::StorageError),
     /// A component failed to start (its `init` returned an error or trapped).
     #[error("component {name:?} failed to start: {reason}")]

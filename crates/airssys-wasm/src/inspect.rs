@@ -50,9 +50,12 @@ fn kind(item: &ComponentItem) -> &'static str {
 pub fn inspect(bytes: &[u8]) -> Result<Inspection, HostError> {
     let settings = crate::EngineConfig { pool_components: None, ..Default::default() };
     let linked = crate::host::ContractLinker::new(&settings, false, &[])?;
-    let load = |reason: String| HostError::Load { name: "(inspected file)".into(), reason };
+    let load = |source: crate::error::BoxError| HostError::Load {
+        name: "(inspected file)".into(),
+        source,
+    };
     let component = wasmtime::component::Component::new(&linked.engine.inner, bytes)
-        .map_err(|e| load(format!("{e:#}")))?;
+        .map_err(|e| load(e.into()))?;
     let ty = component.component_type();
     let engine = &linked.engine.inner;
     let items = |list: &mut dyn Iterator<
@@ -82,7 +85,10 @@ pub fn precompile(bytes: &[u8], cache_dir: &std::path::Path) -> Result<bool, Hos
         crate::EngineConfig { cache_dir: Some(cache_dir.to_owned()), ..Default::default() };
     let linked = crate::host::ContractLinker::new(&settings, false, &[])?;
     let digest = crate::cache::digest(bytes);
-    let load = |reason: String| HostError::Load { name: "(precompiled file)".into(), reason };
-    let (_, cached) = linked.engine.compile(bytes, &digest).map_err(|e| load(format!("{e:#}")))?;
+    let load = |source: crate::error::BoxError| HostError::Load {
+        name: "(precompiled file)".into(),
+        source,
+    };
+    let (_, cached) = linked.engine.compile(bytes, &digest).map_err(|e| load(e.into()))?;
     Ok(!cached)
 }

@@ -63,7 +63,7 @@ pub mod wire;
 pub use actor::DeadLetter;
 pub use capability::{Grants, RateLimit};
 pub use engine::{EPOCH_TICK, EngineConfig};
-pub use error::HostError;
+pub use error::{BoxError, HostError};
 pub use host::{
     ComponentInfo, ComponentSpec, ComponentState, HOST_ADDRESS, Host, HostBuilder, Source,
     Supervision, TreeChild,

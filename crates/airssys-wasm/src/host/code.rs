@@ -55,28 +55,23 @@ impl ContractLinker {
         let engine = Engine::new(settings, fuel)?;
         let mut linker: Linker<HostState> = Linker::new(&engine.inner);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| HostError::Engine(e.to_string()))?;
-        crate::fs_audit::add_to_linker(&mut linker)
-            .map_err(|e| HostError::Engine(e.to_string()))?;
-        crate::handle_limit::add_to_linker(&mut linker)
-            .map_err(|e| HostError::Engine(e.to_string()))?;
-        crate::preopens::add_to_linker(&mut linker)
-            .map_err(|e| HostError::Engine(e.to_string()))?;
+            .map_err(|e| HostError::Engine(e.into()))?;
+        crate::fs_audit::add_to_linker(&mut linker).map_err(|e| HostError::Engine(e.into()))?;
+        crate::handle_limit::add_to_linker(&mut linker).map_err(|e| HostError::Engine(e.into()))?;
+        crate::preopens::add_to_linker(&mut linker).map_err(|e| HostError::Engine(e.into()))?;
         // Both contract versions: a component imports one of them.
         bindings::current::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
         )
-        .map_err(|e| HostError::Engine(e.to_string()))?;
+        .map_err(|e| HostError::Engine(e.into()))?;
         bindings::v0_1::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
         )
-        .map_err(|e| HostError::Engine(e.to_string()))?;
+        .map_err(|e| HostError::Engine(e.into()))?;
         for hook in hooks {
-            hook(&mut linker).map_err(|e| {
-                HostError::Engine(format!("an interface the embedder added to the linker: {e:#}"))
-            })?;
+            hook(&mut linker).map_err(|e| HostError::Extension(e.into()))?;
         }
         Ok(ContractLinker { engine, linker })
     }
@@ -137,12 +132,14 @@ impl HostParts {
         if let Some(code) = self.lock_codes().by_digest.get(&(digest, fuel)) {
             return Ok((Arc::clone(code), linked.engine.clone()));
         }
-        let load_error = |reason: String| HostError::Load { name: spec.name.to_string(), reason };
+        let load_error = |source: crate::error::BoxError| HostError::Load {
+            name: spec.name.to_string(),
+            source,
+        };
         let (component, from_cache) =
-            linked.engine.compile(&bytes, &digest).map_err(|e| load_error(format!("{e:#}")))?;
-        let pre =
-            linked.linker.instantiate_pre(&component).map_err(|e| load_error(format!("{e:#}")))?;
-        let pre = Arc::new(crate::guest::GuestPre::new(pre).map_err(load_error)?);
+            linked.engine.compile(&bytes, &digest).map_err(|e| load_error(e.into()))?;
+        let pre = linked.linker.instantiate_pre(&component).map_err(|e| load_error(e.into()))?;
+        let pre = Arc::new(crate::guest::GuestPre::new(pre).map_err(|e| load_error(e.into()))?);
         let code = Arc::clone(
             self.lock_codes()
                 .by_digest

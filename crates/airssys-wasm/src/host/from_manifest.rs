@@ -72,10 +72,8 @@ impl Manifest {
         }
         if let Some(file) = &self.audit.file {
             let path = base.join(file);
-            let log = airssys_osl::AuditLog::file(&path).map_err(|e| HostError::Audit {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let log = airssys_osl::AuditLog::file(&path)
+                .map_err(|source| HostError::Audit { path: path.display().to_string(), source })?;
             builder = builder.audit(log).protect_file(&path, "the audit log");
         }
         for (name, c) in &self.components {

@@ -10,6 +10,7 @@ use airssys_wasm::trust::{ComponentSignature, PublicKey, SecretKey, TrustPolicy}
 use airssys_wasm::{EngineConfig, Host, HostBuilder};
 use sha2::Digest;
 
+use crate::util::Chain as _;
 use crate::util::{T, cache_entries, from_cache, guest, raw, text};
 
 fn cached_engine(dir: &Path) -> EngineConfig {
@@ -30,7 +31,7 @@ fn write_manifest(dir: &Path, text: &str) -> PathBuf {
 
 async fn start_error(manifest: &Path) -> String {
     match HostBuilder::from_manifest(manifest) {
-        Ok(builder) => builder.start().await.expect_err("the app started").to_string(),
+        Ok(builder) => builder.start().await.expect_err("the app started").chain(),
         Err(e) => e.to_string(),
     }
 }
@@ -126,7 +127,7 @@ async fn item_01_a_grant_overlapping_the_cache_directory_is_refused() {
         .spawn(guest("thief", test_programs::ECHO).dir(dir.path(), "/d", true))
         .await
         .expect_err("the spawn was allowed")
-        .to_string();
+        .chain();
     assert!(error.contains("the host's artifact cache"), "{error}");
     assert_eq!(text(host.call("echo", raw("fine"), T).await.unwrap()), "fine");
     // A sibling directory is fine.
@@ -154,6 +155,90 @@ async fn item_10_a_grant_containing_the_audit_log_is_refused() {
     let error = start_error(&manifest).await;
     for word in ["\"forger\"", "logs", "the audit log", "audit.jsonl"] {
         assert!(error.contains(word), "{word:?} not in: {error}");
+    }
+}
+
+/// A directory the embedder protects (`airssys up` protects its control socket's directory
+/// this way) is kept out of every grant as the host's own places are: a grant of it, or of a
+/// directory inside it, fails the start with an error naming what it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_over_a_directory_the_embedder_protects_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join(".airssys");
+    std::fs::create_dir_all(control.join("inner")).unwrap();
+    for granted in [dir.path().to_owned(), control.clone(), control.join("inner")] {
+        let error = Host::builder()
+            .protect_dir(&control, "the control socket's directory")
+            .component(guest("thief", test_programs::ECHO).dir(&granted, "/d", false))
+            .start()
+            .await
+            .expect_err("the grant was allowed")
+            .chain();
+        for word in ["\"thief\"", "the control socket's directory"] {
+            assert!(error.contains(word), "{word:?} not in: {error}");
+        }
+    }
+}
+
+/// Under trusted keys a component's signature is checked before any compiled code is reused:
+/// bytes already in the artifact cache (compiled by a development host), or already compiled
+/// by this host for a signed component, are refused when they come without a signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signatures_are_checked_before_compiled_code_is_reused() {
+    use airssys_wasm::{ComponentSpec, HostError, Source};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let bytes: std::sync::Arc<[u8]> = std::fs::read(test_programs::ECHO).unwrap().into();
+    let spec = |name: &str| ComponentSpec::new(name, Source::Bytes(bytes.clone()));
+    let key = SecretKey::generate().unwrap();
+    let keys = || TrustPolicy::Keys(vec![key.public()]);
+    let untrusted = |result: Result<(), HostError>| {
+        assert!(matches!(result, Err(HostError::Untrusted { .. })), "{result:?}");
+    };
+
+    let development = Host::builder()
+        .engine(cached_engine(&cache))
+        .component(spec("echo"))
+        .start()
+        .await
+        .unwrap();
+    development.shutdown(T).await;
+    assert_eq!(cache_entries(&cache).len(), 1);
+    let unsigned =
+        Host::builder().engine(cached_engine(&cache)).trust(keys()).component(spec("echo"));
+    untrusted(unsigned.start().await.map(drop));
+
+    let host = Host::builder()
+        .engine(cached_engine(&cache))
+        .trust(keys())
+        .component(spec("signed").signature(key.sign(&bytes)))
+        .start()
+        .await
+        .unwrap();
+    assert!(from_cache(&host, "signed").await);
+    untrusted(host.spawn(spec("copy")).await);
+    host.spawn(spec("signed-copy").signature(key.sign(&bytes))).await.unwrap();
+    assert_eq!(text(host.call("signed-copy", raw("mine"), T).await.unwrap()), "mine");
+    host.shutdown(T).await;
+}
+
+/// A cached artifact is named by its engine's compatibility hash: an engine with other
+/// settings (the fuel-counting one) does not load another engine's entry; it compiles and
+/// stores one of its own, which it loads the next time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_is_loaded_only_by_an_engine_with_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |fuel: bool| {
+        let spec = guest("echo", test_programs::ECHO);
+        let spec = if fuel { spec.fuel_per_message(100_000_000) } else { spec };
+        Host::builder().engine(cached_engine(dir.path())).component(spec).start()
+    };
+    for (fuel, cached, entries) in [(false, false, 1), (true, false, 2), (true, true, 2)] {
+        let host = start(fuel).await.unwrap();
+        assert_eq!(from_cache(&host, "echo").await, cached, "fuel: {fuel}");
+        assert_eq!(text(host.call("echo", raw("hi"), T).await.unwrap()), "hi");
+        host.shutdown(T).await;
+        assert_eq!(cache_entries(dir.path()).len(), entries, "fuel: {fuel}");
     }
 }
 
@@ -205,7 +290,7 @@ const WEAK_KEYS: [&str; 2] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_w7_weak_keys_are_refused_and_forged_signatures_fail() {
     for weak in WEAK_KEYS {
-        let error = PublicKey::from_hex(weak).expect_err("a weak key was accepted").to_string();
+        let error = PublicKey::from_hex(weak).expect_err("a weak key was accepted").chain();
         assert!(error.contains("weak"), "{error}");
     }
     let dir = tempfile::tempdir().unwrap();
@@ -239,7 +324,7 @@ async fn item_w7_weak_keys_are_refused_and_forged_signatures_fail() {
         .start()
         .await
         .expect_err("a forged signature loaded")
-        .to_string();
+        .chain();
     assert!(error.contains("\"echo\"") && error.contains("weak"), "{error}");
     // A real signature by the trusted key still loads.
     let key = SecretKey::generate().unwrap();
@@ -287,7 +372,7 @@ async fn item_w8_components_and_signatures_that_are_not_regular_or_too_large_are
             .start()
             .await
             .expect_err("it loaded")
-            .to_string();
+            .chain();
         assert!(error.contains("\"odd\"") && error.contains(why), "{path:?}: {error}");
     }
     // Signatures.
@@ -305,15 +390,15 @@ async fn item_w8_components_and_signatures_that_are_not_regular_or_too_large_are
             .start()
     };
     std::os::unix::fs::symlink("/dev/zero", &sig).unwrap();
-    let error = load().await.expect_err("it loaded").to_string();
+    let error = load().await.expect_err("it loaded").chain();
     assert!(error.contains("a character device"), "{error}");
     std::fs::remove_file(&sig).unwrap();
     fifo(&sig);
-    let error = load().await.expect_err("it loaded").to_string();
+    let error = load().await.expect_err("it loaded").chain();
     assert!(error.contains("a FIFO"), "{error}");
     std::fs::remove_file(&sig).unwrap();
     std::fs::File::create(&sig).unwrap().set_len(1 << 20).unwrap();
-    let error = load().await.expect_err("it loaded").to_string();
+    let error = load().await.expect_err("it loaded").chain();
     assert!(error.contains("larger than the limit"), "{error}");
     assert!(began.elapsed() < Duration::from_secs(60), "refusing took {:?}", began.elapsed());
 }
@@ -367,7 +452,7 @@ async fn cache_error(cache: &Path) -> String {
         .start()
         .await
         .expect_err("the cache was used")
-        .to_string()
+        .chain()
 }
 
 /// A cache whose parent another local user owns, or that group and others may write

@@ -86,7 +86,7 @@ async fn sdk_components_speak_typed_messages() {
     let refused = ask("b", json(serde_json::json!({"op": "ask", "target": "a", "a": 1, "b": 1})));
     let refused = refused.await;
     assert!(
-        matches!(&refused, Err(RequestError::HandlerError(e)) if e.contains("NotPermitted")),
+        matches!(&refused, Err(RequestError::HandlerError(e)) if e.contains("not granted")),
         "{refused:?}"
     );
     assert_eq!(host.restarts("a"), Some(0));

@@ -195,7 +195,7 @@ async fn files_stay_inside_granted_directories() {
         .start()
         .await
         .expect_err("a missing directory was granted")
-        .to_string();
+        .chain();
     assert!(missing.contains("ghost") && missing.contains("does not exist"), "{missing}");
 }
 

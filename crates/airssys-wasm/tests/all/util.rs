@@ -184,3 +184,27 @@ pub fn cache_entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// An error and its sources as one line (`a: b: c`, as `anyhow`'s `{:#}` prints them).
+pub trait Chain {
+    /// The error and its sources as one line.
+    fn chain(&self) -> String;
+}
+
+impl<E: std::error::Error> Chain for E {
+    fn chain(&self) -> String {
+        chain(self)
+    }
+}
+
+/// An error and its sources, as `anyhow`'s `{:#}` prints them: `a: b: c`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
