@@ -184,6 +184,29 @@ fn mailbox_of(handle: &airssys_rt::ActorHandle) -> Option<crate::envelope::Targe
 /// Cloning a `Host` is cheap and gives another handle to the same host (as an `Arc` would);
 /// every method takes `&self` and may be called from several tasks at once.
 /// [`shutdown`](Host::shutdown) stops the host for every handle.
+///
+/// ```
+/// use std::time::Duration;
+/// use airssys_wasm::{ComponentSpec, Host, Payload, Source, codec};
+///
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let echo_wasm = test_programs::ECHO;
+/// // `echo_wasm`: the path of a component that answers every message with its payload.
+/// let host = Host::builder()
+///     .component(ComponentSpec::new("echo", Source::File(echo_wasm.into())))
+///     .start()
+///     .await?;
+/// let from_a_task = host.clone();
+/// let answer = tokio::spawn(async move {
+///     from_a_task.call("echo", Payload::new(codec::RAW, "hi"), Duration::from_secs(5)).await
+/// })
+/// .await??;
+/// assert_eq!(answer.map(|p| p.bytes), Some(b"hi".to_vec()));
+/// host.shutdown(Duration::from_secs(5)).await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Host {
     parts: Arc<HostParts>,

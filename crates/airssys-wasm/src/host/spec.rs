@@ -57,6 +57,18 @@ impl ComponentSpec {
     /// A component named `name` (its address) with code from `source`. Defaults: accepts
     /// every codec, permanent restart, a mailbox of 1024 messages, payloads up to 1 MiB,
     /// 1 s of CPU per message, 5 s for its start.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use airssys_wasm::{ComponentSpec, Grants, Source, codec};
+    ///
+    /// let spec = ComponentSpec::new("orders", Source::File("orders.wasm".into()))
+    ///     .accepts(&[codec::JSON])
+    ///     .instances(4) // a pool: orders/0 .. orders/3, served round-robin
+    ///     .cpu_per_message(Duration::from_millis(200))
+    ///     .grants(Grants { send: vec!["billing".into()], ..Grants::default() });
+    /// # drop(spec);
+    /// ```
     pub fn new(name: impl Into<Arc<str>>, source: Source) -> Self {
         ComponentSpec {
             name: name.into(),
