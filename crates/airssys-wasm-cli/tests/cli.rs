@@ -318,8 +318,9 @@ fn the_demo_tours_every_example() {
     assert!(text.contains("tour complete"), "{text}");
 }
 
-/// Issue 15, items 9 and W3 through the binary: guest text cannot forge lines in `airssys
-/// logs` or on stderr, and when the root supervisor gives up, `up` says so and exits 1.
+/// The threat model's items 9 and W3 (`docs/security.md`) through the binary: guest text
+/// cannot forge lines in `airssys logs` or on stderr, and when the root supervisor gives up,
+/// `up` says so and exits 1.
 #[test]
 fn item_09_and_w3_forged_lines_are_escaped_and_a_failed_root_ends_up() {
     let tmp = tempfile::tempdir().unwrap();
@@ -414,8 +415,9 @@ impl Drop for LocalUser {
     }
 }
 
-/// Issue 15, item W6: in a shared project directory, another user who made `.airssys/` (or a
-/// socket in it) first is neither trusted by the client nor silently fought by `up`.
+/// The threat model's item W6 (`docs/security.md`): in a shared project directory, another
+/// user who made `.airssys/` (or a socket in it) first is neither trusted by the client nor
+/// silently fought by `up`.
 #[test]
 fn item_w6_a_control_directory_or_socket_of_another_user_is_refused() {
     let Some(other) = LocalUser::create("w6") else { return };

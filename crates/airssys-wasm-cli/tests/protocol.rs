@@ -157,9 +157,9 @@ fn any_response_payload_is_shown_and_round_trips_on_the_wire() {
     });
 }
 
-/// Regression (found by the `codec` fuzz target, kept as
-/// `fuzz/corpus/codec/regression-json-float-roundtrip`): a float in a JSON response was shown
-/// one unit off, because the JSON parser was not correctly rounded.
+/// Regression input of the `codec` fuzz target
+/// (`fuzz/corpus/codec/regression-json-float-roundtrip`): a float in a JSON response is shown
+/// exactly as sent (a JSON parser that is not correctly rounded shows some one unit off).
 #[test]
 fn json_floats_in_a_response_are_shown_as_sent() {
     let exact = [

@@ -12,7 +12,7 @@ pub(crate) mod current {
             "airssys:component/messaging.call": async,
             // So does a command run, until the command ends.
             "airssys:component/process.run": async,
-            // Storage work runs on the blocking pool; the guest waits for it.
+            // Storage calls may wait for the store (writes, scans); the guest waits for them.
             "airssys:component/storage": async,
             default: tracing,
         },

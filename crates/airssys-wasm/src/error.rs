@@ -65,7 +65,7 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
-    /// The operation is not supported yet; the text says which.
+    /// The operation is not supported by this host; the text says which.
     #[error("not supported yet: {0}")]
     NotSupported(String),
     /// The manifest cannot be used.

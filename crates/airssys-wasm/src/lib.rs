@@ -5,18 +5,22 @@
 //! `Store` and one persistent instance, handles its messages one at a time, and is restarted
 //! in place by its supervisor when it traps: same address, same mailbox, fresh instance.
 //!
-//! Built: the engine (pooling allocator with fallback, epoch CPU deadlines that trap a
+//! It has: the engine (pooling allocator with fallback, epoch CPU deadlines that trap a
 //! spinning handler and let other actors run meanwhile, opt-in fuel, memory and stack limits,
 //! an on-disk cache of compiled components), components and pools of them as actors, `send`,
-//! `call`, `request` with `handle-callback`, `cancel` and topic publish/subscribe between
-//! components, with sender stamping, codec and size checks, dead letters, and the [`Host`]
-//! embedding API. Guest stdout and stderr go into the host's logs. Semantics:
-//! `docs/components.md`.
+//! `call`, `request` with `handle-callback`, `cancel`, topic publish/subscribe, and links and
+//! monitors between components, with sender stamping, codec and size checks, dead letters,
+//! durable per-component [`storage`], and the [`Host`] embedding API: a cheap cloneable handle,
+//! native services at addresses ([`ServiceSpec`], [`HostBuilder::service`],
+//! [`Host::add_service`]) and host interfaces of the embedder's own ([`HostBuilder::linker`],
+//! whose functions get the caller's [`HostState`]). Guest stdout and stderr go into the host's
+//! logs. The [`wire`] form of envelopes and a [`transport`] seam carry `send` and `publish` to
+//! components on other hosts. Semantics: `docs/components.md`.
 //!
 //! Security (`docs/security.md`): deny-by-default capability grants for messaging, topics,
 //! files, environment, network and commands (run through `airssys-osl`), limits and quotas,
 //! one audit log, and signed components; the TOML app manifest (`docs/manifest.md`,
-//! [`manifest`]). Not built yet: durable storage (its own issue).
+//! [`manifest`]).
 
 #![deny(missing_docs)]
 

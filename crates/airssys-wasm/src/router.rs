@@ -106,7 +106,7 @@ impl Router {
     }
 
     /// `admit` for a request or call: an address this host does not have, with a transport
-    /// to other hosts, is `not-supported` (responses do not cross hosts yet), not unknown.
+    /// to other hosts, is `not-supported` (responses do not cross hosts), not unknown.
     pub(crate) fn admit_request(
         &self,
         sender: &str,

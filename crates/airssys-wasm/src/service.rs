@@ -96,7 +96,7 @@ impl std::fmt::Debug for ServiceSpec {
 }
 
 impl ServiceSpec {
-    /// A service at the address `name` (a component name: letters, digits, `-`, `_`),
+    /// A service at the address `name` (a component name: letters, digits, `-`, `_`, `.`),
     /// made by `make` when it starts and again after a crash. By default it accepts any
     /// codec from anyone, payloads up to 1 MiB and 1024 queued messages, and is restarted
     /// whenever it ends (`Restart::Permanent`).

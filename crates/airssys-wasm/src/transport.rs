@@ -3,17 +3,17 @@
 //! which carries it to the host that has it; that host takes it in with
 //! [`Host::receive`](crate::Host::receive) and delivers it through its own router (the
 //! receiver's accept rules, codecs and limits apply there). Without a transport (the
-//! default: one host, embedded) an unknown address is refused as it always was.
+//! default: one host, embedded) an unknown address is refused with `unknown-target`.
 //!
-//! What crosses today: `send` and `publish`. A `request` or `call` to another host is
-//! refused with `not-supported` until the cluster transport carries responses back (issue
-//! 20); so is an inbound request, response, exit or down envelope.
+//! What crosses: `send` and `publish`. A `request` or `call` to another host is refused
+//! with `not-supported` (responses are not carried back); so is an inbound request,
+//! response, exit or down envelope.
 
 use crate::bindings::SendError;
 
-/// Carries frames to other hosts. Implemented by the cluster transport (NATS) and by tests
-/// (a loopback between two hosts in one process). Its methods are called from the sender's
-/// handler: they must not block (queue the frame and return).
+/// Carries frames to other hosts. Implemented by the embedder (this crate ships none; the
+/// tests use a loopback between two hosts in one process). Its methods are called from the
+/// sender's handler: they must not block (queue the frame and return).
 pub trait Transport: Send + Sync + 'static {
     /// Carry `frame` (an encoded [`wire::Envelope`](crate::wire::Envelope)) to the host that
     /// has `target`; `Err(SendError::UnknownTarget)` if no host has it, or another refusal
@@ -41,7 +41,7 @@ pub enum ReceiveError {
     /// The envelope was refused, as a local message would have been.
     #[error("refused: {0:?}")]
     Refused(SendError),
-    /// This host does not take this kind of envelope from another host yet.
+    /// This host does not take this kind of envelope from another host.
     #[error("not supported: {0}")]
     NotSupported(&'static str),
 }

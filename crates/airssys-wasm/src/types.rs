@@ -93,7 +93,7 @@ pub enum SendError {
     #[error("the target is stopping or has stopped")]
     #[component(name = "target-stopped")]
     TargetStopped,
-    /// This host does not support the operation yet.
+    /// The host does not support the operation; the text says which.
     #[error("not supported: {0}")]
     #[component(name = "not-supported")]
     NotSupported(String),

@@ -15,7 +15,7 @@
 //! no field names or tags; an enum variant is its index as a varint, integers wider than a
 //! byte are varints, and strings and byte strings are a varint length followed by the bytes
 //! (see <https://postcard.jamesmunns.com/wire-format>). The frame carries no length of its
-//! own: the transport delimits frames (one NATS message is one frame).
+//! own: the transport delimits frames (one transport message is one frame).
 //!
 //! # Versioning
 //!

@@ -51,8 +51,7 @@ impl SupervisorRef {
     /// does: it is listed as [`ChildState::Stopped`] until [`restart_child`](Self::restart_child)
     /// starts it again or [`delete_child`](Self::delete_child) removes it. A temporary child
     /// is removed at once (its spec is not kept, as in OTP). Terminating a stopped child is
-    /// not an error. (Before, `terminate_child` also removed the spec: call `delete_child`
-    /// after it for that.)
+    /// not an error. To remove the spec too, call `delete_child` after it.
     pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
         let id: Arc<str> = id.into();
         self.actor.ask(|r| SupervisorMsg(Command::TerminateChild(id, r)), CALL_TIMEOUT).await?

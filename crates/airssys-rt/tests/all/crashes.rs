@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use airssys_rt::{Actor, BoxError, Context, ErrorAction, ExitReason, System};
+use airssys_rt::{
+    Actor, ActorHandle, BoxError, Context, Down, ErrorAction, ExitReason, ExitSignal, System,
+};
 
 use crate::util::*;
 
@@ -61,6 +63,87 @@ async fn s6_on_error_can_resume() {
     }
     assert_eq!(a.ask(M::Count, T).await, Ok(3));
     assert!(a.is_alive());
+}
+
+/// §6: a panic in any hook, not only in `handle`, ends that actor alone and never unwinds
+/// past its task: in `started` it fails the start, in `handle_exit` or `handle_down` it is a
+/// crash, and in `stopping` or `stopped` it is caught and the actor ends with its reason.
+#[tokio::test]
+async fn s6_a_panic_in_any_hook_ends_only_that_actor() {
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Hook {
+        Started,
+        HandleExit,
+        HandleDown,
+        Stopping,
+        Stopped,
+    }
+    struct Fragile {
+        hook: Hook,
+        watch: Option<ActorHandle>,
+    }
+    impl Actor for Fragile {
+        /// Answered once `started` has run.
+        type Msg = airssys_rt::Reply<()>;
+        async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+            assert!(self.hook != Hook::Started, "panicked in started");
+            ctx.trap_exits(self.hook == Hook::HandleExit);
+            if let Some(watched) = &self.watch {
+                ctx.monitor(watched);
+            }
+            Ok(())
+        }
+        async fn handle(
+            &mut self,
+            reply: airssys_rt::Reply<()>,
+            _: &mut Context<Self>,
+        ) -> Result<(), BoxError> {
+            let _ = reply.send(());
+            Ok(())
+        }
+        async fn handle_exit(
+            &mut self,
+            _: ExitSignal,
+            _: &mut Context<Self>,
+        ) -> Result<(), BoxError> {
+            panic!("panicked in handle_exit")
+        }
+        async fn handle_down(&mut self, _: Down, _: &mut Context<Self>) -> Result<(), BoxError> {
+            panic!("panicked in handle_down")
+        }
+        async fn stopping(&mut self, _: &ExitReason, _: &mut Context<Self>) {
+            assert!(self.hook != Hook::Stopping, "panicked in stopping");
+        }
+        async fn stopped(self, _: &ExitReason) {
+            assert!(self.hook != Hook::Stopped, "panicked in stopped");
+        }
+    }
+    let system = System::new();
+    let log = Log::new();
+    let bystander = system.spawn(Worker::new("bystander", &log)).unwrap();
+    let fragile = |hook, watch| system.spawn(Fragile { hook, watch }).unwrap();
+
+    let a = fragile(Hook::Started, None);
+    assert_eq!(a.wait_for_exit().await, ExitReason::StartFailed("panicked in started".into()));
+
+    let a = fragile(Hook::HandleExit, None);
+    a.ask(|r| r, T).await.unwrap(); // it traps exits by now
+    a.exit(ExitReason::Custom("go".into()));
+    assert_eq!(a.wait_for_exit().await, ExitReason::Panic("panicked in handle_exit".into()));
+
+    let watched = system.spawn(Worker::new("watched", &log)).unwrap();
+    let a = fragile(Hook::HandleDown, Some(watched.handle()));
+    watched.stop();
+    assert_eq!(a.wait_for_exit().await, ExitReason::Panic("panicked in handle_down".into()));
+
+    for hook in [Hook::Stopping, Hook::Stopped] {
+        let a = fragile(hook, None);
+        a.ask(|r| r, T).await.unwrap();
+        a.stop();
+        assert_eq!(a.wait_for_exit().await, ExitReason::Normal, "{hook:?}");
+    }
+
+    assert_eq!(bystander.ask(|r| WMsg::Echo(7, r), T).await, Ok(7));
 }
 
 /// §6: a failing `started` hook fails the start: the actor exits with `StartFailed` and its

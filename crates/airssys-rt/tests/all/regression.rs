@@ -10,7 +10,7 @@ use airssys_rt::{
 use crate::util::*;
 
 /// With backoff, two children of a one-for-one supervisor crashing within one backoff delay
-/// are both restarted (a newer decision used to cancel the older delayed restart).
+/// are both restarted (a newer restart decision must not cancel the older delayed one).
 #[tokio::test(start_paused = true)]
 async fn backoff_restarts_every_crashed_child() {
     let system = System::new();

@@ -217,7 +217,7 @@ impl HostBuilder {
     /// called once per engine (the host makes a second one for fuel-metered components);
     /// its functions get the calling instance's [`HostState`] (its
     /// [`address`](HostState::address), for one). A component that imports an interface
-    /// nobody added fails to load, as before.
+    /// nobody added fails to load.
     ///
     /// ```
     /// # use airssys_wasm::Host;

@@ -1,7 +1,9 @@
-//! Issue 15, the host's own files and what it loads: the artifact cache (authenticated
-//! entries, a directory opened once and checked up to `/`), grants that would reach the
-//! cache, the data directory or the audit log, a data directory over the project, weak
-//! Ed25519 keys, and component or signature files that are not regular or too large.
+//! The threat model's items (`docs/security.md`) about the host's own files and what it
+//! loads: the artifact cache (authenticated entries, a directory opened once and checked up to
+//! `/`, entries per engine, signatures checked before any reuse), grants that would reach the
+//! cache, the data directory, the audit log or a directory the embedder protects, a data
+//! directory over the project, weak Ed25519 keys, and component or signature files that are
+//! not regular or too large.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -37,8 +39,8 @@ async fn start_error(manifest: &Path) -> String {
 }
 
 /// An entry overwritten with another component's valid entry, or with that artifact under a
-/// correct self-checksum (the old format), is not loaded: the component is compiled again
-/// and behaves as itself.
+/// correct SHA-256 self-checksum in place of the tag, is not loaded: the component is compiled
+/// again and behaves as itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn item_01_a_rewritten_cache_entry_is_never_loaded() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
-//! Issue 15, the limits a hostile component must not get past: its memory (all memories and
-//! tables together), its subscriptions, its open files and sockets, the bytes queued in a
-//! mailbox, its output, and its storage writes (counted against its rate). Each hostile guest
-//! is stopped at its limit with a typed error (or a trap), and its neighbours keep working.
+//! The threat model's items (`docs/security.md`) about the limits a hostile component must not
+//! get past: its memory (all memories and tables together), its subscriptions, its open files
+//! and sockets, the bytes queued in a mailbox, its output, and its storage writes (counted
+//! against its rate). Each hostile guest is stopped at its limit with a typed error (or a
+//! trap), and its neighbours keep working.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

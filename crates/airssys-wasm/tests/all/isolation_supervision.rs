@@ -1,7 +1,7 @@
-//! Issue 15, the supervision and log items: a slow `init` cannot freeze a supervisor or a
-//! start (7), guest text cannot forge log or audit lines (9), a response must fit its
-//! requester's limits (W2), and one component's crash loop does not take its neighbours down
-//! while a root that gives up is seen (W3).
+//! The threat model's supervision and log items (`docs/security.md`): a slow `init` cannot
+//! freeze a supervisor or a start (7), guest text cannot forge log or audit lines (9), a
+//! response must fit its requester's limits (W2), and one component's crash loop does not take
+//! its neighbours down while a root that gives up is seen (W3).
 
 use std::time::{Duration, Instant};
 

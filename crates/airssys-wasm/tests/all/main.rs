@@ -6,18 +6,19 @@ mod contract; // the contract versions served side by side; correlation and trac
 mod crash_safety; // SIGKILL of the host process mid-load, then a restart from its data
 mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod fuzz_inputs; // property-test twins of the fuzz targets: manifest, message fields, storage
-mod isolation_cache_trust; // issue 15: artifact cache, protected host files, trust, odd files
-mod isolation_grants; // issue 15: grants hold against symlink swaps and cross-component writes
-mod isolation_limits; // issue 15: memory, subscriptions, open files, mailbox bytes, output, storage rate
-mod isolation_supervision; // issue 15: slow init, forged log lines, response limits, crash loops
+mod isolation_cache_trust; // threats: artifact cache, protected host files, trust, odd files
+mod isolation_grants; // threats: grants hold against symlink swaps and cross-component writes
+mod isolation_limits; // threats: memory, subscriptions, open files, mailbox bytes, output, storage
+mod isolation_supervision; // threats: slow init, forged log lines, response limits, crash loops
+mod layout; // ARCHITECTURE.md's rules of the repository: dependencies, stdout, errors, modules
 mod limits; // CPU deadline and memory limit
 mod links; // links and monitors between components
 mod manifest; // the app manifest: parsing, errors, schema
 mod messaging; // send, call, request, stamping, refusals
 mod pubsub; // publish and subscribe between components
 mod sdk; // components written with the guest SDK
-mod security;
-mod services; // native services at addresses; the host as a shared handle // capabilities: targets, senders, topics, rate, pending requests, commands, files
+mod security; // capabilities: targets, senders, topics, rate, pending requests, commands, files
+mod services; // native services at addresses; the host as a shared handle
 mod soak; // steady mixed traffic: memory, files, pending requests and audit stay flat
 mod storage; // durable per-component storage
 mod supervision; // traps, restarts, dead letters

@@ -64,7 +64,7 @@ async fn a_send_and_a_publish_reach_a_component_on_another_host() {
     let got = recorded(&b, "bob", "received", 2).await;
     // Stamped with the true sender by its host, in order, the trace carried along.
     assert_eq!(got, ["log:hello from alice", "news.today:log:extra from alice"]);
-    // A request to another host is refused as not supported (responses do not cross yet).
+    // A request to another host is refused as not supported (responses do not cross hosts).
     let refused = text(a.call("alice", raw("req:1000:t:x"), T).await.unwrap());
     assert!(refused.contains("NotSupported"), "{refused}");
     // An address no host has is still unknown.
