@@ -292,8 +292,7 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 .unwrap_or(Duration::from_secs(3600));
             let result = host.call(&name, payload, timeout).await;
             host.shutdown(Duration::from_secs(5)).await;
-            let response =
-                result.map_err(|e| anyhow::anyhow!("the call to {name} failed: {e:?}"))?;
+            let response = result.map_err(|e| anyhow::anyhow!("the call to {name} failed: {e}"))?;
             let shown = response.as_ref().map(crate::payload::decode).unwrap_or_default();
             emit(g, &crate::payload::show(&shown), serde_json::json!({ "response": shown }));
             return Ok(ExitCode::SUCCESS);

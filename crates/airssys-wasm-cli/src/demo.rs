@@ -23,7 +23,7 @@ pub struct DemoArgs {
 const T: Duration = Duration::from_secs(5);
 
 fn text(answer: Result<Option<Payload>, RequestError>) -> anyhow::Result<String> {
-    let payload = answer.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let payload = answer.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(payload.map(|p| String::from_utf8_lossy(&p.bytes).into_owned()).unwrap_or_default())
 }
 

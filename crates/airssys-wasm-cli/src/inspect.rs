@@ -16,7 +16,8 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let bytes = crate::keys::read_component(&args.file)?;
     let report = airssys_wasm::inspect::inspect(&bytes).map_err(|e| {
-        anyhow::anyhow!("{} is not a WebAssembly component: {e}", args.file.display())
+        anyhow::Error::new(e)
+            .context(format!("{} is not a WebAssembly component", args.file.display()))
     })?;
     let mut text = format!(
         "{}\n  size: {} bytes\n  sha256: {}\nimports:\n",

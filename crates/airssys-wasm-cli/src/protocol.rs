@@ -163,7 +163,7 @@ async fn handle_inner(
         }
         Request::Send { target, payload } => {
             host.send(&target, payload.try_into()?)
-                .map_err(|e| anyhow::anyhow!("{target} refused the message: {e:?}"))?;
+                .map_err(|e| anyhow::anyhow!("{target} refused the message: {e}"))?;
             serde_json::Value::Null
         }
         Request::Call { target, payload, timeout_ms } => {
@@ -171,7 +171,7 @@ async fn handle_inner(
             let response = host
                 .call(&target, payload.try_into()?, timeout)
                 .await
-                .map_err(|e| anyhow::anyhow!("the call to {target} failed: {e:?}"))?;
+                .map_err(|e| anyhow::anyhow!("the call to {target} failed: {e}"))?;
             serde_json::json!({ "payload": response.as_ref().map(WirePayload::from) })
         }
         Request::Stop { name } => {

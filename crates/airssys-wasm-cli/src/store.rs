@@ -69,7 +69,8 @@ pub fn install(args: InstallArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     };
     let signer = checked.as_ref().map(|(key, _)| key.to_hex());
     let report = airssys_wasm::inspect::inspect(&bytes).map_err(|e| {
-        anyhow::anyhow!("{} is not a WebAssembly component: {e}", args.file.display())
+        anyhow::Error::new(e)
+            .context(format!("{} is not a WebAssembly component", args.file.display()))
     })?;
     if let Some(why) = report.misfit {
         bail!("{} does not fit the AirsSys contract: {why}", args.file.display());

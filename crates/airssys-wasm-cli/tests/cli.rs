@@ -152,10 +152,11 @@ fn scaffold_build_run_and_talk_to_an_app() {
     assert!(exported.contains("\"greetings\""), "{exported}");
     // A codec the component does not accept is refused before delivery; JSON of the wrong
     // shape is the handler's error. Both are reported with exit code 1.
-    fails(&airssys(&project, &["call", "greeter", "not json at all"]), 1, &["CodecNotAccepted"]);
+    let refused = airssys(&project, &["call", "greeter", "not json at all"]);
+    fails(&refused, 1, &["does not accept this codec", "0x200"]);
     let wrong = airssys(&project, &["call", "greeter", "{\"nom\": 1}", "--codec", "json"]);
-    fails(&wrong, 1, &["HandlerError", "missing field `name`"]);
-    fails(&airssys(&project, &["call", "nobody", "x"]), 1, &["UnknownTarget"]);
+    fails(&wrong, 1, &["the handler returned an error", "missing field `name`"]);
+    fails(&airssys(&project, &["call", "nobody", "x"]), 1, &["no component has the address"]);
     let logs = ok(&airssys(&project, &["logs", "-n", "500"]));
     assert!(logs.contains("greeter"), "{logs}");
     // No [audit] file in this manifest: the command says where audit records went instead.

@@ -325,7 +325,7 @@ fn requests_on_a_running_host_get_one_answer_and_storage_reads_back() {
                             prop_assert_eq!(answer, want);
                         } else if !["kv"].contains(&target.as_str()) {
                             let error = answer["error"].as_str().unwrap_or_default();
-                            prop_assert!(error.contains("UnknownTarget"), "{}", error);
+                            prop_assert!(error.contains("no component has the address"), "{}", error);
                         }
                     }
                 }

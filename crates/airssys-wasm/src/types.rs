@@ -73,7 +73,7 @@ pub enum SendError {
     #[component(name = "payload-too-large")]
     PayloadTooLarge(u64),
     /// The target does not accept this codec; these are the codecs it accepts.
-    #[error("the target does not accept this codec; it accepts {0:?}")]
+    #[error("the target does not accept this codec; it accepts {}", codecs(.0))]
     #[component(name = "codec-not-accepted")]
     CodecNotAccepted(Vec<u32>),
     /// The sender's grants do not allow this, or the target does not accept messages from
@@ -97,6 +97,12 @@ pub enum SendError {
     #[error("not supported: {0}")]
     #[component(name = "not-supported")]
     NotSupported(String),
+}
+
+/// Multicodec codes as a reader knows them: `0x0200, 0x51`.
+fn codecs(list: &[u32]) -> String {
+    let codes: Vec<String> = list.iter().map(|c| format!("0x{c:02x}")).collect();
+    codes.join(", ")
 }
 
 /// Why a publish, subscribe or unsubscribe failed.
