@@ -102,7 +102,7 @@ pub struct AuditSection {
 /// How a component is restarted by its supervisor.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum RestartKind {
+pub enum RestartPolicy {
     /// Always restarted.
     #[default]
     Permanent,
@@ -131,7 +131,7 @@ pub struct ComponentSection {
     pub accepts: Vec<Codec>,
     /// Its restart type (default `permanent`).
     #[serde(default)]
-    pub restart: RestartKind,
+    pub restart: RestartPolicy,
     /// Run this many instances as a pool (`NAME/0` ..); default 1.
     #[serde(default)]
     pub instances: Option<u32>,
@@ -335,7 +335,7 @@ pub struct ProcessGrant {
 pub struct SupervisorSection {
     /// `one-for-one` (default), `one-for-all` or `rest-for-one`.
     #[serde(default)]
-    pub strategy: StrategyKind,
+    pub strategy: SupervisorStrategy,
     /// Restart intensity (default 10 restarts within 10s).
     #[serde(default)]
     pub intensity: Option<Intensity>,
@@ -348,7 +348,7 @@ pub struct SupervisorSection {
 /// A supervision strategy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
-pub enum StrategyKind {
+pub enum SupervisorStrategy {
     /// Restart only the child that failed.
     #[default]
     OneForOne,

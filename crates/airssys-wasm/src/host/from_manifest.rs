@@ -6,7 +6,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use crate::manifest::{DirMode, Manifest, RestartKind, StrategyKind, SupervisorSection};
+use crate::manifest::{DirMode, Manifest, RestartPolicy, SupervisorSection, SupervisorStrategy};
 
 impl Manifest {
     /// A host builder for this app. Relative paths are resolved against `base` (the
@@ -81,9 +81,9 @@ impl Manifest {
             let mut spec = ComponentSpec::new(name.as_str(), Source::File(source))
                 .accepts(&c.accepts.iter().map(|c| c.0).collect::<Vec<_>>())
                 .restart(match c.restart {
-                    RestartKind::Permanent => airssys_rt::Restart::Permanent,
-                    RestartKind::Transient => airssys_rt::Restart::Transient,
-                    RestartKind::Temporary => airssys_rt::Restart::Temporary,
+                    RestartPolicy::Permanent => airssys_rt::Restart::Permanent,
+                    RestartPolicy::Transient => airssys_rt::Restart::Transient,
+                    RestartPolicy::Temporary => airssys_rt::Restart::Temporary,
                 })
                 .instances(c.instances.unwrap_or(1));
             for (k, v) in &c.config {
@@ -181,9 +181,9 @@ impl Manifest {
         fn tree(m: &Manifest, section: &SupervisorSection) -> Supervision {
             Supervision {
                 strategy: match section.strategy {
-                    StrategyKind::OneForOne => airssys_rt::Strategy::OneForOne,
-                    StrategyKind::OneForAll => airssys_rt::Strategy::OneForAll,
-                    StrategyKind::RestForOne => airssys_rt::Strategy::RestForOne,
+                    SupervisorStrategy::OneForOne => airssys_rt::Strategy::OneForOne,
+                    SupervisorStrategy::OneForAll => airssys_rt::Strategy::OneForAll,
+                    SupervisorStrategy::RestForOne => airssys_rt::Strategy::RestForOne,
                 },
                 intensity: section.intensity.map(|i| (i.restarts, i.within.0)),
                 children: section

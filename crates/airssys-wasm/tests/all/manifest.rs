@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use airssys_wasm::codec;
-use airssys_wasm::manifest::{DirMode, Manifest, RestartKind, StrategyKind};
+use airssys_wasm::manifest::{DirMode, Manifest, RestartPolicy, SupervisorStrategy};
 
 const FULL: &str = include_str!("manifests/full.toml");
 
@@ -35,10 +35,10 @@ fn every_field_parses() {
     assert_eq!(g.filesystem[0].mode, DirMode::Ro);
     assert_eq!(g.storage.unwrap().quota.0, 10 << 20);
     assert_eq!(g.process[0].args, ["log", "**"]);
-    assert_eq!(m.components["orders"].restart, RestartKind::Transient);
-    assert_eq!(m.supervisor.strategy, StrategyKind::RestForOne);
+    assert_eq!(m.components["orders"].restart, RestartPolicy::Transient);
+    assert_eq!(m.supervisor.strategy, SupervisorStrategy::RestForOne);
     assert_eq!(m.supervisor.intensity.unwrap().within.0, Duration::from_secs(30));
-    assert_eq!(m.supervisors["backend"].strategy, StrategyKind::OneForAll);
+    assert_eq!(m.supervisors["backend"].strategy, SupervisorStrategy::OneForAll);
 }
 
 /// `(manifest, line, column, words the message must contain)`.
