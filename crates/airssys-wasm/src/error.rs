@@ -56,6 +56,15 @@ pub enum HostError {
     /// The trust configuration is missing or invalid.
     #[error("trust: {0}")]
     Trust(String),
+    /// A trusted key in the configuration is not a valid key.
+    #[error("trusted key {key:?} is not valid")]
+    TrustedKey {
+        /// The key as written.
+        key: String,
+        /// Why it is not valid.
+        #[source]
+        source: crate::trust::TrustError,
+    },
     /// The audit log cannot be opened.
     #[error("cannot open the audit log {path}")]
     Audit {

@@ -41,7 +41,7 @@ impl Manifest {
                     .iter()
                     .map(|k| {
                         crate::trust::PublicKey::from_hex(k)
-                            .map_err(|e| HostError::Trust(format!("trusted key {k:?}: {e}")))
+                            .map_err(|source| HostError::TrustedKey { key: k.clone(), source })
                     })
                     .collect::<Result<_, _>>()?,
             ),

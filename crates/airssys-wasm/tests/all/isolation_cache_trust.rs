@@ -34,7 +34,7 @@ fn write_manifest(dir: &Path, text: &str) -> PathBuf {
 async fn start_error(manifest: &Path) -> String {
     match HostBuilder::from_manifest(manifest) {
         Ok(builder) => builder.start().await.expect_err("the app started").chain(),
-        Err(e) => e.to_string(),
+        Err(e) => e.chain(),
     }
 }
 
