@@ -186,13 +186,7 @@ pub(crate) async fn raw_calls_with(
         .call_init(&mut store, &[])
         .await?
         .map_err(anyhow::Error::msg)?;
-    let message = types::Message {
-        sender: "host".into(),
-        payload: types::Payload { codec: codec::RAW, bytes },
-        correlation: None,
-        topic: None,
-        trace: None,
-    };
+    let message = raw_message(bytes);
     let start = Instant::now();
     for _ in 0..n {
         if fresh {
@@ -463,6 +457,32 @@ fn raw_pre(engine: &Engine, path: &str) -> anyhow::Result<raw::ComponentPre<Bare
     Ok(raw::ComponentPre::new(linker.instantiate_pre(&component)?)?)
 }
 
+/// A raw-codec message from `host` carrying `bytes`, as the baselines hand it to a guest.
+fn raw_message(bytes: Vec<u8>) -> types::Message {
+    types::Message {
+        sender: "host".into(),
+        payload: types::Payload { codec: codec::RAW, bytes },
+        correlation: None,
+        topic: None,
+        trace: None,
+    }
+}
+
+/// A raw instance in a fresh store, instantiated from `pre` and its `init` called.
+async fn raw_started(
+    engine: &Engine,
+    pre: &raw::ComponentPre<Bare>,
+) -> anyhow::Result<(Store<Bare>, raw::Component)> {
+    let mut store = bare_store(engine);
+    let instance = pre.instantiate_async(&mut store).await?;
+    instance
+        .airssys_component_actor()
+        .call_init(&mut store, &[])
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    Ok((store, instance))
+}
+
 fn bare_store(engine: &Engine) -> Store<Bare> {
     let mut store = Store::new(
         engine,
@@ -495,22 +515,9 @@ pub(crate) async fn raw_round_robin(
     let pre = raw_pre(&engine, test_programs::COUNTER)?;
     let mut live = Vec::with_capacity(count);
     for _ in 0..count {
-        let mut store = bare_store(&engine);
-        let instance = pre.instantiate_async(&mut store).await?;
-        instance
-            .airssys_component_actor()
-            .call_init(&mut store, &[])
-            .await?
-            .map_err(anyhow::Error::msg)?;
-        live.push((store, instance));
+        live.push(raw_started(&engine, &pre).await?);
     }
-    let message = types::Message {
-        sender: "host".into(),
-        payload: types::Payload { codec: codec::RAW, bytes: vec![7u8; 64] },
-        correlation: None,
-        topic: None,
-        trace: None,
-    };
+    let message = raw_message(vec![7u8; 64]);
     let start = Instant::now();
     for i in 0..calls {
         let (store, instance) = &mut live[(i / burst.max(1)) as usize % count];
@@ -689,26 +696,10 @@ enum OldEnd {
 fn raw_replace_p50(rt: &Runtime, guest: &str, old: OldEnd, then: &str) -> anyhow::Result<f64> {
     let engine = raw_pooled_engine(1000)?;
     let pre = raw_pre(&engine, guest)?;
-    let message = |text: &str| types::Message {
-        sender: "host".into(),
-        payload: types::Payload { codec: codec::RAW, bytes: text.as_bytes().to_vec() },
-        correlation: None,
-        topic: None,
-        trace: None,
-    };
-    let (crash, answer) = (message(if let OldEnd::Trap(m) = old { m } else { "" }), message(then));
+    let crash = raw_message(if let OldEnd::Trap(m) = old { m.into() } else { Vec::new() });
+    let answer = raw_message(then.into());
     rt.block_on(async {
-        let fresh = || async {
-            let mut store = bare_store(&engine);
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .airssys_component_actor()
-                .call_init(&mut store, &[])
-                .await?
-                .map_err(anyhow::Error::msg)?;
-            anyhow::Ok((store, instance))
-        };
-        let mut current = fresh().await?;
+        let mut current = raw_started(&engine, &pre).await?;
         let mut times = Vec::with_capacity(500);
         for _ in 0..500 {
             let start = Instant::now();
@@ -724,7 +715,7 @@ fn raw_replace_p50(rt: &Runtime, guest: &str, old: OldEnd, then: &str) -> anyhow
                 }
             }
             drop(store);
-            let (mut store, instance) = fresh().await?;
+            let (mut store, instance) = raw_started(&engine, &pre).await?;
             instance
                 .airssys_component_actor()
                 .call_handle_message(&mut store, &answer)
@@ -835,14 +826,7 @@ pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<f64> {
                 let before = crate::harness::rss_bytes()?;
                 let mut live = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let mut store = bare_store(&engine);
-                    let instance = pre.instantiate_async(&mut store).await?;
-                    instance
-                        .airssys_component_actor()
-                        .call_init(&mut store, &[])
-                        .await?
-                        .map_err(anyhow::Error::msg)?;
-                    live.push((store, instance));
+                    live.push(raw_started(&engine, &pre).await?);
                 }
                 let after = crate::harness::rss_bytes()?;
                 drop(warm);

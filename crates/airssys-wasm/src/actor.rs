@@ -8,7 +8,7 @@ use std::time::Duration;
 use airssys_rt::{Actor, BoxError, Context, Down, ExitReason, ExitSignal};
 use wasmtime::Store;
 
-use crate::bindings::{Message, Notice, RequestError};
+use crate::bindings::{Notice, RequestError};
 use crate::engine::Engine;
 use crate::envelope::{Delivery, Envelope};
 use crate::guest::{Guest, GuestPre};
@@ -374,13 +374,13 @@ impl Actor for ComponentActor {
                 };
             }
         };
-        let message = Message {
-            sender: sender.to_string(),
-            payload: payload.into(),
+        let message = crate::envelope::received(
+            &sender,
+            payload,
             correlation,
-            topic: topic.map(|t| t.to_string()),
-            trace: trace.map(|t| t.to_string()),
-        };
+            topic.as_deref(),
+            trace.as_ref(),
+        );
         live.store.data_mut().trace = trace;
         Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use airssys_rt::{Actor, ActorHandle, ActorRef, AskError, PendingAsk, Reply, TrySendError};
 
-use crate::types::{Payload, RequestError};
+use crate::types::{Message, Payload, RequestError};
 
 /// The outcome of a request or call: the response, or why there is none.
 pub(crate) type Answer = Result<Option<Payload>, RequestError>;
@@ -123,6 +123,24 @@ impl Drop for Queued {
 /// weak reference to this set (which also keeps its address from being reused), so that a
 /// later instance never gets an earlier one's callback.
 pub(crate) type PendingRequests = std::sync::Mutex<std::collections::HashSet<u64>>;
+
+/// A message as its receiver sees it (the WIT `message`, for a guest or a service): the
+/// payload's bytes are copied out only if they are still shared.
+pub(crate) fn received(
+    sender: &str,
+    payload: SharedPayload,
+    correlation: Option<u64>,
+    topic: Option<&str>,
+    trace: Option<&crate::trace::TraceContext>,
+) -> Message {
+    Message {
+        sender: sender.to_owned(),
+        payload: payload.into(),
+        correlation,
+        topic: topic.map(str::to_owned),
+        trace: trace.map(ToString::to_string),
+    }
+}
 
 /// Makes the envelope of a request around the slot its answer goes to.
 pub(crate) type MakeRequest = Box<dyn FnOnce(Reply<Answer>) -> Envelope + Send>;

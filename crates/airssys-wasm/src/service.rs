@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use airssys_rt::{Actor, BoxError, Context, ExitReason, ExitSignal, Restart};
 
-use crate::envelope::{Delivery, Envelope};
+use crate::envelope::{Delivery, Envelope, received};
 use crate::types::{Message, Payload, RequestError};
 
 /// What a service's handler returns: for a request or call, `Ok(Some(payload))` is the
@@ -190,13 +190,7 @@ impl Actor for ServiceActor {
             return Ok(());
         };
         drop(queued);
-        let message = Message {
-            sender: sender.to_string(),
-            payload: payload.into(),
-            correlation,
-            topic: topic.map(|t| t.to_string()),
-            trace: trace.map(|t| t.to_string()),
-        };
+        let message = received(&sender, payload, correlation, topic.as_deref(), trace.as_ref());
         let outcome = self.service.handle_boxed(message).await;
         if let Some(reply) = reply {
             let _ = reply.send(outcome.map_err(RequestError::HandlerError));
