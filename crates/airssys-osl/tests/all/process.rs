@@ -115,17 +115,37 @@ async fn kill_signal_and_ownership() {
 /// Killing a process kills what it started in its group too (here a background `sleep`).
 #[tokio::test]
 async fn kill_reaches_the_whole_group() {
+    let (_guard, dir) = tempdir();
     let (osl, _) = secured(shell_policy());
-    let spawn = ProcessSpawn::new("sh").args(["-c", "sleep 30 & echo $!; wait"]);
-    let pid = osl.run(&alice(), spawn).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid_file = dir.join("grandchild");
+    let ready = dir.join("grandchild.ready");
+    // The shell writes the background sleep's pid, then marks it written.
+    let script = format!(
+        "sleep 30 & echo $! > '{}'; touch '{}'; wait",
+        pid_file.display(),
+        ready.display()
+    );
+    let pid = osl.run(&alice(), ProcessSpawn::new("sh").args(["-c", &script])).await.unwrap();
+    let started = Instant::now();
+    while !ready.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the shell never started its sleep");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let grandchild: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     osl.run(&alice(), ProcessKill::new(pid)).await.unwrap();
     let exit = osl.run(&alice(), ProcessWait::new(pid)).await.unwrap();
-    let grandchild: u32 = String::from_utf8(exit.stdout).unwrap().trim().parse().unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-    // Gone, or a zombie waiting for init to reap it.
-    assert!(state.is_empty() || state.contains(") Z "), "the background sleep survived: {state}");
+    assert_eq!(exit.signal, Some(9));
+    // Gone, or a zombie waiting for init to reap it: the kill reached it, so this state comes
+    // within moments; a sleep that survived would stay running for 30 s.
+    let started = Instant::now();
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        if state.is_empty() || state.contains(") Z ") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the background sleep survived: {state}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A child that writes more than a pipe holds does not block: output is drained while it
