@@ -179,6 +179,19 @@ impl ComponentActor {
     }
 }
 
+/// An instantiation the engine's instance pool had no room for says what to raise; other
+/// failures are kept as they are.
+fn pool_full(error: wasmtime::Error) -> BoxError {
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return format!(
+            "the engine's instance pool is full ({error}): stop components, or set [engine] \
+             pool_components (EngineConfig::pool_components) higher"
+        )
+        .into();
+    }
+    error.into()
+}
+
 /// How a partner's end reads to a guest.
 fn exit_reason(reason: &ExitReason) -> crate::bindings::ExitReason {
     use crate::bindings::ExitReason as R;
@@ -209,7 +222,7 @@ impl ComponentActor {
         Self::arm(&mut store, setup.cpu_per_message, setup.fuel_per_message);
         let meter = store.data().cpu.meter();
         let started = meter.wrap(async {
-            let guest = setup.pre.instantiate(&mut store).await?;
+            let guest = setup.pre.instantiate(&mut store).await.map_err(pool_full)?;
             guest
                 .init(&mut store, &setup.config)
                 .await?

@@ -17,6 +17,67 @@ pub use crate::cpu_budget::EPOCH_TICK;
 /// to the kernel.
 const KEEP_RESIDENT: usize = 64 << 10;
 
+/// Core instances the pool holds per component slot. They cost nothing until used (the pool
+/// only counts them), so there is room for guests of any toolchain: a Rust `wasm32-wasip2`
+/// guest uses about 3, a JavaScript (componentize-js) one 4, a Python (componentize-py) one 14.
+const CORE_INSTANCES_PER_SLOT: u32 = 32;
+/// Linear memories the pool holds per component slot (each reserves address space). The
+/// guests of all three toolchains define one.
+const MEMORIES_PER_SLOT: u32 = 2;
+/// Tables the pool holds per component slot. The guests of all three toolchains define two.
+const TABLES_PER_SLOT: u32 = 4;
+
+/// What the engine's instance pool holds in all, shared by every live component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolSize {
+    pub(crate) components: u32,
+    pub(crate) core_instances: u32,
+    pub(crate) memories: u32,
+    pub(crate) tables: u32,
+}
+
+impl PoolSize {
+    fn for_components(n: u32) -> PoolSize {
+        PoolSize {
+            components: n,
+            core_instances: n.saturating_mul(CORE_INSTANCES_PER_SLOT),
+            memories: n.saturating_mul(MEMORIES_PER_SLOT),
+            tables: n.saturating_mul(TABLES_PER_SLOT),
+        }
+    }
+
+    /// Why `instances` instances of a component with this `footprint` can never fit in the
+    /// pool, if they cannot: which limit, and what `pool_components` would hold them.
+    pub(crate) fn refuses(
+        &self,
+        footprint: &crate::footprint::Footprint,
+        instances: u32,
+    ) -> Option<String> {
+        let needs = [
+            ("component instances", 1, self.components, 1),
+            (
+                "core instances",
+                footprint.core_instances,
+                self.core_instances,
+                CORE_INSTANCES_PER_SLOT,
+            ),
+            ("memories", footprint.memories, self.memories, MEMORIES_PER_SLOT),
+            ("tables", footprint.tables, self.tables, TABLES_PER_SLOT),
+        ];
+        needs.into_iter().find_map(|(what, each, have, per_slot)| {
+            let need = u64::from(each) * u64::from(instances);
+            (need > u64::from(have)).then(|| {
+                let slots = need.div_ceil(u64::from(per_slot));
+                format!(
+                    "{instances} instance(s) of it need {need} {what} ({footprint} each) and \
+                     the engine's pool holds {have}; set [engine] pool_components (or \
+                     EngineConfig::pool_components) to at least {slots}"
+                )
+            })
+        })
+    }
+}
+
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -49,14 +110,15 @@ pub struct Engine {
     pub(crate) ticks: crate::cpu_budget::Ticks,
     /// Slots for guests computing through a tick (`compute_slots.rs`).
     pub(crate) compute_slots: crate::compute_slots::ComputeSlots,
-    pooling: bool,
+    /// The instance pool's size, when the pooling allocator is in use.
+    pool: Option<PoolSize>,
     fuel: bool,
     cache: Option<Arc<ArtifactCache>>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("pooling", &self.pooling).field("fuel", &self.fuel).finish()
+        f.debug_struct("Engine").field("pool", &self.pool).field("fuel", &self.fuel).finish()
     }
 }
 
@@ -83,14 +145,14 @@ impl Engine {
     /// every instruction its guests run; it always allocates on demand.
     pub(crate) fn new(settings: &EngineConfig, fuel: bool) -> Result<Self, HostError> {
         let pool_components = if fuel { None } else { settings.pool_components };
-        let (inner, pooling) = match pool_components {
+        let (inner, pool) = match pool_components {
             Some(n) => {
+                let size = PoolSize::for_components(n);
                 let mut pool = PoolingAllocationConfig::default();
-                pool.total_component_instances(n)
-                    // A Rust wasm32-wasip2 guest uses about three core instances.
-                    .total_core_instances(n.saturating_mul(4))
-                    .total_memories(n.saturating_mul(2))
-                    .total_tables(n.saturating_mul(4))
+                pool.total_component_instances(size.components)
+                    .total_core_instances(size.core_instances)
+                    .total_memories(size.memories)
+                    .total_tables(size.tables)
                     .total_stacks(n)
                     .max_memory_size(settings.max_memory_bytes)
                     // Reset the first pages of a freed slot with memset instead of madvise:
@@ -101,19 +163,19 @@ impl Engine {
                 let mut config = base_config(fuel);
                 config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
                 match wasmtime::Engine::new(&config) {
-                    Ok(engine) => (engine, true),
+                    Ok(engine) => (engine, Some(size)),
                     Err(e) => {
                         tracing::warn!(error = %e, "pooling allocator unavailable; allocating on demand");
                         let engine = wasmtime::Engine::new(&base_config(fuel))
                             .map_err(|e| HostError::Engine(e.into()))?;
-                        (engine, false)
+                        (engine, None)
                     }
                 }
             }
             None => {
                 let engine = wasmtime::Engine::new(&base_config(fuel))
                     .map_err(|e| HostError::Engine(e.into()))?;
-                (engine, false)
+                (engine, None)
             }
         };
         let stop = Arc::new(AtomicBool::new(false));
@@ -150,7 +212,7 @@ impl Engine {
             _ticker: Arc::new(Ticker(stop)),
             ticks,
             compute_slots: crate::compute_slots::ComputeSlots::default(),
-            pooling,
+            pool,
             fuel,
             cache,
         })
@@ -182,6 +244,11 @@ impl Engine {
 
     /// True when the pooling allocator is in use.
     pub fn is_pooling(&self) -> bool {
-        self.pooling
+        self.pool.is_some()
+    }
+
+    /// The instance pool's size, when the pooling allocator is in use.
+    pub(crate) fn pool(&self) -> Option<PoolSize> {
+        self.pool
     }
 }

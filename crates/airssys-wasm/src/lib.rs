@@ -38,6 +38,7 @@ mod cpu_budget;
 mod engine;
 mod envelope;
 mod error;
+mod footprint;
 mod fs_audit;
 mod granted_dir;
 mod guest;

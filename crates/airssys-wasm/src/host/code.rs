@@ -20,6 +20,8 @@ use crate::state::HostState;
 pub(super) struct Code {
     pub(super) pre: Arc<crate::guest::GuestPre>,
     pub(super) from_cache: bool,
+    /// What one instance takes from the engine's instance pool.
+    pub(super) footprint: crate::footprint::Footprint,
 }
 
 /// The code a host has compiled, so that components of the same code share it.
@@ -136,15 +138,23 @@ impl HostParts {
             name: spec.name.to_string(),
             source,
         };
+        let started = std::time::Instant::now();
         let (component, from_cache) =
             linked.engine.compile(&bytes, &digest).map_err(|e| load_error(e.into()))?;
+        let footprint = crate::footprint::Footprint::of(&bytes, &component);
+        let took = format!("{:.1?}", started.elapsed());
+        if from_cache {
+            tracing::info!(component = %spec.name, %took, %footprint, "loaded compiled code from the artifact cache");
+        } else {
+            tracing::info!(component = %spec.name, %took, %footprint, bytes = bytes.len(), "compiled");
+        }
         let pre = linked.linker.instantiate_pre(&component).map_err(|e| load_error(e.into()))?;
         let pre = Arc::new(crate::guest::GuestPre::new(pre).map_err(|e| load_error(e.into()))?);
         let code = Arc::clone(
             self.lock_codes()
                 .by_digest
                 .entry((digest, fuel))
-                .or_insert_with(|| Arc::new(Code { pre, from_cache })),
+                .or_insert_with(|| Arc::new(Code { pre, from_cache, footprint })),
         );
         Ok((code, linked.engine.clone()))
     }

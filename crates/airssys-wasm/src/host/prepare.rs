@@ -160,7 +160,15 @@ impl HostParts {
             self.router.remove(&spec.name, &members);
             return Err(grant_error(reason));
         }
-        let (code, engine) = match self.code(spec) {
+        let fits = |(code, engine): (Arc<Code>, crate::engine::Engine)| {
+            let refused =
+                engine.pool().and_then(|pool| pool.refuses(&code.footprint, spec.instances));
+            match refused {
+                Some(reason) => Err(HostError::Limit { name: spec.name.to_string(), reason }),
+                None => Ok((code, engine)),
+            }
+        };
+        let (code, engine) = match self.code(spec).and_then(fits) {
             Ok(code) => code,
             Err(e) => {
                 self.router.remove(&spec.name, &members);
