@@ -192,8 +192,14 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let socket = g.socket.clone().unwrap_or_else(|| socket_for(&manifest));
         let bound = bind(&socket)?;
+        let cache = crate::store::cache_dir(&crate::store::home()?);
         let started = match HostBuilder::from_manifest(&manifest) {
-            Ok(builder) => protect_socket(builder, &socket, g).start().await,
+            Ok(builder) => {
+                // The manifest's own `[engine] cache_dir` wins over the default one.
+                let builder =
+                    if builder.has_cache_dir() { builder } else { builder.cache_dir(cache) };
+                protect_socket(builder, &socket, g).start().await
+            }
             Err(e) => Err(e),
         };
         let host = match started {
@@ -267,7 +273,8 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             pair.split_once('=').with_context(|| format!("--config {pair}: expected KEY=VALUE"))?;
         spec = spec.config(k, v);
     }
-    let mut builder = HostBuilder::default();
+    let mut builder =
+        HostBuilder::default().cache_dir(crate::store::cache_dir(&crate::store::home()?));
     if let Some(size) = &args.storage {
         let bytes: bytesize::ByteSize = size
             .parse()

@@ -2,7 +2,7 @@
 //! under `$AIRSSYS_HOME/components` (default `~/.local/share/airssys`), precompiled into
 //! `$AIRSSYS_HOME/cache`, which a manifest uses with `[engine] cache_dir`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -43,6 +43,12 @@ pub fn home() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(home).join(".local/share/airssys"))
 }
 
+/// The artifact cache under `home`: `run`, `up`, `inspect` and `install` keep compiled
+/// components there, so that a second start of the same component skips compilation.
+pub fn cache_dir(home: &Path) -> PathBuf {
+    home.join("cache")
+}
+
 fn valid(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
@@ -68,7 +74,8 @@ pub fn install(args: InstallArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         Some(crate::keys::check_bytes(&args.file, &bytes, &trusted)?)
     };
     let signer = checked.as_ref().map(|(key, _)| key.to_hex());
-    let report = airssys_wasm::inspect::inspect(&bytes).map_err(|e| {
+    let home = home()?;
+    let report = airssys_wasm::inspect::inspect(&bytes, Some(&cache_dir(&home))).map_err(|e| {
         anyhow::Error::new(e)
             .context(format!("{} is not a WebAssembly component", args.file.display()))
     })?;
@@ -81,7 +88,6 @@ pub fn install(args: InstallArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     if !valid(&name) {
         bail!("{name:?} is not a valid name: use letters, digits, '-', '_' and '.'");
     }
-    let home = home()?;
     let components = home.join("components");
     std::fs::create_dir_all(&components)
         .with_context(|| format!("cannot create {}", components.display()))?;
@@ -99,7 +105,7 @@ pub fn install(args: InstallArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.set_message(format!("precompiling {name}"));
     spinner.enable_steady_tick(std::time::Duration::from_millis(100));
-    let compiled = airssys_wasm::inspect::precompile(&bytes, &home.join("cache"));
+    let compiled = airssys_wasm::inspect::precompile(&bytes, &cache_dir(&home));
     spinner.finish_and_clear();
     let compiled = compiled?;
     let text = format!(

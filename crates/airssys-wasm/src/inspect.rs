@@ -46,16 +46,21 @@ fn kind(item: &ComponentItem) -> &'static str {
 
 /// Compile `bytes` (not run them) and describe the component. Bytes that are not a
 /// component at all are an error ([`HostError::Load`]); a component that does not fit the
-/// contract is described, with [`Inspection::misfit`] saying why.
-pub fn inspect(bytes: &[u8]) -> Result<Inspection, HostError> {
-    let settings = crate::EngineConfig { pool_components: None, ..Default::default() };
+/// contract is described, with [`Inspection::misfit`] saying why. With a `cache_dir`, the
+/// compiled code is taken from (or kept in) that artifact cache, as a host's would be.
+pub fn inspect(bytes: &[u8], cache_dir: Option<&std::path::Path>) -> Result<Inspection, HostError> {
+    let settings = crate::EngineConfig {
+        pool_components: None,
+        cache_dir: cache_dir.map(std::path::Path::to_path_buf),
+        ..Default::default()
+    };
     let linked = crate::host::ContractLinker::new(&settings, false, &[])?;
     let load = |source: crate::error::BoxError| HostError::Load {
         name: "(inspected file)".into(),
         source,
     };
-    let component = wasmtime::component::Component::new(&linked.engine.inner, bytes)
-        .map_err(|e| load(e.into()))?;
+    let digest = crate::cache::digest(bytes);
+    let (component, _) = linked.engine.compile(bytes, &digest).map_err(|e| load(e.into()))?;
     let ty = component.component_type();
     let engine = &linked.engine.inner;
     let items = |list: &mut dyn Iterator<
@@ -72,7 +77,6 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, HostError> {
             Err(why) => (Some(why), None),
         },
     };
-    let digest = crate::cache::digest(bytes);
     let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
     Ok(Inspection { size: bytes.len(), sha256, imports, exports, misfit, contract })
 }

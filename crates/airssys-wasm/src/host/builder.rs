@@ -130,6 +130,19 @@ impl HostBuilder {
         self
     }
 
+    /// Keep compiled components in `dir`, so that a later start of the same component skips
+    /// compilation (the same as [`EngineConfig::cache_dir`]; it replaces the one set there).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.engine.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether an artifact cache is set (by [`HostBuilder::cache_dir`], the engine settings
+    /// or the manifest).
+    pub fn has_cache_dir(&self) -> bool {
+        self.engine.cache_dir.is_some()
+    }
+
     /// Add a component. Components start in the order added.
     pub fn component(mut self, spec: ComponentSpec) -> Self {
         self.components.push(spec);

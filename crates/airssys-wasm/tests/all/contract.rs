@@ -9,8 +9,8 @@ use crate::util::{T, guest, raw, recorded, relay, text};
 async fn a_0_1_0_component_runs_beside_a_0_2_0_one() {
     let old = std::fs::read(test_programs::LEGACY_ECHO).unwrap();
     let new = std::fs::read(test_programs::ECHO).unwrap();
-    assert_eq!(inspect::inspect(&old).unwrap().contract, Some("0.1.0"));
-    assert_eq!(inspect::inspect(&new).unwrap().contract, Some("0.2.0"));
+    assert_eq!(inspect::inspect(&old, None).unwrap().contract, Some("0.1.0"));
+    assert_eq!(inspect::inspect(&new, None).unwrap().contract, Some("0.2.0"));
 
     let host = Host::builder()
         .component(
