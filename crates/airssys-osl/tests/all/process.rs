@@ -120,11 +120,8 @@ async fn kill_reaches_the_whole_group() {
     let pid_file = dir.join("grandchild");
     let ready = dir.join("grandchild.ready");
     // The shell writes the background sleep's pid, then marks it written.
-    let script = format!(
-        "sleep 30 & echo $! > '{}'; touch '{}'; wait",
-        pid_file.display(),
-        ready.display()
-    );
+    let script =
+        format!("sleep 30 & echo $! > '{}'; touch '{}'; wait", pid_file.display(), ready.display());
     let pid = osl.run(&alice(), ProcessSpawn::new("sh").args(["-c", &script])).await.unwrap();
     let started = Instant::now();
     while !ready.exists() {
@@ -143,7 +140,10 @@ async fn kill_reaches_the_whole_group() {
         if state.is_empty() || state.contains(") Z ") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "the background sleep survived: {state}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the background sleep survived: {state}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
