@@ -1,9 +1,10 @@
-//! `airssys build`: compile a component project to a WebAssembly component with cargo, for
-//! `wasm32-wasip2`. Nothing is installed silently: a missing target is an error that says how
-//! to add it.
+//! `airssys build`: compile a component project to a WebAssembly component: a Rust project
+//! with cargo for `wasm32-wasip2`, a Python one with componentize-py, a JavaScript one with
+//! componentize-js. Nothing is installed silently: a missing toolchain is an error that says
+//! how to install it.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, bail};
@@ -39,14 +40,99 @@ pub fn check_target() -> anyhow::Result<()> {
 
 pub fn run(args: BuildArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let dir = args.path.unwrap_or_else(|| PathBuf::from("."));
-    let artifacts = build(&dir, !args.debug, g.quiet)?;
+    let artifacts = if dir.join("Cargo.toml").is_file() {
+        build(&dir, !args.debug, g.quiet)?
+    } else if dir.join("app.py").is_file() {
+        vec![build_python(&dir, g.quiet)?]
+    } else if dir.join("app.js").is_file() {
+        vec![build_js(&dir, args.debug, g.quiet)?]
+    } else {
+        bail!(
+            "{} is not a component project (no Cargo.toml, app.py or app.js): `airssys new \
+             NAME [--lang rust|python|js]` makes one",
+            dir.display()
+        );
+    };
     let text = artifacts.iter().map(|a| format!("built {}", a.display())).collect::<Vec<_>>();
     emit(g, &text.join("\n"), serde_json::json!({ "built": artifacts }));
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `program` runs (answers `--version`).
+fn runs(program: &std::ffi::OsStr) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run a toolchain's build in `dir`, its output shown unless `quiet`.
+fn run_tool(mut command: Command, dir: &Path, what: &str, quiet: bool) -> anyhow::Result<PathBuf> {
+    let output = dir.join(crate::new::FOREIGN_OUTPUT);
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    command.current_dir(dir).stdin(Stdio::null());
+    if quiet {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+    } else {
+        // Only the CLI's own report goes to stdout.
+        command.stdout(Stdio::from(std::io::stderr()));
+    }
+    let status = command.status().with_context(|| format!("cannot run {what}"))?;
+    if !status.success() || !output.is_file() {
+        bail!("{what} failed (its errors are above)");
+    }
+    Ok(output)
+}
+
+/// Build a Python project (`app.py`, `airssys.py`, `wit/`) with componentize-py, found as
+/// `$COMPONENTIZE_PY`, in the project's `.venv`, or on PATH.
+fn build_python(dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
+    let version = crate::new::COMPONENTIZE_PY;
+    let candidates = [
+        std::env::var_os("COMPONENTIZE_PY"),
+        Some(dir.join(".venv/bin/componentize-py").into_os_string()),
+        Some("componentize-py".into()),
+    ];
+    let Some(tool) = candidates.into_iter().flatten().find(|c| runs(c)) else {
+        bail!(
+            "componentize-py is not installed; install it with: pip install \
+             componentize-py=={version} (or set COMPONENTIZE_PY to its path)"
+        );
+    };
+    let mut command = Command::new(tool);
+    command.args(["-d", "wit", "-w", "component", "componentize", "app", "-p", "."]);
+    command.args(["-o", crate::new::FOREIGN_OUTPUT]);
+    run_tool(command, dir, "componentize-py", quiet)
+}
+
+/// Build a JavaScript project (`app.js`, `airssys.js`, `build.mjs`, `wit/`) with
+/// componentize-js, installed in the project by `npm install`.
+fn build_js(dir: &Path, debug: bool, quiet: bool) -> anyhow::Result<PathBuf> {
+    if !runs("node".as_ref()) {
+        bail!("node is not installed: JavaScript components are built with node 18 or later");
+    }
+    if !dir.join("node_modules/@bytecodealliance/componentize-js").is_dir() {
+        bail!(
+            "componentize-js is not installed in {}: run `npm install` there (it installs what \
+             package.json pins)",
+            dir.display()
+        );
+    }
+    let mut command = Command::new("node");
+    command.args(["build.mjs", "app.js", "wit", crate::new::FOREIGN_OUTPUT]);
+    if debug {
+        command.arg("--debug");
+    }
+    run_tool(command, dir, "componentize-js", quiet)
+}
+
 /// Build the project (or workspace) in `dir` into its own `target/`; the `.wasm` files made.
-pub fn build(dir: &std::path::Path, release: bool, quiet: bool) -> anyhow::Result<Vec<PathBuf>> {
+pub fn build(dir: &Path, release: bool, quiet: bool) -> anyhow::Result<Vec<PathBuf>> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
         bail!(

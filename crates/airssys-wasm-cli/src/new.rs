@@ -15,7 +15,35 @@ pub struct NewArgs {
     /// Where to create it (default: ./NAME).
     #[arg(long)]
     path: Option<PathBuf>,
+    /// The language the component is written in.
+    #[arg(long, value_enum, default_value_t = Language::Rust)]
+    lang: Language,
 }
+
+/// The languages `airssys new` makes projects in (`airssys build` builds each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Language {
+    /// Rust, with the guest SDK crate, built with cargo for wasm32-wasip2.
+    Rust,
+    /// Python, with `airssys.py`, built with componentize-py.
+    Python,
+    /// JavaScript, with `airssys.js`, built with componentize-js.
+    #[value(alias = "javascript")]
+    Js,
+}
+
+/// The contract, copied into Python and JavaScript projects (their toolchains read it).
+pub const WIT: &str = include_str!("../../../wit/airssys.wit");
+const PYTHON_SDK: &str = include_str!("../../../sdk/python/airssys.py");
+const PYTHON_APP: &str = include_str!("../../../sdk/python/template/app.py");
+const JS_SDK: &str = include_str!("../../../sdk/javascript/airssys.js");
+const JS_APP: &str = include_str!("../../../sdk/javascript/template/app.js");
+const JS_BUILD: &str = include_str!("../../../sdk/javascript/build.mjs");
+const JS_PACKAGE: &str = include_str!("../../../sdk/javascript/package.json");
+const JS_LOCK: &str = include_str!("../../../sdk/javascript/package-lock.json");
+
+/// Where `airssys build` puts a Python or JavaScript project's component.
+pub const FOREIGN_OUTPUT: &str = "build/app.wasm";
 
 /// Where the guest SDK's source is: next to this crate in the AirsSys source tree.
 pub fn sdk_dir() -> anyhow::Result<PathBuf> {
@@ -50,24 +78,52 @@ pub fn run(args: NewArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
         bail!("{} already exists and is not empty: choose another name or --path", dir.display());
     }
-    let sdk = sdk_dir()?;
     let name = &args.name;
-    let wasm = name.replace('-', "_");
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    let files = [
-        ("Cargo.toml", cargo_toml(name, &sdk)),
-        ("src/lib.rs", LIB_RS.to_owned()),
-        ("airssys.toml", manifest(name, &wasm)),
-        (".gitignore", "/target\n/.airssys\n/airssys.key\n".to_owned()),
-    ];
+    let files: Vec<(&str, String)> = match args.lang {
+        Language::Rust => {
+            let wasm = name.replace('-', "_");
+            let source = format!("target/wasm32-wasip2/release/{wasm}.wasm");
+            vec![
+                ("Cargo.toml", cargo_toml(name, &sdk_dir()?)),
+                ("src/lib.rs", LIB_RS.to_owned()),
+                ("airssys.toml", manifest(name, &source)),
+                (".gitignore", "/target\n/.airssys\n/airssys.key\n".to_owned()),
+            ]
+        }
+        Language::Python => vec![
+            ("app.py", PYTHON_APP.to_owned()),
+            ("airssys.py", PYTHON_SDK.to_owned()),
+            ("wit/airssys.wit", WIT.to_owned()),
+            ("airssys.toml", manifest(name, FOREIGN_OUTPUT)),
+            (".gitignore", "/build\n/.airssys\n/airssys.key\n__pycache__/\n".to_owned()),
+        ],
+        Language::Js => vec![
+            ("app.js", JS_APP.to_owned()),
+            ("airssys.js", JS_SDK.to_owned()),
+            ("build.mjs", JS_BUILD.to_owned()),
+            ("package.json", JS_PACKAGE.to_owned()),
+            ("package-lock.json", JS_LOCK.to_owned()),
+            ("wit/airssys.wit", WIT.to_owned()),
+            ("airssys.toml", manifest(name, FOREIGN_OUTPUT)),
+            (".gitignore", "/build\n/node_modules\n/.airssys\n/airssys.key\n".to_owned()),
+        ],
+    };
     for (file, text) in &files {
         let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     note(g, &format!("created {}", dir.display()));
+    let install = match args.lang {
+        Language::Rust => String::new(),
+        Language::Python => format!("\n  pip install componentize-py=={COMPONENTIZE_PY}"),
+        Language::Js => "\n  npm install".to_owned(),
+    };
     let next = format!(
-        "next:\n  cd {dir}\n  airssys build\n  airssys up\n  airssys call {name} '{{\"name\": \"Ada\"}}' --codec json",
+        "next:\n  cd {dir}{install}\n  airssys build\n  airssys up\n  airssys call {name} '{{\"name\": \"Ada\"}}' --codec json",
         dir = dir.display()
     );
     emit(
@@ -105,7 +161,10 @@ strip = true
     )
 }
 
-fn manifest(name: &str, wasm: &str) -> String {
+/// The componentize-py version the Python guest library and the docs are written for.
+pub const COMPONENTIZE_PY: &str = "0.25.1";
+
+fn manifest(name: &str, source: &str) -> String {
     format!(
         r#"# The app: which components run, with what grants and limits. See docs/manifest.md.
 [app]
@@ -115,7 +174,7 @@ name = "{name}"
 development = true          # runs unsigned components; list trusted keys for production
 
 [components.{name}]
-source = "target/wasm32-wasip2/release/{wasm}.wasm"
+source = "{source}"
 accepts = ["json"]
 config = {{ greeting = "Hello" }}
 

@@ -455,3 +455,100 @@ fn item_w6_a_control_directory_or_socket_of_another_user_is_refused() {
     let (code, logs) = up.interrupt();
     assert_eq!(code, Some(0), "{logs}");
 }
+
+/// The Python and JavaScript toolchains, installed (once, pinned) by the script the test
+/// build also runs; their directory.
+fn guest_toolchains() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/install-guest-toolchains");
+    let out = Command::new(&script).output().expect("run install-guest-toolchains");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// `airssys new --lang LANG` makes a project that `airssys build` builds with that
+/// language's toolchain; the component answers like the Rust template's; a second `run` of
+/// it loads its compiled code from the artifact cache instead of compiling again.
+fn scaffold_build_and_run_twice(lang: &str, prepare: impl Fn(&Path) -> Vec<(String, PathBuf)>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let created = ok(&airssys(root, &["new", "hello", "--lang", lang]));
+    assert!(created.contains("airssys build"), "{created}");
+    let project = root.join("hello");
+    let env = prepare(&project);
+    let built = Command::new(BIN)
+        .args(["build", "-q"])
+        .current_dir(&project)
+        .env("AIRSSYS_HOME", root.join("home"))
+        .envs(env)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(ok(&built).contains("build/app.wasm"), "{}", stdout(&built));
+    let run = || {
+        airssys(
+            &project,
+            &[
+                "-v",
+                "run",
+                "build/app.wasm",
+                "--storage",
+                "1MiB",
+                "--codec",
+                "json",
+                "--call",
+                "{\"name\": \"Ada\"}",
+                "-o",
+                "json",
+            ],
+        )
+    };
+    let first = run();
+    let answer: serde_json::Value = serde_json::from_str(&ok(&first)).unwrap();
+    assert_eq!(answer["response"]["text"], "Hello, Ada!", "{lang}: {answer}");
+    assert!(stderr(&first).contains("compiled"), "{lang}: {}", stderr(&first));
+    let second = run();
+    let answer: serde_json::Value = serde_json::from_str(&ok(&second)).unwrap();
+    assert_eq!(answer["response"]["count"], 2, "{lang}: {answer}");
+    let log = stderr(&second);
+    assert!(log.contains("loaded compiled code from the artifact cache"), "{lang}: {log}");
+}
+
+#[test]
+fn a_python_project_builds_and_its_second_run_does_not_recompile() {
+    let toolchains = guest_toolchains();
+    scaffold_build_and_run_twice("python", |_| {
+        vec![("COMPONENTIZE_PY".into(), toolchains.join("python/bin/componentize-py"))]
+    });
+}
+
+#[test]
+fn a_javascript_project_builds_and_its_second_run_does_not_recompile() {
+    let toolchains = guest_toolchains();
+    scaffold_build_and_run_twice("js", |project| {
+        // What `npm install` in the project would install, from the same lock file.
+        std::os::unix::fs::symlink(
+            toolchains.join("js/node_modules"),
+            project.join("node_modules"),
+        )
+        .unwrap();
+        Vec::new()
+    });
+}
+
+/// Without its toolchain, `airssys build` says how to install it.
+#[test]
+fn a_missing_guest_toolchain_is_named_with_its_install_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    ok(&airssys(root, &["new", "py", "--lang", "python"]));
+    let built = Command::new(BIN)
+        .arg("build")
+        .current_dir(root.join("py"))
+        .env("PATH", "/nonexistent")
+        .env("COMPONENTIZE_PY", "/nonexistent/componentize-py")
+        .output()
+        .unwrap();
+    fails(&built, 1, &["componentize-py is not installed", "pip install componentize-py==0.25.1"]);
+    ok(&airssys(root, &["new", "js", "--lang", "js"]));
+    fails(&airssys(&root.join("js"), &["build"]), 1, &["npm install"]);
+}

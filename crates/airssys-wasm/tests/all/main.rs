@@ -10,6 +10,7 @@ mod isolation_cache_trust; // threats: artifact cache, protected host files, tru
 mod isolation_grants; // threats: grants hold against symlink swaps and cross-component writes
 mod isolation_limits; // threats: memory, subscriptions, open files, mailbox bytes, output, storage
 mod isolation_supervision; // threats: slow init, forged log lines, response limits, crash loops
+mod languages; // Python and JavaScript guests: the same end-to-end checks as Rust ones
 mod layout; // ARCHITECTURE.md's rules of the repository: dependencies, stdout, errors, modules
 mod limits; // CPU deadline and memory limit
 mod links; // links and monitors between components
