@@ -104,6 +104,11 @@ fn build_python(dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
              componentize-py=={version} (or set COMPONENTIZE_PY to its path)"
         );
     };
+    componentize_py(&tool, dir, quiet)
+}
+
+/// Build the Python project in `dir` with the componentize-py at `tool`.
+pub fn componentize_py(tool: &std::ffi::OsStr, dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     let mut command = Command::new(tool);
     command.args(["-d", "wit", "-w", "component", "componentize", "app", "-p", "."]);
     command.args(["-o", crate::new::FOREIGN_OUTPUT]);
@@ -112,7 +117,7 @@ fn build_python(dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
 
 /// Build a JavaScript project (`app.js`, `airssys.js`, `build.mjs`, `wit/`) with
 /// componentize-js, installed in the project by `npm install`.
-fn build_js(dir: &Path, debug: bool, quiet: bool) -> anyhow::Result<PathBuf> {
+pub fn build_js(dir: &Path, debug: bool, quiet: bool) -> anyhow::Result<PathBuf> {
     if !runs("node".as_ref()) {
         bail!("node is not installed: JavaScript components are built with node 18 or later");
     }

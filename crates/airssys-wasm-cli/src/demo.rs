@@ -64,6 +64,7 @@ pub fn run(args: DemoArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     crate::compile::check_target()?;
     note(g, &format!("building the example components from source in {} ...", dir.display()));
     crate::compile::build(&dir, true, g.quiet)?;
+    build_polyglot(&dir, g.quiet)?;
     let mut story = Story(Vec::new());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(tour(&dir, g, &mut story))?;
@@ -71,6 +72,66 @@ pub fn run(args: DemoArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         emit(g, "", serde_json::json!({ "tour": story.0 }));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Build the polyglot example's Python and JavaScript components into
+/// `examples/target/polyglot/`, with the pinned toolchains that
+/// `tools/install-guest-toolchains` installs from PyPI and npm (once; later runs reuse them).
+/// Each is built in a scratch project laid out as `airssys new --lang` makes one.
+fn build_polyglot(examples: &Path, quiet: bool) -> anyhow::Result<()> {
+    let installer = examples.join("../tools/install-guest-toolchains");
+    let installed = std::process::Command::new(&installer)
+        .stdin(std::process::Stdio::null())
+        .stderr(if quiet { std::process::Stdio::null() } else { std::process::Stdio::inherit() })
+        .output()
+        .with_context(|| format!("cannot run {}", installer.display()))?;
+    ensure!(
+        installed.status.success(),
+        "the Python and JavaScript toolchains could not be installed by {} (it needs python3 \
+         with venv, node 18 or later and npm, and PyPI and npm to be reachable)",
+        installer.display()
+    );
+    let toolchains = PathBuf::from(String::from_utf8_lossy(&installed.stdout).trim());
+    let target = examples.join("target/polyglot");
+    std::fs::create_dir_all(&target)
+        .with_context(|| format!("cannot create {}", target.display()))?;
+    let scratch = target.join("scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let stage = |name: &str, files: &[(&str, &str)]| -> anyhow::Result<PathBuf> {
+        let dir = scratch.join(name);
+        std::fs::create_dir_all(dir.join("wit"))?;
+        std::fs::write(dir.join("wit/airssys.wit"), crate::new::WIT)?;
+        for (file, text) in files {
+            std::fs::write(dir.join(file), text)?;
+        }
+        Ok(dir)
+    };
+    let source = |file: &str| {
+        let path = examples.join("polyglot").join(file);
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+
+    let python = stage(
+        "python",
+        &[("app.py", &source("python/app.py")?), ("airssys.py", crate::new::PYTHON_SDK)],
+    )?;
+    let tool = toolchains.join("python/bin/componentize-py");
+    let built = crate::compile::componentize_py(tool.as_os_str(), &python, quiet)?;
+    std::fs::copy(built, target.join("python.wasm"))?;
+
+    let js = stage(
+        "js",
+        &[
+            ("app.js", &source("js/app.js")?),
+            ("airssys.js", crate::new::JS_SDK),
+            ("build.mjs", crate::new::JS_BUILD),
+        ],
+    )?;
+    std::os::unix::fs::symlink(toolchains.join("js/node_modules"), js.join("node_modules"))?;
+    let built = crate::compile::build_js(&js, false, quiet)?;
+    std::fs::copy(built, target.join("js.wasm"))?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
 }
 
 async fn tour(dir: &Path, g: &Globals, s: &mut Story) -> anyhow::Result<()> {
@@ -215,6 +276,37 @@ async fn tour(dir: &Path, g: &Globals, s: &mut Story) -> anyhow::Result<()> {
             actions.into_iter().collect::<Vec<_>>().join(", ")
         ),
     );
-    s.say(g, "tour complete: 6 example apps ran as expected".into());
+
+    // 7. Three languages in one app: Python calls Rust, publishes; JavaScript subscribes and
+    //    makes a request of Python.
+    s.say(g, "== polyglot: a Python ledger, a JavaScript watcher and the Rust calculator".into());
+    let host = start(dir, "polyglot").await?;
+    ensure!(text(host.call("python", raw("reset"), T).await)? == "0", "the ledger did not reset");
+    text(host.call("js", raw("forget"), T).await)?;
+    let five = text(host.call("python", raw("add:5"), T).await)?;
+    ensure!(five == "5", "python add:5 answered {five:?}");
+    let total = text(host.call("python", raw("add:2.5"), T).await)?;
+    ensure!(total == "7.5", "python add:2.5 answered {total:?}");
+    ensure!(text(host.call("js", raw("audit"), T).await)? == "audit requested", "no audit");
+    // The audit's answer comes back to the watcher as a callback, after `audit` answered.
+    let mut heard = String::new();
+    for _ in 0..500 {
+        heard = text(host.call("js", raw("heard"), T).await)?;
+        if heard.contains("audit: total") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let want = "ledger.total from python: {\"total\":5,\"added\":5}\n\
+                ledger.total from python: {\"total\":7.5,\"added\":2.5}\n\
+                audit: total 7.5";
+    ensure!(heard == want, "the watcher heard {heard:?}");
+    host.shutdown(T).await;
+    s.say(g, "   python add:5 -> 5 and add:2.5 -> 7.5 (each a call to the Rust calculator)".into());
+    for line in heard.lines() {
+        s.say(g, format!("   js heard: {line}"));
+    }
+
+    s.say(g, "tour complete: 7 example apps ran as expected".into());
     Ok(())
 }

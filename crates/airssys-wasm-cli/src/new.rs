@@ -34,11 +34,11 @@ pub enum Language {
 
 /// The contract, copied into Python and JavaScript projects (their toolchains read it).
 pub const WIT: &str = include_str!("../../../wit/airssys.wit");
-const PYTHON_SDK: &str = include_str!("../../../sdk/python/airssys.py");
+pub const PYTHON_SDK: &str = include_str!("../../../sdk/python/airssys.py");
 const PYTHON_APP: &str = include_str!("../../../sdk/python/template/app.py");
-const JS_SDK: &str = include_str!("../../../sdk/javascript/airssys.js");
+pub const JS_SDK: &str = include_str!("../../../sdk/javascript/airssys.js");
 const JS_APP: &str = include_str!("../../../sdk/javascript/template/app.js");
-const JS_BUILD: &str = include_str!("../../../sdk/javascript/build.mjs");
+pub const JS_BUILD: &str = include_str!("../../../sdk/javascript/build.mjs");
 const JS_PACKAGE: &str = include_str!("../../../sdk/javascript/package.json");
 const JS_LOCK: &str = include_str!("../../../sdk/javascript/package-lock.json");
 
@@ -86,7 +86,7 @@ pub fn run(args: NewArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             vec![
                 ("Cargo.toml", cargo_toml(name, &sdk_dir()?)),
                 ("src/lib.rs", LIB_RS.to_owned()),
-                ("airssys.toml", manifest(name, &source)),
+                ("airssys.toml", manifest(name, &source, r#"["json"]"#)),
                 (".gitignore", "/target\n/.airssys\n/airssys.key\n".to_owned()),
             ]
         }
@@ -94,7 +94,7 @@ pub fn run(args: NewArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             ("app.py", PYTHON_APP.to_owned()),
             ("airssys.py", PYTHON_SDK.to_owned()),
             ("wit/airssys.wit", WIT.to_owned()),
-            ("airssys.toml", manifest(name, FOREIGN_OUTPUT)),
+            ("airssys.toml", manifest(name, FOREIGN_OUTPUT, r#"["json", "raw"]"#)),
             (".gitignore", "/build\n/.airssys\n/airssys.key\n__pycache__/\n".to_owned()),
         ],
         Language::Js => vec![
@@ -104,7 +104,7 @@ pub fn run(args: NewArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             ("package.json", JS_PACKAGE.to_owned()),
             ("package-lock.json", JS_LOCK.to_owned()),
             ("wit/airssys.wit", WIT.to_owned()),
-            ("airssys.toml", manifest(name, FOREIGN_OUTPUT)),
+            ("airssys.toml", manifest(name, FOREIGN_OUTPUT, r#"["json", "raw"]"#)),
             (".gitignore", "/build\n/node_modules\n/.airssys\n/airssys.key\n".to_owned()),
         ],
     };
@@ -164,7 +164,7 @@ strip = true
 /// The componentize-py version the Python guest library and the docs are written for.
 pub const COMPONENTIZE_PY: &str = "0.25.1";
 
-fn manifest(name: &str, source: &str) -> String {
+fn manifest(name: &str, source: &str, accepts: &str) -> String {
     format!(
         r#"# The app: which components run, with what grants and limits. See docs/manifest.md.
 [app]
@@ -175,7 +175,7 @@ development = true          # runs unsigned components; list trusted keys for pr
 
 [components.{name}]
 source = "{source}"
-accepts = ["json"]
+accepts = {accepts}
 config = {{ greeting = "Hello" }}
 
 [components.{name}.grants]
