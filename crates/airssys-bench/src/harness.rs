@@ -68,6 +68,8 @@ pub fn rss_bytes() -> anyhow::Result<u64> {
 pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
     let per = if kind.starts_with("wasm") {
         crate::wasm::memory_probe(kind, count)?
+    } else if kind.starts_with("language-") {
+        crate::languages::memory_probe(kind, count)?
     } else {
         crate::rt::idle_probe(kind, count)?
     };

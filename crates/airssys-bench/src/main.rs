@@ -7,6 +7,7 @@
 //! in timed tests.
 
 mod harness;
+mod languages;
 mod osl;
 mod peers;
 mod publish;
@@ -58,6 +59,7 @@ const GROUPS: &[Group] = &[
     Group { name: "wasm.payload_sizes", run: scaling::payloads },
     Group { name: "wasm.epoch_preemption", run: scaling::preemption },
     Group { name: "wasm.publish_fan_out", run: publish::fan_out },
+    Group { name: "wasm.language", run: languages::figures },
 ];
 
 /// Every figure's (or group's) name, for the error when a filter matches none.
