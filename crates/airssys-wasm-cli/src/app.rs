@@ -192,12 +192,15 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let socket = g.socket.clone().unwrap_or_else(|| socket_for(&manifest));
         let bound = bind(&socket)?;
-        let cache = crate::store::cache_dir(&crate::store::home()?);
         let started = match HostBuilder::from_manifest(&manifest) {
             Ok(builder) => {
                 // The manifest's own `[engine] cache_dir` wins over the default one.
-                let builder =
-                    if builder.has_cache_dir() { builder } else { builder.cache_dir(cache) };
+                let cache =
+                    if builder.has_cache_dir() { None } else { crate::store::default_cache(g) };
+                let builder = match cache {
+                    Some(cache) => builder.cache_dir(cache),
+                    None => builder,
+                };
                 protect_socket(builder, &socket, g).start().await
             }
             Err(e) => Err(e),
@@ -273,8 +276,10 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             pair.split_once('=').with_context(|| format!("--config {pair}: expected KEY=VALUE"))?;
         spec = spec.config(k, v);
     }
-    let mut builder =
-        HostBuilder::default().cache_dir(crate::store::cache_dir(&crate::store::home()?));
+    let mut builder = HostBuilder::default();
+    if let Some(cache) = crate::store::default_cache(g) {
+        builder = builder.cache_dir(cache);
+    }
     if let Some(size) = &args.storage {
         let bytes: bytesize::ByteSize = size
             .parse()

@@ -84,6 +84,9 @@ fn run_tool(mut command: Command, dir: &Path, what: &str, quiet: bool) -> anyhow
     }
     let status = command.status().with_context(|| format!("cannot run {what}"))?;
     if !status.success() || !output.is_file() {
+        if quiet {
+            bail!("{what} failed (run without -q to see its output)");
+        }
         bail!("{what} failed (its errors are above)");
     }
     Ok(output)
@@ -93,8 +96,18 @@ fn run_tool(mut command: Command, dir: &Path, what: &str, quiet: bool) -> anyhow
 /// `$COMPONENTIZE_PY`, in the project's `.venv`, or on PATH.
 fn build_python(dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     let version = crate::new::COMPONENTIZE_PY;
+    // The build runs in `dir`: a tool named by a relative path must not be looked up there.
+    let dir = &std::path::absolute(dir)?;
+    let from_env = std::env::var_os("COMPONENTIZE_PY").map(|tool| {
+        let named = Path::new(&tool);
+        if named.components().count() > 1 {
+            std::path::absolute(named).map(Into::into).unwrap_or(tool)
+        } else {
+            tool
+        }
+    });
     let candidates = [
-        std::env::var_os("COMPONENTIZE_PY"),
+        from_env,
         Some(dir.join(".venv/bin/componentize-py").into_os_string()),
         Some("componentize-py".into()),
     ];
@@ -118,6 +131,7 @@ pub fn componentize_py(tool: &std::ffi::OsStr, dir: &Path, quiet: bool) -> anyho
 /// Build a JavaScript project (`app.js`, `airssys.js`, `build.mjs`, `wit/`) with
 /// componentize-js, installed in the project by `npm install`.
 pub fn build_js(dir: &Path, debug: bool, quiet: bool) -> anyhow::Result<PathBuf> {
+    let dir = &std::path::absolute(dir)?;
     if !runs("node".as_ref()) {
         bail!("node is not installed: JavaScript components are built with node 18 or later");
     }

@@ -79,7 +79,8 @@ pub fn run(args: DemoArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 /// `tools/install-guest-toolchains` installs from PyPI and npm (once; later runs reuse them).
 /// Each is built in a scratch project laid out as `airssys new --lang` makes one.
 fn build_polyglot(examples: &Path, quiet: bool) -> anyhow::Result<()> {
-    let installer = examples.join("../tools/install-guest-toolchains");
+    let installer =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/install-guest-toolchains");
     let installed = std::process::Command::new(&installer)
         .stdin(std::process::Stdio::null())
         .stderr(if quiet { std::process::Stdio::null() } else { std::process::Stdio::inherit() })

@@ -15,8 +15,8 @@ pub struct InspectArgs {
 
 pub fn run(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let bytes = crate::keys::read_component(&args.file)?;
-    let cache = crate::store::cache_dir(&crate::store::home()?);
-    let report = airssys_wasm::inspect::inspect(&bytes, Some(&cache)).map_err(|e| {
+    let cache = crate::store::default_cache(g);
+    let report = airssys_wasm::inspect::inspect(&bytes, cache.as_deref()).map_err(|e| {
         anyhow::Error::new(e)
             .context(format!("{} is not a WebAssembly component", args.file.display()))
     })?;

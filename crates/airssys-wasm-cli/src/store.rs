@@ -49,6 +49,25 @@ pub fn cache_dir(home: &Path) -> PathBuf {
     home.join("cache")
 }
 
+/// The artifact cache `run`, `up` and `inspect` use by default, when it can be used. When it
+/// cannot (no home directory, or one the cache's ownership checks refuse), a note says why
+/// and the command compiles without a cache, as it would have before there was one.
+pub fn default_cache(g: &Globals) -> Option<PathBuf> {
+    let checked = home().and_then(|home| {
+        let dir = cache_dir(&home);
+        airssys_wasm::inspect::check_cache_dir(&dir)
+            .with_context(|| format!("cannot use {} as the artifact cache", dir.display()))?;
+        Ok(dir)
+    });
+    match checked {
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            crate::output::note(g, &format!("warning: compiling without a cache: {e:#}"));
+            None
+        }
+    }
+}
+
 fn valid(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128

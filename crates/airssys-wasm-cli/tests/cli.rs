@@ -505,7 +505,9 @@ fn scaffold_build_and_run_twice(lang: &str, prepare: impl Fn(&Path) -> Vec<(Stri
     let first = run();
     let answer: serde_json::Value = serde_json::from_str(&ok(&first)).unwrap();
     assert_eq!(answer["response"]["text"], "Hello, Ada!", "{lang}: {answer}");
-    assert!(stderr(&first).contains("compiled"), "{lang}: {}", stderr(&first));
+    let log = stderr(&first);
+    let cached = "loaded compiled code from the artifact cache";
+    assert!(log.contains("compiled") && !log.contains(cached), "{lang}: {log}");
     let second = run();
     let answer: serde_json::Value = serde_json::from_str(&ok(&second)).unwrap();
     assert_eq!(answer["response"]["count"], 2, "{lang}: {answer}");

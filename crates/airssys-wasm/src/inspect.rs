@@ -96,3 +96,15 @@ pub fn precompile(bytes: &[u8], cache_dir: &std::path::Path) -> Result<bool, Hos
     let (_, cached) = linked.engine.compile(bytes, &digest).map_err(|e| load(e.into()))?;
     Ok(!cached)
 }
+
+/// Whether `cache_dir` can be used as an artifact cache: it is made if missing, then checked
+/// as a host would check it (owned by this user, no parent writable by others, its key
+/// readable). The error says why it cannot.
+pub fn check_cache_dir(cache_dir: &std::path::Path) -> Result<(), HostError> {
+    let settings = crate::EngineConfig {
+        pool_components: None,
+        cache_dir: Some(cache_dir.to_owned()),
+        ..Default::default()
+    };
+    crate::engine::Engine::new(&settings, false).map(drop)
+}
