@@ -60,7 +60,8 @@ if (!existsSync(source)) die(`no source file ${source}`);
 if (!existsSync(witPath)) die(`no WIT at ${witPath} (the directory holding airssys.wit)`);
 if (!existsSync(dirname(out))) die(`the output directory ${dirname(out)} does not exist`);
 
-// ---- the toolchain (resolved from the current directory's node_modules or NODE_PATH too)
+// ---- the toolchain (resolved from a node_modules beside this script or above it; ES modules
+// ignore NODE_PATH)
 async function load(name) {
   try {
     return await import(name);

@@ -57,10 +57,10 @@ const GUESTS: [Guest; 3] = [
     },
 ];
 
-/// Compiled Python and JavaScript guests take seconds to compile: kept between runs (and
-/// shared with the memory probes' child processes).
+/// Compiled Python and JavaScript guests take seconds to compile: kept between runs in the
+/// workspace's `target/` (and shared with the memory probes' child processes).
 fn engine() -> EngineConfig {
-    let cache = std::env::temp_dir().join("airssys-bench-cache");
+    let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-cache");
     EngineConfig { cache_dir: Some(cache), ..EngineConfig::default() }
 }
 

@@ -252,3 +252,38 @@ impl Engine {
         self.pool
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::PoolSize;
+    use crate::footprint::Footprint;
+
+    const PYTHON: Footprint = Footprint { core_instances: 14, memories: 1, tables: 2 };
+
+    /// The limit that refuses a pool names itself and the `pool_components` that would hold
+    /// it; a pool that fits is not refused.
+    #[test]
+    fn a_pool_that_cannot_fit_names_its_limit_and_the_size_to_set() {
+        let pool = PoolSize::for_components(1000);
+        assert_eq!(pool.refuses(&PYTHON, 1000), None);
+        let too_many = pool.refuses(&PYTHON, 1001).unwrap();
+        assert!(
+            too_many.contains("component instances") && too_many.contains("1001"),
+            "{too_many}"
+        );
+
+        let heavy = Footprint { core_instances: 100, memories: 1, tables: 2 };
+        let refused = pool.refuses(&heavy, 400).unwrap();
+        // 400 x 100 core instances need 1250 slots of 32.
+        assert!(
+            refused.contains("core instances") && refused.contains("at least 1250"),
+            "{refused}"
+        );
+        let memories = Footprint { core_instances: 3, memories: 6, tables: 1 };
+        let refused = pool.refuses(&memories, 400).unwrap();
+        assert!(refused.contains("memories") && refused.contains("at least 1200"), "{refused}");
+        let tables = Footprint { core_instances: 3, memories: 1, tables: 9 };
+        let refused = pool.refuses(&tables, 500).unwrap();
+        assert!(refused.contains("tables") && refused.contains("at least 1125"), "{refused}");
+    }
+}

@@ -1,7 +1,7 @@
 // An AirsSys component in JavaScript: a greeter that counts its greetings in durable storage.
 //
 //   npm install            # once: componentize-js and preview2-shim (see package.json)
-//   airssys build          # or: node build.mjs app.js wit app.wasm
+//   airssys build          # or: node build.mjs app.js wit build/app.wasm
 //   airssys up             # then, from another terminal:
 //   airssys call NAME '{"name": "Ada"}' --codec json    # {"count": 1, "text": "Hello, Ada!"}
 //   airssys call NAME Bob                               # Hello, Bob! (#2)      (raw text)

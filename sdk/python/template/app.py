@@ -4,7 +4,7 @@ Send it JSON (or CBOR, or MessagePack) like {"name": "Ada"} and it answers
 {"text": "Hello, Ada!", "count": 1} in the same codec; send it raw text (Ada) and it answers
 raw text (Hello, Ada! (#2)). The count lives in storage, so it survives restarts.
 
-Build: airssys build   (runs componentize-py -d wit -w component componentize app -o app.wasm)
+Build: airssys build   (runs componentize-py -d wit -w component componentize app -p . -o build/app.wasm)
 """
 
 import airssys

@@ -2,7 +2,7 @@
 // (sdk/javascript/airssys.js). Build it with the SDK's build script, which supplies
 // ./airssys.js from the SDK when it is not beside this file:
 //
-//   node sdk/javascript/build.mjs crates/test-programs/guests-js/probe/app.js wit probe.wasm
+//   node sdk/javascript/build.mjs crates/test-programs/guests-js/probe/app.js wit /tmp/probe.wasm
 //
 // Messages are raw (0x55) UTF-8 text commands; answers are raw text.
 //

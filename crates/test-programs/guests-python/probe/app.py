@@ -1,9 +1,10 @@
 """probe: a Python test guest that exercises the host interfaces through sdk/python/airssys.py.
 
-Built with (from this directory):
+Built by crates/test-programs/build.rs, from a copy of this folder with sdk/python/airssys.py
+beside it (componentize-py writes __pycache__/ into its module path, which must not be the
+source tree):
 
-    componentize-py -d ../../../../wit -w component componentize app \
-        -p . -p ../../../../sdk/python -o probe.wasm
+    componentize-py -d wit -w component componentize app -p COPY -o probe.wasm
 
 Every message is a raw (0x55) UTF-8 command; every answer is raw text. Host refusals answer
 ``error:<case>`` with the WIT case in kebab-case (a refused request or call:
