@@ -14,7 +14,7 @@ use tokio::runtime::Runtime;
 
 use crate::Scale;
 use crate::report::{Baseline, Figure};
-use crate::wasm::{raw_text, text};
+use crate::wasm::{raw_text, shut_down, text, timed_spawns};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -87,7 +87,7 @@ fn call_times(rt: &Runtime, guest: &Guest, n: usize) -> anyhow::Result<Vec<f64>>
         }
         anyhow::Ok(times)
     }))??;
-    shut(rt, host);
+    shut_down(rt, host);
     Ok(times)
 }
 
@@ -97,19 +97,9 @@ fn spawn_times(rt: &Runtime, guest: &Guest, n: usize) -> anyhow::Result<Vec<f64>
     let source = || Source::Bytes(Arc::clone(&bytes));
     let warm = ComponentSpec::new("warm", source());
     let host = Arc::new(rt.block_on(Host::builder().engine(engine()).component(warm).start())?);
-    let specs: Vec<ComponentSpec> =
-        (0..n).map(|i| ComponentSpec::new(format!("c{i}"), source())).collect();
-    let spawner = Arc::clone(&host);
-    let times = rt.block_on(rt.spawn(async move {
-        let mut times = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let start = Instant::now();
-            spawner.spawn(spec).await?;
-            times.push(start.elapsed().as_nanos() as f64);
-        }
-        anyhow::Ok(times)
-    }))??;
-    shut(rt, host);
+    let specs = (0..n).map(|i| ComponentSpec::new(format!("c{i}"), source())).collect();
+    let times = timed_spawns(rt, &host, specs)?;
+    shut_down(rt, host);
     Ok(times)
 }
 
@@ -142,14 +132,8 @@ fn restart_times(rt: &Runtime, guest: &Guest, n: usize) -> anyhow::Result<Vec<f6
         }
         anyhow::Ok(times)
     }))??;
-    shut(rt, host);
+    shut_down(rt, host);
     Ok(times)
-}
-
-fn shut(rt: &Runtime, host: Arc<Host>) {
-    if let Ok(host) = Arc::try_unwrap(host) {
-        rt.block_on(host.shutdown(Duration::from_secs(5)));
-    }
 }
 
 /// Runs in a child process (`--memory-probe language-<language> COUNT`): `count` idle

@@ -251,9 +251,7 @@ pub fn host_to_component(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         let d = rt.block_on(raw_calls(&component, &engine, n))?;
         base.push(d.as_nanos() as f64 / n as f64);
     }
-    if let Ok(host) = Arc::try_unwrap(host) {
-        rt.block_on(host.shutdown(Duration::from_secs(5)));
-    }
+    shut_down(rt, host);
     Ok(Figure::vs(
         "wasm.host_to_component_send",
         crate::harness::median(ours),
@@ -586,18 +584,7 @@ pub fn spawn(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         let names: Vec<String> = (0..per_round).map(|i| format!("c{round}-{i}")).collect();
         let specs: Vec<ComponentSpec> =
             names.iter().map(|name| ComponentSpec::new(name.as_str(), source())).collect();
-        // Timed inside the runtime, as an embedder's task would spawn.
-        let spawner = Arc::clone(&host);
-        let times = rt.block_on(rt.spawn(async move {
-            let mut times = Vec::with_capacity(specs.len());
-            for spec in specs {
-                let start = Instant::now();
-                spawner.spawn(spec).await?;
-                times.push(start.elapsed().as_nanos() as f64);
-            }
-            anyhow::Ok(times)
-        }))??;
-        ours.extend(times);
+        ours.extend(timed_spawns(rt, &host, specs)?);
         for name in &names {
             rt.block_on(host.stop(name))?;
         }
@@ -606,9 +593,7 @@ pub fn spawn(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         base_init.extend(init);
     }
     anyhow::ensure!(rt.block_on(host.call("warm", raw_text("x"), Duration::from_secs(5))).is_ok());
-    if let Ok(host) = Arc::try_unwrap(host) {
-        rt.block_on(host.shutdown(Duration::from_secs(5)));
-    }
+    shut_down(rt, host);
     let p50 = crate::harness::percentile(ours.clone(), 0.5);
     let p99 = crate::harness::percentile(ours, 0.99);
     let base = crate::harness::percentile(base, 0.5);
@@ -628,6 +613,32 @@ pub fn spawn(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         peers: Vec::new(),
         note: None,
     })
+}
+
+/// Spawn each of `specs` in turn, timed inside the runtime as an embedder's task would spawn;
+/// the time of each, in ns. The components stay live.
+pub(crate) fn timed_spawns(
+    rt: &Runtime,
+    host: &Arc<Host>,
+    specs: Vec<ComponentSpec>,
+) -> anyhow::Result<Vec<f64>> {
+    let spawner = Arc::clone(host);
+    rt.block_on(rt.spawn(async move {
+        let mut times = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let start = Instant::now();
+            spawner.spawn(spec).await?;
+            times.push(start.elapsed().as_nanos() as f64);
+        }
+        anyhow::Ok(times)
+    }))?
+}
+
+/// Shut the host down once the last task holding it has let it go.
+pub(crate) fn shut_down(rt: &Runtime, host: Arc<Host>) {
+    if let Ok(host) = Arc::try_unwrap(host) {
+        rt.block_on(host.shutdown(Duration::from_secs(5)));
+    }
 }
 
 /// Restart after a trap: a call that traps the counter, then the next call, answered by the
@@ -667,9 +678,7 @@ pub fn restart(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         anyhow::Ok(ours)
     }))??;
     let restarts = host.restarts("counter").unwrap_or(0);
-    if let Ok(host) = Arc::try_unwrap(host) {
-        rt.block_on(host.shutdown(Duration::from_secs(5)));
-    }
+    shut_down(rt, host);
     anyhow::ensure!(restarts as usize == n + 50, "expected {} restarts, saw {restarts}", n + 50);
     let base = raw_replace_p50(rt, test_programs::COUNTER, OldEnd::Trap("crash"), "tick")?;
     Ok(p50_figure(
@@ -772,9 +781,7 @@ pub fn operator_restart(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         }
         anyhow::Ok(times)
     }))??;
-    if let Ok(host) = Arc::try_unwrap(host) {
-        rt.block_on(host.shutdown(Duration::from_secs(5)));
-    }
+    shut_down(rt, host);
     let base = raw_replace_p50(rt, test_programs::ECHO, OldEnd::Shutdown, "x")?;
     Ok(p50_figure(
         "wasm.operator_restart_p50",
