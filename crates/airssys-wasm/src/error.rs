@@ -83,6 +83,16 @@ pub enum HostError {
     /// No component has this name.
     #[error("no component is named {0:?}")]
     NotFound(String),
+    /// The transport that joins this host to others did not let it take the component's
+    /// name (another host runs it, or the registry is unreachable).
+    #[error("cannot take the name {name:?} in the cluster")]
+    Claim {
+        /// The component.
+        name: String,
+        /// Why.
+        #[source]
+        source: crate::transport::ClaimError,
+    },
     /// A component's grants are not valid (a malformed topic pattern, a zero rate).
     #[error("component {name:?} has invalid grants: {reason}")]
     Grant {

@@ -136,6 +136,8 @@ struct Rollback<'a> {
     host: &'a Host,
     prepared: Option<Prepared>,
     started: Vec<Arc<str>>,
+    /// The name was claimed through the transport (given up again on a rollback).
+    claimed: bool,
 }
 
 impl Rollback<'_> {
@@ -152,6 +154,11 @@ impl Rollback<'_> {
 impl Drop for Rollback<'_> {
     fn drop(&mut self) {
         let Some(prepared) = self.prepared.take() else { return };
+        if self.claimed
+            && let Some(transport) = self.host.parts.router.transport()
+        {
+            transport.release(&prepared.name);
+        }
         let started = std::mem::take(&mut self.started);
         if !started.is_empty() {
             let supervisor = self.host.supervisor.clone();
@@ -237,7 +244,16 @@ impl Host {
     pub async fn spawn(&self, spec: ComponentSpec) -> Result<(), HostError> {
         let (children, prepared) = self.parts.prepare_blocking(&spec).await?;
         // Undoes the spawn if it fails, or if this future is dropped half-way.
-        let mut rollback = Rollback { host: self, prepared: Some(prepared), started: Vec::new() };
+        let mut rollback =
+            Rollback { host: self, prepared: Some(prepared), started: Vec::new(), claimed: false };
+        // Joined to other hosts: the name is taken in the cluster before anything starts.
+        if let Some(transport) = self.parts.router.transport() {
+            transport
+                .claim(&spec.name)
+                .await
+                .map_err(|source| HostError::Claim { name: spec.name.to_string(), source })?;
+            rollback.claimed = true;
+        }
         for child in children {
             let child = with_intensity(child, self.root_child_intensity);
             // Counted as started before the request goes out: if this future is dropped
@@ -314,6 +330,9 @@ impl Host {
         for address in prepared.addresses() {
             let _ = self.supervisor.terminate_child(&address).await;
             let _ = self.supervisor.delete_child(&address).await;
+        }
+        if let Some(transport) = self.parts.router.transport() {
+            transport.release(&prepared.name);
         }
         self.parts.unprepare(prepared);
         Ok(())
@@ -471,7 +490,12 @@ impl Host {
         SendError,
     > {
         let payload = crate::envelope::SharedPayload::from(payload);
-        let admitted = self.parts.router.admit_request(self.host_address(), target, &payload)?;
+        let router::RequestRoute::Here(admitted) =
+            self.parts.router.route_request(self.host_address(), target, &payload)?
+        else {
+            // The host's own requests stay on this host (`route_request` refuses the rest).
+            return Err(SendError::UnknownTarget(target.to_owned()));
+        };
         let stamp = self.parts.router.host_stamp();
         let pending = router::start_ask(admitted, self.host_address(), payload, stamp, timeout)?;
         Ok(router::finish_ask(pending))
@@ -521,6 +545,13 @@ impl Host {
     /// spawns fail. A second call finds nothing left to stop.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let report = self.parts.system.shutdown(deadline).await;
+        // Its names are free for other hosts of its cluster.
+        if let Some(transport) = self.parts.router.transport() {
+            let names: Vec<Arc<str>> = self.lock_components().keys().cloned().collect();
+            for name in names {
+                transport.release(&name);
+            }
+        }
         // The data directory is free for another host once this returns (a store the
         // embedder gave the host is the embedder's to close).
         if self.parts.owns_storage

@@ -51,6 +51,7 @@ mod output;
 mod preopens;
 mod process;
 mod protected;
+mod remote;
 mod router;
 mod service;
 mod state;

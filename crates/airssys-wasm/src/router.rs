@@ -39,6 +39,14 @@ struct Entry {
     queued: Arc<AtomicUsize>,
 }
 
+/// Where a request goes ([`Router::route_request`]).
+pub(crate) enum RequestRoute {
+    /// To a component on this host.
+    Here(Admitted),
+    /// To another host, through the transport.
+    Remote,
+}
+
 /// A target that passed the checks, with its mailbox room reserved for the payload.
 pub(crate) struct Admitted {
     pub(crate) actor: Target,
@@ -79,6 +87,8 @@ pub(crate) struct Router {
     host_requests: Arc<AtomicU64>,
     /// Where envelopes for components this host does not have go (`transport.rs`).
     transport: Option<Arc<dyn crate::transport::Transport>>,
+    /// Requests this host's components made of components on other hosts (`remote.rs`).
+    tickets: Arc<crate::remote::Tickets>,
     /// The mailbox of a registered actor, if it takes envelopes: given by the layer above,
     /// which knows the actor types (components, services), so that the router need not.
     mailbox_of: MailboxOf,
@@ -101,24 +111,102 @@ impl Router {
             topics: Arc::default(),
             host_requests: Arc::default(),
             transport,
+            tickets: Arc::default(),
             mailbox_of,
         }
     }
 
-    /// `admit` for a request or call: an address this host does not have, with a transport
-    /// to other hosts, is `not-supported` (responses do not cross hosts), not unknown.
-    pub(crate) fn admit_request(
+    /// The transport to other hosts, if this host is joined to any.
+    pub(crate) fn transport(&self) -> Option<&Arc<dyn crate::transport::Transport>> {
+        self.transport.as_ref()
+    }
+
+    /// Where a request or call goes: to a component here (checked and its room reserved),
+    /// or, for an address this host does not have, to another host through the transport.
+    pub(crate) fn route_request(
         &self,
         sender: &str,
         target: &str,
         payload: &SharedPayload,
-    ) -> Result<Admitted, SendError> {
-        self.admit(sender, target, payload).map_err(|e| match e {
-            SendError::UnknownTarget(_) if self.transport.is_some() => SendError::NotSupported(
-                "a request or call to a component on another host is not supported yet".into(),
-            ),
-            other => other,
-        })
+    ) -> Result<RequestRoute, SendError> {
+        match self.admit(sender, target, payload) {
+            Ok(admitted) => Ok(RequestRoute::Here(admitted)),
+            Err(SendError::UnknownTarget(_))
+                if self.transport.is_some() && sender == crate::address::HOST_ADDRESS =>
+            {
+                // The response would have to find its way back to this host's embedder,
+                // which has no address in the cluster.
+                Err(SendError::NotSupported(
+                    "a request or call from the host to a component on another host".into(),
+                ))
+            }
+            Err(SendError::UnknownTarget(_)) if self.transport.is_some() => {
+                Ok(RequestRoute::Remote)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Carry a request to the host that has `target`; `waiter` gets its outcome once: the
+    /// response, `timeout`, or nothing if this returns an error (it was not carried).
+    pub(crate) fn request_remote(
+        &self,
+        sender: &Arc<str>,
+        target: &str,
+        payload: SharedPayload,
+        stamp: Stamp,
+        timeout: Duration,
+        waiter: crate::remote::Waiter,
+    ) -> Result<(), SendError> {
+        let Some(transport) = &self.transport else {
+            return Err(SendError::UnknownTarget(target.to_owned()));
+        };
+        let ticket = self.tickets.wait(target, timeout, waiter);
+        let envelope = crate::wire::Envelope::Request {
+            sender: sender.to_string(),
+            target: target.to_owned(),
+            payload: payload.into(),
+            correlation: stamp.correlation,
+            ticket,
+            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+            trace: stamp.trace,
+        };
+        let carried = encode(&envelope).and_then(|frame| transport.carry(target, frame));
+        if carried.is_err() {
+            self.tickets.forget(ticket);
+        }
+        carried
+    }
+
+    /// Carry the outcome of a request that came from another host back to its requester.
+    /// An outcome the transport refuses (too large for it, say) goes back as that refusal,
+    /// so that the requester is not left to its timeout.
+    fn respond(
+        &self,
+        responder: &str,
+        requester: &str,
+        ticket: u64,
+        answer: Answer,
+        trace: Option<crate::trace::TraceContext>,
+    ) {
+        let Some(transport) = &self.transport else { return };
+        let response = |outcome| crate::wire::Envelope::Response {
+            sender: responder.to_owned(),
+            target: requester.to_owned(),
+            ticket,
+            outcome,
+            trace,
+        };
+        let carried = encode(&response(crate::remote::to_wire(answer)))
+            .and_then(|frame| transport.carry(requester, frame));
+        if let Err(refused) = carried {
+            let refusal = Err(RequestError::Refused(refused));
+            let carried = encode(&response(crate::remote::to_wire(refusal)))
+                .and_then(|frame| transport.carry(requester, frame));
+            if let Err(e) = carried {
+                tracing::debug!(requester, error = %e, "a response to another host was lost");
+            }
+        }
     }
 
     /// Deliver an envelope from another host (its sender stamped there) as a local one.
@@ -146,8 +234,41 @@ impl Router {
                     .map_err(|e| ReceiveError::Refused(SendError::NotSupported(e)))?;
                 Ok(())
             }
-            E::Request { .. } | E::Response { .. } => {
-                Err(ReceiveError::NotSupported("requests and responses between hosts"))
+            E::Request { sender, target, payload, correlation, ticket, timeout_ms, trace } => {
+                let sender: Arc<str> = Arc::from(sender);
+                let payload = SharedPayload::from(payload);
+                let trace = valid(trace);
+                // Refused here or answered later, the outcome goes back to the requester.
+                let respond = {
+                    let (router, requester) = (self.clone(), Arc::clone(&sender));
+                    let responder = target.clone();
+                    move |answer: Answer| {
+                        router.respond(&responder, &requester, ticket, answer, trace);
+                    }
+                };
+                let timeout = Duration::from_millis(u64::from(timeout_ms));
+                let stamp = Stamp { correlation, trace };
+                let queued = self
+                    .admit(&sender, &target, &payload)
+                    .and_then(|admitted| start_ask(admitted, &sender, payload, stamp, timeout));
+                match queued {
+                    Ok(pending) => {
+                        pending.forward(move |outcome| respond(answer_of(outcome)));
+                        Ok(())
+                    }
+                    Err(refused) => {
+                        respond(Err(RequestError::Refused(refused.clone())));
+                        Err(ReceiveError::Refused(refused))
+                    }
+                }
+            }
+            E::Response { sender, ticket, outcome, .. } => {
+                let answer = crate::remote::from_wire(outcome);
+                if self.tickets.answer(ticket, &sender, answer) {
+                    Ok(())
+                } else {
+                    Err(ReceiveError::UnknownTicket(ticket))
+                }
             }
             E::Exit { .. } | E::Down { .. } => {
                 Err(ReceiveError::NotSupported("links and monitors between hosts"))
@@ -403,9 +524,23 @@ impl Router {
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
         let payload = SharedPayload::from(payload);
-        let admitted =
-            self.admit_request(sender, target, &payload).map_err(RequestError::Refused)?;
-        let answer = ask(admitted, sender, payload, stamp, timeout).await;
+        let answer = match self.route_request(sender, target, &payload) {
+            Ok(RequestRoute::Here(admitted)) => {
+                ask(admitted, sender, payload, stamp, timeout).await
+            }
+            Ok(RequestRoute::Remote) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let waiter = Box::new(move |answer| {
+                    let _ = tx.send(answer);
+                });
+                self.request_remote(sender, target, payload, stamp, timeout, waiter)
+                    .map_err(RequestError::Refused)?;
+                rx.await.unwrap_or_else(|_| {
+                    Err(RequestError::ReceiverCrashed("the host stopped waiting".into()))
+                })
+            }
+            Err(refused) => return Err(RequestError::Refused(refused)),
+        };
         self.check_response(sender, target, answer)
     }
 

@@ -267,23 +267,14 @@ impl messaging::Host for HostState {
             }
         }
         let payload = crate::envelope::SharedPayload::from(payload);
-        let admitted = self.router.admit_request(&self.address, &target, &payload)?;
+        let route = self.router.route_request(&self.address, &target, &payload)?;
         // Callbacks go to this component's own actor (kept, not looked up in the registry).
         let me = Arc::clone(&self.relations.me);
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         let id = self.requests.next + 1;
         let stamp = router::Stamp { correlation: id, trace: self.child_trace() };
-        // Pending before it is queued: its outcome may come before `start_ask` returns.
+        // Pending before it is queued: its outcome may come before it is queued here.
         crate::sync::lock(&self.requests.pending).insert(id);
-        // Queued now (so it keeps its place among this sender's messages), or refused now.
-        let answer = match router::start_ask(admitted, &self.address, payload, stamp, timeout) {
-            Ok(answer) => answer,
-            Err(refused) => {
-                crate::sync::lock(&self.requests.pending).remove(&id);
-                return Err(refused);
-            }
-        };
-        self.requests.next = id;
         let instance = Arc::downgrade(&self.requests.pending);
         let (router, requester) = (self.router.clone(), Arc::clone(&self.address));
         // No task waits for the outcome: the responder's answer (on its own thread), the
@@ -291,17 +282,40 @@ impl messaging::Host for HostState {
         // component's mailbox as a callback, past a bounded mailbox's capacity (a callback
         // may not be lost). Callbacks queued at once are as many as the requests made (at
         // most `limits.pending_requests` when that is set), as with one task per request
-        // before; their payloads are not counted in the mailbox's bytes.
-        answer.forward(move |outcome| {
+        // before; their payloads are not counted in the mailbox's bytes. A request to
+        // another host is answered the same way, by its response or its timeout.
+        let to = target.clone();
+        let on_outcome = move |outcome: crate::envelope::Answer| {
             let Some(pending) = instance.upgrade() else { return };
             // Exactly one of: `cancel` took the id out (no callback comes), or this does.
             if !crate::sync::lock(&pending).remove(&id) {
                 return;
             }
             drop(pending);
-            let outcome = router.check_response(&requester, &target, router::answer_of(outcome));
+            let outcome = router.check_response(&requester, &to, outcome);
             me.tell_unbounded(Envelope(Delivery::Callback { id, outcome, instance }));
-        });
+        };
+        // Queued now (so it keeps its place among this sender's messages), or refused now.
+        let queued = match route {
+            router::RequestRoute::Here(admitted) => {
+                router::start_ask(admitted, &self.address, payload, stamp, timeout).map(|answer| {
+                    answer.forward(move |outcome| on_outcome(router::answer_of(outcome)));
+                })
+            }
+            router::RequestRoute::Remote => self.router.request_remote(
+                &self.address,
+                &target,
+                payload,
+                stamp,
+                timeout,
+                Box::new(on_outcome),
+            ),
+        };
+        if let Err(refused) = queued {
+            crate::sync::lock(&self.requests.pending).remove(&id);
+            return Err(refused);
+        }
+        self.requests.next = id;
         Ok(id)
     }
 

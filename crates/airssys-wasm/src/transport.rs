@@ -5,11 +5,41 @@
 //! receiver's accept rules, codecs and limits apply there). Without a transport (the
 //! default: one host, embedded) an unknown address is refused with `unknown-target`.
 //!
-//! What crosses: `send` and `publish`. A `request` or `call` to another host is refused
-//! with `not-supported` (responses are not carried back); so is an inbound request,
-//! response, exit or down envelope.
+//! What crosses: `send`, `publish`, and a component's `request` or `call` with its
+//! response (matched by a ticket the requester's host gives it, `remote.rs`). A request or
+//! call made by the host itself (no component) to another host is refused with
+//! `not-supported`, and so is an inbound exit or down envelope (links and monitors stay on
+//! one host).
+//!
+//! A transport that joins hosts into one system also owns their names: the host
+//! [claims](Transport::claim) a component's name before it starts the component, and
+//! [releases](Transport::release) it when the component is stopped for good, so that a name
+//! runs on one host at a time.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::bindings::SendError;
+
+/// What [`Transport::claim`] returns: the claim, once the transport has made it.
+pub type Claiming<'a> = Pin<Box<dyn Future<Output = Result<(), ClaimError>> + Send + 'a>>;
+
+/// Why a name could not be claimed for this host.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// Another host runs a component of this name.
+    #[error("{name:?} already runs on host {owner:?}")]
+    Taken {
+        /// The name.
+        name: String,
+        /// The host that has it.
+        owner: String,
+    },
+    /// The registry of names could not be reached or refused the claim.
+    #[error("the registry of names is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
 
 /// Carries frames to other hosts. Implemented by the embedder (this crate ships none; the
 /// tests use a loopback between two hosts in one process). Its methods are called from the
@@ -23,6 +53,19 @@ pub trait Transport: Send + Sync + 'static {
     /// Carry a published `frame` to every other host (each delivers it to its own
     /// subscribers).
     fn broadcast(&self, frame: Vec<u8>);
+
+    /// Take `name` (a component's or pool's name) for this host before the host starts it;
+    /// an error leaves the component unstarted. The default takes every name (one host).
+    fn claim<'a>(&'a self, name: &'a str) -> Claiming<'a> {
+        let _ = name;
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Give `name` up: the host stopped its component for good (or could not start it after
+    /// claiming it). Must not block. The default does nothing.
+    fn release(&self, name: &str) {
+        let _ = name;
+    }
 }
 
 impl std::fmt::Debug for dyn Transport {
@@ -44,6 +87,10 @@ pub enum ReceiveError {
     /// This host does not take this kind of envelope from another host.
     #[error("not supported: {0}")]
     NotSupported(&'static str),
+    /// A response to no request waiting on this host (answered already, timed out, or
+    /// never made), or from another address than the request went to.
+    #[error("a response for ticket {0}, which no request here waits on")]
+    UnknownTicket(u64),
 }
 
 /// Largest frame a host takes in: the largest payload a component may be sent (64 MiB) and

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::trace::TraceContext;
 
 /// The wire version this module writes and the only one it reads.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 
 /// Self-describing bytes: the codec travels with them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,8 +128,12 @@ pub enum Envelope {
         target: String,
         /// The request.
         payload: WirePayload,
-        /// Identifies this request among those the sender made; the response carries it.
+        /// The requester's own id for this request: the receiver sees it as the message's
+        /// correlation, as it would on the requester's host.
         correlation: u64,
+        /// Identifies this request among those the requester's host is waiting on; the
+        /// response carries it back.
+        ticket: u64,
         /// How long the requester waits for the response, in milliseconds.
         timeout_ms: u32,
         /// The trace the request belongs to, if any.
@@ -141,8 +145,8 @@ pub enum Envelope {
         sender: String,
         /// The requester's address.
         target: String,
-        /// The correlation of the request this answers.
-        correlation: u64,
+        /// The ticket of the request this answers.
+        ticket: u64,
         /// What the handler returned (a payload or nothing), or why there is no response.
         outcome: Result<Option<WirePayload>, RequestFailure>,
         /// The trace the response belongs to, if any.
@@ -355,21 +359,24 @@ mod tests {
             (text(), text(), payload(), trace()).prop_map(|(sender, target, payload, trace)| {
                 Envelope::Message { sender, target, payload, trace }
             }),
-            (text(), text(), payload(), any::<u64>(), any::<u32>(), trace()).prop_map(
-                |(sender, target, payload, correlation, timeout_ms, trace)| Envelope::Request {
-                    sender,
-                    target,
-                    payload,
-                    correlation,
-                    timeout_ms,
-                    trace
+            (text(), text(), payload(), any::<(u64, u64)>(), any::<u32>(), trace()).prop_map(
+                |(sender, target, payload, (correlation, ticket), timeout_ms, trace)| {
+                    Envelope::Request {
+                        sender,
+                        target,
+                        payload,
+                        correlation,
+                        ticket,
+                        timeout_ms,
+                        trace,
+                    }
                 }
             ),
             (text(), text(), any::<u64>(), outcome(), trace()).prop_map(
-                |(sender, target, correlation, outcome, trace)| Envelope::Response {
+                |(sender, target, ticket, outcome, trace)| Envelope::Response {
                     sender,
                     target,
-                    correlation,
+                    ticket,
                     outcome,
                     trace
                 }
@@ -474,11 +481,13 @@ mod tests {
     #[test]
     fn wrong_version_is_refused() {
         let mut frame = encode(&sample()).unwrap();
-        for version in [0, 2, 0xff] {
+        // Version 1 too: its requests had no ticket.
+        for version in [0, 1, 3, 0xff] {
             frame[0] = version;
             assert!(matches!(
                 decode(&frame, LIMIT),
-                Err(WireError::UnsupportedVersion { found, supported: 1 }) if found == version
+                Err(WireError::UnsupportedVersion { found, supported: WIRE_VERSION })
+                    if found == version
             ));
         }
     }
@@ -509,14 +518,14 @@ mod tests {
     fn known_frame_layout() {
         // Pins the byte layout documented in wire-format.md.
         let frame = encode(&sample()).unwrap();
-        assert_eq!(frame, [1, 0, 1, b'a', 1, b'b', 0x55, 2, b'h', b'i', 0]);
+        assert_eq!(frame, [2, 0, 1, b'a', 1, b'b', 0x55, 2, b'h', b'i', 0]);
         let down = Envelope::Down {
             from: "w".to_owned(),
             to: "s".to_owned(),
             monitor: 300,
             reason: ExitReason::Crashed("x".to_owned()),
         };
-        assert_eq!(encode(&down).unwrap(), [1, 5, 1, b'w', 1, b's', 0xac, 0x02, 4, 1, b'x']);
+        assert_eq!(encode(&down).unwrap(), [2, 5, 1, b'w', 1, b's', 0xac, 0x02, 4, 1, b'x']);
     }
 
     #[test]
@@ -536,7 +545,7 @@ mod tests {
         let mut frame = vec![WIRE_VERSION, 2, 0, 0, 0, 1, 0, 3];
         frame.extend_from_slice(&huge);
         assert!(matches!(decode(&frame, LIMIT), Err(WireError::Malformed(_))));
-        // A correlation varint longer than a u64 can be.
+        // A ticket varint longer than a u64 can be.
         let mut frame = vec![WIRE_VERSION, 2, 0, 0];
         frame.extend_from_slice(&[0xff; 11]);
         assert!(matches!(decode(&frame, LIMIT), Err(WireError::Malformed(_))));
@@ -550,7 +559,7 @@ mod tests {
         assert_eq!(err.to_string(), "malformed envelope");
         assert!(err.source().is_some());
         let err = decode(&[7], LIMIT).unwrap_err();
-        assert_eq!(err.to_string(), "unsupported wire version 7 (this side supports 1)");
+        assert_eq!(err.to_string(), "unsupported wire version 7 (this side supports 2)");
     }
 
     #[test]

@@ -313,6 +313,18 @@ impl HostBuilder {
             children.insert(Arc::clone(&info.name), specs);
             started.push(info);
         }
+        // Joined to other hosts: every name is taken in the cluster before anything starts
+        // (and given up again if the start fails).
+        let mut claims = Claims { parts: Arc::clone(&parts), names: Vec::new() };
+        if let Some(transport) = parts.router.transport() {
+            for info in &started {
+                transport
+                    .claim(&info.name)
+                    .await
+                    .map_err(|source| HostError::Claim { name: info.name.to_string(), source })?;
+                claims.names.push(Arc::clone(&info.name));
+            }
+        }
         let tree = self.tree.unwrap_or(Supervision {
             strategy: Strategy::OneForOne,
             intensity: self.intensity,
@@ -342,6 +354,7 @@ impl HostBuilder {
             }
         }
         unfinished.0 = None;
+        claims.names.clear();
         let mut components = HashMap::new();
         for mut info in started {
             info.nested = placed.iter().any(|(n, nested)| *n == info.name && *nested);
@@ -378,6 +391,22 @@ pub(super) fn start_error(e: airssys_rt::SupervisorError) -> HostError {
         }
         airssys_rt::SupervisorError::DuplicateId(id) => HostError::DuplicateName(id),
         other => HostError::Start { name: "<host>".into(), reason: other.to_string() },
+    }
+}
+
+/// Names a starting host claimed in its cluster, given up again unless the start finishes.
+struct Claims {
+    parts: Arc<HostParts>,
+    names: Vec<Arc<str>>,
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        if let Some(transport) = self.parts.router.transport() {
+            for name in &self.names {
+                transport.release(name);
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The transport seam: two hosts in one process, joined by a loopback transport that
-//! carries the wire form. A component sends and publishes to a component on the other host
-//! as it would to one on its own; malformed frames are refused with a typed error.
+//! carries the wire form. A component sends, publishes, requests and calls to a component
+//! on the other host as it would to one on its own; malformed frames are refused with a
+//! typed error.
 
 use std::sync::{Arc, OnceLock};
 
@@ -64,12 +65,35 @@ async fn a_send_and_a_publish_reach_a_component_on_another_host() {
     let got = recorded(&b, "bob", "received", 2).await;
     // Stamped with the true sender by its host, in order, the trace carried along.
     assert_eq!(got, ["log:hello from alice", "news.today:log:extra from alice"]);
-    // A request to another host is refused as not supported (responses do not cross hosts).
-    let refused = text(a.call("alice", raw("req:1000:t:x"), T).await.unwrap());
-    assert!(refused.contains("NotSupported"), "{refused}");
+    // A call and a request cross too, and their outcomes come back: the response, or the
+    // receiver's refusal as a typed error.
+    assert_eq!(text(a.call("alice", raw("call:whoami"), T).await.unwrap()), "alice");
+    let requested = text(a.call("alice", raw("req:5000:t:whoami"), T).await.unwrap());
+    assert!(requested.starts_with("requested "), "{requested}");
+    assert_eq!(taken(&a, "alice").await, "t ok:alice");
+    let refused = text(a.call("alice", raw("call:crash"), T).await.unwrap());
+    assert!(refused.contains("ReceiverCrashed"), "{refused}");
+    // The host's own calls stay on this host.
+    let host_call = a.call("bob", raw("whoami"), T).await;
+    assert!(
+        matches!(host_call, Err(airssys_wasm::RequestError::Refused(SendError::NotSupported(_)))),
+        "{host_call:?}"
+    );
     // An address no host has is still unknown.
     let unknown = text(a.call("alice", raw("send-to:nobody:x"), T).await.unwrap());
     assert!(unknown.contains("UnknownTarget"), "{unknown}");
+}
+
+/// What a relay recorded of its tagged requests' outcomes, once there is something.
+async fn taken(host: &Host, relay: &str) -> String {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let got = text(host.call(relay, raw("take"), T).await.unwrap());
+        if !got.is_empty() || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,6 +127,16 @@ async fn malformed_frames_are_refused_with_a_typed_error() {
             "{forged:?}: {refused:?}"
         );
     }
+    // A response to no request waiting here is refused, and answers nothing.
+    let response = airssys_wasm::wire::Envelope::Response {
+        sender: "alice".into(),
+        target: "bob".into(),
+        ticket: 99,
+        outcome: Ok(None),
+        trace: None,
+    };
+    let frame = airssys_wasm::wire::encode(&response).unwrap();
+    assert!(matches!(b.receive(&frame), Err(ReceiveError::UnknownTicket(99))));
     // The host still works.
     assert_eq!(text(b.call("bob", raw("self"), T).await.unwrap()), "bob");
 }
