@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// The library crates under `crates/`.
 const LIBRARIES: &[&str] = &[
+    "airssys-cluster",
     "airssys-osl",
     "airssys-osl-macros",
     "airssys-rt",

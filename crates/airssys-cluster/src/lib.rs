@@ -1,0 +1,35 @@
+//! Joins AirsSys hosts into one system over [NATS](https://nats.io).
+//!
+//! A host joins a cluster by a NATS URL and a cluster name ([`ClusterConfig`]); two clusters
+//! on one NATS server do not see each other. Joined, it is an
+//! [`airssys_wasm::transport::Transport`]: a `send` or `publish` to a component on another
+//! host works as a local one does, in the versioned wire form of the envelopes
+//! (`airssys_wasm::wire`), and each component name is owned by one host at a time, recorded
+//! in a JetStream key-value bucket with compare-and-swap.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use airssys_cluster::{Cluster, ClusterConfig};
+//! use airssys_wasm::Host;
+//!
+//! let cluster = Cluster::join(ClusterConfig::new("nats://127.0.0.1:4222", "shop")).await?;
+//! let host = Host::builder().transport(cluster.transport()).start().await?;
+//! cluster.serve(host.clone());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What is built and what is not is in `docs/cluster.md`: `send`, `publish`, `request` and
+//! `call` between components cross hosts; failover, storage that follows a component and
+//! links across hosts are not built yet.
+
+mod config;
+mod error;
+mod node;
+mod outbound;
+mod registry;
+mod subject;
+
+pub use config::{ClusterConfig, Credentials};
+pub use error::ClusterError;
+pub use node::Cluster;

@@ -1,0 +1,39 @@
+//! What leaves this host for the cluster, in the order it was queued: frames for other
+//! hosts, and names given up. One task publishes them over the host's one NATS connection,
+//! so frames from this host reach each other host in the order they were sent (NATS keeps
+//! a connection's order to each subscriber).
+
+use std::sync::Arc;
+
+use crate::registry::Registry;
+
+/// One item for the outbound task.
+pub(crate) enum Outbound {
+    /// A wire frame for the host whose inbox is `subject`.
+    Frame { subject: String, frame: bytes::Bytes },
+    /// A name this host gave up.
+    Release(String),
+}
+
+/// Frames queued and not yet published, at most: past it, a send is refused with
+/// `mailbox-full` (the connection cannot keep up) rather than queued without bound.
+pub(crate) const QUEUE: usize = 16 * 1024;
+
+/// Publish what is queued, in order, until every sender is gone.
+pub(crate) async fn run(
+    client: async_nats::Client,
+    registry: Arc<Registry>,
+    mut queue: tokio::sync::mpsc::Receiver<Outbound>,
+) {
+    while let Some(item) = queue.recv().await {
+        match item {
+            Outbound::Frame { subject, frame } => {
+                if let Err(e) = client.publish(subject, frame).await {
+                    tracing::warn!(error = %e, "a frame for another host was not published");
+                }
+            }
+            Outbound::Release(name) => registry.release(&name).await,
+        }
+    }
+    let _ = client.flush().await;
+}

@@ -1,0 +1,247 @@
+//! The registry of a cluster: which host runs each component name, and which hosts are
+//! members, in two JetStream key-value buckets (`subject.rs`). A name is claimed with the
+//! bucket's `create` (it fails if the key exists: compare-and-swap on "absent") and given up
+//! with a delete that expects the revision this host wrote, so a host never frees a name
+//! another host has since taken. Each host keeps a copy of both buckets, updated by a watch,
+//! that the message path reads without waiting on the network.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+
+use airssys_wasm::transport::ClaimError;
+
+use crate::ClusterError;
+use crate::subject;
+
+/// One host's view of the cluster's registry.
+pub(crate) struct Registry {
+    names: kv::Store,
+    hosts: kv::Store,
+    host_id: String,
+    /// Component name → the host that runs it.
+    owners: RwLock<HashMap<String, String>>,
+    /// The ids of the member hosts.
+    members: RwLock<BTreeSet<String>>,
+    /// Bumped at every change seen, for [`Registry::wait_until`].
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("host_id", &self.host_id).finish_non_exhaustive()
+    }
+}
+
+async fn bucket(js: &jetstream::Context, name: String) -> Result<kv::Store, ClusterError> {
+    let config = kv::Config { bucket: name.clone(), history: 1, ..Default::default() };
+    match js.create_key_value(config).await {
+        Ok(store) => Ok(store),
+        // Created meanwhile by another host, with other settings: use it as it is.
+        Err(created) => {
+            js.get_key_value(name).await.map_err(|_| ClusterError::Registry(Box::new(created)))
+        }
+    }
+}
+
+impl Registry {
+    /// Open (or create) the cluster's buckets, start watching them and enter this host.
+    pub(crate) async fn open(
+        js: &jetstream::Context,
+        cluster: &str,
+        host_id: &str,
+    ) -> Result<Arc<Registry>, ClusterError> {
+        let names = bucket(js, subject::names_bucket(cluster)).await?;
+        let hosts = bucket(js, subject::hosts_bucket(cluster)).await?;
+        // Every key's latest value first, then each change.
+        let name_watch =
+            names.watch_with_history(">").await.map_err(|e| ClusterError::Registry(Box::new(e)))?;
+        let host_watch =
+            hosts.watch_with_history(">").await.map_err(|e| ClusterError::Registry(Box::new(e)))?;
+        let (names_had, hosts_had) = (has_entries(&names).await, has_entries(&hosts).await);
+        let registry = Arc::new(Registry {
+            names,
+            hosts,
+            host_id: host_id.to_owned(),
+            owners: RwLock::default(),
+            members: RwLock::default(),
+            changes: tokio::sync::watch::Sender::new(0),
+        });
+        // A put, not a create: a host restarted after a crash comes back under its id.
+        registry
+            .hosts
+            .put(host_id, bytes::Bytes::from_static(b"member"))
+            .await
+            .map_err(|e| ClusterError::Registry(Box::new(e)))?;
+        write(&registry.members).insert(host_id.to_owned());
+        // Joined once this host's copy holds what the buckets held: what is sent right
+        // after joining finds the names already there.
+        let (names_loaded, names_current) = tokio::sync::oneshot::channel();
+        let (hosts_loaded, hosts_current) = tokio::sync::oneshot::channel();
+        tokio::spawn(watch(Arc::downgrade(&registry), name_watch, Table::Names, names_loaded));
+        tokio::spawn(watch(Arc::downgrade(&registry), host_watch, Table::Hosts, hosts_loaded));
+        for (had, current) in [(names_had, names_current), (hosts_had, hosts_current)] {
+            if had && tokio::time::timeout(LOAD, current).await.is_err() {
+                return Err(ClusterError::Registry("the registry did not load in time".into()));
+            }
+        }
+        Ok(registry)
+    }
+
+    /// The host that runs `name`, as this host last saw it.
+    pub(crate) fn owner(&self, name: &str) -> Option<String> {
+        read(&self.owners).get(name).cloned()
+    }
+
+    /// Every name with its host, as this host last saw them.
+    pub(crate) fn owners(&self) -> Vec<(String, String)> {
+        let mut all: Vec<_> =
+            read(&self.owners).iter().map(|(n, h)| (n.clone(), h.clone())).collect();
+        all.sort();
+        all
+    }
+
+    /// The member hosts, as this host last saw them.
+    pub(crate) fn members(&self) -> Vec<String> {
+        read(&self.members).iter().cloned().collect()
+    }
+
+    /// Wait until `check` holds of this host's view (it is checked after every change), or
+    /// `timeout` passes; whether it holds.
+    pub(crate) async fn wait_until(
+        &self,
+        timeout: Duration,
+        check: impl Fn(&Self) -> bool,
+    ) -> bool {
+        let mut changes = self.changes.subscribe();
+        let waiting = async {
+            loop {
+                if check(self) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, waiting).await.is_ok()
+    }
+
+    /// Take `name` for this host: it fails if another host has it.
+    pub(crate) async fn claim(&self, name: &str) -> Result<(), ClaimError> {
+        let key = subject::key(name);
+        let unavailable = |e: Box<dyn std::error::Error + Send + Sync>| ClaimError::Unavailable(e);
+        match self.names.create(&key, self.host_id.clone().into()).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                let entry = self.names.entry(&key).await.map_err(|e| unavailable(Box::new(e)))?;
+                let owner = entry.map(|e| String::from_utf8_lossy(&e.value).into_owned());
+                // Left by this host (a stop whose release did not reach the server): ours.
+                if owner.as_deref() != Some(self.host_id.as_str()) {
+                    let owner = owner.unwrap_or_default();
+                    return Err(ClaimError::Taken { name: name.to_owned(), owner });
+                }
+            }
+            Err(e) => return Err(unavailable(Box::new(e))),
+        }
+        write(&self.owners).insert(name.to_owned(), self.host_id.clone());
+        self.changes.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Give `name` up, if this host still has it.
+    pub(crate) async fn release(&self, name: &str) {
+        let key = subject::key(name);
+        match self.names.entry(&key).await {
+            Ok(Some(entry)) if *entry.value == *self.host_id.as_bytes() => {
+                if let Err(e) = self.names.delete_expect_revision(&key, Some(entry.revision)).await
+                {
+                    tracing::warn!(name, error = %e, "cannot give a name up in the cluster");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(name, error = %e, "cannot give a name up in the cluster"),
+        }
+    }
+
+    /// Leave the cluster: this host is no longer a member.
+    pub(crate) async fn leave(&self) {
+        if let Err(e) = self.hosts.delete(&self.host_id).await {
+            tracing::warn!(host = self.host_id, error = %e, "cannot leave the cluster cleanly");
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Table {
+    Names,
+    Hosts,
+}
+
+/// Whether the bucket held any entry when this host opened it (true if it cannot tell).
+async fn has_entries(store: &kv::Store) -> bool {
+    store.status().await.map(|s| s.values() > 0).unwrap_or(true)
+}
+
+/// How long joining waits for the registry's current state.
+const LOAD: Duration = Duration::from_secs(10);
+
+/// Keep this host's copy of a bucket up to date, until the registry is dropped; `loaded` is
+/// told once the copy holds the bucket's state at the start (the entry with no more
+/// pending behind it).
+async fn watch(
+    registry: std::sync::Weak<Registry>,
+    mut updates: kv::Watch,
+    table: Table,
+    loaded: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut loaded = Some(loaded);
+    while let Some(update) = updates.next().await {
+        let Some(registry) = registry.upgrade() else { return };
+        let entry = match update {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::warn!(error = %e, "the cluster registry's watch failed");
+                continue;
+            }
+        };
+        let present = entry.operation == kv::Operation::Put;
+        let value = String::from_utf8_lossy(&entry.value).into_owned();
+        match table {
+            Table::Names => {
+                let name = subject::name_of(&entry.key);
+                let mut owners = write(&registry.owners);
+                if present {
+                    owners.insert(name, value);
+                } else {
+                    owners.remove(&name);
+                }
+            }
+            Table::Hosts => {
+                let mut members = write(&registry.members);
+                if present {
+                    members.insert(entry.key);
+                } else {
+                    members.remove(&entry.key);
+                }
+            }
+        }
+        registry.changes.send_modify(|n| *n += 1);
+        if entry.delta == 0
+            && let Some(loaded) = loaded.take()
+        {
+            let _ = loaded.send(());
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
