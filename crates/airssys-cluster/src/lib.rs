@@ -19,9 +19,10 @@
 //! # }
 //! ```
 //!
-//! What is built and what is not is in `docs/cluster.md`: `send`, `publish`, `request` and
-//! `call` between components cross hosts; failover, storage that follows a component and
-//! links across hosts are not built yet.
+//! [`Cluster::place`] runs a component on one host of the cluster and has the others stand
+//! by for it: a host whose heartbeat stops for [`LOST_AFTER`] is lost, and a standby takes
+//! its components over. What is built and what is not is in `docs/cluster.md` (storage that
+//! follows a component and links across hosts are not built yet).
 
 mod config;
 mod error;
@@ -32,4 +33,4 @@ mod subject;
 
 pub use config::{ClusterConfig, Credentials};
 pub use error::ClusterError;
-pub use node::Cluster;
+pub use node::{Cluster, HEARTBEAT, LOST_AFTER, Placement};

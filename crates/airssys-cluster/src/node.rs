@@ -1,13 +1,14 @@
 //! A host joined to a cluster: its NATS connection, its view of the registry, the transport
 //! it gives its [`Host`], and the task that takes frames from its inbox into the host.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use airssys_wasm::transport::{Claiming, Transport};
-use airssys_wasm::{Host, SendError};
+use airssys_wasm::transport::{ClaimError, Claiming, Transport};
+use airssys_wasm::{ComponentSpec, Host, HostError, SendError};
 
 use crate::outbound::{self, Outbound};
 use crate::registry::Registry;
@@ -20,7 +21,31 @@ pub struct Cluster {
     client: async_nats::Client,
     link: Arc<Link>,
     inbox: Mutex<Option<async_nats::Subscriber>>,
+    /// Components this host runs if their host is lost, by name.
+    standby: Arc<Mutex<HashMap<String, ComponentSpec>>>,
+    /// The heartbeat and failover tasks, stopped when the cluster is left or dropped.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
+
+/// Where [`Cluster::place`] put a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Placement {
+    /// It runs on this host.
+    Here,
+    /// It runs on another host (this id); this host stands by to take it over.
+    Elsewhere(String),
+}
+
+/// How often a host says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A host whose heartbeat has not been seen for this long is lost: its components are
+/// started on the hosts that stand by for them, and requests waiting on them fail.
+pub const LOST_AFTER: Duration = Duration::from_secs(3);
+
+/// How often a host looks for lost hosts.
+const CHECK: Duration = Duration::from_millis(250);
 
 /// The transport of a joined host.
 struct Link {
@@ -73,7 +98,29 @@ impl Cluster {
         tokio::spawn(outbound::run(client.clone(), Arc::clone(&registry), queued));
         let max_payload = client.server_info().max_payload;
         let link = Arc::new(Link { cluster, host_id, registry, queue, max_payload });
-        Ok(Cluster { client, link, inbox: Mutex::new(Some(inbox)) })
+        let heartbeat = tokio::spawn(heartbeat(Arc::clone(&link.registry))).abort_handle();
+        Ok(Cluster {
+            client,
+            link,
+            inbox: Mutex::new(Some(inbox)),
+            standby: Arc::default(),
+            tasks: Mutex::new(vec![heartbeat]),
+        })
+    }
+
+    /// Run `spec` on `host` (this cluster's host) unless another host of the cluster runs a
+    /// component of that name; then this host stands by for it, and starts it if that host
+    /// is lost (a temporary component is not started again, as its supervisor would not).
+    pub async fn place(&self, host: &Host, spec: ComponentSpec) -> Result<Placement, HostError> {
+        match host.spawn(spec.clone()).await {
+            Ok(()) => Ok(Placement::Here),
+            Err(HostError::Claim { source: ClaimError::Taken { owner, .. }, .. }) => {
+                let name = spec.name().to_owned();
+                lock(&self.standby).insert(name, spec);
+                Ok(Placement::Elsewhere(owner))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The transport to give the host ([`HostBuilder::transport`](airssys_wasm::HostBuilder::transport)).
@@ -85,9 +132,15 @@ impl Cluster {
     /// now until the cluster is left (frames that came since [`join`](Self::join) were kept
     /// for it). Returns false if the host is already served.
     pub fn serve(&self, host: Host) -> bool {
-        let Some(mut inbox) = self.inbox.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let Some(mut inbox) = lock(&self.inbox).take() else {
             return false;
         };
+        let failover = tokio::spawn(failover(
+            Arc::clone(&self.link.registry),
+            host.clone(),
+            Arc::clone(&self.standby),
+        ));
+        lock(&self.tasks).push(failover.abort_handle());
         tokio::spawn(async move {
             while let Some(message) = inbox.next().await {
                 // A refusal cannot go back to a remote sender of a `send` (it was queued on
@@ -143,8 +196,82 @@ impl Cluster {
     /// Leave the cluster: this host is no longer a member, and what it queued is sent.
     /// Stop or shut the host down first, so that its names are given up.
     pub async fn leave(self) {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+        // What the host queued (frames, names it gave up) goes out first.
+        let (done, drained) = tokio::sync::oneshot::channel();
+        if self.link.queue.send(Outbound::Drained(done)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), drained).await;
+        }
         self.link.registry.leave().await;
         let _ = self.client.flush().await;
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Say this host is alive, every [`HEARTBEAT`].
+async fn heartbeat(registry: Arc<Registry>) {
+    let mut every = tokio::time::interval(HEARTBEAT);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = registry.heartbeat().await {
+            tracing::warn!(error = %e, "a heartbeat did not reach the cluster");
+        }
+    }
+}
+
+/// Look for lost hosts every [`CHECK`]; for each: it is no longer a member, requests
+/// waiting on its components fail at once, and each of its names is taken over by a host
+/// that stands by for it (one wins; it starts the component under its supervisor) or,
+/// when none does, freed, so that sends to it are refused as unknown rather than lost.
+async fn failover(
+    registry: Arc<Registry>,
+    host: Host,
+    standby: Arc<Mutex<HashMap<String, ComponentSpec>>>,
+) {
+    let mut every = tokio::time::interval(CHECK);
+    loop {
+        every.tick().await;
+        for lost in registry.silent_members(LOST_AFTER) {
+            tracing::warn!(host = lost, "a host of the cluster is lost");
+            registry.forget_member(&lost).await;
+            let names = registry.names_of(&lost);
+            let refs: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+            host.fail_requests_to(&refs, &format!("its host {lost} was lost"));
+            for (name, revision) in names {
+                let spec = lock(&standby).get(&name).cloned();
+                let restart = spec.as_ref().map(ComponentSpec::restart_type);
+                match spec {
+                    Some(spec) if restart != Some(airssys_rt::Restart::Temporary) => {
+                        if registry.take_over(&name, revision).await {
+                            lock(&standby).remove(&name);
+                            match host.spawn(spec).await {
+                                Ok(()) => {
+                                    tracing::info!(name, from = lost, "took a component over")
+                                }
+                                Err(e) => {
+                                    tracing::warn!(name, error = %e, "cannot take a component over")
+                                }
+                            }
+                        }
+                    }
+                    _ => registry.free_lost(&name, revision).await,
+                }
+            }
+        }
     }
 }
 

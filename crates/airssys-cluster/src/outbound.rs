@@ -13,6 +13,8 @@ pub(crate) enum Outbound {
     Frame { subject: String, frame: bytes::Bytes },
     /// A name this host gave up.
     Release(String),
+    /// Told once everything queued before it is done.
+    Drained(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Frames queued and not yet published, at most: past it, a send is refused with
@@ -33,6 +35,10 @@ pub(crate) async fn run(
                 }
             }
             Outbound::Release(name) => registry.release(&name).await,
+            Outbound::Drained(done) => {
+                let _ = client.flush().await;
+                let _ = done.send(());
+            }
         }
     }
     let _ = client.flush().await;

@@ -5,9 +5,9 @@
 //! another host has since taken. Each host keeps a copy of both buckets, updated by a watch,
 //! that the message path reads without waiting on the network.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
@@ -17,15 +17,22 @@ use airssys_wasm::transport::ClaimError;
 use crate::ClusterError;
 use crate::subject;
 
+/// Who runs a name, as the registry says.
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    pub(crate) host: String,
+    pub(crate) revision: u64,
+}
+
 /// One host's view of the cluster's registry.
 pub(crate) struct Registry {
     names: kv::Store,
     hosts: kv::Store,
     host_id: String,
-    /// Component name → the host that runs it.
-    owners: RwLock<HashMap<String, String>>,
-    /// The ids of the member hosts.
-    members: RwLock<BTreeSet<String>>,
+    /// Component name → the host that runs it, and the revision that says so.
+    owners: RwLock<HashMap<String, Owner>>,
+    /// The member hosts, with when this host last saw each one's heartbeat.
+    members: RwLock<BTreeMap<String, Instant>>,
     /// Bumped at every change seen, for [`Registry::wait_until`].
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -71,12 +78,8 @@ impl Registry {
             changes: tokio::sync::watch::Sender::new(0),
         });
         // A put, not a create: a host restarted after a crash comes back under its id.
-        registry
-            .hosts
-            .put(host_id, bytes::Bytes::from_static(b"member"))
-            .await
-            .map_err(|e| ClusterError::Registry(Box::new(e)))?;
-        write(&registry.members).insert(host_id.to_owned());
+        registry.heartbeat().await.map_err(ClusterError::Registry)?;
+        write(&registry.members).insert(host_id.to_owned(), Instant::now());
         // Joined once this host's copy holds what the buckets held: what is sent right
         // after joining finds the names already there.
         let (names_loaded, names_current) = tokio::sync::oneshot::channel();
@@ -91,22 +94,86 @@ impl Registry {
         Ok(registry)
     }
 
+    /// Say this host is alive (and a member).
+    pub(crate) async fn heartbeat(&self) -> Result<(), airssys_wasm::BoxError> {
+        self.hosts.put(&self.host_id, bytes::Bytes::from_static(b"member")).await?;
+        Ok(())
+    }
+
     /// The host that runs `name`, as this host last saw it.
     pub(crate) fn owner(&self, name: &str) -> Option<String> {
-        read(&self.owners).get(name).cloned()
+        read(&self.owners).get(name).map(|o| o.host.clone())
     }
 
     /// Every name with its host, as this host last saw them.
     pub(crate) fn owners(&self) -> Vec<(String, String)> {
         let mut all: Vec<_> =
-            read(&self.owners).iter().map(|(n, h)| (n.clone(), h.clone())).collect();
+            read(&self.owners).iter().map(|(n, o)| (n.clone(), o.host.clone())).collect();
         all.sort();
         all
     }
 
+    /// The names `host` runs, as this host last saw them, with their revisions.
+    pub(crate) fn names_of(&self, host: &str) -> Vec<(String, u64)> {
+        let owners = read(&self.owners);
+        owners
+            .iter()
+            .filter(|(_, o)| o.host == host)
+            .map(|(n, o)| (n.clone(), o.revision))
+            .collect()
+    }
+
     /// The member hosts, as this host last saw them.
     pub(crate) fn members(&self) -> Vec<String> {
-        read(&self.members).iter().cloned().collect()
+        read(&self.members).keys().cloned().collect()
+    }
+
+    /// The other members whose last heartbeat this host saw longer than `silence` ago.
+    pub(crate) fn silent_members(&self, silence: Duration) -> Vec<String> {
+        let members = read(&self.members);
+        members
+            .iter()
+            .filter(|(host, seen)| **host != self.host_id && seen.elapsed() > silence)
+            .map(|(host, _)| host.clone())
+            .collect()
+    }
+
+    /// `host` is gone: it is no longer a member (for every host: its entry is deleted).
+    pub(crate) async fn forget_member(&self, host: &str) {
+        write(&self.members).remove(host);
+        if let Err(e) = self.hosts.delete(host).await {
+            tracing::warn!(host, error = %e, "cannot remove a lost host from the cluster");
+        }
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Take `name` over from a lost host, whose entry had `revision`: true if this host has
+    /// it now (no other host took it first).
+    pub(crate) async fn take_over(&self, name: &str, revision: u64) -> bool {
+        let key = subject::key(name);
+        let mine = bytes::Bytes::from(self.host_id.clone());
+        let taken = match self.names.update(&key, mine.clone(), revision).await {
+            Ok(_) => true,
+            // Changed since: free now (a host released it), or another host's.
+            Err(_) => match self.names.entry(&key).await {
+                Ok(Some(e)) if e.operation == kv::Operation::Put => false,
+                Ok(_) => self.names.create(&key, mine).await.is_ok(),
+                Err(_) => false,
+            },
+        };
+        if taken {
+            let owner = Owner { host: self.host_id.clone(), revision };
+            write(&self.owners).insert(name.to_owned(), owner);
+            self.changes.send_modify(|n| *n += 1);
+        }
+        taken
+    }
+
+    /// Free `name`, left by a lost host whose entry had `revision` (unless another host has
+    /// taken it since).
+    pub(crate) async fn free_lost(&self, name: &str, revision: u64) {
+        let key = subject::key(name);
+        let _ = self.names.delete_expect_revision(&key, Some(revision)).await;
     }
 
     /// Wait until `check` holds of this host's view (it is checked after every change), or
@@ -147,7 +214,10 @@ impl Registry {
             }
             Err(e) => return Err(unavailable(Box::new(e))),
         }
-        write(&self.owners).insert(name.to_owned(), self.host_id.clone());
+        // The revision is the watch's to fill in; 0 until then.
+        write(&self.owners)
+            .entry(name.to_owned())
+            .or_insert(Owner { host: self.host_id.clone(), revision: 0 });
         self.changes.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -215,7 +285,7 @@ async fn watch(
                 let name = subject::name_of(&entry.key);
                 let mut owners = write(&registry.owners);
                 if present {
-                    owners.insert(name, value);
+                    owners.insert(name, Owner { host: value, revision: entry.revision });
                 } else {
                     owners.remove(&name);
                 }
@@ -223,7 +293,8 @@ async fn watch(
             Table::Hosts => {
                 let mut members = write(&registry.members);
                 if present {
-                    members.insert(entry.key);
+                    // A heartbeat (or a join): seen now, by this host's clock.
+                    members.insert(entry.key, Instant::now());
                 } else {
                     members.remove(&entry.key);
                 }

@@ -22,6 +22,51 @@ pub struct UpArgs {
     /// How long components get to stop when the app is stopped, in seconds.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// Join a cluster through the NATS server at this URL (it needs JetStream: `nats-server
+    /// -js`). Each component runs on one host of the cluster; this host stands by for the
+    /// ones another host runs, and starts them if that host is lost.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
+    /// The cluster's name (default: the app's name).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    cluster_name: Option<String>,
+    /// This host's id in the cluster (default: a random one).
+    #[arg(long, value_name = "ID", requires = "cluster")]
+    host_id: Option<String>,
+    /// A NATS credentials file (`.creds`: a user JWT and its nkey seed).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    nats_creds: Option<PathBuf>,
+    /// A NATS user (its password comes from `AIRSSYS_NATS_PASSWORD`).
+    #[arg(long, value_name = "USER", env = "AIRSSYS_NATS_USER", requires = "cluster")]
+    nats_user: Option<String>,
+}
+
+/// The cluster `up --cluster` joins.
+async fn join(args: &UpArgs, app: &str) -> anyhow::Result<Option<airssys_cluster::Cluster>> {
+    use airssys_cluster::{Cluster, ClusterConfig, Credentials};
+    let Some(url) = &args.cluster else { return Ok(None) };
+    // An app's name may hold characters a cluster name may not.
+    let default_name: String =
+        app.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
+    let mut config = ClusterConfig::new(url, args.cluster_name.clone().unwrap_or(default_name));
+    if let Some(id) = &args.host_id {
+        config = config.host_id(id);
+    }
+    let credentials = match (&args.nats_creds, &args.nats_user) {
+        (Some(file), _) => Credentials::File(file.clone()),
+        (None, Some(user)) => Credentials::UserPassword {
+            user: user.clone(),
+            password: std::env::var("AIRSSYS_NATS_PASSWORD").unwrap_or_default(),
+        },
+        (None, None) => match std::env::var("AIRSSYS_NATS_TOKEN") {
+            Ok(token) => Credentials::Token(token),
+            Err(_) => Credentials::None,
+        },
+    };
+    let cluster = Cluster::join(config.credentials(credentials))
+        .await
+        .with_context(|| format!("cannot join the cluster at {url}"))?;
+    Ok(Some(cluster))
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,8 +221,11 @@ async fn serve_until_stopped(
 }
 
 pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    let manifest =
-        args.manifest.or_else(|| g.app.clone()).unwrap_or_else(|| PathBuf::from("airssys.toml"));
+    let manifest = args
+        .manifest
+        .clone()
+        .or_else(|| g.app.clone())
+        .unwrap_or_else(|| PathBuf::from("airssys.toml"));
     if !manifest.is_file() {
         bail!(
             "no app manifest at {}: pass its path (`airssys up path/to/airssys.toml`), or make \
@@ -192,15 +240,28 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let socket = g.socket.clone().unwrap_or_else(|| socket_for(&manifest));
         let bound = bind(&socket)?;
+        let cluster = match join(&args, &parsed.app.name).await {
+            Ok(cluster) => cluster,
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket);
+                return Err(e);
+            }
+        };
+        // In a cluster the host starts empty and places each component itself.
+        let mut placed = Vec::new();
         let started = match HostBuilder::from_manifest(&manifest) {
             Ok(builder) => {
                 // The manifest's own `[engine] cache_dir` wins over the default one.
                 let cache =
                     if builder.has_cache_dir() { None } else { crate::store::default_cache(g) };
-                let builder = match cache {
+                let mut builder = match cache {
                     Some(cache) => builder.cache_dir(cache),
                     None => builder,
                 };
+                if let Some(cluster) = &cluster {
+                    placed = builder.take_components();
+                    builder = builder.transport(cluster.transport());
+                }
                 protect_socket(builder, &socket, g).start().await
             }
             Err(e) => Err(e),
@@ -212,9 +273,33 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 return Err(e).with_context(|| format!("{} did not start", parsed.app.name));
             }
         };
+        if let Some(cluster) = &cluster {
+            cluster.serve(host.clone());
+            for spec in placed {
+                let name = spec.name().to_owned();
+                match cluster.place(&host, spec).await {
+                    Ok(airssys_cluster::Placement::Here) => {
+                        note(g, &format!("{name} runs on this host ({})", cluster.host_id()));
+                    }
+                    Ok(airssys_cluster::Placement::Elsewhere(owner)) => {
+                        note(g, &format!("{name} runs on host {owner}; this host stands by"));
+                    }
+                    Ok(other) => note(g, &format!("{name}: {other:?}")),
+                    Err(e) => {
+                        host.shutdown(Duration::from_secs(args.grace)).await;
+                        let _ = std::fs::remove_file(&socket);
+                        return Err(e).with_context(|| format!("{name} did not start"));
+                    }
+                }
+            }
+        }
         let grace = Duration::from_secs(args.grace);
         let name = &parsed.app.name;
-        serve_until_stopped(g, name, host, bound, audit, logs, grace).await
+        let stopped = serve_until_stopped(g, name, host, bound, audit, logs, grace).await;
+        if let Some(cluster) = cluster {
+            cluster.leave().await;
+        }
+        stopped
     })
 }
 

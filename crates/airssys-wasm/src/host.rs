@@ -501,6 +501,14 @@ impl Host {
         Ok(router::finish_ask(pending))
     }
 
+    /// Fail at once the requests and calls this host's components are waiting on from
+    /// components of these names (or their pool members) on other hosts, with
+    /// `receiver-crashed` and `why`: for a transport that learns their host is gone, so
+    /// that nobody waits for their timeouts. Returns how many were failed.
+    pub fn fail_requests_to(&self, names: &[&str], why: &str) -> usize {
+        self.parts.router.fail_remote_requests(names, why)
+    }
+
     /// Publish from the address `host` to every component subscribed to a matching pattern;
     /// returns how many subscribers it was queued for.
     pub fn publish(&self, topic: &str, payload: Payload) -> Result<u32, TopicError> {

@@ -82,6 +82,28 @@ impl Tickets {
         true
     }
 
+    /// Answer every waiting request whose responder matches with `answer()`; how many.
+    pub(crate) fn fail(
+        &self,
+        matches: impl Fn(&str) -> bool,
+        answer: impl Fn() -> Answer,
+    ) -> usize {
+        let failed: Vec<Waiting> = {
+            let mut waiting = crate::sync::lock(&self.waiting);
+            let tickets: Vec<u64> =
+                waiting.iter().filter(|(_, w)| matches(&w.responder)).map(|(t, _)| *t).collect();
+            tickets.into_iter().filter_map(|t| waiting.remove(&t)).collect()
+        };
+        let n = failed.len();
+        for w in failed {
+            if let Some(timer) = w.timer {
+                timer.abort();
+            }
+            (w.waiter)(answer());
+        }
+        n
+    }
+
     /// Stop waiting under `ticket` (its request was never carried); the waiter is dropped
     /// unanswered.
     pub(crate) fn forget(&self, ticket: u64) {

@@ -39,6 +39,11 @@ struct Entry {
     queued: Arc<AtomicUsize>,
 }
 
+/// The name a pool member's address (`name/i`) belongs to; any other address is its own.
+fn pool_of(address: &str) -> &str {
+    address.split_once('/').map_or(address, |(pool, _)| pool)
+}
+
 /// Where a request goes ([`Router::route_request`]).
 pub(crate) enum RequestRoute {
     /// To a component on this host.
@@ -176,6 +181,14 @@ impl Router {
             self.tickets.forget(ticket);
         }
         carried
+    }
+
+    /// See [`Host::fail_requests_to`](crate::Host::fail_requests_to).
+    pub(crate) fn fail_remote_requests(&self, names: &[&str], why: &str) -> usize {
+        self.tickets.fail(
+            |responder| names.contains(&pool_of(responder)),
+            || Err(RequestError::ReceiverCrashed(why.to_owned())),
+        )
     }
 
     /// Carry the outcome of a request that came from another host back to its requester.

@@ -149,6 +149,14 @@ impl HostBuilder {
         self
     }
 
+    /// Take the components out of the builder, and the supervision tree that placed them,
+    /// for a caller that starts them itself with [`Host::spawn`] (each under the root
+    /// supervisor), one by one: a cluster, say, that runs each on one of its hosts.
+    pub fn take_components(&mut self) -> Vec<ComponentSpec> {
+        self.tree = None;
+        std::mem::take(&mut self.components)
+    }
+
     /// A builder for the app described by the manifest at `path` (relative paths in it are
     /// relative to its directory).
     pub fn from_manifest(path: &Path) -> Result<HostBuilder, HostError> {

@@ -105,6 +105,16 @@ impl ComponentSpec {
         self
     }
 
+    /// Its name (its address; a pool's members are `name/0`, `name/1`, ...).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its restart type: whether its supervisor starts it again when it ends.
+    pub fn restart_type(&self) -> Restart {
+        self.restart
+    }
+
     /// Add a configuration value (passed to `init` and readable with `config.get`).
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.push((key.into(), value.into()));
