@@ -95,7 +95,7 @@ impl Cluster {
         let js = async_nats::jetstream::new(client.clone());
         let registry = Registry::open(&js, &cluster, &host_id).await?;
         let (queue, queued) = tokio::sync::mpsc::channel(outbound::QUEUE);
-        tokio::spawn(outbound::run(client.clone(), Arc::clone(&registry), queued));
+        tokio::spawn(outbound::run(client.clone(), Arc::clone(&registry), host_id.clone(), queued));
         let max_payload = client.server_info().max_payload;
         let link = Arc::new(Link { cluster, host_id, registry, queue, max_payload });
         let heartbeat = tokio::spawn(heartbeat(Arc::clone(&link.registry))).abort_handle();
@@ -136,16 +136,24 @@ impl Cluster {
             return false;
         };
         let failover = tokio::spawn(failover(
+            self.client.clone(),
             Arc::clone(&self.link.registry),
             host.clone(),
             Arc::clone(&self.standby),
         ));
         lock(&self.tasks).push(failover.abort_handle());
+        let registry = Arc::clone(&self.link.registry);
         tokio::spawn(async move {
             while let Some(message) = inbox.next().await {
+                let origin = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(outbound::ORIGIN))
+                    .map_or("", |v| v.as_str());
+                let vouch = |sender: &str| registry.vouches(origin, subject::owner_name(sender));
                 // A refusal cannot go back to a remote sender of a `send` (it was queued on
-                // its host): it is logged here, as the receiver's audit records it.
-                if let Err(e) = host.receive(&message.payload) {
+                // its host): the host records it in its audit log.
+                if let Err(e) = host.receive_from(origin, &message.payload, vouch) {
                     tracing::debug!(error = %e, "a frame from another host was not delivered");
                 }
             }
@@ -238,13 +246,25 @@ async fn heartbeat(registry: Arc<Registry>) {
 /// that stands by for it (one wins; it starts the component under its supervisor) or,
 /// when none does, freed, so that sends to it are refused as unknown rather than lost.
 async fn failover(
+    client: async_nats::Client,
     registry: Arc<Registry>,
     host: Host,
     standby: Arc<Mutex<HashMap<String, ComponentSpec>>>,
 ) {
     let mut every = tokio::time::interval(CHECK);
+    let mut cut_off = false;
     loop {
         every.tick().await;
+        // Cut off from the server, this host sees no heartbeat at all: that says nothing
+        // about the others. Once back, each gets a fresh start.
+        if client.connection_state() != async_nats::connection::State::Connected {
+            cut_off = true;
+            continue;
+        }
+        if std::mem::take(&mut cut_off) {
+            registry.members_seen_now();
+            continue;
+        }
         for lost in registry.silent_members(LOST_AFTER) {
             tracing::warn!(host = lost, "a host of the cluster is lost");
             registry.forget_member(&lost).await;

@@ -21,16 +21,24 @@ pub(crate) enum Outbound {
 /// `mailbox-full` (the connection cannot keep up) rather than queued without bound.
 pub(crate) const QUEUE: usize = 16 * 1024;
 
-/// Publish what is queued, in order, until every sender is gone.
+/// The header that names the host a frame comes from (the receiver checks that the host
+/// may send as the frame's sender).
+pub(crate) const ORIGIN: &str = "Airssys-Host";
+
+/// Publish what is queued, in order, until every sender is gone; every frame says it comes
+/// from `host`.
 pub(crate) async fn run(
     client: async_nats::Client,
     registry: Arc<Registry>,
+    host: String,
     mut queue: tokio::sync::mpsc::Receiver<Outbound>,
 ) {
+    let mut origin = async_nats::HeaderMap::new();
+    origin.insert(ORIGIN, host.as_str());
     while let Some(item) = queue.recv().await {
         match item {
             Outbound::Frame { subject, frame } => {
-                if let Err(e) = client.publish(subject, frame).await {
+                if let Err(e) = client.publish_with_headers(subject, origin.clone(), frame).await {
                     tracing::warn!(error = %e, "a frame for another host was not published");
                 }
             }

@@ -123,6 +123,30 @@ impl Registry {
             .collect()
     }
 
+    /// Count every member as seen now: after this host was cut off from the server, it
+    /// could not have seen their heartbeats.
+    pub(crate) fn members_seen_now(&self) {
+        let now = Instant::now();
+        for seen in write(&self.members).values_mut() {
+            *seen = now;
+        }
+    }
+
+    /// Whether host `origin` may send as component `name`: the registry names `origin` as
+    /// its owner, or names no owner yet (a claim and the first frames after it travel
+    /// different ways and may come in either order) while `origin` is a member. A frame
+    /// with no origin, from a host that is not a member, or in the name of another host's
+    /// component is refused.
+    pub(crate) fn vouches(&self, origin: &str, name: &str) -> bool {
+        if origin.is_empty() || origin == self.host_id {
+            return false;
+        }
+        match read(&self.owners).get(name) {
+            Some(owner) => owner.host == origin,
+            None => read(&self.members).contains_key(origin),
+        }
+    }
+
     /// The member hosts, as this host last saw them.
     pub(crate) fn members(&self) -> Vec<String> {
         read(&self.members).keys().cloned().collect()
@@ -264,18 +288,57 @@ const LOAD: Duration = Duration::from_secs(10);
 /// pending behind it).
 async fn watch(
     registry: std::sync::Weak<Registry>,
-    mut updates: kv::Watch,
+    updates: kv::Watch,
     table: Table,
     loaded: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut loaded = Some(loaded);
+    let mut updates = Some(updates);
+    loop {
+        // A watch ends when the connection to the server is lost for long or the server
+        // restarts: it is made again (every key's latest value first, then each change).
+        let current = match updates.take() {
+            Some(current) => current,
+            None => {
+                tokio::time::sleep(REWATCH).await;
+                let Some(registry) = registry.upgrade() else { return };
+                let store = match table {
+                    Table::Names => &registry.names,
+                    Table::Hosts => &registry.hosts,
+                };
+                match store.watch_with_history(">").await {
+                    Ok(watch) => watch,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "the cluster registry cannot be watched yet");
+                        continue;
+                    }
+                }
+            }
+        };
+        if !follow(&registry, current, table, &mut loaded).await {
+            return;
+        }
+    }
+}
+
+/// How long a host waits before it watches the registry again.
+const REWATCH: Duration = Duration::from_millis(250);
+
+/// Apply `updates` to this host's copy until the watch ends (true) or the registry is
+/// dropped (false).
+async fn follow(
+    registry: &std::sync::Weak<Registry>,
+    mut updates: kv::Watch,
+    table: Table,
+    loaded: &mut Option<tokio::sync::oneshot::Sender<()>>,
+) -> bool {
     while let Some(update) = updates.next().await {
-        let Some(registry) = registry.upgrade() else { return };
+        let Some(registry) = registry.upgrade() else { return false };
         let entry = match update {
             Ok(entry) => entry,
             Err(e) => {
-                tracing::warn!(error = %e, "the cluster registry's watch failed");
-                continue;
+                tracing::warn!(error = %e, "the cluster registry's watch failed; watching again");
+                return true;
             }
         };
         let present = entry.operation == kv::Operation::Put;
@@ -307,6 +370,7 @@ async fn watch(
             let _ = loaded.send(());
         }
     }
+    registry.strong_count() > 0
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -461,9 +461,46 @@ impl Host {
     /// carried by a [`Transport`](crate::transport::Transport)) and deliver it here as a local
     /// message, with the sender its host stamped: the receiver's accept rules, codecs and
     /// limits apply. Malformed bytes are a typed error; nothing is delivered.
+    /// A refused frame is recorded in the audit log (principal `transport`).
     pub fn receive(&self, frame: &[u8]) -> Result<(), crate::transport::ReceiveError> {
-        let envelope = crate::wire::decode(frame, crate::transport::MAX_FRAME)?;
-        self.parts.router.receive(envelope)
+        self.receive_from("transport", frame, |_| true)
+    }
+
+    /// [`receive`](Self::receive) a frame the transport took from `origin` (a host, as the
+    /// transport names it), which `vouch` says may send as the frame's sender address (the
+    /// address is its host's, as far as the transport knows); one it does not vouch for is
+    /// refused with [`ReceiveError::Forged`](crate::transport::ReceiveError::Forged). A
+    /// refused frame is recorded in the audit log, `origin` as the principal.
+    pub fn receive_from(
+        &self,
+        origin: &str,
+        frame: &[u8],
+        vouch: impl FnOnce(&str) -> bool,
+    ) -> Result<(), crate::transport::ReceiveError> {
+        use crate::transport::ReceiveError;
+        let received = crate::wire::decode(frame, crate::transport::MAX_FRAME)
+            .map_err(ReceiveError::from)
+            .and_then(|envelope| {
+                if vouch(envelope.sender()) {
+                    Ok(envelope)
+                } else {
+                    let sender = envelope.sender().to_owned();
+                    Err(ReceiveError::Forged { sender, origin: origin.to_owned() })
+                }
+            });
+        let (target, outcome) = match received {
+            Ok(envelope) => {
+                let target = envelope.target().unwrap_or_default().to_owned();
+                (target, self.parts.router.receive(envelope))
+            }
+            Err(e) => (String::new(), Err(e)),
+        };
+        if let Err(e) = &outcome {
+            let rule = format!("frame from another host refused: {e}");
+            let action = airssys_osl::Action::MessageSend;
+            self.parts.router.audit.denial(origin, "receive", action, &target, &rule);
+        }
+        outcome
     }
 
     /// Call a component from the address `host` and wait for its response.

@@ -87,6 +87,15 @@ pub enum ReceiveError {
     /// This host does not take this kind of envelope from another host.
     #[error("not supported: {0}")]
     NotSupported(&'static str),
+    /// The host the frame came from may not send as its sender (the address is another
+    /// host's, or the frame's origin is not a member).
+    #[error("{origin:?} may not send as {sender:?}")]
+    Forged {
+        /// The sender address the frame claims.
+        sender: String,
+        /// The host it came from, as the transport names it.
+        origin: String,
+    },
     /// A response to no request waiting on this host (answered already, timed out, or
     /// never made), or from another address than the request went to.
     #[error("a response for ticket {0}, which no request here waits on")]

@@ -32,9 +32,11 @@ fn binary() -> &'static PathBuf {
 
 /// A `nats-server` on a loopback port, stopped (killed) when dropped.
 pub struct Nats {
-    child: Child,
+    child: Option<Child>,
     pub url: String,
-    _dir: tempfile::TempDir,
+    port: u16,
+    args: Vec<String>,
+    dir: tempfile::TempDir,
 }
 
 impl Nats {
@@ -45,31 +47,49 @@ impl Nats {
 
     /// A server with these extra arguments.
     pub fn with(args: &[&str]) -> Nats {
-        let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let mut nats = Nats {
+            child: None,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        nats.start_again();
+        nats
+    }
+
+    /// Kill the server (its JetStream data stays on disk).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start the server again, on the same port with the same data.
+    pub fn start_again(&mut self) {
         let child = Command::new(binary())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
-            .args(args)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.dir.path())
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
-        let nats = Nats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir };
+        self.child = Some(child);
         // Ready once it takes connections.
         let deadline = Instant::now() + T;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        nats
     }
 }
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -79,8 +99,18 @@ fn free_port() -> u16 {
 
 /// A host joined to `cluster` on `nats`, running `components`, served.
 pub async fn joined(nats: &Nats, cluster: &str, components: Vec<ComponentSpec>) -> (Cluster, Host) {
+    joined_audited(nats, cluster, components, airssys_osl::AuditLog::memory()).await
+}
+
+/// [`joined`], its audit records kept in `audit`.
+pub async fn joined_audited(
+    nats: &Nats,
+    cluster: &str,
+    components: Vec<ComponentSpec>,
+    audit: airssys_osl::AuditLog,
+) -> (Cluster, Host) {
     let joined = Cluster::join(ClusterConfig::new(&nats.url, cluster)).await.unwrap();
-    let mut builder = Host::builder().transport(joined.transport());
+    let mut builder = Host::builder().transport(joined.transport()).audit(audit);
     for c in components {
         builder = builder.component(c);
     }

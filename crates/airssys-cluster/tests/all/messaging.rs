@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::fixture::{Nats, T, joined, raw, recorded, relay, taken, text};
+use crate::fixture::{Nats, T, joined, joined_audited, raw, recorded, relay, taken, text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_and_publishes_reach_a_component_on_another_host_in_order() {
@@ -68,32 +68,59 @@ async fn sends_and_publishes_reach_a_component_on_another_host_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn frames_that_are_not_envelopes_are_refused_and_nothing_is_lost() {
+async fn junk_and_forged_frames_are_refused_audited_and_nothing_is_lost() {
     let nats = Nats::start();
     let (a_cluster, a) = joined(&nats, "shop", vec![relay("alice")]).await;
-    let (b_cluster, b) = joined(&nats, "shop", vec![relay("bob")]).await;
+    let audit = airssys_osl::AuditLog::memory();
+    let (b_cluster, b) = joined_audited(&nats, "shop", vec![relay("bob")], audit.clone()).await;
     assert!(a_cluster.wait_for_owner("bob", T).await.is_some());
-    // Anyone on the NATS server writes junk into host b's inbox: an empty frame, a wrong
-    // version, a truncated body, random bytes, and a frame that claims to come from bob
-    // (a local name on host b: a forged sender).
+    assert!(b_cluster.wait_for_owner("alice", T).await.is_some());
+    // Anyone on the NATS server writes into host b's inbox.
     let client = async_nats::connect(&nats.url).await.unwrap();
     let inbox = format!("airssys.shop.host.{}", b_cluster.host_id());
-    let forged = {
+    let from = |sender: &str| {
         let envelope = airssys_wasm::wire::Envelope::Message {
-            sender: "bob".into(),
+            sender: sender.into(),
             target: "bob".into(),
             payload: airssys_wasm::wire::WirePayload { codec: 0x55, bytes: b"log:forged".to_vec() },
             trace: None,
         };
-        airssys_wasm::wire::encode(&envelope).unwrap()
+        bytes::Bytes::from(airssys_wasm::wire::encode(&envelope).unwrap())
     };
-    for junk in [vec![], vec![9], vec![1, 0, 5], (0..=255).collect(), forged] {
-        client.publish(inbox.clone(), junk.into()).await.unwrap();
+    let header = |host: &str| {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Airssys-Host", host);
+        headers
+    };
+    // Junk that claims to come from host a: empty, a wrong version, truncated, random.
+    let junk: [Vec<u8>; 4] = [vec![], vec![9], vec![2, 0, 5], (0..=255).collect()];
+    for bytes in junk {
+        client
+            .publish_with_headers(inbox.clone(), header(a_cluster.host_id()), bytes.into())
+            .await
+            .unwrap();
     }
+    // Well-formed, in alice's name (host a's component), from no host, from a host that is
+    // not a member, and in host b's own component's name.
+    client.publish(inbox.clone(), from("alice")).await.unwrap();
+    client.publish_with_headers(inbox.clone(), header("intruder"), from("alice")).await.unwrap();
+    client.publish_with_headers(inbox.clone(), header("intruder"), from("mallory")).await.unwrap();
+    client
+        .publish_with_headers(inbox.clone(), header(a_cluster.host_id()), from("bob"))
+        .await
+        .unwrap();
     client.flush().await.unwrap();
-    // Then a real send from alice, after the junk: it arrives, and nothing else did.
+    // Then a real send from alice, after all of that: it arrives, and nothing else did.
     assert_eq!(text(a.call("alice", raw("send-to:bob:log:real"), T).await.unwrap()), "sent");
     assert_eq!(recorded(&b, "bob", 1).await, ["log:real from alice"]);
+    // Each refusal is in host b's audit log, with the host it claimed to come from.
+    let refused: Vec<_> =
+        audit.records().into_iter().filter(|r| r.operation == "receive").collect();
+    assert_eq!(refused.len(), 8, "{refused:#?}");
+    assert!(refused.iter().all(|r| r.decision == "deny"));
+    let forged = refused.iter().filter(|r| r.rule.contains("may not send as")).count();
+    assert_eq!(forged, 4, "{refused:#?}");
+    assert_eq!(refused.iter().filter(|r| r.principal == "intruder").count(), 2);
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
 }
@@ -112,4 +139,46 @@ async fn two_clusters_on_one_server_do_not_see_each_other() {
     blue.spawn(relay("bob")).await.unwrap();
     red.shutdown(Duration::from_secs(5)).await;
     blue.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_stopped_and_restarted_gives_typed_errors_then_recovers() {
+    let mut nats = Nats::start();
+    let (a_cluster, a) = joined(&nats, "shop", vec![relay("alice").config("target", "bob")]).await;
+    let (b_cluster, b) = joined(&nats, "shop", vec![relay("bob")]).await;
+    assert!(a_cluster.wait_for_owner("bob", T).await.is_some());
+    assert_eq!(text(a.call("alice", raw("call:whoami"), T).await.unwrap()), "alice");
+
+    nats.stop();
+    // Nothing hangs: the call (1 s timeout in the relay) and the request (500 ms) end with
+    // a typed error; a send is queued (or refused if the queue is full).
+    let started = std::time::Instant::now();
+    let call = text(a.call("alice", raw("call:whoami"), T).await.unwrap());
+    assert_eq!(call, "error: timeout");
+    assert!(
+        text(a.call("alice", raw("req:500:t:whoami"), T).await.unwrap()).starts_with("requested")
+    );
+    assert_eq!(taken(&a, "alice").await, "t timeout");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // Back after longer than a host takes to be declared lost: neither host was cut off
+    // from the other alone, so neither takes the other's components over.
+    tokio::time::sleep(airssys_cluster::LOST_AFTER).await;
+    nats.start_again();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = text(a.call("alice", raw("call:whoami"), T).await.unwrap());
+        if answer == "alice" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no recovery: {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a_cluster.owner("bob").as_deref(), Some(b_cluster.host_id()));
+    assert_eq!(b_cluster.owner("alice").as_deref(), Some(a_cluster.host_id()));
+    // And the way back.
+    assert_eq!(text(b.call("bob", raw("send-to:alice:log:back"), T).await.unwrap()), "sent");
+    assert_eq!(recorded(&a, "alice", 1).await, ["log:back from bob"]);
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
 }
