@@ -6,6 +6,7 @@
 //! same run on the same machine, as a ratio (lower is better for both). Targets live here, not
 //! in timed tests.
 
+mod cluster;
 mod harness;
 mod languages;
 mod osl;
@@ -60,6 +61,7 @@ const GROUPS: &[Group] = &[
     Group { name: "wasm.epoch_preemption", run: scaling::preemption },
     Group { name: "wasm.publish_fan_out", run: publish::fan_out },
     Group { name: "wasm.language", run: languages::figures },
+    Group { name: "cluster", run: cluster::figures },
 ];
 
 /// Every figure's (or group's) name, for the error when a filter matches none.

@@ -39,6 +39,10 @@ pub struct UpArgs {
     /// A NATS user (its password comes from `AIRSSYS_NATS_PASSWORD`).
     #[arg(long, value_name = "USER", env = "AIRSSYS_NATS_USER", requires = "cluster")]
     nats_user: Option<String>,
+    /// Place only these of the app's components on this host (run each, or stand by for it
+    /// when another host runs it); by default, all of them.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',', requires = "cluster")]
+    components: Vec<String>,
 }
 
 /// The cluster `up --cluster` joins.
@@ -260,6 +264,17 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 };
                 if let Some(cluster) = &cluster {
                     placed = builder.take_components();
+                    if let Some(unknown) = args
+                        .components
+                        .iter()
+                        .find(|name| !placed.iter().any(|spec| spec.name() == name.as_str()))
+                    {
+                        let _ = std::fs::remove_file(&socket);
+                        bail!("--components names {unknown:?}, which the app does not have");
+                    }
+                    if !args.components.is_empty() {
+                        placed.retain(|spec| args.components.iter().any(|n| n == spec.name()));
+                    }
                     builder = builder.transport(cluster.transport());
                 }
                 protect_socket(builder, &socket, g).start().await

@@ -749,3 +749,73 @@ fn a_request_in_flight_to_a_lost_host_fails_at_once_and_the_standby_answers() {
     });
     a.kill();
 }
+
+/// `examples/cluster` as its README runs it: three `airssys up --cluster` of one app, each
+/// placing some of its components; a call and a publish cross hosts; the host running
+/// `ponger` is killed and a standby answers for it.
+#[test]
+fn the_three_host_example_runs_as_its_readme_says() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let examples = examples.canonicalize().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let built = Command::new(BIN)
+        .args(["build", "-q"])
+        .arg(&examples)
+        .env("AIRSSYS_HOME", tmp.path().join("home"))
+        .output()
+        .unwrap();
+    ok(&built);
+    let nats = Nats::start();
+    let manifest = examples.join("cluster/airssys.toml");
+    let manifest = manifest.to_str().unwrap();
+    let socket = |host: &str| tmp.path().join(format!("{host}.sock"));
+    let up = |host: &str, components: &str| {
+        let sock = socket(host);
+        let args = [
+            "--socket",
+            sock.to_str().unwrap(),
+            "up",
+            manifest,
+            "--cluster",
+            nats.url.as_str(),
+            "--host-id",
+            host,
+            "--components",
+            components,
+        ];
+        Running::start(tmp.path(), &args, &sock)
+    };
+    let mut h1 = up("h1", "ponger,alice");
+    h1.wait_for_log("alice runs on this host (h1)");
+    let mut h2 = up("h2", "pinger,bob,ponger");
+    h2.wait_for_log("ponger runs on host h1; this host stands by");
+    let mut h3 = up("h3", "carol,ponger");
+    h3.wait_for_log("ponger runs on host h1; this host stands by");
+    let call = |host: &str, args: &[&str]| {
+        let sock = socket(host);
+        let mut all = vec!["--socket", sock.to_str().unwrap(), "call"];
+        all.extend_from_slice(args);
+        ok(&airssys(tmp.path(), &all))
+    };
+    assert_eq!(call("h2", &["pinger", "start 3"]).trim(), "pong 1, pong 2, pong 3");
+    assert!(call("h1", &["alice", "say hi"]).contains("reached 1"));
+    let start = Instant::now();
+    while !call("h3", &["carol", "history"]).contains("alice: hi") {
+        assert!(start.elapsed() < Duration::from_secs(10), "carol did not hear alice");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    h1.kill();
+    let start = Instant::now();
+    while !(h2.logs().contains("took a component over")
+        || h3.logs().contains("took a component over"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(15), "nobody took ponger over");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(call("h2", &["pinger", "start 1"]).trim(), "pong 1", "a fresh ponger");
+    for host in [h2, h3] {
+        let (code, logs) = host.interrupt();
+        assert_eq!(code, Some(0), "{logs}");
+    }
+}
