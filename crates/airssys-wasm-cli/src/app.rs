@@ -23,40 +23,65 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 10)]
     grace: u64,
     /// Join a cluster through the NATS server at this URL (it needs JetStream: `nats-server
-    /// -js`). Each component runs on one host of the cluster; this host stands by for the
-    /// ones another host runs, and starts them if that host is lost.
+    /// -js`; default: the manifest's `[cluster] url`). Each component runs on one host of
+    /// the cluster; this host stands by for the ones another host runs, and starts them if
+    /// that host is lost.
     #[arg(long, value_name = "URL")]
     cluster: Option<String>,
-    /// The cluster's name (default: the app's name).
-    #[arg(long, value_name = "NAME", requires = "cluster")]
+    /// The cluster's name (default: the manifest's `[cluster] name`, or the app's name).
+    #[arg(long, value_name = "NAME")]
     cluster_name: Option<String>,
     /// This host's id in the cluster (default: a random one).
-    #[arg(long, value_name = "ID", requires = "cluster")]
+    #[arg(long, value_name = "ID")]
     host_id: Option<String>,
-    /// A NATS credentials file (`.creds`: a user JWT and its nkey seed).
-    #[arg(long, value_name = "FILE", requires = "cluster")]
+    /// A NATS credentials file (`.creds`: a user JWT and its nkey seed; default: the
+    /// manifest's `[cluster] credentials`).
+    #[arg(long, value_name = "FILE")]
     nats_creds: Option<PathBuf>,
     /// A NATS user (its password comes from `AIRSSYS_NATS_PASSWORD`).
-    #[arg(long, value_name = "USER", env = "AIRSSYS_NATS_USER", requires = "cluster")]
+    #[arg(long, value_name = "USER", env = "AIRSSYS_NATS_USER")]
     nats_user: Option<String>,
     /// Place only these of the app's components on this host (run each, or stand by for it
     /// when another host runs it); by default, all of them.
-    #[arg(long, value_name = "NAME,...", value_delimiter = ',', requires = "cluster")]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     components: Vec<String>,
 }
 
-/// The cluster `up --cluster` joins.
-async fn join(args: &UpArgs, app: &str) -> anyhow::Result<Option<airssys_cluster::Cluster>> {
+/// The cluster `up` joins: from `--cluster`, or the manifest's `[cluster]` (whose relative
+/// paths are relative to `base`).
+async fn join(
+    args: &UpArgs,
+    manifest: &airssys_wasm::manifest::Manifest,
+    base: &Path,
+) -> anyhow::Result<Option<airssys_cluster::Cluster>> {
     use airssys_cluster::{Cluster, ClusterConfig, Credentials};
-    let Some(url) = &args.cluster else { return Ok(None) };
+    let section = &manifest.cluster;
+    let Some(url) = args.cluster.as_ref().or(section.url.as_ref()) else {
+        let per_cluster = [
+            ("--cluster-name", args.cluster_name.is_some()),
+            ("--host-id", args.host_id.is_some()),
+            ("--nats-creds", args.nats_creds.is_some()),
+            ("--components", !args.components.is_empty()),
+        ];
+        if let Some((flag, _)) = per_cluster.iter().find(|(_, given)| *given) {
+            bail!(
+                "{flag} needs a cluster: pass --cluster URL, or set [cluster] url in the manifest"
+            );
+        }
+        return Ok(None);
+    };
     // An app's name may hold characters a cluster name may not.
+    let app = &manifest.app.name;
     let default_name: String =
         app.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect();
-    let mut config = ClusterConfig::new(url, args.cluster_name.clone().unwrap_or(default_name));
+    let name = args.cluster_name.clone().or_else(|| section.name.clone()).unwrap_or(default_name);
+    let mut config = ClusterConfig::new(url, name);
     if let Some(id) = &args.host_id {
         config = config.host_id(id);
     }
-    let credentials = match (&args.nats_creds, &args.nats_user) {
+    let creds_file =
+        args.nats_creds.clone().or_else(|| section.credentials.as_ref().map(|f| base.join(f)));
+    let credentials = match (&creds_file, &args.nats_user) {
         (Some(file), _) => Credentials::File(file.clone()),
         (None, Some(user)) => Credentials::UserPassword {
             user: user.clone(),
@@ -244,7 +269,7 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let socket = g.socket.clone().unwrap_or_else(|| socket_for(&manifest));
         let bound = bind(&socket)?;
-        let cluster = match join(&args, &parsed.app.name).await {
+        let cluster = match join(&args, &parsed, base).await {
             Ok(cluster) => cluster,
             Err(e) => {
                 let _ = std::fs::remove_file(&socket);

@@ -631,9 +631,12 @@ impl Running {
 fn a_cluster_runs_each_component_once_and_takes_over_from_a_killed_host() {
     let nats = Nats::start();
     let tmp = tempfile::tempdir().unwrap();
+    // The cluster comes from the manifest here; the host ids from the flags.
     let manifest = format!(
         "[app]\nname = \"shop\"\n\n[trust]\ndevelopment = true\n\n\
+         [cluster]\nurl = \"{}\"\n\n\
          [components.counter]\nsource = \"{}\"\n",
+        nats.url,
         test_programs::COUNTER
     );
     let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -642,7 +645,7 @@ fn a_cluster_runs_each_component_once_and_takes_over_from_a_killed_host() {
         std::fs::write(dir.join("airssys.toml"), &manifest).unwrap();
     }
     let up = |dir: &Path, id: &str| {
-        let args = ["up", "--cluster", nats.url.as_str(), "--host-id", id];
+        let args = ["up", "--host-id", id];
         Running::start(dir, &args, &dir.join(".airssys/control.sock"))
     };
     let mut a = up(&dir_a, "host-a");
@@ -686,6 +689,8 @@ fn a_request_in_flight_to_a_lost_host_fails_at_once_and_the_standby_answers() {
         test_programs::RELAY
     );
     std::fs::write(tmp.path().join("airssys.toml"), &manifest).unwrap();
+    // A per-host flag without a cluster is a usage mistake, said so before anything starts.
+    fails(&airssys(tmp.path(), &["up", "--host-id", "x"]), 1, &["--host-id needs a cluster"]);
     let socket = tmp.path().join(".airssys/control.sock");
     let args = ["up", "--cluster", nats.url.as_str(), "--host-id", "host-a"];
     let mut a = Running::start(tmp.path(), &args, &socket);

@@ -45,6 +45,29 @@ pub struct Manifest {
     /// Nested supervisors, by name; a supervisor's `children` may name them.
     #[serde(default)]
     pub supervisors: BTreeMap<String, SupervisorSection>,
+    /// The cluster `airssys up` joins (read by the command line; the host itself is joined
+    /// by its embedder, through `HostBuilder::transport`).
+    #[serde(default)]
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]`: run the app on a cluster of hosts joined through NATS. Per-host settings
+/// (the host's id, which components it places) are `airssys up` flags, which also take
+/// precedence over these.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The NATS server (`nats://host:4222`, JetStream enabled); without it the app runs on
+    /// one host.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The cluster's name: 1 to 64 ASCII letters, digits, `-` or `_` (default: the app's
+    /// name, other characters made `-`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A NATS credentials file (`.creds`), relative to the manifest.
+    #[serde(default)]
+    pub credentials: Option<PathBuf>,
 }
 
 /// `[app]`.
