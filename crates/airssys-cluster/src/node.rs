@@ -95,8 +95,15 @@ impl Cluster {
         let js = async_nats::jetstream::new(client.clone());
         let registry = Registry::open(&js, &cluster, &host_id).await?;
         let (queue, queued) = tokio::sync::mpsc::channel(outbound::QUEUE);
-        tokio::spawn(outbound::run(client.clone(), Arc::clone(&registry), host_id.clone(), queued));
         let max_payload = client.server_info().max_payload;
+        let publishing = outbound::run(
+            client.clone(),
+            Arc::clone(&registry),
+            host_id.clone(),
+            max_payload,
+            queued,
+        );
+        tokio::spawn(publishing);
         let link = Arc::new(Link { cluster, host_id, registry, queue, max_payload });
         let heartbeat = tokio::spawn(heartbeat(Arc::clone(&link.registry))).abort_handle();
         Ok(Cluster {
@@ -145,16 +152,24 @@ impl Cluster {
         let registry = Arc::clone(&self.link.registry);
         tokio::spawn(async move {
             while let Some(message) = inbox.next().await {
-                let origin = message
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(outbound::ORIGIN))
-                    .map_or("", |v| v.as_str());
-                let vouch = |sender: &str| registry.vouches(origin, subject::owner_name(sender));
-                // A refusal cannot go back to a remote sender of a `send` (it was queued on
-                // its host): the host records it in its audit log.
-                if let Err(e) = host.receive_from(origin, &message.payload, vouch) {
-                    tracing::debug!(error = %e, "a frame from another host was not delivered");
+                let header = |name| message.headers.as_ref().and_then(|h| h.get(name));
+                let origin = header(outbound::ORIGIN).map_or("", |v| v.as_str());
+                let (frames, rest) = if header(outbound::BATCH).is_some() {
+                    outbound::unbatch(&message.payload)
+                } else {
+                    (vec![&message.payload[..]], &[][..])
+                };
+                // What follows the last whole frame of a broken batch is refused as one
+                // malformed frame (and audited as such).
+                let broken = (!rest.is_empty()).then_some(rest);
+                for frame in frames.into_iter().chain(broken) {
+                    let vouch =
+                        |sender: &str| registry.vouches(origin, subject::owner_name(sender));
+                    // A refusal cannot go back to a remote sender of a `send` (it was queued
+                    // on its host): the host records it in its audit log.
+                    if let Err(e) = host.receive_from(origin, frame, vouch) {
+                        tracing::debug!(error = %e, "a frame from another host was not delivered");
+                    }
                 }
             }
         });

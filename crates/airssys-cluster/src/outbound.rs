@@ -2,6 +2,11 @@
 //! hosts, and names given up. One task publishes them over the host's one NATS connection,
 //! so frames from this host reach each other host in the order they were sent (NATS keeps
 //! a connection's order to each subscriber).
+//!
+//! Frames queued one after another for the same host go out together, as one NATS message
+//! (a *batch*, marked by the [`BATCH`] header: each frame as a 4-byte big-endian length and
+//! its bytes), up to the server's `max_payload`: under load, the cost of a NATS message is
+//! paid once per batch, not once per frame. A lone frame goes out as it is.
 
 use std::sync::Arc;
 
@@ -25,21 +30,61 @@ pub(crate) const QUEUE: usize = 16 * 1024;
 /// may send as the frame's sender).
 pub(crate) const ORIGIN: &str = "Airssys-Host";
 
-/// Publish what is queued, in order, until every sender is gone; every frame says it comes
-/// from `host`.
+/// The header that marks a message holding a batch of frames.
+pub(crate) const BATCH: &str = "Airssys-Batch";
+
+/// Frames in one batch, at most.
+const MAX_BATCH: usize = 1024;
+
+/// Publish what is queued, in order, until every sender is gone; every message says it
+/// comes from `host`, and holds at most `max_payload` bytes.
 pub(crate) async fn run(
     client: async_nats::Client,
     registry: Arc<Registry>,
     host: String,
+    max_payload: usize,
     mut queue: tokio::sync::mpsc::Receiver<Outbound>,
 ) {
     let mut origin = async_nats::HeaderMap::new();
     origin.insert(ORIGIN, host.as_str());
-    while let Some(item) = queue.recv().await {
+    let mut batched = origin.clone();
+    batched.insert(BATCH, "1");
+    let mut next = None;
+    loop {
+        let item = match next.take() {
+            Some(item) => item,
+            None => match queue.recv().await {
+                Some(item) => item,
+                None => break,
+            },
+        };
         match item {
             Outbound::Frame { subject, frame } => {
-                if let Err(e) = client.publish_with_headers(subject, origin.clone(), frame).await {
-                    tracing::warn!(error = %e, "a frame for another host was not published");
+                // The frames queued right behind it for the same host join it.
+                let mut frames = vec![frame];
+                let mut size = 4 + frames[0].len();
+                while frames.len() < MAX_BATCH {
+                    match queue.try_recv() {
+                        Ok(Outbound::Frame { subject: s, frame })
+                            if s == subject && size + 4 + frame.len() <= max_payload =>
+                        {
+                            size += 4 + frame.len();
+                            frames.push(frame);
+                        }
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let (headers, payload) = if frames.len() == 1 {
+                    (origin.clone(), frames.swap_remove(0))
+                } else {
+                    (batched.clone(), batch(&frames, size))
+                };
+                if let Err(e) = client.publish_with_headers(subject, headers, payload).await {
+                    tracing::warn!(error = %e, "frames for another host were not published");
                 }
             }
             Outbound::Release(name) => registry.release(&name).await,
@@ -50,4 +95,51 @@ pub(crate) async fn run(
         }
     }
     let _ = client.flush().await;
+}
+
+/// Frames as one batch: each a 4-byte big-endian length, then its bytes.
+fn batch(frames: &[bytes::Bytes], size: usize) -> bytes::Bytes {
+    let mut out = Vec::with_capacity(size);
+    for frame in frames {
+        out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        out.extend_from_slice(frame);
+    }
+    out.into()
+}
+
+/// The frames of a batch, in order, and what is left after the last whole frame (empty
+/// unless the batch is malformed: a length that runs past the end).
+pub(crate) fn unbatch(mut payload: &[u8]) -> (Vec<&[u8]>, &[u8]) {
+    let mut frames = Vec::new();
+    while payload.len() >= 4 {
+        let len = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) as usize;
+        let Some(frame) = payload.get(4..4 + len) else { break };
+        frames.push(frame);
+        payload = &payload[4 + len..];
+    }
+    (frames, payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_round_trip_and_a_broken_one_leaves_its_rest() {
+        let frames: Vec<bytes::Bytes> =
+            [&b"a"[..], b"", b"hello"].iter().map(|f| bytes::Bytes::copy_from_slice(f)).collect();
+        let batch = batch(&frames, 64);
+        let (got, rest) = unbatch(&batch);
+        assert_eq!(got, [&b"a"[..], b"", b"hello"]);
+        assert!(rest.is_empty());
+        // Cut short, or a length past the end: the whole frames before it, then the rest.
+        let (got, rest) = unbatch(&batch[..batch.len() - 2]);
+        assert_eq!(got, [&b"a"[..], b""]);
+        assert_eq!(rest, &batch[9..batch.len() - 2]);
+        let (got, rest) = unbatch(&[0xff, 0xff, 0xff, 0xff, 1]);
+        assert!(got.is_empty());
+        assert_eq!(rest.len(), 5);
+        let (got, rest) = unbatch(&[0, 0]);
+        assert!(got.is_empty() && rest == [0, 0]);
+    }
 }
