@@ -150,7 +150,7 @@ impl Cluster {
         ));
         lock(&self.tasks).push(failover.abort_handle());
         let registry = Arc::clone(&self.link.registry);
-        tokio::spawn(async move {
+        let serving = tokio::spawn(async move {
             while let Some(message) = inbox.next().await {
                 let header = |name| message.headers.as_ref().and_then(|h| h.get(name));
                 let origin = header(outbound::ORIGIN).map_or("", |v| v.as_str());
@@ -173,6 +173,7 @@ impl Cluster {
                 }
             }
         });
+        lock(&self.tasks).push(serving.abort_handle());
         true
     }
 
@@ -256,10 +257,17 @@ async fn heartbeat(registry: Arc<Registry>) {
     }
 }
 
-/// Look for lost hosts every [`CHECK`]; for each: it is no longer a member, requests
-/// waiting on its components fail at once, and each of its names is taken over by a host
-/// that stands by for it (one wins; it starts the component under its supervisor) or,
-/// when none does, freed, so that sends to it are refused as unknown rather than lost.
+/// Look for lost hosts every [`CHECK`]. Each host decides for itself, from the heartbeats
+/// it saw, that a member is lost; then requests its components wait on from the lost
+/// host's components fail at once, and it takes over each of the lost host's names it
+/// stands by for (a compare-and-swap on the name's revision: one host wins) and starts the
+/// component. After a grace of [`LOST_AFTER`] more (time for every standby to have tried),
+/// it tries its takeovers again, frees the names nobody took (so that a send to them is
+/// refused as unknown rather than lost) and removes the lost host's member entry.
+///
+/// It also fences this host: a name it runs that the registry now gives to another host
+/// (this host was taken for lost while it was cut off) is stopped here; one that was freed
+/// is claimed again.
 async fn failover(
     client: async_nats::Client,
     registry: Arc<Registry>,
@@ -268,11 +276,14 @@ async fn failover(
 ) {
     let mut every = tokio::time::interval(CHECK);
     let mut cut_off = false;
+    let mut lost: HashMap<String, tokio::time::Instant> = HashMap::new();
     loop {
         every.tick().await;
-        // Cut off from the server, this host sees no heartbeat at all: that says nothing
-        // about the others. Once back, each gets a fresh start.
-        if client.connection_state() != async_nats::connection::State::Connected {
+        // Cut off from the server (or its own heartbeats not getting through), this host
+        // sees no heartbeat at all: that says nothing about the others. Once back, each
+        // gets a fresh start.
+        let connected = client.connection_state() == async_nats::connection::State::Connected;
+        if !connected || registry.since_own_beat() > LOST_AFTER / 2 {
             cut_off = true;
             continue;
         }
@@ -280,32 +291,84 @@ async fn failover(
             registry.members_seen_now();
             continue;
         }
-        for lost in registry.silent_members(LOST_AFTER) {
-            tracing::warn!(host = lost, "a host of the cluster is lost");
-            registry.forget_member(&lost).await;
-            let names = registry.names_of(&lost);
+        for gone in registry.silent_members(LOST_AFTER) {
+            tracing::warn!(host = gone, "a host of the cluster is lost");
+            registry.lose_member(&gone);
+            lost.insert(gone.clone(), tokio::time::Instant::now());
+            let names = registry.names_of(&gone);
             let refs: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
-            host.fail_requests_to(&refs, &format!("its host {lost} was lost"));
+            host.fail_requests_to(&refs, &format!("its host {gone} was lost"));
             for (name, revision) in names {
-                let spec = lock(&standby).get(&name).cloned();
-                let restart = spec.as_ref().map(ComponentSpec::restart_type);
-                match spec {
-                    Some(spec) if restart != Some(airssys_rt::Restart::Temporary) => {
-                        if registry.take_over(&name, revision).await {
-                            lock(&standby).remove(&name);
-                            match host.spawn(spec).await {
-                                Ok(()) => {
-                                    tracing::info!(name, from = lost, "took a component over")
-                                }
-                                Err(e) => {
-                                    tracing::warn!(name, error = %e, "cannot take a component over")
-                                }
-                            }
-                        }
-                    }
-                    _ => registry.free_lost(&name, revision).await,
+                take_over(&registry, &host, &standby, &name, revision, &gone).await;
+            }
+        }
+        // Back (a heartbeat seen again): a member again, nothing more to do for it.
+        lost.retain(|gone, _| !registry.is_member(gone));
+        let settled: Vec<String> = lost
+            .iter()
+            .filter(|(_, since)| since.elapsed() > LOST_AFTER)
+            .map(|(gone, _)| gone.clone())
+            .collect();
+        for gone in settled {
+            for (name, revision) in registry.names_of(&gone) {
+                if !take_over(&registry, &host, &standby, &name, revision, &gone).await {
+                    registry.free_lost(&name, revision).await;
                 }
             }
+            registry.delete_member(&gone).await;
+            lost.remove(&gone);
+        }
+        fence(&registry, &host).await;
+    }
+}
+
+/// Take `name` over from the lost host `gone` if this host stands by for it (and it is
+/// not temporary), and start it; whether this host stood by for it.
+async fn take_over(
+    registry: &Registry,
+    host: &Host,
+    standby: &Mutex<HashMap<String, ComponentSpec>>,
+    name: &str,
+    revision: u64,
+    gone: &str,
+) -> bool {
+    let Some(spec) = lock(standby).get(name).cloned() else { return false };
+    if spec.restart_type() == airssys_rt::Restart::Temporary {
+        return false;
+    }
+    if registry.take_over(name, revision).await {
+        lock(standby).remove(name);
+        match host.spawn(spec).await {
+            Ok(()) => tracing::info!(name, from = gone, "took a component over"),
+            Err(e) => tracing::warn!(name, error = %e, "cannot take a component over"),
+        }
+    }
+    true
+}
+
+/// Stop here what the registry gives to another host now; claim again what was freed.
+async fn fence(registry: &Registry, host: &Host) {
+    for name in registry.claimed() {
+        let owner = registry.owner(&name);
+        if owner.as_deref() == Some(registry.host_id()) {
+            continue;
+        }
+        let taken = match owner {
+            Some(other) => Some(other),
+            None => match registry.claim(&name).await {
+                Ok(()) => None,
+                Err(ClaimError::Taken { owner, .. }) => Some(owner),
+                Err(_) => None,
+            },
+        };
+        if let Some(other) = taken {
+            tracing::warn!(
+                name,
+                owner = other,
+                "another host runs this component now: stopped here"
+            );
+            registry.drop_claim(&name);
+            let _ = host.stop(&name).await;
         }
     }
 }
@@ -318,8 +381,9 @@ impl Transport for Link {
         if owner == self.host_id {
             return Err(unknown());
         }
-        if frame.len() > self.max_payload {
-            return Err(SendError::PayloadTooLarge(self.max_payload as u64));
+        let most = outbound::frame_room(self.max_payload, &self.host_id);
+        if frame.len() > most {
+            return Err(SendError::PayloadTooLarge(most as u64));
         }
         let subject = subject::inbox(&self.cluster, &owner);
         self.queue.try_send(Outbound::Frame { subject, frame: frame.into() }).map_err(|e| match e {
@@ -329,7 +393,7 @@ impl Transport for Link {
     }
 
     fn broadcast(&self, frame: Vec<u8>) {
-        if frame.len() > self.max_payload {
+        if frame.len() > outbound::frame_room(self.max_payload, &self.host_id) {
             tracing::warn!(bytes = frame.len(), "a publish too large for NATS stays on this host");
             return;
         }
@@ -350,6 +414,7 @@ impl Transport for Link {
     }
 
     fn release(&self, name: &str) {
+        self.registry.giving_up(name);
         if let Err(e) = self.queue.try_send(Outbound::Release(name.to_owned())) {
             // Full: given up from a task of its own rather than not at all.
             let registry = Arc::clone(&self.registry);

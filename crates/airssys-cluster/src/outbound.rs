@@ -33,8 +33,18 @@ pub(crate) const ORIGIN: &str = "Airssys-Host";
 /// The header that marks a message holding a batch of frames.
 pub(crate) const BATCH: &str = "Airssys-Batch";
 
-/// Frames in one batch, at most.
-const MAX_BATCH: usize = 1024;
+/// Frames in one batch, at most (a receiver takes no more from one message).
+pub(crate) const MAX_BATCH: usize = 1024;
+
+/// Bytes of a message's headers, at most: the header block, `Airssys-Batch` and
+/// `Airssys-Host` without the host's id.
+const HEADER_ROOM: usize = 128;
+
+/// The largest frame (or batch) a host sends in one message: the server's limit, less its
+/// headers (NATS counts them against the limit too).
+pub(crate) fn frame_room(max_payload: usize, host: &str) -> usize {
+    max_payload.saturating_sub(HEADER_ROOM + host.len())
+}
 
 /// Publish what is queued, in order, until every sender is gone; every message says it
 /// comes from `host`, and holds at most `max_payload` bytes.
@@ -49,6 +59,7 @@ pub(crate) async fn run(
     origin.insert(ORIGIN, host.as_str());
     let mut batched = origin.clone();
     batched.insert(BATCH, "1");
+    let room = frame_room(max_payload, &host);
     let mut next = None;
     loop {
         let item = match next.take() {
@@ -66,7 +77,7 @@ pub(crate) async fn run(
                 while frames.len() < MAX_BATCH {
                     match queue.try_recv() {
                         Ok(Outbound::Frame { subject: s, frame })
-                            if s == subject && size + 4 + frame.len() <= max_payload =>
+                            if s == subject && size + 4 + frame.len() <= room =>
                         {
                             size += 4 + frame.len();
                             frames.push(frame);
@@ -83,8 +94,20 @@ pub(crate) async fn run(
                 } else {
                     (batched.clone(), batch(&frames, size))
                 };
-                if let Err(e) = client.publish_with_headers(subject, headers, payload).await {
+                if let Err(e) = client.publish_with_headers(subject.clone(), headers, payload).await
+                {
                     tracing::warn!(error = %e, "frames for another host were not published");
+                    // Too large for the server after all (its limit changed on a reconnect,
+                    // say): each frame on its own.
+                    if frames.len() > 1 {
+                        for frame in frames {
+                            let sent =
+                                client.publish_with_headers(subject.clone(), origin.clone(), frame);
+                            if let Err(e) = sent.await {
+                                tracing::warn!(error = %e, "a frame for another host was not published");
+                            }
+                        }
+                    }
                 }
             }
             Outbound::Release(name) => registry.release(&name).await,
@@ -109,13 +132,15 @@ fn batch(frames: &[bytes::Bytes], size: usize) -> bytes::Bytes {
 
 /// The frames of a batch, in order, and what is left after the last whole frame (empty
 /// unless the batch is malformed: a length that runs past the end).
+/// At most [`MAX_BATCH`] frames are taken; the rest counts as left over.
 pub(crate) fn unbatch(mut payload: &[u8]) -> (Vec<&[u8]>, &[u8]) {
     let mut frames = Vec::new();
-    while payload.len() >= 4 {
-        let len = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]) as usize;
-        let Some(frame) = payload.get(4..4 + len) else { break };
+    while payload.len() >= 4 && frames.len() < MAX_BATCH {
+        let (head, body) = payload.split_at(4);
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let Some(frame) = body.get(..len) else { break };
         frames.push(frame);
-        payload = &payload[4 + len..];
+        payload = &body[len..];
     }
     (frames, payload)
 }

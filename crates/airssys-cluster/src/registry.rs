@@ -5,8 +5,8 @@
 //! another host has since taken. Each host keeps a copy of both buckets, updated by a watch,
 //! that the message path reads without waiting on the network.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv};
@@ -35,6 +35,10 @@ pub(crate) struct Registry {
     members: RwLock<BTreeMap<String, Instant>>,
     /// Bumped at every change seen, for [`Registry::wait_until`].
     changes: tokio::sync::watch::Sender<u64>,
+    /// The names this host has claimed and not given up.
+    claimed: Mutex<HashSet<String>>,
+    /// When this host's own heartbeat last reached the server.
+    last_beat: Mutex<Instant>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -76,6 +80,8 @@ impl Registry {
             owners: RwLock::default(),
             members: RwLock::default(),
             changes: tokio::sync::watch::Sender::new(0),
+            claimed: Mutex::default(),
+            last_beat: Mutex::new(Instant::now()),
         });
         // A put, not a create: a host restarted after a crash comes back under its id.
         registry.heartbeat().await.map_err(ClusterError::Registry)?;
@@ -96,8 +102,42 @@ impl Registry {
 
     /// Say this host is alive (and a member).
     pub(crate) async fn heartbeat(&self) -> Result<(), airssys_wasm::BoxError> {
-        self.hosts.put(&self.host_id, bytes::Bytes::from_static(b"member")).await?;
+        // Bounded well below the time after which others count this host lost.
+        let put = self.hosts.put(&self.host_id, bytes::Bytes::from_static(b"member"));
+        tokio::time::timeout(BEAT_TIMEOUT, put).await??;
+        *lock(&self.last_beat) = Instant::now();
         Ok(())
+    }
+
+    /// How long ago this host's own heartbeat last reached the server.
+    pub(crate) fn since_own_beat(&self) -> Duration {
+        lock(&self.last_beat).elapsed()
+    }
+
+    /// The names this host has claimed and not given up.
+    pub(crate) fn claimed(&self) -> Vec<String> {
+        lock(&self.claimed).iter().cloned().collect()
+    }
+
+    /// Forget a claim without giving the name up (another host has it now).
+    pub(crate) fn drop_claim(&self, name: &str) {
+        lock(&self.claimed).remove(name);
+    }
+
+    /// This host gives `name` up: a release queued now skips the delete if the name is
+    /// claimed again before it runs.
+    pub(crate) fn giving_up(&self, name: &str) {
+        lock(&self.claimed).remove(name);
+    }
+
+    /// Whether `host` is a member, as this host last saw.
+    pub(crate) fn is_member(&self, host: &str) -> bool {
+        read(&self.members).contains_key(host)
+    }
+
+    /// This host's id.
+    pub(crate) fn host_id(&self) -> &str {
+        &self.host_id
     }
 
     /// The host that runs `name`, as this host last saw it.
@@ -162,13 +202,18 @@ impl Registry {
             .collect()
     }
 
-    /// `host` is gone: it is no longer a member (for every host: its entry is deleted).
-    pub(crate) async fn forget_member(&self, host: &str) {
+    /// `host` is lost: it is no longer a member in this host's view (each host decides so
+    /// itself, from the heartbeats it saw; a heartbeat seen again makes it a member again).
+    pub(crate) fn lose_member(&self, host: &str) {
         write(&self.members).remove(host);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Remove a lost host's entry from the members bucket, for every host.
+    pub(crate) async fn delete_member(&self, host: &str) {
         if let Err(e) = self.hosts.delete(host).await {
             tracing::warn!(host, error = %e, "cannot remove a lost host from the cluster");
         }
-        self.changes.send_modify(|n| *n += 1);
     }
 
     /// Take `name` over from a lost host, whose entry had `revision`: true if this host has
@@ -186,6 +231,7 @@ impl Registry {
             },
         };
         if taken {
+            lock(&self.claimed).insert(name.to_owned());
             let owner = Owner { host: self.host_id.clone(), revision };
             write(&self.owners).insert(name.to_owned(), owner);
             self.changes.send_modify(|n| *n += 1);
@@ -225,19 +271,39 @@ impl Registry {
     pub(crate) async fn claim(&self, name: &str) -> Result<(), ClaimError> {
         let key = subject::key(name);
         let unavailable = |e: Box<dyn std::error::Error + Send + Sync>| ClaimError::Unavailable(e);
-        match self.names.create(&key, self.host_id.clone().into()).await {
+        let mine = bytes::Bytes::from(self.host_id.clone());
+        match self.names.create(&key, mine.clone()).await {
             Ok(_) => {}
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 let entry = self.names.entry(&key).await.map_err(|e| unavailable(Box::new(e)))?;
-                let owner = entry.map(|e| String::from_utf8_lossy(&e.value).into_owned());
-                // Left by this host (a stop whose release did not reach the server): ours.
-                if owner.as_deref() != Some(self.host_id.as_str()) {
-                    let owner = owner.unwrap_or_default();
-                    return Err(ClaimError::Taken { name: name.to_owned(), owner });
+                let entry = entry.filter(|e| e.operation == kv::Operation::Put);
+                match entry {
+                    // Left by this host (a stop whose release has not run yet): written
+                    // again, so that a release racing this claim fails on the revision.
+                    Some(e) if *e.value == *self.host_id.as_bytes() => {
+                        if self.names.update(&key, mine.clone(), e.revision).await.is_err() {
+                            // Deleted meanwhile by that release: taken afresh.
+                            self.names
+                                .create(&key, mine)
+                                .await
+                                .map_err(|e| unavailable(Box::new(e)))?;
+                        }
+                    }
+                    Some(e) => {
+                        let owner = String::from_utf8_lossy(&e.value).into_owned();
+                        return Err(ClaimError::Taken { name: name.to_owned(), owner });
+                    }
+                    None => {
+                        self.names
+                            .create(&key, mine)
+                            .await
+                            .map_err(|e| unavailable(Box::new(e)))?;
+                    }
                 }
             }
             Err(e) => return Err(unavailable(Box::new(e))),
         }
+        lock(&self.claimed).insert(name.to_owned());
         // The revision is the watch's to fill in; 0 until then.
         write(&self.owners)
             .entry(name.to_owned())
@@ -246,8 +312,12 @@ impl Registry {
         Ok(())
     }
 
-    /// Give `name` up, if this host still has it.
+    /// Give `name` up, if this host still has it and has not claimed it again since the
+    /// release was queued.
     pub(crate) async fn release(&self, name: &str) {
+        if lock(&self.claimed).contains(name) {
+            return;
+        }
         let key = subject::key(name);
         match self.names.entry(&key).await {
             Ok(Some(entry)) if *entry.value == *self.host_id.as_bytes() => {
@@ -371,6 +441,13 @@ async fn follow(
         }
     }
     registry.strong_count() > 0
+}
+
+/// How long a heartbeat may take to reach the server.
+const BEAT_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

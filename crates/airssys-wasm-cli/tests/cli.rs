@@ -750,6 +750,15 @@ fn a_request_in_flight_to_a_lost_host_fails_at_once_and_the_standby_answers() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(ask("call:whoami").await, "alice");
+        // Host a wakes up: it sees that bob is host b's now and stops its own copy (fencing);
+        // bob stays host b's.
+        rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+        let logs = tokio::task::block_in_place(|| {
+            a.wait_for_log("another host runs this component now: stopped here")
+        });
+        assert!(logs.contains("bob"), "{logs}");
+        assert_eq!(cluster.owner("bob").as_deref(), Some("host-b"));
+        assert_eq!(ask("call:whoami").await, "alice");
         b.shutdown(Duration::from_secs(5)).await;
     });
     a.kill();

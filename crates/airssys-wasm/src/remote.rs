@@ -20,16 +20,25 @@ pub(crate) type Waiter = Box<dyn FnOnce(Answer) + Send>;
 struct Waiting {
     /// The address the request went to: only it may answer.
     responder: Arc<str>,
+    /// The address that made it: the response must be addressed to it.
+    requester: Arc<str>,
     waiter: Waiter,
     /// The timeout's timer, stopped when the answer comes first.
     timer: Option<tokio::task::AbortHandle>,
 }
 
-/// The requests waiting on other hosts, by ticket.
-#[derive(Default)]
+/// The requests waiting on other hosts, by ticket. Tickets start at a random number, so
+/// that another host cannot guess one (and a response from before a restart does not
+/// meet a ticket of the same number).
 pub(crate) struct Tickets {
     next: AtomicU64,
     waiting: Mutex<HashMap<u64, Waiting>>,
+}
+
+impl Default for Tickets {
+    fn default() -> Self {
+        Tickets { next: AtomicU64::new(fastrand::u64(..)), waiting: Mutex::default() }
+    }
 }
 
 impl std::fmt::Debug for Tickets {
@@ -43,12 +52,18 @@ impl Tickets {
     /// the waiter gets `timeout`).
     pub(crate) fn wait(
         self: &Arc<Self>,
+        requester: &Arc<str>,
         responder: &str,
         timeout: Duration,
         waiter: Waiter,
     ) -> u64 {
-        let ticket = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let waiting = Waiting { responder: Arc::from(responder), waiter, timer: None };
+        let ticket = self.next.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let waiting = Waiting {
+            responder: Arc::from(responder),
+            requester: Arc::clone(requester),
+            waiter,
+            timer: None,
+        };
         crate::sync::lock(&self.waiting).insert(ticket, waiting);
         let tickets = Arc::downgrade(self);
         let timer = tokio::spawn(async move {
@@ -65,12 +80,18 @@ impl Tickets {
         ticket
     }
 
-    /// The response to `ticket` from `responder`: false (and nothing done) if no request
-    /// waits under it, or it went to another address.
-    pub(crate) fn answer(&self, ticket: u64, responder: &str, answer: Answer) -> bool {
+    /// The response to `ticket` from `responder` for `requester`: false (and nothing done)
+    /// if no request waits under it, or it went to another address, or came from another.
+    pub(crate) fn answer(
+        &self,
+        ticket: u64,
+        responder: &str,
+        requester: &str,
+        answer: Answer,
+    ) -> bool {
         let mut waiting = crate::sync::lock(&self.waiting);
         match waiting.get(&ticket) {
-            Some(w) if *w.responder == *responder => {}
+            Some(w) if *w.responder == *responder && *w.requester == *requester => {}
             _ => return false,
         }
         let Some(w) = waiting.remove(&ticket) else { return false };
@@ -105,12 +126,16 @@ impl Tickets {
     }
 
     /// Stop waiting under `ticket` (its request was never carried); the waiter is dropped
-    /// unanswered.
-    pub(crate) fn forget(&self, ticket: u64) {
-        if let Some(w) = self.take(ticket)
-            && let Some(timer) = w.timer
-        {
-            timer.abort();
+    /// unanswered. False if it was answered already (by its timeout, say).
+    pub(crate) fn forget(&self, ticket: u64) -> bool {
+        match self.take(ticket) {
+            Some(w) => {
+                if let Some(timer) = w.timer {
+                    timer.abort();
+                }
+                true
+            }
+            None => false,
         }
     }
 
@@ -184,16 +209,21 @@ mod tests {
                 let _ = tx.send(a);
             })
         };
-        let first = tickets.wait("bob", Duration::from_secs(60), send(tx.clone()));
-        // Only bob answers bob's ticket, and only once.
-        assert!(!tickets.answer(first, "mallory", Ok(None)));
-        assert!(tickets.answer(first, "bob", Ok(None)));
-        assert!(!tickets.answer(first, "bob", Ok(None)));
+        let alice: Arc<str> = Arc::from("alice");
+        let first = tickets.wait(&alice, "bob", Duration::from_secs(60), send(tx.clone()));
+        // Only bob answers alice's ticket to bob, for alice, and only once.
+        assert!(!tickets.answer(first, "mallory", "alice", Ok(None)));
+        assert!(!tickets.answer(first, "bob", "carol", Ok(None)));
+        assert!(tickets.answer(first, "bob", "alice", Ok(None)));
+        assert!(!tickets.answer(first, "bob", "alice", Ok(None)));
         assert_eq!(rx.recv().await.unwrap(), Ok(None));
-        let second = tickets.wait("bob", Duration::from_millis(10), send(tx));
+        let second = tickets.wait(&alice, "bob", Duration::from_millis(10), send(tx.clone()));
         assert_ne!(first, second);
         assert_eq!(rx.recv().await.unwrap(), Err(RequestError::Timeout));
-        assert!(!tickets.answer(second, "bob", Ok(None)), "answered by its timeout already");
+        assert!(!tickets.answer(second, "bob", "alice", Ok(None)), "answered by its timeout");
+        assert!(!tickets.forget(second), "answered already");
+        let third = tickets.wait(&alice, "bob", Duration::from_secs(60), send(tx));
+        assert!(tickets.forget(third));
     }
 
     #[test]

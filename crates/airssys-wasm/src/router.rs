@@ -39,6 +39,9 @@ struct Entry {
     queued: Arc<AtomicUsize>,
 }
 
+/// Longest timeout a request or call may have, a guest's or another host's.
+pub(crate) const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// The name a pool member's address (`name/i`) belongs to; any other address is its own.
 fn pool_of(address: &str) -> &str {
     address.split_once('/').map_or(address, |(pool, _)| pool)
@@ -166,7 +169,7 @@ impl Router {
         let Some(transport) = &self.transport else {
             return Err(SendError::UnknownTarget(target.to_owned()));
         };
-        let ticket = self.tickets.wait(target, timeout, waiter);
+        let ticket = self.tickets.wait(sender, target, timeout, waiter);
         let envelope = crate::wire::Envelope::Request {
             sender: sender.to_string(),
             target: target.to_owned(),
@@ -177,10 +180,12 @@ impl Router {
             trace: stamp.trace,
         };
         let carried = encode(&envelope).and_then(|frame| transport.carry(target, frame));
-        if carried.is_err() {
-            self.tickets.forget(ticket);
+        // Not carried, and not answered meanwhile (by its timeout, or a lost host's
+        // failover): the refusal is the outcome. Answered already: that was the outcome.
+        match carried {
+            Err(refused) if self.tickets.forget(ticket) => Err(refused),
+            _ => Ok(()),
         }
-        carried
     }
 
     /// See [`Host::fail_requests_to`](crate::Host::fail_requests_to).
@@ -259,7 +264,7 @@ impl Router {
                         router.respond(&responder, &requester, ticket, answer, trace);
                     }
                 };
-                let timeout = Duration::from_millis(u64::from(timeout_ms));
+                let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
                 let stamp = Stamp { correlation, trace };
                 let queued = self
                     .admit(&sender, &target, &payload)
@@ -275,9 +280,9 @@ impl Router {
                     }
                 }
             }
-            E::Response { sender, ticket, outcome, .. } => {
+            E::Response { sender, target, ticket, outcome, .. } => {
                 let answer = crate::remote::from_wire(outcome);
-                if self.tickets.answer(ticket, &sender, answer) {
+                if self.tickets.answer(ticket, &sender, &target, answer) {
                     Ok(())
                 } else {
                     Err(ReceiveError::UnknownTicket(ticket))

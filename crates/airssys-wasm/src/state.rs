@@ -21,8 +21,7 @@ use crate::trace::TraceContext;
 /// How many WASI resources (streams, sockets, files, ...) one instance may hold.
 const MAX_RESOURCES: usize = 4096;
 
-/// Longest `call` timeout a guest may ask for.
-const MAX_CALL_TIMEOUT: Duration = Duration::from_secs(300);
+use crate::router::MAX_CALL_TIMEOUT;
 
 /// The data of a component instance's store: what the host keeps per instance (its
 /// address, grants, limits, WASI context). Host functions an embedder adds
