@@ -2,8 +2,6 @@
 //! `nats-server` on loopback, next to raw `async-nats` doing the same exchange with the same
 //! payload over the same server in the same run.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use airssys_cluster::{Cluster, ClusterConfig};
@@ -14,50 +12,6 @@ use tokio::runtime::Runtime;
 use crate::Scale;
 use crate::report::Figure;
 use crate::wasm::{raw_text, text};
-
-/// A `nats-server` with JetStream on a loopback port, killed when dropped.
-struct Nats {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Nats {
-    fn start() -> anyhow::Result<Nats> {
-        let binary = match std::env::var_os("NATS_SERVER") {
-            Some(path) => PathBuf::from(path),
-            None => {
-                let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../tools/install-nats-server");
-                let out = Command::new(&script).stderr(Stdio::inherit()).output()?;
-                anyhow::ensure!(out.status.success(), "{} failed", script.display());
-                PathBuf::from(String::from_utf8(out.stdout)?.trim())
-            }
-        };
-        let dir = tempfile::tempdir()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let nats = Nats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(start.elapsed() < Duration::from_secs(10), "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(nats)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Host a runs the relay (its target `target`), host b runs `target` from `guest`.
 struct Pair {
@@ -145,7 +99,7 @@ async fn raw_publish(url: &str, n: u64) -> anyhow::Result<f64> {
 
 /// Cross-host `call` round trip and cross-host `send` throughput, each against raw NATS.
 pub fn figures(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
-    let nats = Nats::start()?;
+    let nats = test_programs::nats::NatsServer::start().map_err(anyhow::Error::msg)?;
     let url = nats.url.clone();
     let calls = if scale.samples < 20 { 2_000 } else { 10_000 };
     // The relay sends them all, then calls the counter once: the call returns once the
@@ -164,15 +118,9 @@ pub fn figures(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
                 .call("relay", raw_text(&format!("call-bench:{calls}")), Duration::from_secs(120))
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let answer = text(answer);
-            let mut parts = answer.split_whitespace().map(str::parse::<f64>);
-            match (parts.next(), parts.next()) {
-                (Some(Ok(p50)), Some(Ok(p99))) => {
-                    p50s.push(p50);
-                    p99s.push(p99);
-                }
-                _ => anyhow::bail!("unexpected call-bench answer {answer:?}"),
-            }
+            let (p50, p99) = crate::wasm::p50_p99(&text(answer))?;
+            p50s.push(p50);
+            p99s.push(p99);
             let (raw50, raw99) = raw_request_reply(&url, calls).await?;
             raw50s.push(raw50);
             raw99s.push(raw99);

@@ -343,19 +343,22 @@ fn echo_round_trips(
     let component = Component::from_file(&engine, test_programs::ECHO)?;
     let (mut p50s, mut p99s, mut base) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..scale.samples.min(5) {
-        let answer = run(&host, n)?;
-        let mut parts = answer.split_whitespace().map(str::parse::<f64>);
-        match (parts.next(), parts.next()) {
-            (Some(Ok(p50)), Some(Ok(p99))) => {
-                p50s.push(p50);
-                p99s.push(p99);
-            }
-            _ => anyhow::bail!("unexpected round-trip answer {answer:?}"),
-        }
+        let (p50, p99) = p50_p99(&run(&host, n)?)?;
+        p50s.push(p50);
+        p99s.push(p99);
         base.push(rt.block_on(raw_calls(&component, &engine, n))?.as_nanos() as f64 / n as f64);
     }
     rt.block_on(host.shutdown(Duration::from_secs(5)));
     Ok((crate::harness::median(p50s), crate::harness::median(p99s), crate::harness::median(base)))
+}
+
+/// A relay's timing answer, `<p50> <p99>` in nanoseconds.
+pub(crate) fn p50_p99(answer: &str) -> anyhow::Result<(f64, f64)> {
+    let mut parts = answer.split_whitespace().map(str::parse::<f64>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(p50)), Some(Ok(p99))) => Ok((p50, p99)),
+        _ => anyhow::bail!("unexpected round-trip answer {answer:?}"),
+    }
 }
 
 /// The relay's answer to `command`, as text.

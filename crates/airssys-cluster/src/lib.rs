@@ -30,6 +30,7 @@ mod node;
 mod outbound;
 mod registry;
 mod subject;
+mod sync;
 
 pub use config::{ClusterConfig, Credentials};
 pub use error::ClusterError;

@@ -12,6 +12,7 @@ use airssys_wasm::{ComponentSpec, Host, HostError, SendError};
 
 use crate::outbound::{self, Outbound};
 use crate::registry::Registry;
+use crate::sync::lock;
 use crate::{ClusterConfig, ClusterError, Credentials, subject};
 
 /// One host's membership of a cluster. Give [`transport`](Self::transport) to the host's
@@ -241,10 +242,6 @@ impl Drop for Cluster {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// Say this host is alive, every [`HEARTBEAT`].
 async fn heartbeat(registry: Arc<Registry>) {
     let mut every = tokio::time::interval(HEARTBEAT);
@@ -367,7 +364,7 @@ async fn fence(registry: &Registry, host: &Host) {
                 owner = other,
                 "another host runs this component now: stopped here"
             );
-            registry.drop_claim(&name);
+            registry.forget_claim(&name);
             let _ = host.stop(&name).await;
         }
     }
@@ -414,7 +411,7 @@ impl Transport for Link {
     }
 
     fn release(&self, name: &str) {
-        self.registry.giving_up(name);
+        self.registry.forget_claim(name);
         if let Err(e) = self.queue.try_send(Outbound::Release(name.to_owned())) {
             // Full: given up from a task of its own rather than not at all.
             let registry = Arc::clone(&self.registry);

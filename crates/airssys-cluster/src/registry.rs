@@ -16,6 +16,7 @@ use airssys_wasm::transport::ClaimError;
 
 use crate::ClusterError;
 use crate::subject;
+use crate::sync::lock;
 
 /// Who runs a name, as the registry says.
 #[derive(Debug, Clone)]
@@ -119,14 +120,10 @@ impl Registry {
         lock(&self.claimed).iter().cloned().collect()
     }
 
-    /// Forget a claim without giving the name up (another host has it now).
-    pub(crate) fn drop_claim(&self, name: &str) {
-        lock(&self.claimed).remove(name);
-    }
-
-    /// This host gives `name` up: a release queued now skips the delete if the name is
-    /// claimed again before it runs.
-    pub(crate) fn giving_up(&self, name: &str) {
+    /// This host no longer counts `name` as its claim: it gives the name up (a release
+    /// queued now skips the delete if the name is claimed again before it runs), or
+    /// another host has it now.
+    pub(crate) fn forget_claim(&self, name: &str) {
         lock(&self.claimed).remove(name);
     }
 
@@ -445,10 +442,6 @@ async fn follow(
 
 /// How long a heartbeat may take to reach the server.
 const BEAT_TIMEOUT: Duration = Duration::from_secs(1);
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)

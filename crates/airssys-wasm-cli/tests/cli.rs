@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use test_programs::nats::NatsServer as Nats;
+
 const BIN: &str = env!("CARGO_BIN_EXE_airssys");
 
 /// Run `airssys` in `dir` with its own component store.
@@ -555,51 +557,6 @@ fn a_missing_guest_toolchain_is_named_with_its_install_command() {
     fails(&airssys(&root.join("js"), &["build"]), 1, &["npm install"]);
 }
 
-/// A real `nats-server` with JetStream on a loopback port (the pinned one
-/// `tools/install-nats-server` installs, or `$NATS_SERVER`), killed when dropped.
-struct Nats {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Nats {
-    fn start() -> Nats {
-        let binary = match std::env::var_os("NATS_SERVER") {
-            Some(path) => PathBuf::from(path),
-            None => {
-                let script =
-                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/install-nats-server");
-                let out = Command::new(&script).stderr(Stdio::inherit()).output().unwrap();
-                assert!(out.status.success(), "{} failed", script.display());
-                PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-            }
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(10), "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Nats { child, url: format!("nats://127.0.0.1:{port}"), _dir: dir }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Running {
     /// Wait until its logs hold `text`; the logs.
     fn wait_for_log(&mut self, text: &str) -> String {
@@ -629,7 +586,7 @@ impl Running {
 /// killed with SIGKILL, the standby starts it, and it answers there, fresh.
 #[test]
 fn a_cluster_runs_each_component_once_and_takes_over_from_a_killed_host() {
-    let nats = Nats::start();
+    let nats = Nats::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     // The cluster comes from the manifest here; the host ids from the flags.
     let manifest = format!(
@@ -681,7 +638,7 @@ fn a_cluster_runs_each_component_once_and_takes_over_from_a_killed_host() {
 fn a_request_in_flight_to_a_lost_host_fails_at_once_and_the_standby_answers() {
     use airssys_cluster::{Cluster, ClusterConfig, Placement};
     use airssys_wasm::{ComponentSpec, Grants, Host, Payload, Source, codec};
-    let nats = Nats::start();
+    let nats = Nats::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let manifest = format!(
         "[app]\nname = \"shop\"\n\n[trust]\ndevelopment = true\n\n\
@@ -779,7 +736,7 @@ fn the_three_host_example_runs_as_its_readme_says() {
         .output()
         .unwrap();
     ok(&built);
-    let nats = Nats::start();
+    let nats = Nats::start().unwrap();
     let manifest = examples.join("cluster/airssys.toml");
     let manifest = manifest.to_str().unwrap();
     let socket = |host: &str| tmp.path().join(format!("{host}.sock"));

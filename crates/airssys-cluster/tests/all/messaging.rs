@@ -6,7 +6,7 @@ use crate::fixture::{Nats, T, joined, joined_audited, raw, recorded, relay, take
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_and_publishes_reach_a_component_on_another_host_in_order() {
-    let nats = Nats::start();
+    let nats = Nats::start().unwrap();
     let (a_cluster, a) = joined(&nats, "shop", vec![relay("alice").config("target", "bob")]).await;
     let (b_cluster, b) =
         joined(&nats, "shop", vec![relay("bob").config("subscribe", "news.#")]).await;
@@ -69,7 +69,7 @@ async fn sends_and_publishes_reach_a_component_on_another_host_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_and_forged_frames_are_refused_audited_and_nothing_is_lost() {
-    let nats = Nats::start();
+    let nats = Nats::start().unwrap();
     let (a_cluster, a) = joined(&nats, "shop", vec![relay("alice")]).await;
     let audit = airssys_osl::AuditLog::memory();
     let (b_cluster, b) = joined_audited(&nats, "shop", vec![relay("bob")], audit.clone()).await;
@@ -127,7 +127,7 @@ async fn junk_and_forged_frames_are_refused_audited_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clusters_on_one_server_do_not_see_each_other() {
-    let nats = Nats::start();
+    let nats = Nats::start().unwrap();
     let (red_cluster, red) = joined(&nats, "red", vec![relay("bob")]).await;
     let (blue_cluster, blue) = joined(&nats, "blue", vec![relay("alice")]).await;
     assert_eq!(red_cluster.hosts(), [red_cluster.host_id().to_string()]);
@@ -143,7 +143,7 @@ async fn two_clusters_on_one_server_do_not_see_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_stopped_and_restarted_gives_typed_errors_then_recovers() {
-    let mut nats = Nats::start();
+    let mut nats = Nats::start().unwrap();
     let (a_cluster, a) = joined(&nats, "shop", vec![relay("alice").config("target", "bob")]).await;
     let (b_cluster, b) = joined(&nats, "shop", vec![relay("bob")]).await;
     assert!(a_cluster.wait_for_owner("bob", T).await.is_some());
@@ -164,7 +164,7 @@ async fn nats_stopped_and_restarted_gives_typed_errors_then_recovers() {
     // Back after longer than a host takes to be declared lost: neither host was cut off
     // from the other alone, so neither takes the other's components over.
     tokio::time::sleep(airssys_cluster::LOST_AFTER).await;
-    nats.start_again();
+    nats.start_again().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let answer = text(a.call("alice", raw("call:whoami"), T).await.unwrap());

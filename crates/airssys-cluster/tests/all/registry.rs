@@ -10,7 +10,7 @@ use crate::fixture::{Nats, T, joined, relay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_runs_on_one_host_at_a_time() {
-    let nats = Nats::start();
+    let nats = Nats::start().unwrap();
     let (a_cluster, a) = joined(&nats, "shop", vec![relay("bob")]).await;
     let (c_cluster, c) = joined(&nats, "shop", vec![]).await;
     // Host c cannot start a second bob, whatever its view of the registry.
@@ -61,14 +61,14 @@ async fn joining_fails_with_a_clear_error() {
     let refused = Cluster::join(ClusterConfig::new(format!("nats://127.0.0.1:{port}"), "c")).await;
     assert!(matches!(refused, Err(ClusterError::Connect { .. })), "{refused:?}");
     // A server without JetStream: the error says to enable it.
-    let plain = Nats::with(&[]);
+    let plain = Nats::with(&[]).unwrap();
     let refused = Cluster::join(ClusterConfig::new(&plain.url, "c")).await;
     match refused {
         Err(e @ ClusterError::Registry(_)) => assert!(e.to_string().contains("-js"), "{e}"),
         other => panic!("expected a registry error: {other:?}"),
     }
     // A server that wants a password, and the password.
-    let guarded = Nats::with(&["-js", "--user", "u", "--pass", "p"]);
+    let guarded = Nats::with(&["-js", "--user", "u", "--pass", "p"]).unwrap();
     let refused = Cluster::join(ClusterConfig::new(&guarded.url, "c")).await;
     assert!(matches!(refused, Err(ClusterError::Connect { .. })), "{refused:?}");
     let credentials =
