@@ -30,6 +30,11 @@ pub enum ClusterError {
         "cannot open the cluster's registry (is JetStream enabled on the server? run nats-server with -js)"
     )]
     Registry(#[source] airssys_wasm::BoxError),
+    /// The bucket of the components' storage cannot be opened (JetStream is needed).
+    #[error(
+        "cannot open the cluster's storage (is JetStream enabled on the server? run nats-server with -js)"
+    )]
+    Storage(#[source] airssys_wasm::BoxError),
     /// The host's inbox cannot be subscribed to.
     #[error("cannot subscribe to the host's inbox")]
     Subscribe(#[source] async_nats::SubscribeError),

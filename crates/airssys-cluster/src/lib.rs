@@ -21,17 +21,23 @@
 //!
 //! [`Cluster::place`] runs a component on one host of the cluster and has the others stand
 //! by for it: a host whose heartbeat stops for [`LOST_AFTER`] is lost, and a standby takes
-//! its components over. What is built and what is not is in `docs/cluster.md` (storage that
-//! follows a component and links across hosts are not built yet).
+//! its components over. [`Cluster::storage`] keeps the components' storage in the cluster, so
+//! that it follows a component to the host that takes it over, and [`Cluster::components`]
+//! lists every component with its host. What is built and what is not is in
+//! `docs/cluster.md` (links and monitors across hosts are not built yet).
 
 mod config;
 mod error;
+mod listing;
 mod node;
 mod outbound;
 mod registry;
+mod storage;
 mod subject;
 mod sync;
 
 pub use config::{ClusterConfig, Credentials};
 pub use error::ClusterError;
+pub use listing::ClusterComponent;
 pub use node::{Cluster, HEARTBEAT, LOST_AFTER, Placement};
+pub use storage::JetStreamBackend;

@@ -26,6 +26,8 @@ pub struct Cluster {
     standby: Arc<Mutex<HashMap<String, ComponentSpec>>>,
     /// The heartbeat and failover tasks, stopped when the cluster is left or dropped.
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// The host served, once it is.
+    served: Mutex<Option<Host>>,
 }
 
 /// Where [`Cluster::place`] put a component.
@@ -113,6 +115,7 @@ impl Cluster {
             inbox: Mutex::new(Some(inbox)),
             standby: Arc::default(),
             tasks: Mutex::new(vec![heartbeat]),
+            served: Mutex::new(None),
         })
     }
 
@@ -143,6 +146,7 @@ impl Cluster {
         let Some(mut inbox) = lock(&self.inbox).take() else {
             return false;
         };
+        *lock(&self.served) = Some(host.clone());
         let failover = tokio::spawn(failover(
             self.client.clone(),
             Arc::clone(&self.link.registry),
@@ -164,8 +168,7 @@ impl Cluster {
                 // malformed frame (and audited as such).
                 let broken = (!rest.is_empty()).then_some(rest);
                 for frame in frames.into_iter().chain(broken) {
-                    let vouch =
-                        |sender: &str| registry.vouches(origin, subject::owner_name(sender));
+                    let vouch = |sender: &str| registry.vouches(origin, sender);
                     // A refusal cannot go back to a remote sender of a `send` (it was queued
                     // on its host): the host records it in its audit log.
                     if let Err(e) = host.receive_from(origin, frame, vouch) {
@@ -175,7 +178,57 @@ impl Cluster {
             }
         });
         lock(&self.tasks).push(serving.abort_handle());
+        let (client, host_id) = (self.client.clone(), self.link.host_id.clone());
+        let subject = subject::listing(&self.link.cluster, &host_id);
+        let answering = {
+            let host = lock(&self.served).clone();
+            tokio::spawn(async move {
+                let Some(host) = host else { return };
+                match client.subscribe(subject).await {
+                    Ok(asks) => crate::listing::answer(client, asks, host, host_id).await,
+                    Err(e) => tracing::warn!(error = %e, "this host cannot list its components"),
+                }
+            })
+        };
+        lock(&self.tasks).push(answering.abort_handle());
         true
+    }
+
+    /// Every component of the cluster with the host that runs it, by address: this host's
+    /// (once [`serve`](Self::serve)d) and each other member's, asked for with a timeout of
+    /// a second; a name the registry gives to a host that does not answer is listed with
+    /// the state `unreachable`.
+    pub async fn components(&self) -> Vec<crate::ClusterComponent> {
+        let served = lock(&self.served).clone();
+        let mut listed = match &served {
+            Some(host) => crate::listing::local(host, &self.link.host_id).await,
+            None => Vec::new(),
+        };
+        let others: Vec<String> =
+            self.hosts().into_iter().filter(|h| *h != self.link.host_id).collect();
+        let asks = others.iter().map(|host| {
+            let subject = subject::listing(&self.link.cluster, host);
+            crate::listing::ask(&self.client, subject, host)
+        });
+        for answer in futures_util::future::join_all(asks).await.into_iter().flatten() {
+            listed.extend(answer);
+        }
+        for (name, host) in self.names() {
+            let pool_member = |a: &str| subject::owner_name(a) == name;
+            if !listed.iter().any(|c| c.address == name || pool_member(&c.address)) {
+                listed.push(crate::ClusterComponent {
+                    host,
+                    address: name,
+                    state: "unreachable".into(),
+                    mailbox: 0,
+                    handled: 0,
+                    restarts: 0,
+                    memory: 0,
+                });
+            }
+        }
+        listed.sort_by(|a, b| (&a.address, &a.host).cmp(&(&b.address, &b.host)));
+        listed
     }
 
     /// This host's id in the cluster.
@@ -218,12 +271,24 @@ impl Cluster {
         self.link.registry.wait_until(timeout, |r| r.members().len() >= n).await
     }
 
+    /// The cluster's storage, for [`HostBuilder::storage`](airssys_wasm::HostBuilder::storage):
+    /// each component's data is kept in the cluster's JetStream key-value bucket
+    /// ([`JetStreamBackend`](crate::JetStreamBackend)), so that a component started on
+    /// another host (when its host is lost) sees what it stored.
+    pub async fn storage(&self) -> Result<airssys_wasm::storage::Storage, ClusterError> {
+        let backend =
+            crate::JetStreamBackend::open(self.client.clone(), &self.link.cluster).await?;
+        Ok(airssys_wasm::storage::Storage::new(backend))
+    }
+
     /// Leave the cluster: this host is no longer a member, and what it queued is sent.
-    /// Stop or shut the host down first, so that its names are given up.
-    pub async fn leave(self) {
+    /// Stop or shut the host down first, so that its names are given up. Leaving twice is
+    /// harmless.
+    pub async fn leave(&self) {
         for task in lock(&self.tasks).drain(..) {
             task.abort();
         }
+        lock(&self.served).take();
         // What the host queued (frames, names it gave up) goes out first.
         let (done, drained) = tokio::sync::oneshot::channel();
         if self.link.queue.send(Outbound::Drained(done)).await.is_ok() {
@@ -371,9 +436,17 @@ async fn fence(registry: &Registry, host: &Host) {
 }
 
 impl Transport for Link {
+    fn embedder_address(&self) -> Option<String> {
+        Some(airssys_wasm::address::embedder_address(&self.host_id))
+    }
+
     fn carry(&self, target: &str, frame: Vec<u8>) -> Result<(), SendError> {
         let unknown = || SendError::UnknownTarget(target.to_owned());
-        let owner = self.registry.owner(subject::owner_name(target)).ok_or_else(unknown)?;
+        // The embedder of another host (a response to its call), or a component.
+        let owner = match airssys_wasm::address::embedder_host(target) {
+            Some(host) => host.to_owned(),
+            None => self.registry.owner(subject::owner_name(target)).ok_or_else(unknown)?,
+        };
         // This host's own name, not running here (stopping, or not started yet).
         if owner == self.host_id {
             return Err(unknown());

@@ -174,11 +174,15 @@ impl Registry {
     /// different ways and may come in either order) while `origin` is a member. A frame
     /// with no origin, from a host that is not a member, or in the name of another host's
     /// component is refused.
-    pub(crate) fn vouches(&self, origin: &str, name: &str) -> bool {
+    /// The embedder of a host (`host/<id>`) speaks only from that host.
+    pub(crate) fn vouches(&self, origin: &str, sender: &str) -> bool {
         if origin.is_empty() || origin == self.host_id {
             return false;
         }
-        match read(&self.owners).get(name) {
+        if let Some(host) = airssys_wasm::address::embedder_host(sender) {
+            return host == origin && read(&self.members).contains_key(origin);
+        }
+        match read(&self.owners).get(subject::owner_name(sender)) {
             Some(owner) => owner.host == origin,
             None => read(&self.members).contains_key(origin),
         }

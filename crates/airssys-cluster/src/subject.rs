@@ -3,16 +3,29 @@
 //! - `airssys.<cluster>.host.<host-id>`: frames for one host (sends and publishes to it, in
 //!   the order its peers sent them: one subject per host keeps per-sender order across
 //!   kinds);
+//! - `airssys.<cluster>.ps.<host-id>`: a request for the host's components, answered with
+//!   them as JSON;
 //! - bucket `airssys_<cluster>_names`: component name → the id of the host that runs it;
-//! - bucket `airssys_<cluster>_hosts`: host id → when it joined (the members).
+//! - bucket `airssys_<cluster>_hosts`: host id → when it joined (the members);
+//! - bucket `airssys_<cluster>_data`: the components' storage, when the app keeps it in the
+//!   cluster (`storage.rs`).
 
 /// The subject a host takes its frames on.
 pub(crate) fn inbox(cluster: &str, host: &str) -> String {
     format!("airssys.{cluster}.host.{host}")
 }
 
+/// The subject a host answers for its components on (`airssys ps`).
+pub(crate) fn listing(cluster: &str, host: &str) -> String {
+    format!("airssys.{cluster}.ps.{host}")
+}
+
 pub(crate) fn names_bucket(cluster: &str) -> String {
     format!("airssys_{cluster}_names")
+}
+
+pub(crate) fn data_bucket(cluster: &str) -> String {
+    format!("airssys_{cluster}_data")
 }
 
 pub(crate) fn hosts_bucket(cluster: &str) -> String {

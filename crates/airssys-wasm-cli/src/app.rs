@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airssys_wasm::{ComponentSpec, Host, HostBuilder, Source};
+use airssys_wasm::{ComponentSpec, HostBuilder, Source};
 use anyhow::{Context, bail};
 
 use crate::Globals;
@@ -165,19 +165,18 @@ impl StopSignals {
     }
 }
 
-/// Serve the control socket until stopped, then shut the host down.
+/// Serve the control socket until stopped, then shut the host down (`served.host`, which
+/// nothing else may hold by then).
 async fn serve_until_stopped(
     g: &Globals,
     name: &str,
-    host: Host,
+    served: Served,
     bound: crate::control::Bound,
-    audit: Option<PathBuf>,
-    logs: Arc<crate::logs::LogBuffer>,
     grace: Duration,
 ) -> anyhow::Result<ExitCode> {
     let mut signals = StopSignals::new()?;
-    let host = Arc::new(host);
-    let served = Arc::new(Served { host: Arc::clone(&host), audit, logs });
+    let host = Arc::clone(&served.host);
+    let served = Arc::new(served);
     let socket = bound.path.clone();
     let socket = socket.as_path();
     let server = serve(bound.listener, served);
@@ -301,6 +300,15 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                         placed.retain(|spec| args.components.iter().any(|n| n == spec.name()));
                     }
                     builder = builder.transport(cluster.transport());
+                    if parsed.cluster.storage == airssys_wasm::manifest::StoragePlace::Cluster {
+                        match cluster.storage().await {
+                            Ok(storage) => builder = builder.storage(storage),
+                            Err(e) => {
+                                let _ = std::fs::remove_file(&socket);
+                                return Err(e).context("cannot keep the storage in the cluster");
+                            }
+                        }
+                    }
                 }
                 protect_socket(builder, &socket, g).start().await
             }
@@ -335,7 +343,10 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         let grace = Duration::from_secs(args.grace);
         let name = &parsed.app.name;
-        let stopped = serve_until_stopped(g, name, host, bound, audit, logs, grace).await;
+        let cluster = cluster.map(Arc::new);
+        let shared = cluster.clone();
+        let served = Served { host: Arc::new(host), audit, logs, cluster: shared };
+        let stopped = serve_until_stopped(g, name, served, bound, grace).await;
         if let Some(cluster) = cluster {
             cluster.leave().await;
         }
@@ -436,6 +447,7 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         let bound = bind(&socket)?;
         let grace = Duration::from_secs(10);
-        serve_until_stopped(g, &name, host, bound, None, logs, grace).await
+        let served = Served { host: Arc::new(host), audit: None, logs, cluster: None };
+        serve_until_stopped(g, &name, served, bound, grace).await
     })
 }

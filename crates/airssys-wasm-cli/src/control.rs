@@ -154,22 +154,44 @@ fn payload_input(payload: Option<String>) -> anyhow::Result<Vec<u8>> {
 
 pub fn ps(g: &Globals) -> anyhow::Result<ExitCode> {
     let list = ask(g, &Request::Ps)?;
+    let rows = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    // A host in a cluster lists the whole cluster, each component with its host.
+    let clustered = rows.iter().any(|c| c.get("host").is_some());
+    let host = |c: &serde_json::Value| {
+        if clustered {
+            format!("{:<16} ", c["host"].as_str().unwrap_or("?"))
+        } else {
+            String::new()
+        }
+    };
     let mut text = format!(
-        "{:<24} {:<10} {:>8} {:>9} {:>8} {:>10} {:>8}",
-        "NAME", "STATE", "MAILBOX", "HANDLED", "RESTARTS", "MEMORY", "DROPPED"
+        "{:<24} {}{:<11} {:>8} {:>9} {:>8} {:>10}",
+        "NAME",
+        if clustered { format!("{:<16} ", "HOST") } else { String::new() },
+        "STATE",
+        "MAILBOX",
+        "HANDLED",
+        "RESTARTS",
+        "MEMORY"
     );
-    for c in list.as_array().into_iter().flatten() {
+    if !clustered {
+        text.push_str(&format!(" {:>8}", "DROPPED"));
+    }
+    for c in rows {
         let memory = format!("{} KiB", c["memory"].as_u64().unwrap_or(0) / 1024);
         text.push_str(&format!(
-            "\n{:<24} {:<10} {:>8} {:>9} {:>8} {:>10} {:>8}",
+            "\n{:<24} {}{:<11} {:>8} {:>9} {:>8} {:>10}",
             c["address"].as_str().unwrap_or("?"),
+            host(c),
             c["state"].as_str().unwrap_or("?"),
             c["mailbox"].as_u64().unwrap_or(0),
             c["handled"].as_u64().unwrap_or(0),
             c["restarts"].as_u64().unwrap_or(0),
             memory,
-            c["output_dropped"].as_u64().unwrap_or(0)
         ));
+        if !clustered {
+            text.push_str(&format!(" {:>8}", c["output_dropped"].as_u64().unwrap_or(0)));
+        }
     }
     emit(g, &text, list);
     Ok(ExitCode::SUCCESS)
@@ -331,6 +353,8 @@ pub struct Served {
     pub host: Arc<Host>,
     pub audit: Option<PathBuf>,
     pub logs: Arc<LogBuffer>,
+    /// The cluster the host is joined to, if any (`ps` lists all of it).
+    pub cluster: Option<Arc<airssys_cluster::Cluster>>,
 }
 
 /// Most connections served at once; more wait to be accepted.
@@ -434,7 +458,13 @@ async fn connection(stream: tokio::net::UnixStream, served: Arc<Served>) {
                 }
             }
             Ok(request) => protocol::answer(
-                protocol::handle(&served.host, served.audit.as_deref(), request).await,
+                protocol::handle(
+                    &served.host,
+                    served.cluster.as_deref(),
+                    served.audit.as_deref(),
+                    request,
+                )
+                .await,
             ),
         };
         if write_line(&mut write, &answer).await.is_err() {

@@ -125,10 +125,11 @@ pub fn answer(outcome: Result<serde_json::Value, String>) -> serde_json::Value {
 /// A `logs` request answers `null` here: the socket serves it, since it may stream.
 pub async fn handle(
     host: &Host,
+    cluster: Option<&airssys_cluster::Cluster>,
     audit: Option<&Path>,
     request: Request,
 ) -> Result<serde_json::Value, String> {
-    handle_inner(host, audit, request).await.map_err(|e| format!("{e:#}"))
+    handle_inner(host, cluster, audit, request).await.map_err(|e| format!("{e:#}"))
 }
 
 fn storage(host: &Host) -> anyhow::Result<&airssys_wasm::storage::Storage> {
@@ -137,10 +138,19 @@ fn storage(host: &Host) -> anyhow::Result<&airssys_wasm::storage::Storage> {
 
 async fn handle_inner(
     host: &Host,
+    cluster: Option<&airssys_cluster::Cluster>,
     audit: Option<&Path>,
     request: Request,
 ) -> anyhow::Result<serde_json::Value> {
     Ok(match request {
+        // Every component of the cluster, each with its host.
+        Request::Ps if cluster.is_some() => {
+            let listed = match cluster {
+                Some(cluster) => cluster.components().await,
+                None => Vec::new(),
+            };
+            serde_json::to_value(listed)?
+        }
         Request::Ps => {
             let list: Vec<serde_json::Value> = host
                 .components()

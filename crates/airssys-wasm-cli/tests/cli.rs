@@ -581,9 +581,10 @@ impl Running {
     }
 }
 
-/// Two `airssys up --cluster` of one app on one NATS server: each component runs on one
-/// host while the other stands by; a call through either host reaches it; when its host is
-/// killed with SIGKILL, the standby starts it, and it answers there, fresh.
+/// Two `airssys up --cluster` of one app on one NATS server, its storage kept in the
+/// cluster: each component runs on one host while the other stands by; `airssys call`
+/// through either host reaches it; when its host is killed with SIGKILL, the standby starts
+/// it, and it goes on from the data it stored on the first host.
 #[test]
 fn a_cluster_runs_each_component_once_and_takes_over_from_a_killed_host() {
     let nats = Nats::start().unwrap();
@@ -591,10 +592,11 @@ fn a_cluster_runs_each_component_once_and_takes_over_from_a_killed_host() {
     // The cluster comes from the manifest here; the host ids from the flags.
     let manifest = format!(
         "[app]\nname = \"shop\"\n\n[trust]\ndevelopment = true\n\n\
-         [cluster]\nurl = \"{}\"\n\n\
-         [components.counter]\nsource = \"{}\"\n",
+         [cluster]\nurl = \"{}\"\nstorage = \"cluster\"\n\n\
+         [components.kv]\nsource = \"{}\"\n\
+         grants = {{ storage = {{ quota = \"64KiB\", keys = 10 }} }}\n",
         nats.url,
-        test_programs::COUNTER
+        test_programs::KV
     );
     let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
     for dir in [&dir_a, &dir_b] {
@@ -606,14 +608,24 @@ fn a_cluster_runs_each_component_once_and_takes_over_from_a_killed_host() {
         Running::start(dir, &args, &dir.join(".airssys/control.sock"))
     };
     let mut a = up(&dir_a, "host-a");
-    a.wait_for_log("counter runs on this host (host-a)");
+    a.wait_for_log("kv runs on this host (host-a)");
     let mut b = up(&dir_b, "host-b");
-    b.wait_for_log("counter runs on host host-a; this host stands by");
-    let tick = |dir: &Path| airssys(dir, &["call", "counter", "tick", "--codec", "raw"]);
-    assert_eq!(ok(&tick(&dir_a)).trim(), "1");
-    assert_eq!(ok(&tick(&dir_a)).trim(), "2");
-    // Host b does not run it: its own `call` (from the host, not a component) stays local.
-    fails(&tick(&dir_b), 1, &["not supported"]);
+    b.wait_for_log("kv runs on host host-a; this host stands by");
+    let incr = |dir: &Path| airssys(dir, &["call", "kv", "incr:n:1", "--codec", "raw"]);
+    assert_eq!(ok(&incr(&dir_a)).trim(), "1");
+    // Host b does not run it: its call goes to host a and the answer comes back.
+    assert_eq!(ok(&incr(&dir_b)).trim(), "2");
+    // `ps` on either host lists the cluster's components, each with its host.
+    let ps = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(&airssys(dir, &["ps", "-o", "json"]))).unwrap()
+    };
+    let listed = ps(&dir_b);
+    assert_eq!(listed[0]["address"], "kv", "{listed}");
+    assert_eq!(listed[0]["host"], "host-a", "{listed}");
+    assert_eq!(listed[0]["state"], "running", "{listed}");
+    assert!(listed[0]["handled"].as_u64() >= Some(2), "{listed}");
+    let table = ok(&airssys(&dir_a, &["ps"]));
+    assert!(table.contains("HOST") && table.contains("host-a"), "{table}");
 
     let killed = Instant::now();
     a.kill();
@@ -622,7 +634,10 @@ fn a_cluster_runs_each_component_once_and_takes_over_from_a_killed_host() {
     let took = killed.elapsed();
     eprintln!("host b took the component over {took:?} after host a was killed");
     assert!(logs.contains("a host of the cluster is lost"), "{logs}");
-    assert_eq!(ok(&tick(&dir_b)).trim(), "1", "a fresh instance on host b");
+    // A fresh instance on host b, with the storage host a wrote.
+    assert_eq!(ok(&incr(&dir_b)).trim(), "3");
+    let listed = ps(&dir_b);
+    assert_eq!((&listed[0]["host"], &listed[0]["state"]), (&"host-b".into(), &"running".into()));
     // Stated: lost after 3 s without a heartbeat (sent every second); generous here, the
     // measured time is in docs/cluster.md.
     assert!(took < Duration::from_secs(15), "took over after {took:?}");
@@ -770,6 +785,14 @@ fn the_three_host_example_runs_as_its_readme_says() {
     };
     assert_eq!(call("h2", &["pinger", "start 3"]).trim(), "pong 1, pong 2, pong 3");
     assert!(call("h1", &["alice", "say hi"]).contains("reached 1"));
+    // Any host lists the whole cluster, and calls a component another host runs.
+    let sock = socket("h3");
+    let ps = ok(&airssys(tmp.path(), &["--socket", sock.to_str().unwrap(), "ps"]));
+    for (name, host) in [("alice", "h1"), ("bob", "h2"), ("carol", "h3"), ("pinger", "h2")] {
+        let row = ps.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{ps}"));
+        assert!(row.contains(host) && row.contains("running"), "{ps}");
+    }
+    assert_eq!(call("h3", &["pinger", "start 1"]).trim(), "pong 4");
     let start = Instant::now();
     while !call("h3", &["carol", "history"]).contains("alice: hi") {
         assert!(start.elapsed() < Duration::from_secs(10), "carol did not hear alice");

@@ -245,7 +245,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 async fn ask(host: &Host, request: Request) -> serde_json::Value {
     let answer =
-        tokio::time::timeout(Duration::from_secs(10), protocol::handle(host, None, request))
+        tokio::time::timeout(Duration::from_secs(10), protocol::handle(host, None, None, request))
             .await
             .expect("a control request is answered in bounded time");
     protocol::answer(answer)

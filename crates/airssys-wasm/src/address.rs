@@ -13,9 +13,28 @@ pub(crate) fn is_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-/// An address in form: a component's name (as `Host::spawn` takes it; not `host`), or a pool
-/// member's (`name/index`).
+/// The address on other hosts of a clustered host's embedder (the `host` sender of its
+/// calls and sends): `host/<id>`, the host's id in its cluster (1 to 64 ASCII letters,
+/// digits, `-` or `_`).
+pub fn embedder_address(host_id: &str) -> String {
+    format!("{HOST_ADDRESS}/{host_id}")
+}
+
+/// The host id of an [`embedder_address`], if `address` is one.
+pub fn embedder_host(address: &str) -> Option<&str> {
+    let id = address.strip_prefix(HOST_ADDRESS)?.strip_prefix('/')?;
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+    valid.then_some(id)
+}
+
+/// An address in form: a component's name (as `Host::spawn` takes it; not `host`), a pool
+/// member's (`name/index`), or a clustered host's embedder's (`host/<id>`).
 pub(crate) fn is_address(address: &str) -> bool {
+    if embedder_host(address).is_some() {
+        return true;
+    }
     match address.split_once('/') {
         Some((pool, index)) => {
             is_name(pool)
@@ -52,4 +71,20 @@ pub(crate) fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
         }
     }
     pattern[p..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_embedder_address_names_one_host_and_nothing_else() {
+        assert_eq!(embedder_host(&embedder_address("host-a")), Some("host-a"));
+        assert!(is_address("host/host-a") && is_address("host/7"));
+        for not in ["host", "host/", "hostx/a", "host/a.b", "host/a/b", "a/host"] {
+            assert_eq!(embedder_host(not), None, "{not}");
+        }
+        assert!(!is_address("host/a.b") && !is_name("host/a"));
+        assert_eq!(embedder_host(&format!("host/{}", "x".repeat(65))), None);
+    }
 }

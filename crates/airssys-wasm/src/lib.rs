@@ -25,7 +25,7 @@
 #![deny(missing_docs)]
 
 mod actor;
-mod address;
+pub mod address;
 mod app_grants;
 mod audit;
 mod bindings;

@@ -68,6 +68,22 @@ pub struct ClusterSection {
     /// A NATS credentials file (`.creds`), relative to the manifest.
     #[serde(default)]
     pub credentials: Option<PathBuf>,
+    /// Where the components' storage is kept: `"host"` (the default: each host's own
+    /// database, as on one host) or `"cluster"` (the cluster's JetStream key-value bucket,
+    /// so that a component started on another host sees its data).
+    #[serde(default)]
+    pub storage: StoragePlace,
+}
+
+/// Where a clustered app keeps its components' storage (`[cluster] storage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StoragePlace {
+    /// Each host's own database (redb, under `[app] data_dir`).
+    #[default]
+    Host,
+    /// The cluster's JetStream key-value bucket: it follows a component from host to host.
+    Cluster,
 }
 
 /// `[app]`.

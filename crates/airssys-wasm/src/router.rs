@@ -95,6 +95,8 @@ pub(crate) struct Router {
     host_requests: Arc<AtomicU64>,
     /// Where envelopes for components this host does not have go (`transport.rs`).
     transport: Option<Arc<dyn crate::transport::Transport>>,
+    /// This host's embedder's address on other hosts (`Transport::embedder_address`).
+    embedder: Option<Arc<str>>,
     /// Requests this host's components made of components on other hosts (`remote.rs`).
     tickets: Arc<crate::remote::Tickets>,
     /// The mailbox of a registered actor, if it takes envelopes: given by the layer above,
@@ -112,9 +114,11 @@ impl Router {
         transport: Option<Arc<dyn crate::transport::Transport>>,
         mailbox_of: MailboxOf,
     ) -> Self {
+        let embedder = transport.as_ref().and_then(|t| t.embedder_address()).map(Arc::from);
         Router {
             system,
             audit,
+            embedder,
             entries: Arc::default(),
             topics: Arc::default(),
             host_requests: Arc::default(),
@@ -139,20 +143,25 @@ impl Router {
     ) -> Result<RequestRoute, SendError> {
         match self.admit(sender, target, payload) {
             Ok(admitted) => Ok(RequestRoute::Here(admitted)),
-            Err(SendError::UnknownTarget(_))
-                if self.transport.is_some() && sender == crate::address::HOST_ADDRESS =>
-            {
-                // The response would have to find its way back to this host's embedder,
-                // which has no address in the cluster.
-                Err(SendError::NotSupported(
-                    "a request or call from the host to a component on another host".into(),
-                ))
-            }
             Err(SendError::UnknownTarget(_)) if self.transport.is_some() => {
+                self.on_wire(sender)?;
                 Ok(RequestRoute::Remote)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The sender as other hosts know it: the embedder's (`host`) is this host's embedder
+    /// address, if the transport gives it one; without one, its envelopes stay here.
+    fn on_wire(&self, sender: &str) -> Result<Arc<str>, SendError> {
+        if sender != crate::address::HOST_ADDRESS {
+            return Ok(Arc::from(sender));
+        }
+        self.embedder.clone().ok_or_else(|| {
+            // The answer would have to find its way back to an embedder with no address
+            // on other hosts.
+            SendError::NotSupported("a message from the host to a component on another host".into())
+        })
     }
 
     /// Carry a request to the host that has `target`; `waiter` gets its outcome once: the
@@ -169,6 +178,7 @@ impl Router {
         let Some(transport) = &self.transport else {
             return Err(SendError::UnknownTarget(target.to_owned()));
         };
+        let sender = &self.on_wire(sender)?;
         let ticket = self.tickets.wait(sender, target, timeout, waiter);
         let envelope = crate::wire::Envelope::Request {
             sender: sender.to_string(),
@@ -450,7 +460,7 @@ impl Router {
             // Not here: to the host that has it, in the wire form.
             Err(SendError::UnknownTarget(_)) => {
                 let envelope = crate::wire::Envelope::Message {
-                    sender: sender.to_string(),
+                    sender: self.on_wire(sender)?.to_string(),
                     target: target.to_owned(),
                     payload: payload.into(),
                     trace,
@@ -474,7 +484,9 @@ impl Router {
         // One allocation of the bytes, shared by every subscriber's envelope.
         let payload = SharedPayload::from(payload);
         let delivered = self.publish_here(sender, topic, payload.clone(), trace)?;
-        if let Some(transport) = &self.transport {
+        if let Some(transport) = &self.transport
+            && let Ok(sender) = self.on_wire(sender)
+        {
             let envelope = crate::wire::Envelope::Publish {
                 sender: sender.to_string(),
                 topic: topic.to_owned(),

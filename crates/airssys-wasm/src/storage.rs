@@ -158,6 +158,100 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
+/// A write group checked against the values it reads and the scope's quota: what it does
+/// to each key, what each write answers, and the scope's usage after it. Each backend
+/// applies it its own way ([`resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resolved {
+    /// Each key the group changes, with its new value (`None`: deleted).
+    pub changes: std::collections::BTreeMap<String, Option<Vec<u8>>>,
+    /// What each write did, in order.
+    pub written: Vec<Written>,
+    /// The scope's usage once the group is applied.
+    pub usage: Usage,
+}
+
+/// Check a write group against a scope with `before` usage and `quota`, reading current
+/// values through `current` (each key once at most): counters must be decimal 64-bit
+/// integers that do not overflow, and usage may grow past the quota in neither bytes nor
+/// keys. `Err` from `current` is passed on; a refused group changes nothing.
+pub fn resolve(
+    before: Usage,
+    quota: Quota,
+    writes: Vec<Write>,
+    mut current: impl FnMut(&str) -> Result<Option<Vec<u8>>, StorageError>,
+) -> Result<Resolved, StorageError> {
+    let mut changes: std::collections::BTreeMap<String, Option<Vec<u8>>> = Default::default();
+    let (mut bytes, mut keys) = (i128::from(before.bytes), i128::from(before.keys));
+    let mut written = Vec::with_capacity(writes.len());
+    for write in writes {
+        let key = match &write {
+            Write::Set(k, _) | Write::Delete(k) | Write::Increment(k, _) => k.clone(),
+            Write::CompareAndSwap { key, .. } => key.clone(),
+        };
+        let old = match changes.get(&key) {
+            Some(value) => value.clone(),
+            None => current(&key)?,
+        };
+        let new = match write {
+            Write::Set(_, value) => {
+                written.push(Written::Set);
+                Some(value)
+            }
+            Write::Delete(_) => {
+                written.push(Written::Deleted(old.is_some()));
+                None
+            }
+            Write::Increment(_, delta) => {
+                let now = match &old {
+                    None => 0,
+                    Some(v) => std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|t| t.parse::<i64>().ok())
+                        .ok_or_else(|| {
+                            StorageError::NotACounter(format!(
+                                "the value of {key:?} is not a decimal 64-bit integer"
+                            ))
+                        })?,
+                };
+                let next = now.checked_add(delta).ok_or_else(|| {
+                    StorageError::NotACounter(format!("{now} + {delta} overflows a 64-bit integer"))
+                })?;
+                written.push(Written::Counter(next));
+                Some(next.to_string().into_bytes())
+            }
+            Write::CompareAndSwap { expected, new, .. } => {
+                let swap = old == expected;
+                written.push(Written::Swapped(swap));
+                if !swap {
+                    continue;
+                }
+                new
+            }
+        };
+        let size = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| (key.len() + v.len()) as i128);
+        bytes += size(&new) - size(&old);
+        keys += i128::from(new.is_some()) - i128::from(old.is_some());
+        changes.insert(key, new);
+    }
+    let grew = |now: i128, was: u64| now > i128::from(was);
+    if bytes > i128::from(quota.bytes) && grew(bytes, before.bytes) {
+        return Err(StorageError::QuotaExceeded(format!(
+            "{bytes} bytes would exceed the quota of {} bytes",
+            quota.bytes
+        )));
+    }
+    if keys > i128::from(quota.keys) && grew(keys, before.keys) {
+        return Err(StorageError::QuotaExceeded(format!(
+            "{keys} keys would exceed the quota of {} keys",
+            quota.keys
+        )));
+    }
+    let clamp = |n: i128| u64::try_from(n.max(0)).unwrap_or(u64::MAX);
+    Ok(Resolved { changes, written, usage: Usage { bytes: clamp(bytes), keys: clamp(keys) } })
+}
+
 /// Called once with the outcome of a submitted write.
 pub type Done = Box<dyn FnOnce(Result<Vec<Written>, StorageError>) + Send>;
 

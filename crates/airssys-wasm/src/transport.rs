@@ -54,6 +54,17 @@ pub trait Transport: Send + Sync + 'static {
     /// subscribers).
     fn broadcast(&self, frame: Vec<u8>);
 
+    /// The address this host's embedder (the sender `host` of [`Host::call`],
+    /// [`Host::send`] and the like) has on other hosts, so that their answers find it: one
+    /// unique to this host, [`embedder_address`](crate::address::embedder_address) of its
+    /// id. `None` (the default): the embedder's calls and sends stay on this host.
+    ///
+    /// [`Host::call`]: crate::Host::call
+    /// [`Host::send`]: crate::Host::send
+    fn embedder_address(&self) -> Option<String> {
+        None
+    }
+
     /// Take `name` (a component's or pool's name) for this host before the host starts it;
     /// an error leaves the component unstarted. The default takes every name (one host).
     fn claim<'a>(&'a self, name: &'a str) -> Claiming<'a> {

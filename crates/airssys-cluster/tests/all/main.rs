@@ -4,3 +4,4 @@
 mod fixture;
 mod messaging;
 mod registry;
+mod storage;

@@ -109,6 +109,15 @@ async fn junk_and_forged_frames_are_refused_audited_and_nothing_is_lost() {
         .publish_with_headers(inbox.clone(), header(a_cluster.host_id()), from("bob"))
         .await
         .unwrap();
+    // The embedder of a host speaks from that host only: not host b's from host a, nor
+    // host a's from a non-member.
+    let embedder = |cluster: &airssys_cluster::Cluster| format!("host/{}", cluster.host_id());
+    let (b_embedder, a_embedder) = (from(&embedder(&b_cluster)), from(&embedder(&a_cluster)));
+    client
+        .publish_with_headers(inbox.clone(), header(a_cluster.host_id()), b_embedder)
+        .await
+        .unwrap();
+    client.publish_with_headers(inbox.clone(), header("intruder"), a_embedder).await.unwrap();
     client.flush().await.unwrap();
     // Then a real send from alice, after all of that: it arrives, and nothing else did.
     assert_eq!(text(a.call("alice", raw("send-to:bob:log:real"), T).await.unwrap()), "sent");
@@ -116,11 +125,37 @@ async fn junk_and_forged_frames_are_refused_audited_and_nothing_is_lost() {
     // Each refusal is in host b's audit log, with the host it claimed to come from.
     let refused: Vec<_> =
         audit.records().into_iter().filter(|r| r.operation == "receive").collect();
-    assert_eq!(refused.len(), 8, "{refused:#?}");
+    assert_eq!(refused.len(), 10, "{refused:#?}");
     assert!(refused.iter().all(|r| r.decision == "deny"));
     let forged = refused.iter().filter(|r| r.rule.contains("may not send as")).count();
-    assert_eq!(forged, 4, "{refused:#?}");
-    assert_eq!(refused.iter().filter(|r| r.principal == "intruder").count(), 2);
+    assert_eq!(forged, 6, "{refused:#?}");
+    assert_eq!(refused.iter().filter(|r| r.principal == "intruder").count(), 3);
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+}
+
+/// The embedding program of one host (what `airssys call` and `airssys send` go through)
+/// reaches a component on another host, with its host's embedder address as the sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_itself_calls_and_sends_to_a_component_on_another_host() {
+    let nats = Nats::start().unwrap();
+    let (a_cluster, a) = joined(&nats, "shop", vec![]).await;
+    let (_b_cluster, b) = joined(&nats, "shop", vec![relay("bob")]).await;
+    assert!(a_cluster.wait_for_owner("bob", T).await.is_some());
+    a.send("bob", raw("log:hello")).unwrap();
+    let me = format!("host/{}", a_cluster.host_id());
+    assert_eq!(recorded(&b, "bob", 1).await, [format!("log:hello from {me}")]);
+    let answer = text(a.call("bob", raw("received"), T).await.unwrap());
+    assert!(answer.contains(&format!("log:hello from {me}")), "{answer}");
+    // An unknown name is still refused at once.
+    let unknown = a.call("nobody", raw("x"), T).await;
+    assert!(
+        matches!(
+            unknown,
+            Err(airssys_wasm::RequestError::Refused(airssys_wasm::SendError::UnknownTarget(_)))
+        ),
+        "{unknown:?}"
+    );
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
 }

@@ -10,7 +10,6 @@
 //!   overlay before it touches the table, so a refused group writes nothing and does not
 //!   affect the others.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Mutex;
 use std::sync::mpsc;
@@ -193,8 +192,8 @@ fn commit(db: &Database, group: &mut [Job]) -> Result<Vec<Outcome>, StorageError
     Ok(results)
 }
 
-/// Check one job against an overlay, then write it: a refused job (`Ok(Err(..))`) has not
-/// touched the tables. `Err` is a database failure.
+/// Check one job ([`resolve`](super::resolve)), then write it: a refused job (`Ok(Err(..))`)
+/// has not touched the tables. `Err` is a database failure.
 fn apply(
     data: &mut redb::Table<'_, (&str, &str), &[u8]>,
     usage: &mut redb::Table<'_, &str, (u64, u64)>,
@@ -202,94 +201,39 @@ fn apply(
     quota: Quota,
     writes: Vec<Write>,
 ) -> Result<Outcome, StorageError> {
-    let mut overlay: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
     let before = usage.get(scope).map_err(unavailable)?.map_or((0, 0), |g| g.value());
-    let (mut bytes, mut keys) = (i128::from(before.0), i128::from(before.1));
-    let mut done = Vec::with_capacity(writes.len());
-    for write in writes {
-        let key = match &write {
-            Write::Set(k, _) | Write::Delete(k) | Write::Increment(k, _) => k.clone(),
-            Write::CompareAndSwap { key, .. } => key.clone(),
-        };
-        let old = match overlay.get(&key) {
-            Some(value) => value.clone(),
-            None => {
-                data.get((scope, key.as_str())).map_err(unavailable)?.map(|g| g.value().to_vec())
-            }
-        };
-        let new = match write {
-            Write::Set(_, value) => {
-                done.push(Written::Set);
-                Some(value)
-            }
-            Write::Delete(_) => {
-                done.push(Written::Deleted(old.is_some()));
-                None
-            }
-            Write::Increment(_, delta) => {
-                let current = match &old {
-                    None => 0,
-                    Some(v) => {
-                        match std::str::from_utf8(v).ok().and_then(|t| t.parse::<i64>().ok()) {
-                            Some(n) => n,
-                            None => {
-                                return Ok(Err(StorageError::NotACounter(format!(
-                                    "the value of {key:?} is not a decimal 64-bit integer"
-                                ))));
-                            }
-                        }
-                    }
-                };
-                let Some(next) = current.checked_add(delta) else {
-                    return Ok(Err(StorageError::NotACounter(format!(
-                        "{current} + {delta} overflows a 64-bit integer"
-                    ))));
-                };
-                done.push(Written::Counter(next));
-                Some(next.to_string().into_bytes())
-            }
-            Write::CompareAndSwap { expected, new, .. } => {
-                let swap = old == expected;
-                done.push(Written::Swapped(swap));
-                if !swap {
-                    continue;
-                }
-                new
-            }
-        };
-        let size = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, |v| (key.len() + v.len()) as i128);
-        bytes += size(&new) - size(&old);
-        keys += i128::from(new.is_some()) - i128::from(old.is_some());
-        overlay.insert(key, new);
+    let before = Usage { bytes: before.0, keys: before.1 };
+    // A read that fails is a database failure, not a refusal of this job.
+    let mut failed = None;
+    let resolved = super::resolve(before, quota, writes, |key| {
+        data.get((scope, key)).map(|v| v.map(|g| g.value().to_vec())).map_err(|e| {
+            let e = unavailable(e);
+            failed = Some(e.clone());
+            e
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
-    let grew = |now: i128, was: u64| now > i128::from(was);
-    if bytes > i128::from(quota.bytes) && grew(bytes, before.0) {
-        return Ok(Err(StorageError::QuotaExceeded(format!(
-            "{bytes} bytes would exceed the quota of {} bytes",
-            quota.bytes
-        ))));
-    }
-    if keys > i128::from(quota.keys) && grew(keys, before.1) {
-        return Ok(Err(StorageError::QuotaExceeded(format!(
-            "{keys} keys would exceed the quota of {} keys",
-            quota.keys
-        ))));
-    }
-    for (key, value) in &overlay {
+    let resolved = match resolved {
+        Ok(resolved) => resolved,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    for (key, value) in &resolved.changes {
         match value {
             Some(v) => data.insert((scope, key.as_str()), v.as_slice()).map_err(unavailable)?,
             None => data.remove((scope, key.as_str())).map_err(unavailable)?,
         };
     }
-    let clamp = |n: i128| u64::try_from(n.max(0)).unwrap_or(u64::MAX);
-    if (bytes, keys) != (i128::from(before.0), i128::from(before.1)) {
-        if keys == 0 {
+    let after = resolved.usage;
+    if after != before {
+        if after.keys == 0 {
             usage.remove(scope).map_err(unavailable)?;
         } else {
-            usage.insert(scope, (clamp(bytes), clamp(keys))).map_err(unavailable)?;
+            usage.insert(scope, (after.bytes, after.keys)).map_err(unavailable)?;
         }
     }
-    Ok(Ok(done))
+    Ok(Ok(resolved.written))
 }
 
 impl Backend for RedbBackend {
