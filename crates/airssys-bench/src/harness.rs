@@ -66,6 +66,15 @@ pub fn rss_bytes() -> anyhow::Result<u64> {
 /// Runs in a child process (`--memory-probe KIND COUNT`): keep `count` idle things of `kind`
 /// live and print the RSS growth per thing, in bytes, on stdout.
 pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
+    if kind == "density" {
+        let figures = crate::density::live_probe(count)?;
+        let line: Vec<String> = figures.iter().map(f64::to_string).collect();
+        #[allow(clippy::print_stdout, reason = "the probe reports to its parent on stdout")]
+        {
+            println!("{}", line.join(" "));
+        }
+        return Ok(());
+    }
     let per = if kind.starts_with("wasm") {
         crate::wasm::memory_probe(kind, count)?
     } else if kind.starts_with("language-") {
@@ -82,6 +91,11 @@ pub fn memory_probe(kind: &str, count: usize) -> anyhow::Result<()> {
 
 /// RSS growth per thing of `kind`, measured by [`memory_probe`] in a fresh child process.
 pub fn probe(kind: &str, count: usize) -> anyhow::Result<f64> {
+    probe_all(kind, count)?.first().copied().context("the memory probe printed nothing")
+}
+
+/// Every figure a probe of `kind` printed on its line.
+pub fn probe_all(kind: &str, count: usize) -> anyhow::Result<Vec<f64>> {
     let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .args(["--memory-probe", kind, &count.to_string()])
@@ -92,7 +106,8 @@ pub fn probe(kind: &str, count: usize) -> anyhow::Result<f64> {
         "memory probe failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+    let line = String::from_utf8(out.stdout)?;
+    Ok(line.split_whitespace().map(str::parse).collect::<Result<_, _>>()?)
 }
 
 /// How long to let a probe's tasks run once and park.

@@ -7,6 +7,7 @@
 //! in timed tests.
 
 mod cluster;
+mod density;
 mod harness;
 mod languages;
 mod osl;
@@ -57,6 +58,8 @@ const SUITES: &[Suite] = &[
 const GROUPS: &[Group] = &[
     Group { name: "rt.restart_storm", run: storm::restart_storm },
     Group { name: "wasm.scale_components", run: scaling::components },
+    Group { name: "wasm.memory_layout", run: density::figures },
+    Group { name: "wasm.live_100k", run: density::live },
     Group { name: "wasm.payload_sizes", run: scaling::payloads },
     Group { name: "wasm.epoch_preemption", run: scaling::preemption },
     Group { name: "wasm.publish_fan_out", run: publish::fan_out },

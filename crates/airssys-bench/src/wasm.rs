@@ -210,7 +210,7 @@ pub(crate) async fn raw_calls_with(
 
 /// Ours: the host sends `n` messages (64 B) to the counter component, then one call that
 /// returns after all of them were handled (per-sender FIFO).
-async fn host_sends(host: Arc<Host>, n: u64) -> anyhow::Result<Duration> {
+pub(crate) async fn host_sends(host: Arc<Host>, n: u64) -> anyhow::Result<Duration> {
     let start = Instant::now();
     for _ in 0..n {
         loop {

@@ -88,8 +88,9 @@ struct State<M> {
 #[derive(Default)]
 struct Relations {
     /// Linked actors, with the incarnation each was in when the link was made: an exit
-    /// signal is for that incarnation only.
-    links: Vec<(ActorHandle, u32)>,
+    /// signal is for that incarnation only. By id, so that a supervisor of 100,000 children
+    /// links and unlinks in constant time.
+    links: std::collections::HashMap<ActorId, (ActorHandle, u32)>,
     /// Monitors others hold on this actor, with the name they monitored it by (if any).
     monitors: Vec<(MonitorRef, ActorHandle, u32, Option<Arc<str>>)>,
     /// Monitors this actor holds on others (removed from them when it exits).

@@ -13,6 +13,7 @@
 // `supervisor_ref` (`SupervisorRef` and what its queries report), `decision` (the pure OTP
 // decision) and `dynamic` (the dynamic supervisor).
 
+mod children;
 mod decision;
 mod dynamic;
 mod restart;
@@ -117,7 +118,7 @@ pub struct Supervisor {
     intensity: Intensity,
     backoff: Option<Backoff>,
     initial: Vec<ChildSpec>,
-    children: Vec<Child>,
+    children: children::Children,
     window: RestartWindow,
     epoch: Instant,
     system: Option<System>,
@@ -181,7 +182,7 @@ impl Supervisor {
             intensity: spec.intensity,
             backoff: spec.backoff,
             initial: spec.children,
-            children: Vec::new(),
+            children: children::Children::default(),
             window: RestartWindow::default(),
             epoch: Instant::now(),
             system: None,
@@ -202,11 +203,11 @@ impl Supervisor {
     }
 
     fn index_of(&self, id: &str) -> Option<usize> {
-        self.children.iter().position(|c| &*c.spec.id == id)
+        self.children.index_of(id)
     }
 
     fn index_of_actor(&self, actor: ActorId) -> Option<usize> {
-        self.children.iter().position(|c| c.handle.as_ref().is_some_and(|h| h.id() == actor))
+        self.children.index_of_actor(actor)
     }
 
     fn state_of(&self, c: &Child) -> ChildState {
@@ -322,7 +323,7 @@ impl Actor for Supervisor {
             }
             Command::CountChildren(reply) => {
                 let mut counts = ChildCounts { specs: self.children.len(), ..Default::default() };
-                for c in &self.children {
+                for c in self.children.iter() {
                     match self.state_of(c) {
                         ChildState::Running => counts.active += 1,
                         ChildState::Restarting => counts.restarting += 1,

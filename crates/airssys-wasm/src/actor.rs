@@ -179,8 +179,8 @@ impl ComponentActor {
     }
 }
 
-/// An instantiation the engine's instance pool had no room for says what to raise; other
-/// failures are kept as they are.
+/// An instantiation the engine's instance pool had no room for says what to raise, and so
+/// does one the kernel refused memory mappings for; other failures are kept as they are.
 fn pool_full(error: wasmtime::Error) -> BoxError {
     if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return format!(
@@ -189,8 +189,27 @@ fn pool_full(error: wasmtime::Error) -> BoxError {
         )
         .into();
     }
+    // wasmtime passes the kernel's ENOMEM on as an I/O error or as its text.
+    let out_of_mappings = error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.raw_os_error() == Some(ENOMEM))
+            || cause.to_string().ends_with(&format!("(os error {ENOMEM})"))
+    });
+    if out_of_mappings {
+        let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap_or_default();
+        return format!(
+            "the kernel refused memory for the instance ({error:#}): most often its limit on \
+             memory mappings, vm.max_map_count (now {}); each live component takes about six, \
+             and each slot of the instance pool two. Raise it (sysctl -w \
+             vm.max_map_count=1048576) or stop components",
+            maps.trim()
+        )
+        .into();
+    }
     error.into()
 }
+
+/// `ENOMEM` on Linux.
+const ENOMEM: i32 = 12;
 
 /// How a partner's end reads to a guest.
 fn exit_reason(reason: &ExitReason) -> crate::bindings::ExitReason {
@@ -494,5 +513,20 @@ impl Actor for ComponentActor {
             }
         }
         tracing::debug!(component = %self.setup.address, %reason, "component stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_refused_memory_names_the_mapping_limit() {
+        let refused = wasmtime::Error::from(std::io::Error::from_raw_os_error(ENOMEM))
+            .context("failed to allocate a memory");
+        let told = pool_full(refused).to_string();
+        assert!(told.contains("vm.max_map_count") && told.contains("sysctl"), "{told}");
+        let other = pool_full(wasmtime::Error::msg("something else")).to_string();
+        assert_eq!(other, "something else");
     }
 }

@@ -16,7 +16,9 @@ struct Entry {
     programs: Vec<PathBuf>,
 }
 
-/// The live components' writable directories and programs.
+/// The live components' writable directories and programs. Only components granted either
+/// are kept: one granted neither can conflict with nobody, so admitting it costs nothing
+/// however many components live.
 #[derive(Debug, Default)]
 pub(crate) struct AppGrants {
     components: HashMap<Arc<str>, Entry>,
@@ -30,6 +32,11 @@ impl AppGrants {
         writable: Vec<PathBuf>,
         programs: Vec<PathBuf>,
     ) -> Result<(), String> {
+        if writable.is_empty() && programs.is_empty() {
+            // Nothing to conflict with; forget what an earlier component of the name had.
+            self.components.remove(&**name);
+            return Ok(());
+        }
         let new = Entry { writable, programs };
         let others = self.components.iter().map(|(n, e)| (&**n, e));
         for (other, entry) in others.chain(std::iter::once((&**name, &new))) {

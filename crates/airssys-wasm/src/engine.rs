@@ -27,6 +27,63 @@ const MEMORIES_PER_SLOT: u32 = 2;
 /// Tables the pool holds per component slot. The guests of all three toolchains define two.
 const TABLES_PER_SLOT: u32 = 4;
 
+/// Address space an instance pool may take with wasmtime's default layout (4 GiB reserved
+/// per linear memory plus guard regions, so that no bounds check is needed): a quarter of
+/// the 128 TiB a process has on x86-64 and aarch64 Linux. A pool that would need more
+/// reserves only the largest memory a component may have per memory ([`MemoryLayout::Dense`]).
+const ADDRESS_BUDGET: u64 = 32 << 40;
+
+/// What wasmtime reserves per linear memory by default: 4 GiB, a 32 MiB guard after it and
+/// one before it.
+const DEFAULT_MEMORY_COST: u64 = (4 << 30) + 2 * (32 << 20);
+
+/// Memory mappings a component allocated on demand takes (memories, tables, stacks and
+/// their guards), as seen with the Rust guests: what `vm.max_map_count` is divided by.
+const MAPS_PER_COMPONENT: u64 = 7;
+
+/// Memory mappings each execution stack of a pool takes: the stack and its guard page.
+const MAPS_PER_STACK: u64 = 2;
+
+/// Memory mappings a process has besides its pool (libraries, heaps, threads), roughly.
+const MAPS_ELSEWHERE: u64 = 4096;
+
+/// The guard after each memory of a dense pool (a guard before it is kept too).
+const DENSE_GUARD: u64 = 2 << 20;
+
+/// How an instance pool lays linear memories out ([`EngineConfig::memory_layout`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MemoryLayout {
+    /// [`Wide`](Self::Wide) unless the pool would then take more than 32 TiB of address
+    /// space (a quarter of what a process has); then [`Dense`](Self::Dense). Pools of up to
+    /// about 4,000 components are wide.
+    #[default]
+    Auto,
+    /// wasmtime's default: 4 GiB of address space per memory, so guest code needs no bounds
+    /// checks. A pool of 16,000 components takes all the address space a process has.
+    Wide,
+    /// Only the largest memory a component may have ([`EngineConfig::max_memory_bytes`])
+    /// plus a 2 MiB guard per memory: guest code checks bounds on each memory access, and a
+    /// pool of 100,000 components fits.
+    Dense,
+}
+
+impl MemoryLayout {
+    /// The layout a pool of `memories` memories gets.
+    fn for_memories(self, memories: u32) -> MemoryLayout {
+        match self {
+            MemoryLayout::Auto => {
+                if u64::from(memories).saturating_mul(DEFAULT_MEMORY_COST) > ADDRESS_BUDGET {
+                    MemoryLayout::Dense
+                } else {
+                    MemoryLayout::Wide
+                }
+            }
+            chosen => chosen,
+        }
+    }
+}
+
 /// What the engine's instance pool holds in all, shared by every live component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PoolSize {
@@ -93,11 +150,19 @@ pub struct EngineConfig {
     /// is fine): loading an entry runs its machine code. Entries are authenticated with a key
     /// kept in the directory, and no component may be granted a directory that overlaps it.
     pub cache_dir: Option<PathBuf>,
+    /// How the instance pool lays linear memories out: the address space each takes, and
+    /// whether guest code checks bounds (default [`MemoryLayout::Auto`]).
+    pub memory_layout: MemoryLayout,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { pool_components: Some(1000), max_memory_bytes: 64 << 20, cache_dir: None }
+        EngineConfig {
+            pool_components: Some(1000),
+            max_memory_bytes: 64 << 20,
+            cache_dir: None,
+            memory_layout: MemoryLayout::Auto,
+        }
     }
 }
 
@@ -140,6 +205,38 @@ fn base_config(fuel: bool) -> Config {
     config
 }
 
+/// Why a pool for `n` components may not have been reserved, and what on-demand allocation
+/// holds instead, for the warning that says the host falls back to it.
+fn fallback_reason(n: u32) -> String {
+    let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok());
+    let Some(maps) = maps else {
+        return format!(
+            "the instance pool for {n} components cannot be reserved (lower [engine] \
+             pool_components): components are allocated on demand"
+        );
+    };
+    // Each execution stack of the pool is a mapping, and its guard page another.
+    let needed = u64::from(n) * MAPS_PER_STACK + MAPS_ELSEWHERE;
+    let why = if needed > maps {
+        format!(
+            "its {n} execution stacks need about {needed} memory mappings and vm.max_map_count \
+             is {maps}: raise it (`sysctl -w vm.max_map_count={}`) or lower [engine] \
+             pool_components",
+            needed.next_multiple_of(65536)
+        )
+    } else {
+        "lower [engine] pool_components".to_owned()
+    };
+    format!(
+        "the instance pool for {n} components cannot be reserved ({why}); components are \
+         allocated on demand, each taking about {MAPS_PER_COMPONENT} memory mappings, so \
+         vm.max_map_count = {maps} holds about {} of them",
+        maps / MAPS_PER_COMPONENT
+    )
+}
+
 impl Engine {
     /// Create the engine and start its epoch ticker. A fuel-metering engine (`fuel`) counts
     /// every instruction its guests run; it always allocates on demand.
@@ -161,11 +258,24 @@ impl Engine {
                     .linear_memory_keep_resident(KEEP_RESIDENT)
                     .table_keep_resident(KEEP_RESIDENT);
                 let mut config = base_config(fuel);
+                let layout = settings.memory_layout.for_memories(size.memories);
+                if layout == MemoryLayout::Dense {
+                    config
+                        .memory_reservation(settings.max_memory_bytes as u64)
+                        .memory_reservation_for_growth(0)
+                        .memory_guard_size(DENSE_GUARD);
+                    tracing::info!(
+                        components = n,
+                        "a pool this large reserves {} MiB per memory, not 4 GiB: guest code \
+                         checks bounds on each memory access",
+                        settings.max_memory_bytes >> 20
+                    );
+                }
                 config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
                 match wasmtime::Engine::new(&config) {
                     Ok(engine) => (engine, Some(size)),
                     Err(e) => {
-                        tracing::warn!(error = %e, "pooling allocator unavailable; allocating on demand");
+                        tracing::warn!(error = %e, "{}", fallback_reason(n));
                         let engine = wasmtime::Engine::new(&base_config(fuel))
                             .map_err(|e| HostError::Engine(e.into()))?;
                         (engine, None)

@@ -68,7 +68,7 @@ pub mod wire;
 
 pub use actor::DeadLetter;
 pub use capability::{Grants, RateLimit};
-pub use engine::{EPOCH_TICK, EngineConfig};
+pub use engine::{EPOCH_TICK, EngineConfig, MemoryLayout};
 pub use error::{BoxError, HostError};
 pub use host::{
     ComponentInfo, ComponentSpec, ComponentState, HOST_ADDRESS, Host, HostBuilder, Source,

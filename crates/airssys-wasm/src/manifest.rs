@@ -114,6 +114,24 @@ pub struct EngineSection {
     /// A private directory for compiled components (relative to the manifest).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    /// How the instance pool lays memories out: `"auto"` (default), `"wide"` (4 GiB of
+    /// address space each, no bounds checks) or `"dense"` (only `max_memory` each, bounds
+    /// checked: for pools of many thousands).
+    #[serde(default)]
+    pub memory_layout: MemoryLayoutSetting,
+}
+
+/// `[engine] memory_layout`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryLayoutSetting {
+    /// Wide unless the pool would take more than 32 TiB of address space.
+    #[default]
+    Auto,
+    /// 4 GiB of address space per memory; no bounds checks.
+    Wide,
+    /// `max_memory` plus a 2 MiB guard per memory; bounds checked.
+    Dense,
 }
 
 /// `[trust]`.

@@ -221,7 +221,7 @@ impl<M: Send + 'static> Cell<M> {
         for (mref, target) in monitoring {
             target.0.remove_monitor(mref);
         }
-        for (link, link_incarnation) in links {
+        for (link, link_incarnation) in links.into_values() {
             let exit = ExitSignal { from: me.clone(), reason: reason.clone(), incarnation };
             link.0.link_exit(exit, link_incarnation);
         }

@@ -106,7 +106,9 @@ impl<M: Send + 'static> RelationOps for Cell<M> {
         }
         if let Some(rel) = st.rel.as_deref_mut() {
             let from = exit.from.id();
-            rel.links.retain(|(l, i)| l.id() != from || *i != exit.incarnation);
+            if rel.links.get(&from).is_some_and(|(_, i)| *i == exit.incarnation) {
+                rel.links.remove(&from);
+            }
         }
         if exit.reason != ExitReason::Normal {
             let reason = ExitReason::Linked { from: exit.from.id(), reason: Box::new(exit.reason) };
@@ -122,16 +124,21 @@ impl<M: Send + 'static> RelationOps for Cell<M> {
         // Before its first start the actor is about to become incarnation 1.
         let incarnation = st.incarnation.max(1);
         let rel = st.rel();
-        match rel.links.iter_mut().find(|(l, _)| l.id() == other.id()) {
+        match rel.links.get_mut(&other.id()) {
             Some(entry) => entry.1 = other_incarnation,
-            None => rel.links.push((other, other_incarnation)),
+            None => {
+                rel.links.insert(other.id(), (other, other_incarnation));
+            }
         }
         Some(incarnation)
     }
 
     fn remove_link(&self, other: ActorId, incarnation: Option<u32>) {
-        if let Some(rel) = lock(&self.state).rel.as_deref_mut() {
-            rel.links.retain(|(l, i)| l.id() != other || incarnation.is_some_and(|x| x != *i));
+        let mut st = lock(&self.state);
+        if let Some(rel) = st.rel.as_deref_mut()
+            && rel.links.get(&other).is_some_and(|(_, i)| incarnation.is_none_or(|x| x == *i))
+        {
+            rel.links.remove(&other);
         }
     }
 

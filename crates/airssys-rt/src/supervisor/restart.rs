@@ -110,6 +110,8 @@ impl Supervisor {
         };
         child.handle = Some(handle.clone());
         child.incarnation = incarnation;
+        self.children.started_as(idx, handle.id());
+        let child = &mut self.children[idx];
         child.state = Phase::Running;
         child.gave_up = false;
         child.started_at = Instant::now();
@@ -195,11 +197,7 @@ impl Supervisor {
     }
 
     pub(super) async fn on_child_exit(&mut self, exit: ChildExit, ctx: &mut Context<Self>) {
-        let Some(idx) = self
-            .children
-            .iter()
-            .position(|c| c.handle.as_ref().is_some_and(|h| h.id() == exit.actor))
-        else {
+        let Some(idx) = self.index_of_actor(exit.actor) else {
             return;
         };
         {
@@ -270,17 +268,15 @@ impl Supervisor {
                 let ids: Vec<Arc<str>> =
                     start.iter().map(|&i| Arc::clone(&self.children[i].spec.id)).collect();
                 self.children.retain(|c| !dropped.contains(&c.spec.id));
-                for c in &mut self.children {
+                for c in self.children.iter_mut() {
                     if ids.contains(&c.spec.id) {
                         c.pending = Pending::Scheduled;
                     }
                 }
                 // The backoff follows the failures of the child that exited.
                 let n = self
-                    .children
-                    .iter()
-                    .find(|c| c.handle.as_ref().is_some_and(|h| h.id() == exit.actor))
-                    .map_or(1, |c| c.consecutive_failures);
+                    .index_of_actor(exit.actor)
+                    .map_or(1, |i| self.children[i].consecutive_failures);
                 let delay = self.backoff.map_or(Duration::ZERO, |b| b.delay(n));
                 if delay.is_zero() {
                     self.restart_ids(&ids, ctx).await;

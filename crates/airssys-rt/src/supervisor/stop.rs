@@ -91,7 +91,7 @@ impl Supervisor {
     async fn stop_all_at_once(&mut self, ctx: &mut Context<Self>) {
         let system = ctx.system().clone();
         let mut stopping = Vec::new();
-        for child in &mut self.children {
+        for child in self.children.iter_mut() {
             let Some(handle) = child.handle.clone() else { continue };
             handle.0.set_terminal();
             child.pending = Pending::No;
@@ -142,7 +142,7 @@ impl Drop for Supervisor {
     /// waiting for a restart that will never come.
     fn drop(&mut self) {
         let Some(system) = &self.system else { return };
-        for child in &self.children {
+        for child in self.children.iter() {
             if let Some(h) = &child.handle {
                 h.0.set_terminal();
                 h.kill();

@@ -22,6 +22,11 @@ impl Manifest {
             engine.max_memory_bytes = usize::try_from(size.0).unwrap_or(usize::MAX);
         }
         engine.cache_dir = self.engine.cache_dir.as_ref().map(|d| base.join(d));
+        engine.memory_layout = match self.engine.memory_layout {
+            crate::manifest::MemoryLayoutSetting::Auto => crate::MemoryLayout::Auto,
+            crate::manifest::MemoryLayoutSetting::Wide => crate::MemoryLayout::Wide,
+            crate::manifest::MemoryLayoutSetting::Dense => crate::MemoryLayout::Dense,
+        };
         let trust = match &self.trust {
             None => {
                 return Err(HostError::Trust(

@@ -264,3 +264,42 @@ async fn a_compilation_does_not_delay_messages_to_running_components() {
         "only {answered_meanwhile} calls were answered while another component compiled"
     );
 }
+
+/// A host whose instance pool is full refuses the next spawn with an error that names the
+/// limit and the setting to raise; the components running go on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pool_refuses_the_next_spawn_by_name() {
+    let engine = EngineConfig { pool_components: Some(3), ..Default::default() };
+    let host = Host::builder().engine(engine).start().await.unwrap();
+    let echo = |name: &str| ComponentSpec::new(name, Source::File(test_programs::ECHO.into()));
+    for i in 0..3 {
+        host.spawn(echo(&format!("e{i}"))).await.unwrap();
+    }
+    let refused = host.spawn(echo("e3")).await;
+    let Err(error) = refused else { panic!("a fourth component started in a pool of three") };
+    let error = error.to_string();
+    assert!(error.contains("pool is full") && error.contains("pool_components"), "{error}");
+    // The three running are unaffected, and a freed slot takes the next one.
+    for i in 0..3 {
+        let name = format!("e{i}");
+        assert_eq!(text(host.call(&name, raw("hi"), T).await.unwrap()), "hi", "{name}");
+    }
+    host.stop("e0").await.unwrap();
+    host.spawn(echo("e3")).await.unwrap();
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A pool for 20,000 components is reserved (each memory takes only what a component may
+/// use, not 4 GiB of address space: 20,000 took 160 TiB before), and components run in it
+/// as in a small one. (Larger pools need `vm.max_map_count` raised: each execution stack is
+/// two mappings, and the default allows 65,530.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_for_twenty_thousand_components_is_reserved() {
+    let engine = EngineConfig { pool_components: Some(20_000), ..Default::default() };
+    let host = Host::builder().engine(engine).start().await.unwrap();
+    assert!(host.is_pooling(), "the pool was not reserved: components are allocated on demand");
+    let echo = ComponentSpec::new("e", Source::File(test_programs::ECHO.into()));
+    host.spawn(echo).await.unwrap();
+    assert_eq!(text(host.call("e", raw("hi"), T).await.unwrap()), "hi");
+    host.shutdown(Duration::from_secs(5)).await;
+}
