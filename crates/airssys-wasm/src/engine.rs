@@ -103,6 +103,39 @@ impl PoolSize {
         }
     }
 
+    /// Why an app's components, each `(footprint, instances)`, cannot all run in the pool at
+    /// once, if they cannot: which limit, and what `pool_components` would hold them all.
+    pub(crate) fn refuses_together(
+        &self,
+        components: &[(crate::footprint::Footprint, u32)],
+    ) -> Option<String> {
+        let sum = |each: fn(&crate::footprint::Footprint) -> u32| -> u64 {
+            components.iter().map(|(f, n)| u64::from(each(f)) * u64::from(*n)).sum()
+        };
+        let needs = [
+            ("component instances", sum(|_| 1), self.components, 1),
+            (
+                "core instances",
+                sum(|f| f.core_instances),
+                self.core_instances,
+                CORE_INSTANCES_PER_SLOT,
+            ),
+            ("memories", sum(|f| f.memories), self.memories, MEMORIES_PER_SLOT),
+            ("tables", sum(|f| f.tables), self.tables, TABLES_PER_SLOT),
+        ];
+        needs.into_iter().find_map(|(what, need, have, per_slot)| {
+            (need > u64::from(have)).then(|| {
+                let slots = need.div_ceil(u64::from(per_slot));
+                format!(
+                    "the app's {} components need {need} {what} together and the engine's \
+                     pool holds {have}; set [engine] pool_components (or \
+                     EngineConfig::pool_components) to at least {slots}",
+                    components.len()
+                )
+            })
+        })
+    }
+
     /// Why `instances` instances of a component with this `footprint` can never fit in the
     /// pool, if they cannot: which limit, and what `pool_components` would hold them.
     pub(crate) fn refuses(

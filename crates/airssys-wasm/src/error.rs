@@ -101,6 +101,10 @@ pub enum HostError {
         /// What is wrong.
         reason: String,
     },
+    /// The components a host starts with cannot all run in its engine's instance pool at
+    /// once; the text says which limit and what to set.
+    #[error("the app does not fit the engine's instance pool: {0}")]
+    PoolTooSmall(String),
     /// A component's limits are not valid.
     #[error("component {name:?} has invalid limits: {reason}")]
     Limit {

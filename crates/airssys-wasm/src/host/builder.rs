@@ -315,6 +315,18 @@ impl HostBuilder {
         })
         .await
         .map_err(|e| blocking_failed("<host>", e))??;
+        // Each fits the pool alone (checked as it was prepared); all of them must fit it
+        // together too, or the start would fail halfway with a full pool.
+        if let Some(pool) = parts.plain.engine.pool() {
+            let pooled: Vec<_> = prepared
+                .iter()
+                .filter(|(_, info)| info.spec.fuel.is_none())
+                .map(|(_, info)| (info.code.footprint, info.spec.instances))
+                .collect();
+            if let Some(reason) = pool.refuses_together(&pooled) {
+                return Err(HostError::PoolTooSmall(reason));
+            }
+        }
         let mut started = Vec::new();
         let mut children: HashMap<Arc<str>, Vec<ChildSpec>> = HashMap::new();
         for (specs, info) in prepared {

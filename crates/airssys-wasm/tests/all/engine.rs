@@ -303,3 +303,22 @@ async fn a_pool_for_twenty_thousand_components_is_reserved() {
     assert_eq!(text(host.call("e", raw("hi"), T).await.unwrap()), "hi");
     host.shutdown(Duration::from_secs(5)).await;
 }
+
+/// An app whose components each fit the pool but not all together is refused before
+/// anything starts, with the size that would hold them all (not halfway, with a full pool).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_too_large_for_the_pool_together_is_refused_before_it_starts() {
+    let engine = EngineConfig { pool_components: Some(4), ..Default::default() };
+    let echo = |name: &str, n: u32| {
+        ComponentSpec::new(name, Source::File(test_programs::ECHO.into())).instances(n)
+    };
+    let started = Host::builder()
+        .engine(engine)
+        .component(echo("a", 3))
+        .component(echo("b", 2))
+        .start()
+        .await;
+    let Err(error) = started else { panic!("five instances started in a pool of four") };
+    let error = error.to_string();
+    assert!(error.contains("does not fit") && error.contains("at least 5"), "{error}");
+}
