@@ -22,8 +22,8 @@ pub struct ClusterComponent {
     pub host: String,
     /// Its address.
     pub address: String,
-    /// `running`, `restarting`, `stopped`, `failed`, or `unreachable` (its host did not
-    /// answer).
+    /// `running`, `restarting`, `stopped`, `failed`; `unreachable` (its host did not
+    /// answer), or `unlisted` (its host's listing was too large for one NATS message).
     pub state: String,
     /// Messages waiting in its mailbox.
     pub mailbox: u64,
@@ -61,14 +61,27 @@ pub(crate) async fn answer(
 ) {
     while let Some(ask) = asks.next().await {
         let Some(reply) = ask.reply else { continue };
-        let listed = local(&host, &host_id).await;
-        match serde_json::to_vec(&listed) {
-            Ok(json) => {
-                if let Err(e) = client.publish(reply, json.into()).await {
-                    tracing::debug!(error = %e, "a listing of components was not sent");
+        let mut listed = local(&host, &host_id).await;
+        // One NATS message: a listing too large for it is cut short (by address order), and
+        // the asker shows the rest of this host's names as `unlisted`.
+        let room = client.server_info().max_payload.saturating_sub(1024);
+        let json = loop {
+            match serde_json::to_vec(&listed) {
+                Ok(json) if json.len() <= room || listed.is_empty() => break Some(json),
+                Ok(_) => {
+                    tracing::warn!(components = listed.len(), "the listing is cut short to fit");
+                    listed.truncate(listed.len() * 3 / 4);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot encode the listing of components");
+                    break None;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot encode the listing of components"),
+        };
+        if let Some(json) = json
+            && let Err(e) = client.publish(reply, json.into()).await
+        {
+            tracing::warn!(error = %e, "a listing of components was not sent");
         }
     }
 }

@@ -210,22 +210,30 @@ impl Cluster {
             let subject = subject::listing(&self.link.cluster, host);
             crate::listing::ask(&self.client, subject, host)
         });
-        for answer in futures_util::future::join_all(asks).await.into_iter().flatten() {
-            listed.extend(answer);
-        }
-        for (name, host) in self.names() {
-            let pool_member = |a: &str| subject::owner_name(a) == name;
-            if !listed.iter().any(|c| c.address == name || pool_member(&c.address)) {
-                listed.push(crate::ClusterComponent {
-                    host,
-                    address: name,
-                    state: "unreachable".into(),
-                    mailbox: 0,
-                    handled: 0,
-                    restarts: 0,
-                    memory: 0,
-                });
+        let mut answered: std::collections::HashSet<String> = std::collections::HashSet::new();
+        answered.insert(self.link.host_id.clone());
+        for (host, answer) in others.iter().zip(futures_util::future::join_all(asks).await) {
+            if let Some(answer) = answer {
+                answered.insert(host.clone());
+                listed.extend(answer);
             }
+        }
+        let named: std::collections::HashSet<String> =
+            listed.iter().map(|c| subject::owner_name(&c.address).to_owned()).collect();
+        for (name, host) in self.names() {
+            if named.contains(&name) {
+                continue;
+            }
+            let state = if answered.contains(&host) { "unlisted" } else { "unreachable" };
+            listed.push(crate::ClusterComponent {
+                host,
+                address: name,
+                state: state.into(),
+                mailbox: 0,
+                handled: 0,
+                restarts: 0,
+                memory: 0,
+            });
         }
         listed.sort_by(|a, b| (&a.address, &a.host).cmp(&(&b.address, &b.host)));
         listed

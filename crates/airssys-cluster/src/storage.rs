@@ -59,6 +59,16 @@ pub struct JetStreamBackend {
     runtime: tokio::runtime::Handle,
     max_payload: usize,
     scopes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Scope>>>>,
+    /// The latest journal revision seen of each scope (by its subject token), kept by a
+    /// watch: a copy older than it is stale (another host wrote the scope).
+    latest: Arc<Mutex<HashMap<String, u64>>>,
+    watching: tokio::task::AbortHandle,
+}
+
+impl Drop for JetStreamBackend {
+    fn drop(&mut self) {
+        self.watching.abort();
+    }
 }
 
 impl std::fmt::Debug for JetStreamBackend {
@@ -142,6 +152,14 @@ impl JetStreamBackend {
             .await
             .map_err(|e| ClusterError::Storage(Box::new(e)))?;
         let max_payload = client.server_info().max_payload;
+        let latest = Arc::new(Mutex::new(HashMap::new()));
+        let watching = tokio::spawn(watch_journals(
+            client.clone(),
+            stream.clone(),
+            bucket.clone(),
+            Arc::clone(&latest),
+        ))
+        .abort_handle();
         Ok(JetStreamBackend {
             client,
             kv,
@@ -150,6 +168,8 @@ impl JetStreamBackend {
             runtime: tokio::runtime::Handle::current(),
             max_payload,
             scopes: Mutex::default(),
+            latest,
+            watching,
         })
     }
 
@@ -181,7 +201,7 @@ impl JetStreamBackend {
                 let group: Journal = postcard::from_bytes(&entry.value).map_err(|e| {
                     unavailable(&format!("the storage journal of {name:?} is malformed"), e)
                 })?;
-                self.apply(name, &group).await?;
+                self.apply(name, journal, &group).await?;
             }
         }
         let keys = self.list(name).await?;
@@ -236,20 +256,51 @@ impl JetStreamBackend {
         }
     }
 
-    /// Write a committed group's values to their keys.
-    async fn apply(&self, name: &str, group: &Journal) -> Result<(), StorageError> {
+    /// Write the values of the group committed at revision `committed` to their keys, each
+    /// only if nothing wrote the key since that commit (a later group, or this one applied
+    /// already), with a compare-and-swap on the key's revision: applying a group late (a slow
+    /// host, or one applying it again) never undoes a later one. Returns whether every key
+    /// was written here (false: some were newer, and this host's copy may be stale).
+    async fn apply(
+        &self,
+        name: &str,
+        committed: u64,
+        group: &Journal,
+    ) -> Result<bool, StorageError> {
+        let failed = |e: String| unavailable("cannot apply a storage write", e);
+        let mut all = true;
         for (key, value) in &group.writes {
             let key = data_key(name, key);
-            match value {
-                Some(value) => {
-                    let value = bytes::Bytes::copy_from_slice(value);
-                    self.kv.put(key, value).await.map(drop).map_err(|e| e.to_string())
-                }
-                None => self.kv.delete(key).await.map_err(|e| e.to_string()),
+            let now = self.kv.entry(key.as_str()).await.map_err(|e| failed(e.to_string()))?;
+            if now.as_ref().is_some_and(|e| e.revision > committed) {
+                all = false;
+                continue;
             }
-            .map_err(|e| unavailable("cannot apply a storage write", e))?;
+            // A compare-and-swap on the key's revision now (0: it never had a value; a
+            // deleted key's revision is its tombstone's).
+            let expected = now.as_ref().map_or(0, |e| e.revision);
+            let live = now.is_some_and(|e| e.operation == kv::Operation::Put);
+            let moved = |e: kv::UpdateError| {
+                (e.kind() != kv::UpdateErrorKind::WrongLastRevision).then(|| e.to_string())
+            };
+            let written = match value {
+                Some(v) => {
+                    let v = bytes::Bytes::copy_from_slice(v);
+                    self.kv.update(key, v, expected).await.map(drop).map_err(moved)
+                }
+                None if live => {
+                    self.kv.delete_expect_revision(key, Some(expected)).await.map_err(moved)
+                }
+                None => Ok(()),
+            };
+            match written {
+                Ok(()) => {}
+                // Written meanwhile: newer than this group.
+                Err(None) => all = false,
+                Err(Some(e)) => return Err(failed(e)),
+            }
         }
-        Ok(())
+        Ok(all)
     }
 
     /// A key's value, as this host's copy of the scope and the bucket say.
@@ -295,7 +346,7 @@ impl JetStreamBackend {
                 current.insert(key.clone(), value);
             }
         }
-        resolve(scope.usage, quota, writes, |key| Ok(current.remove(key).flatten()))
+        resolve(scope.usage, quota, writes, |key| Ok(current.get(key).cloned().flatten()))
     }
 
     /// Commit a resolved group: replace the journal if it is still at `revision`. `Ok(None)`:
@@ -346,9 +397,7 @@ impl JetStreamBackend {
         let scope = self.scope(name);
         let mut scope = scope.lock().await;
         for _ in 0..COMMIT_TRIES {
-            if !scope.loaded {
-                self.load(name, &mut scope).await?;
-            }
+            self.current(name, &mut scope).await?;
             let resolved = self.resolve(name, &scope, quota, writes.clone()).await?;
             let group = Journal {
                 writes: resolved
@@ -370,10 +419,15 @@ impl JetStreamBackend {
                     None => scope.keys.remove(key),
                 };
             }
-            if let Err(e) = self.apply(name, &group).await {
-                // Committed: the next use of the scope applies the group again.
-                tracing::warn!(error = %e, scope = name, "a committed write is not applied yet");
-                scope.loaded = false;
+            match self.apply(name, revision, &group).await {
+                Ok(true) => {}
+                // Another host wrote some of these keys since: read the scope again.
+                Ok(false) => scope.loaded = false,
+                Err(e) => {
+                    // Committed: the next use of the scope applies the group again.
+                    tracing::warn!(error = %e, scope = name, "a committed write is not applied yet");
+                    scope.loaded = false;
+                }
             }
             return Ok(resolved.written);
         }
@@ -382,21 +436,12 @@ impl JetStreamBackend {
         )))
     }
 
-    /// This host's copy of `name`, loaded, and current if `check` (its journal has not moved
-    /// on since: another host may have written the scope meanwhile).
-    async fn current(
-        &self,
-        name: &str,
-        scope: &mut Scope,
-        check: bool,
-    ) -> Result<(), StorageError> {
-        if scope.loaded && check {
-            let entry = self
-                .kv
-                .entry(journal_key(name))
-                .await
-                .map_err(|e| unavailable("cannot read the storage journal", e))?;
-            if entry.map_or(0, |e| e.revision) != scope.journal {
+    /// This host's copy of `name`, loaded, and current: read again when the journal has
+    /// moved on past it (another host wrote the scope; the watch says so).
+    async fn current(&self, name: &str, scope: &mut Scope) -> Result<(), StorageError> {
+        if scope.loaded {
+            let latest = lock(&self.latest).get(&subject::key(name)).copied();
+            if latest.is_some_and(|latest| latest > scope.journal) {
                 scope.loaded = false;
             }
         }
@@ -407,13 +452,49 @@ impl JetStreamBackend {
     }
 }
 
+/// Keep `latest` up to date with the revision of each scope's journal as it changes, until
+/// the backend is dropped (its task is aborted). A watch that ends is made again.
+async fn watch_journals(
+    client: async_nats::Client,
+    stream: jetstream::stream::Stream,
+    bucket: String,
+    latest: Arc<Mutex<HashMap<String, u64>>>,
+) {
+    let prefix = format!("$KV.{bucket}.j.");
+    loop {
+        let config = jetstream::consumer::push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: format!("{prefix}>"),
+            headers_only: true,
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        };
+        if let Ok(consumer) = stream.create_consumer(config).await
+            && let Ok(mut messages) = consumer.messages().await
+        {
+            while let Some(Ok(message)) = messages.next().await {
+                let (Ok(info), Some(scope)) =
+                    (message.info(), message.subject.strip_prefix(prefix.as_str()))
+                else {
+                    continue;
+                };
+                let revision = info.stream_sequence;
+                let mut latest = lock(&latest);
+                let seen = latest.entry(scope.to_owned()).or_default();
+                *seen = (*seen).max(revision);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 impl Backend for JetStreamBackend {
     fn get(&self, name: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         self.wait(async {
             let scope = self.scope(name);
             let mut scope = scope.lock().await;
             // The first use on this host completes a group its last host did not finish.
-            self.current(name, &mut scope, false).await?;
+            self.current(name, &mut scope).await?;
             self.fetch(name, key).await
         })
     }
@@ -428,7 +509,7 @@ impl Backend for JetStreamBackend {
         self.wait(async {
             let scope = self.scope(name);
             let mut scope = scope.lock().await;
-            self.current(name, &mut scope, true).await?;
+            self.current(name, &mut scope).await?;
             let from = match after {
                 Some(after) => std::ops::Bound::Excluded(after),
                 None => std::ops::Bound::Included(prefix),
@@ -468,7 +549,7 @@ impl Backend for JetStreamBackend {
         self.wait(async {
             let scope = self.scope(name);
             let mut scope = scope.lock().await;
-            self.current(name, &mut scope, true).await?;
+            self.current(name, &mut scope).await?;
             Ok(scope.usage)
         })
     }
@@ -526,6 +607,26 @@ mod tests {
         assert_eq!(a.unwrap(), None);
         assert_eq!(b.unwrap(), Some(b"2".to_vec()));
         assert_eq!(usage.unwrap(), Usage { bytes: 2, keys: 1 });
+    }
+
+    /// A group applied late (by a slow host, or again) never undoes a later one: each key is
+    /// written only if nothing wrote it since the group was committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_late_group_does_not_undo_a_later_one() {
+        let nats = test_programs::nats::NatsServer::start().unwrap();
+        let (slow, next) = (backend(&nats.url).await, backend(&nats.url).await);
+        let one =
+            Journal { writes: vec![("k".into(), Some(serde_bytes::ByteBuf::from(b"1".to_vec())))] };
+        // Committed by the slow host, not applied yet.
+        let committed = slow.commit("cart", 0, &one).await.unwrap().unwrap();
+        // The next host completes it as it loads, then writes its own group.
+        let set = |v: &str| vec![Write::Set("k".into(), v.as_bytes().to_vec())];
+        let wrote = blocking(&next, move |b| b.write("cart", Quota::UNLIMITED, set("2")));
+        assert_eq!(wrote.await.unwrap().unwrap(), [Written::Set]);
+        // Now the slow host applies its group: nothing is written.
+        assert!(!slow.apply("cart", committed, &one).await.unwrap());
+        let read = blocking(&slow, |b| b.get("cart", "k"));
+        assert_eq!(read.await.unwrap().unwrap(), Some(b"2".to_vec()));
     }
 
     /// Whatever another connection put in the bucket, a malformed journal or stray keys,

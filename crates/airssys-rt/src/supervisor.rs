@@ -227,7 +227,12 @@ impl Actor for Supervisor {
         self.system = Some(ctx.system().clone());
         self.epoch = Instant::now();
         for spec in std::mem::take(&mut self.initial) {
-            if let Err(e) = self.start_new(spec, ctx).await {
+            let started = if self.index_of(&spec.id).is_some() {
+                Err(SupervisorError::DuplicateId(spec.id.to_string()))
+            } else {
+                self.start_new(spec, ctx).await
+            };
+            if let Err(e) = started {
                 self.stop_all(ctx).await;
                 if let Some(failure) = &self.start_failure {
                     *lock(failure) = Some(e.clone());

@@ -55,8 +55,11 @@ impl Children {
         }
     }
 
-    /// Child `i` now runs as `actor`.
-    pub(super) fn started_as(&mut self, i: usize, actor: ActorId) {
+    /// Child `i` now runs as `actor`, no longer as `old` (when it had a cell before).
+    pub(super) fn started_as(&mut self, i: usize, old: Option<ActorId>, actor: ActorId) {
+        if let Some(old) = old.filter(|old| *old != actor) {
+            self.by_actor.remove(&old);
+        }
         self.by_actor.insert(actor, i);
     }
 

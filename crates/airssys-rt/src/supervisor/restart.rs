@@ -108,9 +108,9 @@ impl Supervisor {
                 }
             }
         };
-        child.handle = Some(handle.clone());
+        let old = child.handle.replace(handle.clone()).map(|h| h.id());
         child.incarnation = incarnation;
-        self.children.started_as(idx, handle.id());
+        self.children.started_as(idx, old, handle.id());
         let child = &mut self.children[idx];
         child.state = Phase::Running;
         child.gave_up = false;
