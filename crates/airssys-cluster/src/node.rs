@@ -147,6 +147,7 @@ impl Cluster {
             return false;
         };
         *lock(&self.served) = Some(host.clone());
+        let listed = host.clone();
         let failover = tokio::spawn(failover(
             self.client.clone(),
             Arc::clone(&self.link.registry),
@@ -180,16 +181,12 @@ impl Cluster {
         lock(&self.tasks).push(serving.abort_handle());
         let (client, host_id) = (self.client.clone(), self.link.host_id.clone());
         let subject = subject::listing(&self.link.cluster, &host_id);
-        let answering = {
-            let host = lock(&self.served).clone();
-            tokio::spawn(async move {
-                let Some(host) = host else { return };
-                match client.subscribe(subject).await {
-                    Ok(asks) => crate::listing::answer(client, asks, host, host_id).await,
-                    Err(e) => tracing::warn!(error = %e, "this host cannot list its components"),
-                }
-            })
-        };
+        let answering = tokio::spawn(async move {
+            match client.subscribe(subject).await {
+                Ok(asks) => crate::listing::answer(client, asks, listed, host_id).await,
+                Err(e) => tracing::warn!(error = %e, "this host cannot list its components"),
+            }
+        });
         lock(&self.tasks).push(answering.abort_handle());
         true
     }
@@ -197,7 +194,7 @@ impl Cluster {
     /// Every component of the cluster with the host that runs it, by address: this host's
     /// (once [`serve`](Self::serve)d) and each other member's, asked for with a timeout of
     /// a second; a name the registry gives to a host that does not answer is listed with
-    /// the state `unreachable`.
+    /// the state `unreachable`, one its host left out of its answer as `unlisted`.
     pub async fn components(&self) -> Vec<crate::ClusterComponent> {
         let served = lock(&self.served).clone();
         let mut listed = match &served {

@@ -216,14 +216,8 @@ impl JetStreamBackend {
     /// Every key of a scope with the size of its value, read from the bucket.
     async fn list(&self, name: &str) -> Result<BTreeMap<String, u64>, StorageError> {
         let prefix = format!("$KV.{}.d.{}.", self.bucket, subject::key(name));
-        let config = jetstream::consumer::push::OrderedConfig {
-            deliver_subject: self.client.new_inbox(),
-            filter_subject: format!("{prefix}>"),
-            headers_only: true,
-            replay_policy: jetstream::consumer::ReplayPolicy::Instant,
-            deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
-            ..Default::default()
-        };
+        let last = jetstream::consumer::DeliverPolicy::LastPerSubject;
+        let config = headers_of(&self.client, &prefix, last);
         let listing = async {
             let mut keys = BTreeMap::new();
             let consumer = self.stream.create_consumer(config).await.map_err(|e| e.to_string())?;
@@ -452,6 +446,23 @@ impl JetStreamBackend {
     }
 }
 
+/// An ordered consumer of the headers (not the values) of the bucket's messages under
+/// `prefix`, from `policy` on: keys, revisions and sizes without the data.
+fn headers_of(
+    client: &async_nats::Client,
+    prefix: &str,
+    policy: jetstream::consumer::DeliverPolicy,
+) -> jetstream::consumer::push::OrderedConfig {
+    jetstream::consumer::push::OrderedConfig {
+        deliver_subject: client.new_inbox(),
+        filter_subject: format!("{prefix}>"),
+        headers_only: true,
+        replay_policy: jetstream::consumer::ReplayPolicy::Instant,
+        deliver_policy: policy,
+        ..Default::default()
+    }
+}
+
 /// Keep `latest` up to date with the revision of each scope's journal as it changes, until
 /// the backend is dropped (its task is aborted). A watch that ends is made again.
 async fn watch_journals(
@@ -462,13 +473,7 @@ async fn watch_journals(
 ) {
     let prefix = format!("$KV.{bucket}.j.");
     loop {
-        let config = jetstream::consumer::push::OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            filter_subject: format!("{prefix}>"),
-            headers_only: true,
-            deliver_policy: jetstream::consumer::DeliverPolicy::New,
-            ..Default::default()
-        };
+        let config = headers_of(&client, &prefix, jetstream::consumer::DeliverPolicy::New);
         if let Ok(consumer) = stream.create_consumer(config).await
             && let Ok(mut messages) = consumer.messages().await
         {

@@ -344,8 +344,7 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         let grace = Duration::from_secs(args.grace);
         let name = &parsed.app.name;
         let cluster = cluster.map(Arc::new);
-        let shared = cluster.clone();
-        let served = Served { host: Arc::new(host), audit, logs, cluster: shared };
+        let served = Served { host: Arc::new(host), audit, logs, cluster: cluster.clone() };
         let stopped = serve_until_stopped(g, name, served, bound, grace).await;
         if let Some(cluster) = cluster {
             cluster.leave().await;

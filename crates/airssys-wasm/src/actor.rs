@@ -195,13 +195,12 @@ fn pool_full(error: wasmtime::Error) -> BoxError {
             || cause.to_string().ends_with(&format!("(os error {ENOMEM})"))
     });
     if out_of_mappings {
-        let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap_or_default();
+        let maps = crate::engine::max_map_count().map_or("unknown".into(), |n| n.to_string());
         return format!(
             "the kernel refused memory for the instance ({error:#}): most often its limit on \
-             memory mappings, vm.max_map_count (now {}); each live component takes about six, \
+             memory mappings, vm.max_map_count (now {maps}); each live component takes about six, \
              and each slot of the instance pool two. Raise it (sysctl -w \
-             vm.max_map_count=1048576) or stop components",
-            maps.trim()
+             vm.max_map_count=1048576) or stop components"
         )
         .into();
     }

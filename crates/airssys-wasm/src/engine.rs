@@ -238,13 +238,16 @@ fn base_config(fuel: bool) -> Config {
     config
 }
 
+/// The kernel's limit on a process's memory mappings (`vm.max_map_count`), if it can be read.
+pub(crate) fn max_map_count() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
+    text.trim().parse().ok()
+}
+
 /// Why a pool for `n` components may not have been reserved, and what on-demand allocation
 /// holds instead, for the warning that says the host falls back to it.
 fn fallback_reason(n: u32) -> String {
-    let maps = std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok());
-    let Some(maps) = maps else {
+    let Some(maps) = max_map_count() else {
         return format!(
             "the instance pool for {n} components cannot be reserved (lower [engine] \
              pool_components): components are allocated on demand"

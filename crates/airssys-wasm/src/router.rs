@@ -144,7 +144,9 @@ impl Router {
         match self.admit(sender, target, payload) {
             Ok(admitted) => Ok(RequestRoute::Here(admitted)),
             Err(SendError::UnknownTarget(_)) if self.transport.is_some() => {
-                self.on_wire(sender)?;
+                if sender == crate::address::HOST_ADDRESS {
+                    self.embedder()?;
+                }
                 Ok(RequestRoute::Remote)
             }
             Err(e) => Err(e),
@@ -152,12 +154,15 @@ impl Router {
     }
 
     /// The sender as other hosts know it: the embedder's (`host`) is this host's embedder
-    /// address, if the transport gives it one; without one, its envelopes stay here.
-    fn on_wire(&self, sender: &str) -> Result<Arc<str>, SendError> {
-        if sender != crate::address::HOST_ADDRESS {
-            return Ok(Arc::from(sender));
-        }
-        self.embedder.clone().ok_or_else(|| {
+    /// address (see [`Router::embedder`]).
+    fn on_wire<'a>(&'a self, sender: &'a Arc<str>) -> Result<&'a Arc<str>, SendError> {
+        if &**sender == crate::address::HOST_ADDRESS { self.embedder() } else { Ok(sender) }
+    }
+
+    /// This host's embedder's address on other hosts, if the transport gives it one; without
+    /// one, the embedder's envelopes stay here.
+    fn embedder(&self) -> Result<&Arc<str>, SendError> {
+        self.embedder.as_ref().ok_or_else(|| {
             // The answer would have to find its way back to an embedder with no address
             // on other hosts.
             SendError::NotSupported("a message from the host to a component on another host".into())
@@ -178,7 +183,7 @@ impl Router {
         let Some(transport) = &self.transport else {
             return Err(SendError::UnknownTarget(target.to_owned()));
         };
-        let sender = &self.on_wire(sender)?;
+        let sender = self.on_wire(sender)?;
         let ticket = self.tickets.wait(sender, target, timeout, waiter);
         let envelope = crate::wire::Envelope::Request {
             sender: sender.to_string(),
