@@ -18,6 +18,7 @@ mod rt;
 mod scaling;
 mod storage;
 mod storm;
+mod upgrade;
 mod wasm;
 
 use std::path::PathBuf;
@@ -63,6 +64,7 @@ const GROUPS: &[Group] = &[
     Group { name: "wasm.payload_sizes", run: scaling::payloads },
     Group { name: "wasm.epoch_preemption", run: scaling::preemption },
     Group { name: "wasm.publish_fan_out", run: publish::fan_out },
+    Group { name: "wasm.upgrade", run: upgrade::figures },
     Group { name: "wasm.language", run: languages::figures },
     Group { name: "cluster", run: cluster::figures },
 ];

@@ -45,6 +45,18 @@ pub struct UpArgs {
     /// when another host runs it); by default, all of them.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     components: Vec<String>,
+    /// Watch the app's component projects: rebuild one when its sources change, and
+    /// upgrade its components in place (what `airssys dev` does).
+    #[arg(long)]
+    watch: bool,
+}
+
+impl UpArgs {
+    /// The same, watching (`airssys dev`).
+    pub fn watching(mut self) -> Self {
+        self.watch = true;
+        self
+    }
 }
 
 /// The cluster `up` joins: from `--cluster`, or the manifest's `[cluster]` (whose relative
@@ -343,9 +355,23 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         let grace = Duration::from_secs(args.grace);
         let name = &parsed.app.name;
+        let watcher = args.watch.then(|| {
+            let watched = crate::watch::Watched::of(&parsed, base);
+            if watched.is_empty() {
+                note(g, "--watch: no component project to watch (the manifest's directory is not one, and no component names a `build` directory)");
+            } else {
+                let dirs: Vec<String> =
+                    watched.projects().iter().map(|p| p.display().to_string()).collect();
+                note(g, &format!("watching {} for changes", dirs.join(", ")));
+            }
+            tokio::spawn(crate::watch::run(host.clone(), watched, g.clone()))
+        });
         let cluster = cluster.map(Arc::new);
         let served = Served { host: Arc::new(host), audit, logs, cluster: cluster.clone() };
         let stopped = serve_until_stopped(g, name, served, bound, grace).await;
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         if let Some(cluster) = cluster {
             cluster.leave().await;
         }

@@ -23,6 +23,28 @@ pub struct BuildArgs {
     debug: bool,
 }
 
+/// Whether `dir` is a component project `airssys build` builds.
+pub fn is_project(dir: &Path) -> bool {
+    ["Cargo.toml", "app.py", "app.js"].iter().any(|f| dir.join(f).is_file())
+}
+
+/// Build the component project in `dir` (Rust, Python or JavaScript); the files made.
+pub fn build_project(dir: &Path, debug: bool, quiet: bool) -> anyhow::Result<Vec<PathBuf>> {
+    Ok(if dir.join("Cargo.toml").is_file() {
+        build(dir, !debug, quiet)?
+    } else if dir.join("app.py").is_file() {
+        vec![build_python(dir, quiet)?]
+    } else if dir.join("app.js").is_file() {
+        vec![build_js(dir, debug, quiet)?]
+    } else {
+        bail!(
+            "{} is not a component project (no Cargo.toml, app.py or app.js): `airssys new \
+             NAME [--lang rust|python|js]` makes one",
+            dir.display()
+        );
+    })
+}
+
 /// Fail unless the Rust `wasm32-wasip2` target is installed.
 pub fn check_target() -> anyhow::Result<()> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
@@ -40,19 +62,7 @@ pub fn check_target() -> anyhow::Result<()> {
 
 pub fn run(args: BuildArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let dir = args.path.unwrap_or_else(|| PathBuf::from("."));
-    let artifacts = if dir.join("Cargo.toml").is_file() {
-        build(&dir, !args.debug, g.quiet)?
-    } else if dir.join("app.py").is_file() {
-        vec![build_python(&dir, g.quiet)?]
-    } else if dir.join("app.js").is_file() {
-        vec![build_js(&dir, args.debug, g.quiet)?]
-    } else {
-        bail!(
-            "{} is not a component project (no Cargo.toml, app.py or app.js): `airssys new \
-             NAME [--lang rust|python|js]` makes one",
-            dir.display()
-        );
-    };
+    let artifacts = build_project(&dir, args.debug, g.quiet)?;
     let text = artifacts.iter().map(|a| format!("built {}", a.display())).collect::<Vec<_>>();
     emit(g, &text.join("\n"), serde_json::json!({ "built": artifacts }));
     Ok(ExitCode::SUCCESS)

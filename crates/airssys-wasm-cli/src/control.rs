@@ -99,6 +99,17 @@ pub struct NameArgs {
     name: String,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct UpgradeArgs {
+    /// The component's name.
+    name: String,
+    /// The new code: a component file (under a trust policy with keys, signed by FILE.sig).
+    file: PathBuf,
+    /// For how long, in seconds, a crash of the new code brings the old code back.
+    #[arg(long)]
+    grace: Option<f64>,
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum StoreCommand {
     /// Print a key's value.
@@ -175,7 +186,7 @@ pub fn ps(g: &Globals) -> anyhow::Result<ExitCode> {
         "MEMORY"
     );
     if !clustered {
-        text.push_str(&format!(" {:>8}", "DROPPED"));
+        text.push_str(&format!(" {:>8}  {}", "DROPPED", "VERSION"));
     }
     for c in rows {
         let memory = format!("{} KiB", c["memory"].as_u64().unwrap_or(0) / 1024);
@@ -190,7 +201,8 @@ pub fn ps(g: &Globals) -> anyhow::Result<ExitCode> {
             memory,
         ));
         if !clustered {
-            text.push_str(&format!(" {:>8}", c["output_dropped"].as_u64().unwrap_or(0)));
+            let dropped = c["output_dropped"].as_u64().unwrap_or(0);
+            text.push_str(&format!(" {dropped:>8}  {}", c["version"].as_str().unwrap_or("?")));
         }
     }
     emit(g, &text, list);
@@ -230,6 +242,25 @@ pub fn stop(args: NameArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 pub fn restart(args: NameArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     ask(g, &Request::Restart { name: args.name.clone() })?;
     emit(g, &format!("restarted {}", args.name), serde_json::json!({ "restarted": args.name }));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn upgrade(args: UpgradeArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    // The host reads the file: give it a path that does not depend on this directory.
+    let path = std::path::absolute(&args.file)
+        .with_context(|| format!("cannot resolve {}", args.file.display()))?;
+    let grace_ms = args.grace.map(|s| (s.max(0.0) * 1000.0) as u64);
+    let request =
+        Request::Upgrade { name: args.name.clone(), path: path.display().to_string(), grace_ms };
+    let done = ask(g, &request)?;
+    let text = format!(
+        "upgraded {} from {} to {}{}",
+        args.name,
+        done["from"].as_str().unwrap_or("?"),
+        done["to"].as_str().unwrap_or("?"),
+        if done["handed_over"].as_bool() == Some(true) { ", state handed over" } else { "" }
+    );
+    emit(g, &text, done);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -19,6 +19,7 @@ mod new;
 mod output;
 mod socket_owner;
 mod store;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,9 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run an app from its manifest in the foreground until Ctrl-C, then stop it gracefully.
     Up(app::UpArgs),
+    /// Run an app like `up`, and when a source file of one of its component projects
+    /// changes, rebuild it and upgrade the changed components in place (`up --watch`).
+    Dev(app::UpArgs),
     /// Run one component file with grants given as flags (development mode).
     Run(app::RunArgs),
     /// List the running app's components: state, mailbox, restarts, messages handled.
@@ -73,6 +77,9 @@ enum Command {
     Stop(control::NameArgs),
     /// Restart a component of the running app (fresh instances from its file).
     Restart(control::NameArgs),
+    /// Replace a running component's code in place: its address, mailbox and queued
+    /// messages stay; a new code that fails is rolled back.
+    Upgrade(control::UpgradeArgs),
     /// Read and edit a component's durable storage in the running app.
     #[command(subcommand)]
     Store(control::StoreCommand),
@@ -135,12 +142,14 @@ fn run(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Build(args) => compile::run(args, g),
         Command::Inspect(args) => inspect::run(args, g),
         Command::Up(args) => app::up(args, g),
+        Command::Dev(args) => app::up(args.watching(), g),
         Command::Run(args) => app::run(args, g),
         Command::Ps => control::ps(g),
         Command::Send(args) => control::send(args, g),
         Command::Call(args) => control::call(args, g),
         Command::Stop(args) => control::stop(args, g),
         Command::Restart(args) => control::restart(args, g),
+        Command::Upgrade(args) => control::upgrade(args, g),
         Command::Store(command) => control::store(command, g),
         Command::Audit(args) => control::audit(args, g),
         Command::Logs(args) => control::logs(args, g),

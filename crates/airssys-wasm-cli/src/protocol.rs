@@ -47,6 +47,17 @@ pub enum Request {
         /// Its name.
         name: String,
     },
+    /// Replace a running component's code with the component file at `path` (read by the
+    /// host; under a trust policy with keys, signed by `path.sig`).
+    Upgrade {
+        /// Its name.
+        name: String,
+        /// The new code's file.
+        path: String,
+        /// Its grace window, in milliseconds (default: the host's).
+        #[serde(default)]
+        grace_ms: Option<u64>,
+    },
     /// A value in a component's store.
     StoreGet {
         /// The component whose store it is.
@@ -166,6 +177,7 @@ async fn handle_inner(
                         "from_cache": c.from_cache,
                         "memory": c.memory_bytes,
                         "output_dropped": c.output_dropped,
+                        "version": &*c.version,
                     })
                 })
                 .collect();
@@ -191,6 +203,19 @@ async fn handle_inner(
         Request::Restart { name } => {
             host.restart(&name).await?;
             serde_json::Value::Null
+        }
+        Request::Upgrade { name, path, grace_ms } => {
+            let mut upgrade = airssys_wasm::Upgrade::new(airssys_wasm::Source::File(path.into()));
+            if let Some(ms) = grace_ms {
+                upgrade = upgrade.grace(Duration::from_millis(ms));
+            }
+            let done = host.upgrade(&name, upgrade).await?;
+            serde_json::json!({
+                "from": &*done.from,
+                "to": &*done.to,
+                "instances": done.instances,
+                "handed_over": done.handed_over,
+            })
         }
         Request::StoreGet { component, key } => {
             let value = storage(host)?.get(&component, &key).await?;

@@ -81,6 +81,16 @@ impl Running {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Wait until `text` is in its logs `times` times.
+    #[track_caller]
+    fn wait_for_logged(&self, text: &str, times: usize) {
+        let start = Instant::now();
+        while self.logs().matches(text).count() < times {
+            assert!(start.elapsed() < Duration::from_secs(240), "no {text:?}:\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Ctrl-C, then its exit code and logs.
     fn interrupt(mut self) -> (Option<i32>, String) {
         let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
@@ -103,8 +113,10 @@ impl Drop for Running {
     }
 }
 
-/// The whole path of a new user: scaffold a component, build it, inspect it, run its app,
-/// talk to it, read and write its storage, restart and stop it, and stop the app.
+/// The whole path of a new user: scaffold a component, build it, inspect it, run its app
+/// (with `airssys dev`: `up` that rebuilds and upgrades on a change), talk to it, read and
+/// write its storage, restart it, edit its source and see the change running, upgrade it by
+/// hand, stop it, and stop the app.
 #[test]
 fn scaffold_build_run_and_talk_to_an_app() {
     let tmp = tempfile::tempdir().unwrap();
@@ -130,7 +142,7 @@ fn scaffold_build_run_and_talk_to_an_app() {
     assert!(json["misfit"].is_null() && json["sha256"].as_str().unwrap().len() == 64);
 
     let socket = project.join(".airssys/control.sock");
-    let up = Running::start(&project, &["up"], &socket);
+    let up = Running::start(&project, &["dev"], &socket);
     // A second `up` of the same app refuses before starting anything.
     fails(&airssys(&project, &["up"]), 1, &["already running"]);
     let ps = ok(&airssys(&project, &["ps"]));
@@ -149,6 +161,32 @@ fn scaffold_build_run_and_talk_to_an_app() {
     ok(&airssys(&project, &["restart", "greeter"]));
     // Storage survived the restart.
     assert_eq!(call("Alan")["count"], 42);
+    // The dev loop: an edit of the source is rebuilt and upgraded in place; the count (in
+    // storage) goes on.
+    let source = project.join("src/lib.rs");
+    let code = std::fs::read_to_string(&source).unwrap();
+    assert!(code.contains("\"{}, {}!\""), "{code}");
+    std::fs::write(&source, code.replace("\"{}, {}!\"", "\"{}, {}!!\"")).unwrap();
+    up.wait_for_logged("upgraded greeter", 1);
+    assert_eq!(call("Alan"), serde_json::json!({"text": "Hello, Alan!!", "count": 43}));
+    // A build error is shown, and the old code keeps running.
+    std::fs::write(&source, format!("{code}\nfn broken( {{\n")).unwrap();
+    up.wait_for_logged("the old code keeps running", 1);
+    assert!(up.logs().contains("unclosed delimiter"), "{}", up.logs());
+    assert_eq!(call("Ada")["text"], "Hello, Ada!!");
+    // Fixed: the original code comes back, and `ps` shows its version.
+    std::fs::write(&source, &code).unwrap();
+    up.wait_for_logged("upgraded greeter", 2);
+    assert_eq!(call("Ada")["text"], "Hello, Ada!");
+    let upgraded = ok(&airssys(
+        &project,
+        &["upgrade", "greeter", "target/wasm32-wasip2/release/greeter.wasm", "--grace", "0"],
+    ));
+    assert!(upgraded.starts_with("upgraded greeter from "), "{upgraded}");
+    let version = upgraded.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(ok(&airssys(&project, &["ps"])).contains(&version));
+    fails(&airssys(&project, &["upgrade", "greeter", "airssys.toml"]), 1, &["cannot be loaded"]);
+    fails(&airssys(&project, &["upgrade", "nobody", "x.wasm"]), 1, &["no component is named"]);
     ok(&airssys(&project, &["send", "greeter", "{\"name\": \"Edsger\"}", "--codec", "json"]));
     let exported = ok(&airssys(&project, &["store", "export", "greeter"]));
     assert!(exported.contains("\"greetings\""), "{exported}");

@@ -14,6 +14,8 @@ use crate::envelope::{Delivery, Envelope};
 use crate::guest::{Guest, GuestPre};
 use crate::router::Router;
 use crate::state::HostState;
+use crate::types::Payload;
+use crate::upgrade::{CodeSlot, UpgradeOrder};
 
 /// The text of a trap (the guest backtrace goes to the debug log), escaped: it may carry
 /// text of the guest's, and it goes into logs, the audit log and dead letters.
@@ -100,7 +102,8 @@ impl FirstInit {
 pub(crate) struct ComponentSetup {
     pub(crate) address: Arc<str>,
     pub(crate) engine: Engine,
-    pub(crate) pre: Arc<GuestPre>,
+    /// The code it runs (an upgrade replaces it).
+    pub(crate) code: Arc<CodeSlot>,
     pub(crate) config: Arc<[(String, String)]>,
     pub(crate) router: Router,
     pub(crate) dead_letters: DeadLetters,
@@ -236,30 +239,14 @@ impl ComponentActor {
     async fn start(&mut self) -> Result<(), BoxError> {
         let Some(mut store) = self.unstarted.take() else { return Ok(()) };
         self.starting = true;
-        let setup = &self.setup;
-        Self::arm(&mut store, setup.cpu_per_message, setup.fuel_per_message);
-        let meter = store.data().cpu.meter();
-        let started = meter.wrap(async {
-            let guest = setup.pre.instantiate(&mut store).await.map_err(pool_full)?;
-            guest
-                .init(&mut store, &setup.config)
-                .await?
-                .map_err(|e| format!("init failed: {}", airssys_osl::Escaped(&e)))?;
-            Ok::<_, BoxError>(guest)
-        });
-        let started = match tokio::time::timeout(setup.init_timeout, started).await {
-            Ok(started) => started,
-            Err(_) => Err(format!(
-                "init did not finish within {:?} (limits.init_timeout)",
-                setup.init_timeout
-            )
-            .into()),
-        };
+        let code = self.setup.code.current();
+        // After an upgrade was rolled back: the state the old code handed over.
+        let restore = self.setup.code.take_restore();
+        let started = Self::instantiate(&self.setup, &mut store, &code.pre, restore).await;
         self.starting = false;
         let setup = &self.setup;
         match started {
             Ok(guest) => {
-                store.data_mut().cpu.disarm();
                 self.live = Some(RunningInstance { store, guest });
                 setup.first_init.report(Ok(()));
                 Ok(())
@@ -274,6 +261,165 @@ impl ComponentActor {
                 Err(format!("start failed: {reason}").into())
             }
         }
+    }
+
+    /// Instantiate `pre` in `store`, run its `init` and, given a state, its `take-over`:
+    /// bounded in wall-clock time by `limits.init_timeout` and in CPU time by the
+    /// per-message budget.
+    async fn instantiate(
+        setup: &ComponentSetup,
+        store: &mut Store<HostState>,
+        pre: &GuestPre,
+        state: Option<Payload>,
+    ) -> Result<Guest, BoxError> {
+        Self::arm(store, setup.cpu_per_message, setup.fuel_per_message);
+        let meter = store.data().cpu.meter();
+        let started = meter.wrap(async {
+            let guest = pre.instantiate(store).await.map_err(pool_full)?;
+            guest
+                .init(store, &setup.config)
+                .await?
+                .map_err(|e| format!("init failed: {}", airssys_osl::Escaped(&e)))?;
+            if let Some(state) = state
+                && let Some(handover) = guest.handover(store)?
+            {
+                handover
+                    .take_over(store, state)
+                    .await?
+                    .map_err(|e| format!("take-over failed: {}", airssys_osl::Escaped(&e)))?;
+            }
+            Ok::<_, BoxError>(guest)
+        });
+        let started = match tokio::time::timeout(setup.init_timeout, started).await {
+            Ok(started) => started,
+            Err(_) => Err(format!(
+                "init did not finish within {:?} (limits.init_timeout)",
+                setup.init_timeout
+            )
+            .into()),
+        };
+        store.data_mut().cpu.disarm();
+        started
+    }
+
+    /// A store for a new instance of this component, its memory published in `memory`.
+    fn new_store(
+        &self,
+        ctx: &mut Context<Self>,
+        memory: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Result<Store<HostState>, BoxError> {
+        let setup = &self.setup;
+        // One budget for every memory and table of the instance (counted from zero: a
+        // fresh instance).
+        let limits = crate::limiter::Limits::new(setup.max_memory_bytes, memory);
+        // Deny by default: only the granted environment, directories and network.
+        let wasi = crate::capability::wasi_ctx(
+            &setup.address,
+            &setup.wasi,
+            &setup.router.audit,
+            &setup.output,
+        )?;
+        let state = HostState::new(
+            Arc::clone(&setup.address),
+            Arc::clone(&setup.config),
+            setup.router.clone(),
+            limits,
+            Arc::clone(&setup.caps),
+            wasi,
+            Arc::clone(&setup.output),
+            crate::cpu_budget::CpuBudget::new(
+                setup.engine.ticks.clone(),
+                setup.engine.compute_slots.clone(),
+            ),
+            Arc::new(ctx.link_ref()),
+        );
+        let mut store = Store::new(&setup.engine.inner, state);
+        store.limiter(|s| &mut s.limits);
+        // At every epoch tick: trap a handler past its CPU budget, otherwise yield the
+        // worker thread so that other actors run while this guest computes.
+        store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().cpu.on_tick()));
+        Ok(store)
+    }
+
+    /// Carry out an upgrade, between two messages. The old instance hands its state over
+    /// (when both codes have the `handover` exports); the new code is instantiated beside it
+    /// and runs `init` (and `take-over`); only then does it replace the old instance, taking
+    /// its links, monitors and subscriptions. Any failure before that leaves the old
+    /// instance running and is told to the order's sender; a trap of the old instance in
+    /// `hand-over` is its crash.
+    async fn upgrade(
+        &mut self,
+        order: UpgradeOrder,
+        ctx: &mut Context<Self>,
+    ) -> Result<(), BoxError> {
+        let setup = Arc::clone(&self.setup);
+        let audit = &setup.router.audit;
+        let refuse = |order: UpgradeOrder, reason: String| {
+            audit.lifecycle(&setup.address, "upgrade", "deny", reason.clone());
+            let _ = order.done.send(Err(reason));
+        };
+        let Some(live) = self.live.as_mut() else {
+            refuse(order, "it is not running".into());
+            return Ok(());
+        };
+        let mut snapshot = None;
+        if order.code.pre.has_handover() {
+            let handover = match live.guest.handover(&mut live.store) {
+                Ok(handover) => handover,
+                Err(e) => {
+                    refuse(order, format!("its running code's handover export is unusable: {e}"));
+                    return Ok(());
+                }
+            };
+            if let Some(handover) = handover {
+                Self::arm(&mut live.store, setup.cpu_per_message, setup.fuel_per_message);
+                let meter = live.store.data().cpu.meter();
+                let handed = meter.wrap(handover.hand_over(&mut live.store)).await;
+                live.store.data_mut().cpu.disarm();
+                match handed {
+                    Ok(Ok(state)) => snapshot = Some(state),
+                    Ok(Err(e)) => {
+                        refuse(order, format!("hand-over failed: {}", airssys_osl::Escaped(&e)));
+                        return Ok(());
+                    }
+                    Err(trap) => {
+                        let reason = self.trapped("hand-over", &trap);
+                        refuse(order, format!("hand-over trapped: {reason}"));
+                        return Err(format!("hand-over trapped: {reason}").into());
+                    }
+                }
+            }
+        }
+        let memory = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut store = self.new_store(ctx, memory)?;
+        let started =
+            Self::instantiate(&setup, &mut store, &order.code.pre, snapshot.clone()).await;
+        let Some(live) = self.live.as_mut() else {
+            return Err("component instance missing".into());
+        };
+        let guest = match started {
+            Ok(guest) => guest,
+            Err(e) => {
+                live.store.data().keep_shared(store.data_mut());
+                refuse(order, airssys_osl::escaped(&e.to_string()));
+                return Ok(());
+            }
+        };
+        live.store.data_mut().pass_on(store.data_mut());
+        store.data_mut().limits.publish_to(Arc::clone(&setup.memory));
+        let old = setup.code.version();
+        let rollback = setup.code.swapped(Arc::clone(&order.code), order.grace, snapshot);
+        // The old instance goes without `shutdown`: it is not stopping, its successor
+        // carries on.
+        self.live = Some(RunningInstance { store, guest });
+        audit.lifecycle(
+            &setup.address,
+            "upgrade",
+            "allow",
+            format!("from {old} to {}", order.code.version),
+        );
+        let _ = order.done.send(Ok(rollback));
+        Ok(())
     }
 
     /// Hand a notice to the guest's `handle-notice`, under the per-message budget; a trap
@@ -295,7 +441,12 @@ impl ComponentActor {
     /// dropped at once. Returns the trap's text.
     fn trapped(&mut self, export: &'static str, trap: &wasmtime::Error) -> String {
         let reason = trap_reason(&self.setup.address, trap);
-        self.setup.router.audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
+        let audit = &self.setup.router.audit;
+        audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
+        if let Some(back) = self.setup.code.crashed(&reason) {
+            let why = format!("the new code crashed in its grace window; back to {back}");
+            audit.lifecycle(&self.setup.address, "upgrade", "rollback", why);
+        }
         self.live = None;
         reason
     }
@@ -310,16 +461,6 @@ impl Actor for ComponentActor {
         // otherwise ends it (`handle_exit`).
         ctx.trap_exits(true);
         let setup = &self.setup;
-        // One budget for every memory and table of the instance (counted from zero: a
-        // fresh instance).
-        let limits = crate::limiter::Limits::new(setup.max_memory_bytes, Arc::clone(&setup.memory));
-        // Deny by default: only the granted environment, directories and network.
-        let wasi = crate::capability::wasi_ctx(
-            &setup.address,
-            &setup.wasi,
-            &setup.router.audit,
-            &setup.output,
-        )?;
         if ctx.incarnation() > 1 {
             setup.router.audit.lifecycle(
                 &setup.address,
@@ -328,25 +469,7 @@ impl Actor for ComponentActor {
                 format!("incarnation {}", ctx.incarnation()),
             );
         }
-        let state = HostState::new(
-            Arc::clone(&setup.address),
-            Arc::clone(&setup.config),
-            setup.router.clone(),
-            limits,
-            Arc::clone(&setup.caps),
-            wasi,
-            Arc::clone(&setup.output),
-            crate::cpu_budget::CpuBudget::new(
-                setup.engine.ticks.clone(),
-                setup.engine.compute_slots.clone(),
-            ),
-            Arc::new(ctx.link_ref()),
-        );
-        let mut store = Store::new(&setup.engine.inner, state);
-        store.limiter(|s| &mut s.limits);
-        // At every epoch tick: trap a handler past its CPU budget, otherwise yield the
-        // worker thread so that other actors run while this guest computes.
-        store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().cpu.on_tick()));
+        let store = self.new_store(ctx, Arc::clone(&self.setup.memory))?;
         self.unstarted = Some(store);
         // Instantiate and `init` in this actor's own task, as its first envelope, not in this
         // hook (its supervisor waits for the hook): a slow or hostile `init` holds nobody but
@@ -358,16 +481,25 @@ impl Actor for ComponentActor {
     async fn handle(
         &mut self,
         envelope: Envelope,
-        _ctx: &mut Context<Self>,
+        ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
         if self.live.is_none() && !self.failed_first_start {
             self.start().await?;
         }
         if self.failed_first_start {
             // Waiting to be removed: a caller learns at once that nothing will answer.
-            if let Delivery::Message { reply: Some(reply), .. } = envelope.0 {
-                let _ = reply
-                    .send(Err(RequestError::Refused(crate::bindings::SendError::TargetStopped)));
+            match envelope.0 {
+                Delivery::Message { reply: Some(reply), .. } => {
+                    let _ = reply.send(Err(RequestError::Refused(
+                        crate::bindings::SendError::TargetStopped,
+                    )));
+                }
+                Delivery::Upgrade => {
+                    if let Some(order) = self.setup.code.take_order() {
+                        let _ = order.done.send(Err("its first init failed".into()));
+                    }
+                }
+                _ => {}
             }
             return Ok(());
         }
@@ -381,6 +513,12 @@ impl Actor for ComponentActor {
                 (sender, payload, reply, correlation, topic, trace)
             }
             Delivery::Start => return Ok(()),
+            Delivery::Upgrade => {
+                return match self.setup.code.take_order() {
+                    Some(order) => self.upgrade(order, ctx).await,
+                    None => Ok(()),
+                };
+            }
             Delivery::Callback { id, outcome, instance } => {
                 if !live.store.data().made_request(&instance) {
                     tracing::debug!(

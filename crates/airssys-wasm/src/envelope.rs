@@ -63,6 +63,9 @@ pub(crate) enum Delivery {
     /// Instantiate and `init` the instance now, if it has not been yet (the first envelope
     /// an incarnation queues for itself; any other message that comes first does it too).
     Start,
+    /// Carry out the code upgrade its code slot holds (`upgrade.rs`), between the message
+    /// before this envelope and the one after it.
+    Upgrade,
     /// The outcome of a request this component made, for `handle-callback`.
     Callback {
         id: u64,
@@ -84,6 +87,7 @@ impl std::fmt::Debug for Envelope {
                 .finish(),
             Delivery::Callback { id, .. } => f.debug_struct("Callback").field("id", id).finish(),
             Delivery::Start => f.write_str("Start"),
+            Delivery::Upgrade => f.write_str("Upgrade"),
         }
     }
 }

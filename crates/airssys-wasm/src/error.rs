@@ -132,4 +132,32 @@ pub enum HostError {
         /// Why.
         reason: String,
     },
+    /// An upgrade was refused before anything changed (the text says why: a grant the new
+    /// code needs).
+    #[error("the upgrade of component {name:?} is refused: {reason}")]
+    UpgradeRefused {
+        /// The component's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// An instance did not take the new code (its `init`, `take-over` or `hand-over`
+    /// failed, or it was not running); its old code still runs.
+    #[error("the upgrade of {name:?} failed, its old code still runs: {reason}")]
+    UpgradeFailed {
+        /// The address of the instance.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The new code crashed in its grace window, and the old code was brought back.
+    #[error(
+        "the new code of component {name:?} crashed in its grace window and was rolled back: {reason}"
+    )]
+    RolledBack {
+        /// The component's name.
+        name: String,
+        /// The crash.
+        reason: String,
+    },
 }

@@ -3,7 +3,7 @@
 //! the world). The actor calls them through [`Guest`] and never sees the difference.
 
 use wasmtime::Store;
-use wasmtime::component::InstancePre;
+use wasmtime::component::{Instance, InstancePre, TypedFunc};
 
 use crate::bindings::{Message, Notice, Payload, RequestError, current, v0_1};
 use crate::contract_v0_1 as old;
@@ -11,15 +11,27 @@ use crate::state::HostState;
 
 /// Prepared code of either version, ready to instantiate.
 pub(crate) enum GuestPre {
-    Current(current::ComponentPre<HostState>),
+    /// The current contract: the instance is kept (its optional `handover` export is looked
+    /// up only when an upgrade needs it).
+    Current {
+        pre: InstancePre<HostState>,
+        exports: current::ComponentIndices,
+        handover: bool,
+    },
     V0_1(v0_1::ComponentPre<HostState>),
 }
+
+/// The optional state hand-over export (`wit/airssys.wit`, interface `handover`).
+const HANDOVER: &str = "airssys:component/handover@0.2.0";
 
 impl GuestPre {
     /// The version a component implements; an error names what it lacks for the current one.
     pub(crate) fn new(pre: InstancePre<HostState>) -> Result<Self, String> {
-        let current = match current::ComponentPre::new(pre.clone()) {
-            Ok(pre) => return Ok(GuestPre::Current(pre)),
+        let current = match current::ComponentIndices::new(&pre) {
+            Ok(exports) => {
+                let handover = pre.component().get_export_index(None, HANDOVER).is_some();
+                return Ok(GuestPre::Current { pre, exports, handover });
+            }
             Err(e) => e,
         };
         match v0_1::ComponentPre::new(pre) {
@@ -34,9 +46,25 @@ impl GuestPre {
     /// The contract version it was built against.
     pub(crate) fn version(&self) -> &'static str {
         match self {
-            GuestPre::Current(_) => "0.2.0",
+            GuestPre::Current { .. } => "0.2.0",
             GuestPre::V0_1(_) => "0.1.0",
         }
+    }
+
+    /// Whether its instances can hand their state over (and take it over) in an upgrade.
+    pub(crate) fn has_handover(&self) -> bool {
+        matches!(self, GuestPre::Current { handover: true, .. })
+    }
+
+    /// The names of the interfaces (and functions) its component imports.
+    pub(crate) fn imports(&self) -> Vec<String> {
+        let pre = match self {
+            GuestPre::Current { pre, .. } => pre,
+            GuestPre::V0_1(pre) => pre.instance_pre(),
+        };
+        let component = pre.component();
+        let ty = component.component_type();
+        ty.imports(component.engine()).map(|(name, _)| name.to_owned()).collect()
     }
 
     pub(crate) async fn instantiate(
@@ -44,7 +72,11 @@ impl GuestPre {
         store: &mut Store<HostState>,
     ) -> wasmtime::Result<Guest> {
         Ok(match self {
-            GuestPre::Current(pre) => Guest::Current(pre.instantiate_async(store).await?),
+            GuestPre::Current { pre, exports, .. } => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                let exports = exports.load(&mut *store, &instance)?;
+                Guest::Current(exports, instance)
+            }
             GuestPre::V0_1(pre) => Guest::V0_1(pre.instantiate_async(store).await?),
         })
     }
@@ -52,18 +84,66 @@ impl GuestPre {
 
 /// The exports of a live instance.
 pub(crate) enum Guest {
-    Current(current::Component),
+    Current(current::Component, Instance),
     V0_1(v0_1::Component),
 }
 
+/// An instance's `hand-over` and `take-over` exports.
+pub(crate) struct Handover {
+    hand_over: TypedFunc<(), (Result<Payload, String>,)>,
+    take_over: TypedFunc<(Payload,), (Result<(), String>,)>,
+}
+
+impl Handover {
+    /// The running instance's state, as its code hands it over.
+    pub(crate) async fn hand_over(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Result<Payload, String>> {
+        Ok(self.hand_over.call_async(store, ()).await?.0)
+    }
+
+    /// Give a new instance the state its predecessor handed over.
+    pub(crate) async fn take_over(
+        &self,
+        store: &mut Store<HostState>,
+        state: Payload,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.take_over.call_async(store, (state,)).await?.0)
+    }
+}
+
 impl Guest {
+    /// Its `handover` exports, if its code has them (`Ok(None)` if not); an error if they
+    /// are there with the wrong types.
+    pub(crate) fn handover(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Option<Handover>> {
+        let Guest::Current(_, instance) = self else { return Ok(None) };
+        let Some(interface) = instance.get_export_index(&mut *store, None, HANDOVER) else {
+            return Ok(None);
+        };
+        let lookup = |store: &mut Store<HostState>, name: &str| {
+            instance
+                .get_export_index(&mut *store, Some(&interface), name)
+                .ok_or_else(|| wasmtime::format_err!("`{HANDOVER}` has no `{name}`"))
+        };
+        let hand_over = lookup(store, "hand-over")?;
+        let take_over = lookup(store, "take-over")?;
+        Ok(Some(Handover {
+            hand_over: instance.get_typed_func(&mut *store, hand_over)?,
+            take_over: instance.get_typed_func(&mut *store, take_over)?,
+        }))
+    }
+
     pub(crate) async fn init(
         &self,
         store: &mut Store<HostState>,
         config: &[(String, String)],
     ) -> wasmtime::Result<Result<(), String>> {
         match self {
-            Guest::Current(g) => g.airssys_component_actor().call_init(store, config).await,
+            Guest::Current(g, _) => g.airssys_component_actor().call_init(store, config).await,
             Guest::V0_1(g) => g.call_init(store, config).await,
         }
     }
@@ -74,7 +154,7 @@ impl Guest {
         message: &Message,
     ) -> wasmtime::Result<Result<Option<Payload>, String>> {
         match self {
-            Guest::Current(g) => {
+            Guest::Current(g, _) => {
                 g.airssys_component_actor().call_handle_message(store, message).await
             }
             Guest::V0_1(g) => {
@@ -95,7 +175,7 @@ impl Guest {
         outcome: Result<Option<&Payload>, &RequestError>,
     ) -> wasmtime::Result<()> {
         match self {
-            Guest::Current(g) => {
+            Guest::Current(g, _) => {
                 g.airssys_component_actor().call_handle_callback(store, id, outcome).await
             }
             Guest::V0_1(g) => {
@@ -116,7 +196,7 @@ impl Guest {
         notice: &Notice,
     ) -> wasmtime::Result<()> {
         match self {
-            Guest::Current(g) => {
+            Guest::Current(g, _) => {
                 g.airssys_component_actor().call_handle_notice(store, notice).await
             }
             Guest::V0_1(_) => Ok(()),
@@ -125,7 +205,7 @@ impl Guest {
 
     pub(crate) async fn shutdown(&self, store: &mut Store<HostState>) -> wasmtime::Result<()> {
         match self {
-            Guest::Current(g) => g.airssys_component_actor().call_shutdown(store).await,
+            Guest::Current(g, _) => g.airssys_component_actor().call_shutdown(store).await,
             Guest::V0_1(g) => g.call_shutdown(store).await,
         }
     }

@@ -6,6 +6,7 @@ mod code;
 mod from_manifest;
 mod prepare;
 mod spec;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub(crate) use code::ContractLinker;
 use code::{Codes, LinkerHook};
 use prepare::Prepared;
 pub use spec::{ComponentSpec, Source};
+pub use upgrade::{DEFAULT_UPGRADE_GRACE, Upgrade, Upgraded};
 
 use crate::actor::{DeadLetter, DeadLetters};
 use crate::bindings::{Payload, RequestError, SendError, TopicError};
@@ -53,6 +55,8 @@ struct HostParts {
     linker_hooks: Vec<LinkerHook>,
     /// The host opened its storage itself (from its data directory).
     owns_storage: bool,
+    /// Held by the upgrade under way: one at a time.
+    upgrading: tokio::sync::Mutex<()>,
 }
 
 impl HostParts {
@@ -86,6 +90,7 @@ impl HostParts {
             app_grants: Mutex::default(),
             linker_hooks,
             owns_storage: false,
+            upgrading: tokio::sync::Mutex::new(()),
         })
     }
 }
@@ -128,6 +133,9 @@ pub struct ComponentInfo {
     pub memory_bytes: usize,
     /// Lines of its output (stdout, stderr, logging) dropped over its output budget, in all.
     pub output_dropped: u64,
+    /// The version of the code it runs: the first 12 hex digits of the code's SHA-256,
+    /// after the component's own `version` custom section when it has one.
+    pub version: Arc<str>,
 }
 
 /// Undoes a spawn that did not finish: its addresses are released and the members already
@@ -369,7 +377,12 @@ impl Host {
             p.memory.get(a).map_or(0, |m| m.load(std::sync::atomic::Ordering::Relaxed))
         };
         let dropped = |p: &Prepared, a: &Arc<str>| p.output.get(a).map_or(0, |o| o.dropped());
-        let known: HashMap<Arc<str>, (bool, usize, u64)> = self
+        let version = |p: &Prepared, a: &Arc<str>| {
+            p.code_slots
+                .get(a)
+                .map_or_else(|| Arc::clone(&p.code.versioned.version), |s| s.version())
+        };
+        let known: HashMap<Arc<str>, (bool, usize, u64, Arc<str>)> = self
             .lock_components()
             .values()
             .flat_map(|p| {
@@ -377,15 +390,19 @@ impl Host {
                 p.addresses().into_iter().map(move |a| {
                     let bytes = memory(p, &a);
                     let dropped = dropped(p, &a);
-                    (a, (from_cache, bytes, dropped))
+                    let version = version(p, &a);
+                    (a, (from_cache, bytes, dropped, version))
                 })
             })
             .collect();
         let mut listed = Vec::with_capacity(known.len());
         for child in children {
-            let Some(&(from_cache, memory_bytes, output_dropped)) = known.get(&child.id) else {
+            let Some((from_cache, memory_bytes, output_dropped, version)) = known.get(&child.id)
+            else {
                 continue;
             };
+            let (from_cache, memory_bytes, output_dropped) =
+                (*from_cache, *memory_bytes, *output_dropped);
             let metrics = child.handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             let state = match (child.running, child.restart) {
                 (true, _) => ComponentState::Running,
@@ -402,13 +419,18 @@ impl Host {
                 from_cache,
                 memory_bytes: if state == ComponentState::Running { memory_bytes } else { 0 },
                 output_dropped,
+                version: Arc::clone(version),
             });
         }
         // Components under nested supervisors: from their actors' own state.
         for address in nested {
-            let Some(&(from_cache, memory_bytes, output_dropped)) = known.get(&address) else {
+            let Some((from_cache, memory_bytes, output_dropped, version)) = known.get(&address)
+            else {
                 continue;
             };
+            let (from_cache, memory_bytes, output_dropped) =
+                (*from_cache, *memory_bytes, *output_dropped);
+            let version = Arc::clone(version);
             let handle = self.parts.system.whereis(&address);
             let metrics = handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             listed.push(ComponentInfo {
@@ -424,6 +446,7 @@ impl Host {
                 restarts: metrics.restarts,
                 from_cache,
                 output_dropped,
+                version,
             });
         }
         // A temporary component that ended is no longer the supervisor's child; its address
@@ -433,8 +456,8 @@ impl Host {
             .filter(|(address, _)| !listed.iter().any(|c| c.address == *address))
             .collect();
         gone.sort();
-        listed.extend(gone.into_iter().map(|(address, (from_cache, _, output_dropped))| {
-            ComponentInfo {
+        listed.extend(gone.into_iter().map(
+            |(address, (from_cache, _, output_dropped, version))| ComponentInfo {
                 address,
                 state: ComponentState::Stopped,
                 mailbox_len: 0,
@@ -443,8 +466,9 @@ impl Host {
                 from_cache,
                 memory_bytes: 0,
                 output_dropped,
-            }
-        }));
+                version,
+            },
+        ));
         listed
     }
 

@@ -38,6 +38,13 @@ impl Limits {
         Limits { limit, used: 0, memory, last_memory_growth: 0, last_table_growth: 0 }
     }
 
+    /// Publish the memory counted so far in `memory` from now on (an upgrade's new instance
+    /// takes over the address's figure).
+    pub(crate) fn publish_to(&mut self, memory: Arc<AtomicUsize>) {
+        memory.store(self.memory.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.memory = memory;
+    }
+
     /// Bytes of memories and tables counted.
     #[cfg(test)]
     pub(crate) fn used(&self) -> usize {

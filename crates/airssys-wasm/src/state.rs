@@ -390,6 +390,29 @@ impl messaging::Host for HostState {
     }
 }
 
+/// An upgrade moves what belongs to the address, not to the code, from the old instance's
+/// state to the new one's.
+impl HostState {
+    /// Give `successor` (the new code's instance, its `init` run) this instance's links,
+    /// monitors and subscriptions, merged with those its `init` made. The requests this
+    /// instance made stay with it: their outcomes are dropped, never given to the new code.
+    pub(crate) fn pass_on(&mut self, successor: &mut HostState) {
+        let mine = &mut self.relations;
+        let theirs = &mut successor.relations;
+        theirs.links.extend(mine.links.drain());
+        theirs.monitors.extend(mine.monitors.drain());
+        theirs.unlinked.extend(mine.unlinked.drain());
+        theirs.traps_exits |= mine.traps_exits;
+        successor.subscriptions.ids.extend(self.subscriptions.ids.drain());
+    }
+
+    /// The new code's instance is dropped (its upgrade failed): the subscriptions it shares
+    /// with this one (subscribing again to a pattern gives the same subscription) stay.
+    pub(crate) fn keep_shared(&self, failed: &mut HostState) {
+        failed.subscriptions.ids.retain(|id| !self.subscriptions.ids.contains(id));
+    }
+}
+
 impl std::fmt::Debug for HostState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostState").field("address", &self.address).finish_non_exhaustive()

@@ -21,3 +21,10 @@ pub(crate) fn read<T: ?Sized>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 pub(crate) fn write<T: ?Sized>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Lock an async `mutex` (tokio's, held across awaits; it is never poisoned).
+pub(crate) async fn lock_async<T: ?Sized>(
+    mutex: &tokio::sync::Mutex<T>,
+) -> tokio::sync::MutexGuard<'_, T> {
+    mutex.lock().await
+}

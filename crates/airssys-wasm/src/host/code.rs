@@ -18,7 +18,8 @@ use crate::state::HostState;
 
 /// Compiled code, ready to instantiate.
 pub(super) struct Code {
-    pub(super) pre: Arc<crate::guest::GuestPre>,
+    /// The prepared code and its version.
+    pub(super) versioned: Arc<crate::upgrade::VersionedCode>,
     pub(super) from_cache: bool,
     /// What one instance takes from the engine's instance pool.
     pub(super) footprint: crate::footprint::Footprint,
@@ -150,11 +151,14 @@ impl HostParts {
         }
         let pre = linked.linker.instantiate_pre(&component).map_err(|e| load_error(e.into()))?;
         let pre = Arc::new(crate::guest::GuestPre::new(pre).map_err(|e| load_error(e.into()))?);
+        let label = version_label(&bytes);
+        let versioned =
+            Arc::new(crate::upgrade::VersionedCode::new(pre, &digest, label.as_deref()));
         let code = Arc::clone(
             self.lock_codes()
                 .by_digest
                 .entry((digest, fuel))
-                .or_insert_with(|| Arc::new(Code { pre, from_cache, footprint })),
+                .or_insert_with(|| Arc::new(Code { versioned, from_cache, footprint })),
         );
         Ok((code, linked.engine.clone()))
     }
@@ -246,4 +250,28 @@ impl HostParts {
             .await
             .map_err(|e| blocking_failed(&name, e))?
     }
+}
+
+/// The component's own version, from its `version` custom section (as `wasm-tools metadata
+/// add --version` writes it), when it has one that reads as short text.
+fn version_label(bytes: &[u8]) -> Option<String> {
+    // Nested modules and components have sections of their own; only the outer ones name
+    // the component.
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            wasmparser::Payload::ModuleSection { .. }
+            | wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            wasmparser::Payload::CustomSection(section)
+                if depth == 0 && section.name() == "version" =>
+            {
+                let text = std::str::from_utf8(section.data()).ok()?.trim();
+                let fits = !text.is_empty() && text.len() <= 64;
+                return fits.then(|| airssys_osl::escaped(text));
+            }
+            _ => {}
+        }
+    }
+    None
 }

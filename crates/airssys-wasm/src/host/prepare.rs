@@ -32,6 +32,8 @@ pub(super) struct Prepared {
     pub(super) memory: HashMap<Arc<str>, Arc<std::sync::atomic::AtomicUsize>>,
     /// Output budget of each address.
     pub(super) output: HashMap<Arc<str>, Arc<crate::output::OutputBudget>>,
+    /// The code each address runs (an upgrade replaces it).
+    pub(super) code_slots: HashMap<Arc<str>, Arc<crate::upgrade::CodeSlot>>,
     /// The outcome of each address's first `init`, in address order.
     first_inits: Vec<(Arc<str>, Arc<crate::actor::FirstInit>)>,
 }
@@ -185,11 +187,14 @@ impl HostParts {
             spec: spec.clone(),
             memory: HashMap::new(),
             output: HashMap::new(),
+            code_slots: HashMap::new(),
             first_inits: Vec::new(),
         };
         for address in prepared.addresses() {
             prepared.first_inits.push((Arc::clone(&address), Arc::default()));
             prepared.memory.insert(Arc::clone(&address), Arc::default());
+            let slot = crate::upgrade::CodeSlot::new(Arc::clone(&prepared.code.versioned));
+            prepared.code_slots.insert(Arc::clone(&address), Arc::new(slot));
             let budget = Arc::new(crate::output::OutputBudget::new(spec.output));
             prepared.output.insert(address, budget);
         }
@@ -215,7 +220,11 @@ impl HostParts {
                     output,
                     address: Arc::clone(&address),
                     engine: engine.clone(),
-                    pre: Arc::clone(&prepared.code.pre),
+                    code: prepared.code_slots.get(&address).cloned().unwrap_or_else(|| {
+                        Arc::new(crate::upgrade::CodeSlot::new(Arc::clone(
+                            &prepared.code.versioned,
+                        )))
+                    }),
                     config: Arc::clone(&config),
                     router: self.router.clone(),
                     dead_letters: self.dead_letters.clone(),

@@ -24,4 +24,5 @@ mod soak; // steady mixed traffic: memory, files, pending requests and audit sta
 mod storage; // durable per-component storage
 mod supervision; // traps, restarts, dead letters
 mod transport; // two hosts joined by a loopback transport carrying the wire form
+mod upgrade; // hot code upgrade: hand-over, rollback, refusals, pools
 mod util; // shared helpers

@@ -1,0 +1,201 @@
+//! `airssys dev` (`airssys up --watch`): the app runs as with `up`, and when a source file of
+//! one of its component projects changes, the project is rebuilt and every component whose
+//! file changed is upgraded in place (`Host::upgrade`). A build error is shown and the old
+//! code keeps running.
+//!
+//! The projects watched: the manifest's own directory when it is a component project (as
+//! `airssys new` makes it), and each component's `build` directory. Changes are found by
+//! polling modification times (no file-system notification to set up, and it works the same
+//! on every file system), skipping build outputs.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use airssys_wasm::{Host, Source, Upgrade};
+
+use crate::Globals;
+use crate::output::{emit, note};
+
+/// How often the sources are looked at.
+const POLL: Duration = Duration::from_millis(300);
+
+/// Directories that hold what builds make, not sources (dot-directories are skipped too).
+const SKIPPED: &[&str] = &["target", "build", "node_modules", "__pycache__"];
+
+/// What `airssys dev` watches, and the component files it upgrades from.
+pub struct Watched {
+    projects: Vec<PathBuf>,
+    /// What the host itself writes (the component store and its cache), if it is in a
+    /// project.
+    ignored: Vec<PathBuf>,
+    /// Each component's name and file.
+    components: Vec<(String, PathBuf)>,
+}
+
+impl Watched {
+    /// The projects and component files of the app at `manifest` (its directory `base`).
+    pub fn of(manifest: &airssys_wasm::manifest::Manifest, base: &Path) -> Watched {
+        let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+        let base = &absolute(base);
+        let mut projects = Vec::new();
+        if crate::compile::is_project(base) {
+            projects.push(base.to_owned());
+        }
+        let ignored = crate::store::home().map(|h| absolute(&h)).into_iter().collect();
+        let mut components = Vec::new();
+        for (name, section) in &manifest.components {
+            if let Some(dir) = &section.build {
+                let dir = absolute(&base.join(dir));
+                if !projects.contains(&dir) {
+                    projects.push(dir);
+                }
+            }
+            if let Some(source) = &section.source {
+                components.push((name.clone(), base.join(source.get_ref())));
+            }
+        }
+        Watched { projects, ignored, components }
+    }
+
+    /// Whether there is anything to watch.
+    pub fn is_empty(&self) -> bool {
+        self.projects.is_empty()
+    }
+
+    /// The directories watched.
+    pub fn projects(&self) -> &[PathBuf] {
+        &self.projects
+    }
+}
+
+/// The newest modification time of a source file under `dir`, but for `ignored`.
+fn newest(dir: &Path, ignored: &[PathBuf]) -> Option<SystemTime> {
+    let mut newest = None;
+    let mut todo = vec![dir.to_owned()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                let path = entry.path();
+                if !SKIPPED.contains(&&*name) && !ignored.contains(&path) {
+                    todo.push(path);
+                }
+            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(Some(modified));
+            }
+        }
+    }
+    newest
+}
+
+/// The SHA-256 of a file, if it can be read.
+fn digest(path: &Path) -> Option<[u8; 32]> {
+    use sha2::Digest;
+    std::fs::read(path).ok().map(|bytes| sha2::Sha256::digest(&bytes).into())
+}
+
+/// Watch until aborted: rebuild a project whose sources changed and upgrade the components
+/// whose files the build changed.
+pub async fn run(host: Host, watched: Watched, g: Globals) {
+    let ignored = watched.ignored.clone();
+    let stamps = |projects: Vec<PathBuf>| {
+        let ignored = ignored.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                projects.iter().map(|p| newest(p, &ignored)).collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default()
+        }
+    };
+    let digests = |components: Vec<(String, PathBuf)>| async move {
+        tokio::task::spawn_blocking(move || {
+            components.iter().map(|(_, file)| digest(file)).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default()
+    };
+    let mut seen = stamps(watched.projects.clone()).await;
+    let mut running = digests(watched.components.clone()).await;
+    loop {
+        tokio::time::sleep(POLL).await;
+        let now = stamps(watched.projects.clone()).await;
+        if now == seen {
+            continue;
+        }
+        // Editors write in several steps: wait until the sources are still.
+        let mut settled = now;
+        loop {
+            tokio::time::sleep(POLL).await;
+            let again = stamps(watched.projects.clone()).await;
+            if again == settled {
+                break;
+            }
+            settled = again;
+        }
+        let changed: Vec<PathBuf> = watched
+            .projects
+            .iter()
+            .zip(seen.iter().zip(&settled))
+            .filter(|(_, (before, after))| before != after)
+            .map(|(p, _)| p.clone())
+            .collect();
+        seen = settled;
+        for project in changed {
+            note(&g, &format!("{} changed: rebuilding ...", project.display()));
+            let quiet = g.quiet;
+            let dir = project.clone();
+            let built = tokio::task::spawn_blocking(move || {
+                crate::compile::build_project(&dir, false, quiet)
+            })
+            .await;
+            let failed = match built {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(format!("{e:#}")),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(why) = failed {
+                note(&g, &format!("build failed ({why}); the old code keeps running"));
+                emit_json(&g, serde_json::json!({ "build_failed": project, "error": why }));
+            }
+        }
+        let now = digests(watched.components.clone()).await;
+        for (i, (name, file)) in watched.components.iter().enumerate() {
+            let (Some(before), Some(after)) = (running.get(i), now.get(i)) else { continue };
+            if before == after || after.is_none() {
+                continue;
+            }
+            match host.upgrade(name, Upgrade::new(Source::File(file.clone()))).await {
+                Ok(done) => {
+                    note(&g, &format!("upgraded {name} from {} to {}", done.from, done.to));
+                    emit_json(
+                        &g,
+                        serde_json::json!({ "upgraded": name, "from": &*done.from, "to": &*done.to }),
+                    );
+                }
+                Err(e) => {
+                    let why = format!("{:#}", anyhow::Error::from(e));
+                    note(
+                        &g,
+                        &format!("upgrade of {name} failed ({why}); the old code keeps running"),
+                    );
+                    emit_json(&g, serde_json::json!({ "upgrade_failed": name, "error": why }));
+                }
+            }
+        }
+        running = now;
+    }
+}
+
+/// In JSON mode, one line for what the loop did.
+fn emit_json(g: &Globals, value: serde_json::Value) {
+    if g.format == crate::output::Format::Json {
+        emit(g, "", value);
+    }
+}
