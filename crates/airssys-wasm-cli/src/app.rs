@@ -361,7 +361,7 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 note(g, "--watch: no component project to watch (the manifest's directory is not one, and no component names a `build` directory)");
             } else {
                 let dirs: Vec<String> =
-                    watched.projects().iter().map(|p| p.display().to_string()).collect();
+                    watched.projects().map(|p| p.display().to_string()).collect();
                 note(g, &format!("watching {} for changes", dirs.join(", ")));
             }
             tokio::spawn(crate::watch::run(host.clone(), watched, g.clone()))

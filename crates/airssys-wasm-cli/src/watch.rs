@@ -24,7 +24,9 @@ const SKIPPED: &[&str] = &["target", "build", "node_modules", "__pycache__"];
 
 /// What `airssys dev` watches, and the component files it upgrades from.
 pub struct Watched {
-    projects: Vec<PathBuf>,
+    /// Each project's directory (watched) and the directory it is built from (its cargo
+    /// workspace's root for a workspace member, where `target/` is).
+    projects: Vec<(PathBuf, PathBuf)>,
     /// What the host itself writes (the component store and its cache), if it is in a
     /// project.
     ignored: Vec<PathBuf>,
@@ -37,17 +39,18 @@ impl Watched {
     pub fn of(manifest: &airssys_wasm::manifest::Manifest, base: &Path) -> Watched {
         let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
         let base = &absolute(base);
-        let mut projects = Vec::new();
+        let mut projects: Vec<(PathBuf, PathBuf)> = Vec::new();
         if crate::compile::is_project(base) {
-            projects.push(base.to_owned());
+            projects.push((base.to_owned(), built_from(base)));
         }
         let ignored = crate::store::home().map(|h| absolute(&h)).into_iter().collect();
         let mut components = Vec::new();
         for (name, section) in &manifest.components {
             if let Some(dir) = &section.build {
                 let dir = absolute(&base.join(dir));
-                if !projects.contains(&dir) {
-                    projects.push(dir);
+                if !projects.iter().any(|(p, _)| *p == dir) {
+                    let root = built_from(&dir);
+                    projects.push((dir, root));
                 }
             }
             if let Some(source) = &section.source {
@@ -63,8 +66,29 @@ impl Watched {
     }
 
     /// The directories watched.
-    pub fn projects(&self) -> &[PathBuf] {
-        &self.projects
+    pub fn projects(&self) -> impl Iterator<Item = &Path> {
+        self.projects.iter().map(|(watched, _)| watched.as_path())
+    }
+}
+
+/// Where a project is built from: a Rust crate in a cargo workspace from the workspace's
+/// root (whose `target/` its manifest's `source` points into), anything else from itself.
+fn built_from(dir: &Path) -> PathBuf {
+    if !dir.join("Cargo.toml").is_file() {
+        return dir.to_owned();
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let located = std::process::Command::new(cargo)
+        .args(["locate-project", "--workspace", "--message-format", "plain", "--offline"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output();
+    match located {
+        Ok(out) if out.status.success() => {
+            let manifest = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            manifest.parent().map_or_else(|| dir.to_owned(), Path::to_path_buf)
+        }
+        _ => dir.to_owned(),
     }
 }
 
@@ -121,11 +145,12 @@ pub async fn run(host: Host, watched: Watched, g: Globals) {
         .await
         .unwrap_or_default()
     };
-    let mut seen = stamps(watched.projects.clone()).await;
+    let watched_dirs: Vec<PathBuf> = watched.projects.iter().map(|(w, _)| w.clone()).collect();
+    let mut seen = stamps(watched_dirs.clone()).await;
     let mut running = digests(watched.components.clone()).await;
     loop {
         tokio::time::sleep(POLL).await;
-        let now = stamps(watched.projects.clone()).await;
+        let now = stamps(watched_dirs.clone()).await;
         if now == seen {
             continue;
         }
@@ -133,24 +158,27 @@ pub async fn run(host: Host, watched: Watched, g: Globals) {
         let mut settled = now;
         loop {
             tokio::time::sleep(POLL).await;
-            let again = stamps(watched.projects.clone()).await;
+            let again = stamps(watched_dirs.clone()).await;
             if again == settled {
                 break;
             }
             settled = again;
         }
-        let changed: Vec<PathBuf> = watched
+        let mut changed: Vec<(PathBuf, PathBuf)> = watched
             .projects
             .iter()
             .zip(seen.iter().zip(&settled))
             .filter(|(_, (before, after))| before != after)
             .map(|(p, _)| p.clone())
             .collect();
+        // Members of one workspace build together, once.
+        changed.sort_by(|a, b| a.1.cmp(&b.1));
+        changed.dedup_by(|a, b| a.1 == b.1);
         seen = settled;
-        for project in changed {
+        for (project, root) in changed {
             note(&g, &format!("{} changed: rebuilding ...", project.display()));
             let quiet = g.quiet;
-            let dir = project.clone();
+            let dir = root.clone();
             let built = tokio::task::spawn_blocking(move || {
                 crate::compile::build_project(&dir, false, quiet)
             })
