@@ -162,6 +162,17 @@ pub fn build_js(dir: &Path, debug: bool, quiet: bool) -> anyhow::Result<PathBuf>
 
 /// Build the project (or workspace) in `dir` into its own `target/`; the `.wasm` files made.
 pub fn build(dir: &Path, release: bool, quiet: bool) -> anyhow::Result<Vec<PathBuf>> {
+    build_into(dir, &dir.join("target"), release, quiet)
+}
+
+/// Build the crate (or workspace) in `dir` into `target_dir` (a workspace member into its
+/// workspace's `target/`); the `.wasm` files made.
+pub fn build_into(
+    dir: &Path,
+    target_dir: &Path,
+    release: bool,
+    quiet: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
         bail!(
@@ -180,7 +191,7 @@ pub fn build(dir: &Path, release: bool, quiet: bool) -> anyhow::Result<Vec<PathB
         // Always the project's own target/ (what its manifest's `source` points into), even
         // when CARGO_TARGET_DIR says otherwise.
         .arg("--target-dir")
-        .arg(dir.join("target"))
+        .arg(target_dir)
         .stdout(Stdio::piped())
         .stderr(if quiet { Stdio::null() } else { Stdio::inherit() });
     if release {

@@ -4,12 +4,14 @@
 //! code keeps running.
 //!
 //! The projects watched: the manifest's own directory when it is a component project (as
-//! `airssys new` makes it), and each component's `build` directory. Changes are found by
-//! polling modification times (no file-system notification to set up, and it works the same
-//! on every file system), skipping build outputs.
+//! `airssys new` makes it), and each component's `build` directory; a member of a cargo
+//! workspace is built into the workspace's `target/`. Changes are found by polling a
+//! fingerprint of the files (path, size, modification time: no file-system notification to
+//! set up, and it works the same on every file system), skipping build outputs and what the
+//! host itself writes (the component store, the audit log, the data directory).
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use airssys_wasm::{Host, Source, Upgrade};
 
@@ -18,6 +20,9 @@ use crate::output::{emit, note};
 
 /// How often the sources are looked at.
 const POLL: Duration = Duration::from_millis(300);
+
+/// How many polls a change may go on for before the project is rebuilt anyway.
+const SETTLE_POLLS: usize = 10;
 
 /// Directories that hold what builds make, not sources (dot-directories are skipped too).
 const SKIPPED: &[&str] = &["target", "build", "node_modules", "__pycache__"];
@@ -43,7 +48,11 @@ impl Watched {
         if crate::compile::is_project(base) {
             projects.push((base.to_owned(), built_from(base)));
         }
-        let ignored = crate::store::home().map(|h| absolute(&h)).into_iter().collect();
+        // What the host writes: the component store, the audit log, the data directory.
+        let mut ignored: Vec<PathBuf> =
+            crate::store::home().map(|h| absolute(&h)).into_iter().collect();
+        ignored.extend(manifest.audit.file.iter().map(|f| absolute(&base.join(f))));
+        ignored.extend(manifest.app.data_dir.iter().map(|d| absolute(&base.join(d))));
         let mut components = Vec::new();
         for (name, section) in &manifest.components {
             if let Some(dir) = &section.build {
@@ -71,8 +80,8 @@ impl Watched {
     }
 }
 
-/// Where a project is built from: a Rust crate in a cargo workspace from the workspace's
-/// root (whose `target/` its manifest's `source` points into), anything else from itself.
+/// Where a project's build goes: a Rust crate in a cargo workspace into the workspace's
+/// `target/` (where its manifest's `source` points), anything else into its own.
 fn built_from(dir: &Path) -> PathBuf {
     if !dir.join("Cargo.toml").is_file() {
         return dir.to_owned();
@@ -92,30 +101,35 @@ fn built_from(dir: &Path) -> PathBuf {
     }
 }
 
-/// The newest modification time of a source file under `dir`, but for `ignored`.
-fn newest(dir: &Path, ignored: &[PathBuf]) -> Option<SystemTime> {
-    let mut newest = None;
+/// A fingerprint of the source files under `dir` (each one's path, size and modification
+/// time), but for `ignored`: any edit, addition, removal or rename changes it.
+fn fingerprint(dir: &Path, ignored: &[PathBuf]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut files = Vec::new();
     let mut todo = vec![dir.to_owned()];
     while let Some(dir) = todo.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') {
+            let path = entry.path();
+            if name.starts_with('.') || ignored.contains(&path) {
                 continue;
             }
             let Ok(kind) = entry.file_type() else { continue };
             if kind.is_dir() {
-                let path = entry.path();
-                if !SKIPPED.contains(&&*name) && !ignored.contains(&path) {
+                if !SKIPPED.contains(&&*name) {
                     todo.push(path);
                 }
-            } else if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
-                newest = newest.max(Some(modified));
+            } else if let Ok(meta) = entry.metadata() {
+                files.push((path, meta.len(), meta.modified().ok()));
             }
         }
     }
-    newest
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    files.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// The SHA-256 of a file, if it can be read.
@@ -132,7 +146,7 @@ pub async fn run(host: Host, watched: Watched, g: Globals) {
         let ignored = ignored.clone();
         async move {
             tokio::task::spawn_blocking(move || {
-                projects.iter().map(|p| newest(p, &ignored)).collect::<Vec<_>>()
+                projects.iter().map(|p| fingerprint(p, &ignored)).collect::<Vec<_>>()
             })
             .await
             .unwrap_or_default()
@@ -154,9 +168,9 @@ pub async fn run(host: Host, watched: Watched, g: Globals) {
         if now == seen {
             continue;
         }
-        // Editors write in several steps: wait until the sources are still.
+        // Editors write in several steps: wait until the sources are still (for a while).
         let mut settled = now;
-        loop {
+        for _ in 0..SETTLE_POLLS {
             tokio::time::sleep(POLL).await;
             let again = stamps(watched_dirs.clone()).await;
             if again == settled {
@@ -164,23 +178,24 @@ pub async fn run(host: Host, watched: Watched, g: Globals) {
             }
             settled = again;
         }
-        let mut changed: Vec<(PathBuf, PathBuf)> = watched
+        let changed: Vec<(PathBuf, PathBuf)> = watched
             .projects
             .iter()
             .zip(seen.iter().zip(&settled))
             .filter(|(_, (before, after))| before != after)
             .map(|(p, _)| p.clone())
             .collect();
-        // Members of one workspace build together, once.
-        changed.sort_by(|a, b| a.1.cmp(&b.1));
-        changed.dedup_by(|a, b| a.1 == b.1);
         seen = settled;
         for (project, root) in changed {
             note(&g, &format!("{} changed: rebuilding ...", project.display()));
             let quiet = g.quiet;
-            let dir = root.clone();
+            let dir = project.clone();
             let built = tokio::task::spawn_blocking(move || {
-                crate::compile::build_project(&dir, false, quiet)
+                if dir.join("Cargo.toml").is_file() {
+                    crate::compile::build_into(&dir, &root.join("target"), true, quiet)
+                } else {
+                    crate::compile::build_project(&dir, false, quiet)
+                }
             })
             .await;
             let failed = match built {

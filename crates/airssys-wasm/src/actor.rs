@@ -15,7 +15,7 @@ use crate::guest::{Guest, GuestPre};
 use crate::router::Router;
 use crate::state::HostState;
 use crate::types::Payload;
-use crate::upgrade::{CodeSlot, UpgradeOrder};
+use crate::upgrade::{CodeSlot, StateFrom, Swapped, UpgradeOrder};
 
 /// The text of a trap (the guest backtrace goes to the debug log), escaped: it may carry
 /// text of the guest's, and it goes into logs, the audit log and dead letters.
@@ -349,7 +349,7 @@ impl ComponentActor {
     /// `hand-over` is its crash.
     async fn upgrade(
         &mut self,
-        order: UpgradeOrder,
+        mut order: UpgradeOrder,
         ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
         let setup = Arc::clone(&self.setup);
@@ -363,7 +363,13 @@ impl ComponentActor {
             return Ok(());
         };
         let mut snapshot = None;
-        if order.code.pre.has_handover() {
+        let given = match std::mem::replace(&mut order.state, StateFrom::Running) {
+            StateFrom::Given(state) => Some(state),
+            StateFrom::Running => None,
+        };
+        if let Some(state) = given {
+            snapshot = state;
+        } else if order.code.pre.has_handover() {
             let handover = match live.guest.handover(&mut live.store) {
                 Ok(handover) => handover,
                 Err(e) => {
@@ -391,7 +397,13 @@ impl ComponentActor {
             }
         }
         let memory = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut store = self.new_store(ctx, memory)?;
+        let mut store = match self.new_store(ctx, memory) {
+            Ok(store) => store,
+            Err(e) => {
+                refuse(order, format!("no store for the new code: {e}"));
+                return Ok(());
+            }
+        };
         let started =
             Self::instantiate(&setup, &mut store, &order.code.pre, snapshot.clone()).await;
         let Some(live) = self.live.as_mut() else {
@@ -408,7 +420,8 @@ impl ComponentActor {
         live.store.data_mut().pass_on(store.data_mut());
         store.data_mut().limits.publish_to(Arc::clone(&setup.memory));
         let old = setup.code.version();
-        let rollback = setup.code.swapped(Arc::clone(&order.code), order.grace, snapshot);
+        let rolled_back =
+            setup.code.swapped(Arc::clone(&order.code), order.grace, snapshot.clone());
         // The old instance goes without `shutdown`: it is not stopping, its successor
         // carries on.
         self.live = Some(RunningInstance { store, guest });
@@ -418,7 +431,7 @@ impl ComponentActor {
             "allow",
             format!("from {old} to {}", order.code.version),
         );
-        let _ = order.done.send(Ok(rollback));
+        let _ = order.done.send(Ok(Swapped { rolled_back, handed_over: snapshot }));
         Ok(())
     }
 

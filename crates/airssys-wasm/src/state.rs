@@ -401,15 +401,33 @@ impl HostState {
         let theirs = &mut successor.relations;
         theirs.links.extend(mine.links.drain());
         theirs.monitors.extend(mine.monitors.drain());
-        theirs.unlinked.extend(mine.unlinked.drain());
+        // A partner the new code linked to again is no longer one whose exit is ignored.
+        let unlinked = mine.unlinked.drain().filter(|id| !theirs.links.contains_key(id));
+        theirs.unlinked.extend(unlinked.collect::<Vec<_>>());
         theirs.traps_exits |= mine.traps_exits;
         successor.subscriptions.ids.extend(self.subscriptions.ids.drain());
     }
 
-    /// The new code's instance is dropped (its upgrade failed): the subscriptions it shares
-    /// with this one (subscribing again to a pattern gives the same subscription) stay.
+    /// The new code's instance is dropped (its upgrade failed): what its `init` made goes
+    /// with it, but what it shares with this one stays. Subscribing again to a pattern gives
+    /// the same subscription; the links and monitors it made (held by the actor, which
+    /// outlives the instance) are undone.
     pub(crate) fn keep_shared(&self, failed: &mut HostState) {
         failed.subscriptions.ids.retain(|id| !self.subscriptions.ids.contains(id));
+        let relations = &mut failed.relations;
+        for (id, address) in relations.links.drain() {
+            if self.relations.links.contains_key(&id) {
+                continue;
+            }
+            if let Ok(Some(actor)) = self.router.single(&address) {
+                relations.me.unlink(&actor.handle());
+            }
+        }
+        for (id, (monitor, _)) in relations.monitors.drain() {
+            if !self.relations.monitors.contains_key(&id) {
+                relations.me.demonitor_flush(monitor);
+            }
+        }
     }
 }
 

@@ -38,9 +38,28 @@ pub(crate) struct UpgradeOrder {
     pub(crate) code: Arc<VersionedCode>,
     /// How long a crash of the new code brings the old code back.
     pub(crate) grace: Duration,
-    /// Told once the new code runs (with where a rollback in the grace window is told), or
-    /// why the old code still runs.
-    pub(crate) done: oneshot::Sender<Result<oneshot::Receiver<String>, String>>,
+    /// Where the new instance's state comes from.
+    pub(crate) state: StateFrom,
+    /// Told once the new code runs, or why the old code still runs.
+    pub(crate) done: oneshot::Sender<Result<Swapped, String>>,
+}
+
+/// Where an upgrade's new instance gets its state.
+pub(crate) enum StateFrom {
+    /// From the running instance's `hand-over` (when both codes export `handover`).
+    Running,
+    /// This state (what an earlier instance handed over), or none: start from `init`. For
+    /// taking an upgrade back: the code that comes back gets its own state, not one in the
+    /// format of the code it replaces.
+    Given(Option<Payload>),
+}
+
+/// An upgrade carried out.
+pub(crate) struct Swapped {
+    /// Told the reason if a crash in the grace window brings the old code back.
+    pub(crate) rolled_back: oneshot::Receiver<String>,
+    /// What the old instance handed over (to take the upgrade back with).
+    pub(crate) handed_over: Option<Payload>,
 }
 
 /// Which code one address runs, and what a crash in an upgrade's grace window restores.
@@ -57,7 +76,8 @@ struct Slot {
 
 /// What an upgrade replaced, until its grace window ends.
 struct Grace {
-    until: Instant,
+    /// `None`: a window too long to end.
+    until: Option<Instant>,
     previous: Arc<VersionedCode>,
     snapshot: Option<Payload>,
     /// Told the crash's reason if the old code comes back.
@@ -114,11 +134,12 @@ impl CodeSlot {
         snapshot: Option<Payload>,
     ) -> oneshot::Receiver<String> {
         let (watcher, told) = oneshot::channel();
+        let until = Instant::now().checked_add(grace);
         let mut slot = self.slot();
         let previous = std::mem::replace(&mut slot.current, code);
         slot.restore = None;
-        slot.grace = Some(Grace { until: Instant::now() + grace, previous, snapshot, watcher })
-            .filter(|_| !grace.is_zero());
+        slot.grace =
+            Some(Grace { until, previous, snapshot, watcher }).filter(|_| !grace.is_zero());
         told
     }
 
@@ -127,7 +148,7 @@ impl CodeSlot {
     pub(crate) fn crashed(&self, reason: &str) -> Option<Arc<str>> {
         let mut slot = self.slot();
         let grace = slot.grace.take()?;
-        if Instant::now() > grace.until {
+        if grace.until.is_some_and(|until| Instant::now() > until) {
             return None;
         }
         slot.current = grace.previous;

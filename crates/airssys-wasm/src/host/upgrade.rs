@@ -10,7 +10,8 @@ use super::spec::{ComponentSpec, Source};
 use super::{Host, HostParts};
 use crate::envelope::{Delivery, Envelope};
 use crate::error::HostError;
-use crate::upgrade::{CodeSlot, UpgradeOrder, VersionedCode};
+use crate::types::Payload;
+use crate::upgrade::{CodeSlot, StateFrom, UpgradeOrder, VersionedCode};
 
 /// How long a crash of the new code rolls an upgrade back, unless set
 /// ([`Upgrade::grace`]).
@@ -107,6 +108,10 @@ impl HostParts {
     }
 }
 
+/// One member upgraded: its address, its slot, the code it ran and the state that code
+/// handed over.
+type MemberUpgraded<'a> = (&'a Arc<str>, &'a Arc<CodeSlot>, Arc<VersionedCode>, Option<Payload>);
+
 impl Host {
     /// Replace the code of a running component (or of every member of a pool) without
     /// stopping it: its address, mailbox and queued messages stay.
@@ -125,7 +130,17 @@ impl Host {
     /// its grace window brings the old code back (with the state it handed over); the
     /// members already upgraded go back too, and the error says why. Every step is in the
     /// audit log (`upgrade`: allow, deny, rollback).
+    ///
+    /// The upgrade runs in a task of its own: dropping this future does not leave it half
+    /// done.
     pub async fn upgrade(&self, name: &str, upgrade: Upgrade) -> Result<Upgraded, HostError> {
+        let (host, owned) = (self.clone(), name.to_owned());
+        tokio::spawn(async move { host.upgrade_here(&owned, upgrade).await }).await.map_err(
+            |e| HostError::UpgradeFailed { name: name.to_owned(), reason: e.to_string() },
+        )?
+    }
+
+    async fn upgrade_here(&self, name: &str, upgrade: Upgrade) -> Result<Upgraded, HostError> {
         let _one_at_a_time = crate::sync::lock_async(&self.parts.upgrading).await;
         let found = self.lock_components().get(name).map(|p| {
             let slots: Vec<(Arc<str>, Arc<CodeSlot>)> = p
@@ -151,28 +166,41 @@ impl Host {
             .map_or_else(|| Arc::clone(&old_code.versioned.version), |s| s.1.version());
         let handed_over =
             old_code.versioned.pre.has_handover() && code.versioned.pre.has_handover();
-        let mut upgraded: Vec<(&Arc<str>, &Arc<CodeSlot>, Arc<VersionedCode>)> = Vec::new();
+        // Each member upgraded so far: the code it ran and the state that code handed over.
+        let mut upgraded = Vec::new();
         for (address, slot) in &slots {
             let previous = slot.current();
-            let outcome =
-                self.swap(address, slot, Arc::clone(&code.versioned), upgrade.grace, &spec).await;
-            if let Err(e) = outcome {
-                // The members already upgraded go back to the code they ran.
-                for (address, slot, previous) in upgraded.into_iter().rev() {
-                    if let Err(back) =
-                        self.swap(address, slot, previous, Duration::ZERO, &spec).await
-                    {
-                        tracing::warn!(component = %address, error = %back, "could not take the upgrade back");
-                    }
-                }
-                return Err(e);
+            let order = (Arc::clone(&code.versioned), upgrade.grace, StateFrom::Running);
+            match self.swap(address, slot, order).await {
+                Ok(state) => upgraded.push((address, slot, previous, state)),
+                Err(e) => return Err(self.take_back(upgraded, e).await),
             }
-            upgraded.push((address, slot, previous));
         }
-        // Restarts (`Host::restart`) and the listing use the new code from now on.
-        if let Some(prepared) = self.lock_components().get_mut(name) {
-            prepared.spec = new_spec;
-            prepared.code = Arc::clone(&code);
+        // Restarts (`Host::restart`) and the listing use the new code from now on, unless
+        // the component was stopped or restarted meanwhile (then it runs what it was
+        // started from).
+        let replaced = {
+            let mut components = self.lock_components();
+            match components.get_mut(name) {
+                Some(prepared)
+                    if slots.iter().all(|(a, s)| {
+                        prepared.code_slots.get(a).is_some_and(|now| Arc::ptr_eq(now, s))
+                    }) =>
+                {
+                    prepared.spec = new_spec;
+                    prepared.code = Arc::clone(&code);
+                    false
+                }
+                _ => true,
+            }
+        };
+        if replaced {
+            return Err(HostError::UpgradeFailed {
+                name: name.to_owned(),
+                reason: "it was stopped or restarted during the upgrade, and runs the code it \
+                         was started from"
+                    .into(),
+            });
         }
         drop(old_code);
         self.parts.prune();
@@ -184,20 +212,45 @@ impl Host {
         })
     }
 
-    /// Have the instance at `address` swap to `code`, then wait out its grace window.
+    /// The members already upgraded go back to the code they ran, each with the state that
+    /// code handed over (or from `init`); `error` is returned, saying which did not.
+    async fn take_back(&self, upgraded: Vec<MemberUpgraded<'_>>, error: HostError) -> HostError {
+        let mut left = Vec::new();
+        for (address, slot, previous, state) in upgraded.into_iter().rev() {
+            let order = (previous, Duration::ZERO, StateFrom::Given(state));
+            if let Err(back) = self.swap(address, slot, order).await {
+                tracing::warn!(component = %address, error = %back, "could not take the upgrade back");
+                left.push(address.to_string());
+            }
+        }
+        if left.is_empty() {
+            return error;
+        }
+        let left = format!("; not taken back, still on the new code: {}", left.join(", "));
+        match error {
+            HostError::UpgradeFailed { name, reason } => {
+                HostError::UpgradeFailed { name, reason: reason + &left }
+            }
+            HostError::RolledBack { name, reason } => {
+                HostError::RolledBack { name, reason: reason + &left }
+            }
+            other => other,
+        }
+    }
+
+    /// Have the instance at `address` swap to a code, then wait out its grace window.
+    /// Returns what the old instance handed over.
     async fn swap(
         &self,
         address: &Arc<str>,
         slot: &Arc<CodeSlot>,
-        code: Arc<VersionedCode>,
-        grace: Duration,
-        spec: &ComponentSpec,
-    ) -> Result<(), HostError> {
+        (code, grace, state): (Arc<VersionedCode>, Duration, StateFrom),
+    ) -> Result<Option<Payload>, HostError> {
         let failed =
             |reason: String| HostError::UpgradeFailed { name: address.to_string(), reason };
         let version = Arc::clone(&code.version);
         let (done, told) = tokio::sync::oneshot::channel();
-        if slot.place(UpgradeOrder { code, grace, done }).is_err() {
+        if slot.place(UpgradeOrder { code, grace, state, done }).is_err() {
             return Err(failed("another upgrade of it is under way".into()));
         }
         let actor = self
@@ -205,40 +258,45 @@ impl Host {
             .system
             .whereis(address)
             .and_then(|handle| handle.downcast::<crate::actor::ComponentActor>());
-        let queued = actor.as_ref().is_some_and(|a| a.tell_unbounded(Envelope(Delivery::Upgrade)));
-        if !queued {
+        let Some(actor) = actor.filter(|a| a.tell_unbounded(Envelope(Delivery::Upgrade))) else {
             slot.take_order();
             return Err(failed("it is not running".into()));
-        }
-        // The order waits behind the messages queued before it. Should the actor end for
-        // good meanwhile (stopped, or given up on by its supervisor), the order is taken
+        };
+        // The order waits behind the messages queued before it. Should this actor end for
+        // good meanwhile (stopped, restarted by `Host::restart`, or given up on by its
+        // supervisor; a restart in place by its supervisor keeps it), the order is taken
         // back instead of waited for.
         let mut told = told;
         let swapped = loop {
             tokio::select! {
                 outcome = &mut told => break outcome,
                 () = tokio::time::sleep(Duration::from_millis(200)) => {
-                    let alive = self.parts.system.whereis(address).is_some_and(|h| h.is_alive());
-                    if !alive && slot.take_order().is_some() {
+                    if !actor.is_alive() && slot.take_order().is_some() {
                         return Err(failed("it stopped before it took the upgrade".into()));
                     }
                 }
             }
         };
-        let rolled_back = match swapped {
-            Ok(Ok(rolled_back)) => rolled_back,
+        let swapped = match swapped {
+            Ok(Ok(swapped)) => swapped,
             Ok(Err(reason)) => return Err(failed(reason)),
             Err(_) => return Err(failed("it stopped before it took the upgrade".into())),
         };
         if grace.is_zero() {
-            return Ok(());
+            return Ok(swapped.handed_over);
         }
-        match tokio::time::timeout(grace, rolled_back).await {
-            Ok(Ok(reason)) => Err(HostError::RolledBack { name: spec.name.to_string(), reason }),
-            // The window ended without a crash (or the component was stopped meanwhile).
-            Ok(Err(_)) | Err(_) => {
+        let window = async {
+            match tokio::time::timeout(grace, swapped.rolled_back).await {
+                Ok(Ok(reason)) => Some(reason),
+                // The window ended without a crash (or the component was stopped meanwhile).
+                Ok(Err(_)) | Err(_) => None,
+            }
+        };
+        match window.await {
+            Some(reason) => Err(HostError::RolledBack { name: address.to_string(), reason }),
+            None => {
                 slot.settle(&version);
-                Ok(())
+                Ok(swapped.handed_over)
             }
         }
     }

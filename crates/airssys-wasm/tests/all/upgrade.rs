@@ -273,3 +273,36 @@ async fn without_handover_the_new_code_starts_fresh_and_its_version_shows() {
     assert_eq!(answer(&host, "c", "again").await, "again");
     host.shutdown(T).await;
 }
+
+/// A pool member whose new code crashes in its grace window takes the members already
+/// upgraded back too, each with the state its old code handed over (not one in the new
+/// code's format).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_pool_member_takes_the_others_back_with_their_state() {
+    let host = Host::builder().component(v1("pool").instances(2)).start().await.unwrap();
+    for member in ["pool/0", "pool/1"] {
+        for n in 1..=3 {
+            assert_eq!(answer(&host, member, "tick").await, format!("v1:{n}"));
+        }
+    }
+    let upgrading = host.clone();
+    let upgrade = tokio::spawn(async move {
+        upgrading.upgrade("pool", to_v2().grace(Duration::from_millis(500))).await
+    });
+    // Member 1 swaps once member 0's window is over; then it crashes in its own.
+    let mut said = answer(&host, "pool/1", "tick").await;
+    while said.starts_with("v1:") {
+        said = answer(&host, "pool/1", "tick").await;
+    }
+    assert!(said.starts_with("v2:"), "{said}");
+    // Member 0 runs v2 now and counts on from the 3 it took over.
+    assert_eq!(answer(&host, "pool/0", "tick").await, "v2:4");
+    assert_eq!(answer(&host, "pool/0", "tick").await, "v2:5");
+    host.call("pool/1", raw("crash"), T).await.unwrap_err();
+    let error = upgrade.await.unwrap().unwrap_err();
+    assert!(matches!(error, HostError::RolledBack { .. }), "{error}");
+    // Member 0 is back on v1 from what v1 handed over at the upgrade (3), not from v2's 5.
+    assert_eq!(answer(&host, "pool/0", "tick").await, "v1:4");
+    assert!(answer(&host, "pool/1", "tick").await.starts_with("v1:"));
+    host.shutdown(T).await;
+}
