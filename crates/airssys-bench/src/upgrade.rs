@@ -60,6 +60,12 @@ fn round(answers: &Answers, start: Instant, fresh: impl Fn(&str, u64) -> bool) -
     Some(Round { time, pause, lost })
 }
 
+/// Forget the answers read (keeping the room they took): the record never grows past one
+/// round, so that growing it (a copy of megabytes) never stalls the stream mid-round.
+fn forget(answers: &Answers) {
+    answers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+}
+
 /// Flip the component between `v1` and `v2` `rounds` times, each upgrade followed by a
 /// restart; what each did to the stream.
 fn rounds(
@@ -82,6 +88,7 @@ fn rounds(
         rt.block_on(host.upgrade("counter", upgrade))?;
         settle();
         let upgraded = round(answers, start, |v, _| v == to);
+        forget(answers);
         upgrades.push(upgraded.ok_or_else(|| anyhow::anyhow!("no answer from {to}"))?);
 
         settle();
@@ -89,6 +96,7 @@ fn rounds(
         rt.block_on(host.restart("counter"))?;
         settle();
         let restarted = round(answers, start, |_, n| n == 1);
+        forget(answers);
         restarts.push(restarted.ok_or_else(|| anyhow::anyhow!("no answer after a restart"))?);
     }
     Ok((upgrades, restarts))
@@ -103,7 +111,7 @@ pub fn figures(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
     let spec = |name: &str, file: &str| ComponentSpec::new(name, Source::File(file.into()));
     let start = Host::builder().component(spec("counter", test_programs::VERSIONED_ONE)).start();
     let host = Arc::new(rt.block_on(start)?);
-    let answers: Answers = Arc::default();
+    let answers: Answers = Arc::new(Mutex::new(Vec::with_capacity(1 << 16)));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stream = {
         let (host, answers, stop) = (Arc::clone(&host), Arc::clone(&answers), Arc::clone(&stop));
@@ -117,7 +125,13 @@ pub fn figures(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
                     }
                     Err(e) => Err(e.to_string()),
                 };
-                answers.lock().unwrap_or_else(|e| e.into_inner()).push((Instant::now(), answer));
+                let mut answers = answers.lock().unwrap_or_else(|e| e.into_inner());
+                // A run of refusals (the caller retries at once while a restart is under
+                // way) is kept as its first: one call lost, the others retries of it.
+                let retry = answer.is_err() && answers.last().is_some_and(|(_, a)| a.is_err());
+                if !retry {
+                    answers.push((Instant::now(), answer));
+                }
             }
         })
     };
