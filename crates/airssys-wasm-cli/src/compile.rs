@@ -30,8 +30,19 @@ pub fn is_project(dir: &Path) -> bool {
 
 /// Build the component project in `dir` (Rust, Python or JavaScript); the files made.
 pub fn build_project(dir: &Path, debug: bool, quiet: bool) -> anyhow::Result<Vec<PathBuf>> {
+    build_project_into(dir, &dir.join("target"), debug, quiet)
+}
+
+/// [`build_project`], a Rust project's build going into `target_dir` (a workspace member's
+/// into its workspace's `target/`).
+pub fn build_project_into(
+    dir: &Path,
+    target_dir: &Path,
+    debug: bool,
+    quiet: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     Ok(if dir.join("Cargo.toml").is_file() {
-        build(dir, !debug, quiet)?
+        build_into(dir, target_dir, !debug, quiet)?
     } else if dir.join("app.py").is_file() {
         vec![build_python(dir, quiet)?]
     } else if dir.join("app.js").is_file() {

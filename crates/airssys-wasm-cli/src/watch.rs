@@ -191,11 +191,7 @@ pub async fn run(host: Host, watched: Watched, g: Globals) {
             let quiet = g.quiet;
             let dir = project.clone();
             let built = tokio::task::spawn_blocking(move || {
-                if dir.join("Cargo.toml").is_file() {
-                    crate::compile::build_into(&dir, &root.join("target"), true, quiet)
-                } else {
-                    crate::compile::build_project(&dir, false, quiet)
-                }
+                crate::compile::build_project_into(&dir, &root.join("target"), false, quiet)
             })
             .await;
             let failed = match built {

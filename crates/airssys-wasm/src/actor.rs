@@ -213,6 +213,14 @@ fn pool_full(error: wasmtime::Error) -> BoxError {
 /// `ENOMEM` on Linux.
 const ENOMEM: i32 = 12;
 
+/// Why the running instance handed no state over.
+enum HandOverFailed {
+    /// Its export is unusable or returned an error: the instance runs on.
+    Refused(String),
+    /// It trapped (the text): the instance crashed.
+    Trapped(String),
+}
+
 /// How a partner's end reads to a guest.
 fn exit_reason(reason: &ExitReason) -> crate::bindings::ExitReason {
     use crate::bindings::ExitReason as R;
@@ -349,63 +357,44 @@ impl ComponentActor {
     /// `hand-over` is its crash.
     async fn upgrade(
         &mut self,
-        mut order: UpgradeOrder,
+        order: UpgradeOrder,
         ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
+        let UpgradeOrder { code, grace, state, done } = order;
         let setup = Arc::clone(&self.setup);
         let audit = &setup.router.audit;
-        let refuse = |order: UpgradeOrder, reason: String| {
+        let refuse = |done: tokio::sync::oneshot::Sender<_>, reason: String| {
             audit.lifecycle(&setup.address, "upgrade", "deny", reason.clone());
-            let _ = order.done.send(Err(reason));
+            let _ = done.send(Err(reason));
         };
-        let Some(live) = self.live.as_mut() else {
-            refuse(order, "it is not running".into());
+        if self.live.is_none() {
+            refuse(done, "it is not running".into());
             return Ok(());
-        };
-        let mut snapshot = None;
-        let given = match std::mem::replace(&mut order.state, StateFrom::Running) {
-            StateFrom::Given(state) => Some(state),
-            StateFrom::Running => None,
-        };
-        if let Some(state) = given {
-            snapshot = state;
-        } else if order.code.pre.has_handover() {
-            let handover = match live.guest.handover(&mut live.store) {
-                Ok(handover) => handover,
-                Err(e) => {
-                    refuse(order, format!("its running code's handover export is unusable: {e}"));
+        }
+        let snapshot = match state {
+            StateFrom::Given(state) => state,
+            StateFrom::Running if code.pre.has_handover() => match self.hand_over().await {
+                Ok(state) => state,
+                Err(HandOverFailed::Refused(reason)) => {
+                    refuse(done, reason);
                     return Ok(());
                 }
-            };
-            if let Some(handover) = handover {
-                Self::arm(&mut live.store, setup.cpu_per_message, setup.fuel_per_message);
-                let meter = live.store.data().cpu.meter();
-                let handed = meter.wrap(handover.hand_over(&mut live.store)).await;
-                live.store.data_mut().cpu.disarm();
-                match handed {
-                    Ok(Ok(state)) => snapshot = Some(state),
-                    Ok(Err(e)) => {
-                        refuse(order, format!("hand-over failed: {}", airssys_osl::Escaped(&e)));
-                        return Ok(());
-                    }
-                    Err(trap) => {
-                        let reason = self.trapped("hand-over", &trap);
-                        refuse(order, format!("hand-over trapped: {reason}"));
-                        return Err(format!("hand-over trapped: {reason}").into());
-                    }
+                Err(HandOverFailed::Trapped(reason)) => {
+                    refuse(done, format!("hand-over trapped: {reason}"));
+                    return Err(format!("hand-over trapped: {reason}").into());
                 }
-            }
-        }
+            },
+            StateFrom::Running => None,
+        };
         let memory = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut store = match self.new_store(ctx, memory) {
             Ok(store) => store,
             Err(e) => {
-                refuse(order, format!("no store for the new code: {e}"));
+                refuse(done, format!("no store for the new code: {e}"));
                 return Ok(());
             }
         };
-        let started =
-            Self::instantiate(&setup, &mut store, &order.code.pre, snapshot.clone()).await;
+        let started = Self::instantiate(&setup, &mut store, &code.pre, snapshot.clone()).await;
         let Some(live) = self.live.as_mut() else {
             return Err("component instance missing".into());
         };
@@ -413,26 +402,43 @@ impl ComponentActor {
             Ok(guest) => guest,
             Err(e) => {
                 live.store.data().keep_shared(store.data_mut());
-                refuse(order, airssys_osl::escaped(&e.to_string()));
+                refuse(done, airssys_osl::escaped(&e.to_string()));
                 return Ok(());
             }
         };
         live.store.data_mut().pass_on(store.data_mut());
         store.data_mut().limits.publish_to(Arc::clone(&setup.memory));
         let old = setup.code.version();
-        let rolled_back =
-            setup.code.swapped(Arc::clone(&order.code), order.grace, snapshot.clone());
+        let change = format!("from {old} to {}", code.version);
+        let rolled_back = setup.code.swapped(code, grace, snapshot.clone());
         // The old instance goes without `shutdown`: it is not stopping, its successor
         // carries on.
         self.live = Some(RunningInstance { store, guest });
-        audit.lifecycle(
-            &setup.address,
-            "upgrade",
-            "allow",
-            format!("from {old} to {}", order.code.version),
-        );
-        let _ = order.done.send(Ok(Swapped { rolled_back, handed_over: snapshot }));
+        audit.lifecycle(&setup.address, "upgrade", "allow", change);
+        let _ = done.send(Ok(Swapped { rolled_back, handed_over: snapshot }));
         Ok(())
+    }
+
+    /// The running instance's state, from its `hand-over` export (none if its code has no
+    /// `handover`), under the per-message budget.
+    async fn hand_over(&mut self) -> Result<Option<Payload>, HandOverFailed> {
+        let Some(live) = self.live.as_mut() else { return Ok(None) };
+        let handover = live.guest.handover(&mut live.store).map_err(|e| {
+            HandOverFailed::Refused(format!("its running code's handover export is unusable: {e}"))
+        })?;
+        let Some(handover) = handover else { return Ok(None) };
+        Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
+        let meter = live.store.data().cpu.meter();
+        let handed = meter.wrap(handover.hand_over(&mut live.store)).await;
+        live.store.data_mut().cpu.disarm();
+        match handed {
+            Ok(Ok(state)) => Ok(Some(state)),
+            Ok(Err(e)) => Err(HandOverFailed::Refused(format!(
+                "hand-over failed: {}",
+                airssys_osl::Escaped(&e)
+            ))),
+            Err(trap) => Err(HandOverFailed::Trapped(self.trapped("hand-over", &trap))),
+        }
     }
 
     /// Hand a notice to the guest's `handle-notice`, under the per-message budget; a trap

@@ -382,7 +382,7 @@ impl Host {
                 .get(a)
                 .map_or_else(|| Arc::clone(&p.code.versioned.version), |s| s.version())
         };
-        let known: HashMap<Arc<str>, (bool, usize, u64, Arc<str>)> = self
+        let mut known: HashMap<Arc<str>, (bool, usize, u64, Arc<str>)> = self
             .lock_components()
             .values()
             .flat_map(|p| {
@@ -397,12 +397,11 @@ impl Host {
             .collect();
         let mut listed = Vec::with_capacity(known.len());
         for child in children {
-            let Some((from_cache, memory_bytes, output_dropped, version)) = known.get(&child.id)
+            // Taken out: what is left at the end was listed by nobody.
+            let Some((from_cache, memory_bytes, output_dropped, version)) = known.remove(&child.id)
             else {
                 continue;
             };
-            let (from_cache, memory_bytes, output_dropped) =
-                (*from_cache, *memory_bytes, *output_dropped);
             let metrics = child.handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             let state = match (child.running, child.restart) {
                 (true, _) => ComponentState::Running,
@@ -419,18 +418,15 @@ impl Host {
                 from_cache,
                 memory_bytes: if state == ComponentState::Running { memory_bytes } else { 0 },
                 output_dropped,
-                version: Arc::clone(version),
+                version,
             });
         }
         // Components under nested supervisors: from their actors' own state.
         for address in nested {
-            let Some((from_cache, memory_bytes, output_dropped, version)) = known.get(&address)
+            let Some((from_cache, memory_bytes, output_dropped, version)) = known.remove(&address)
             else {
                 continue;
             };
-            let (from_cache, memory_bytes, output_dropped) =
-                (*from_cache, *memory_bytes, *output_dropped);
-            let version = Arc::clone(version);
             let handle = self.parts.system.whereis(&address);
             let metrics = handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
             listed.push(ComponentInfo {
@@ -451,10 +447,7 @@ impl Host {
         }
         // A temporary component that ended is no longer the supervisor's child; its address
         // stays reserved until `stop`.
-        let mut gone: Vec<_> = known
-            .into_iter()
-            .filter(|(address, _)| !listed.iter().any(|c| c.address == *address))
-            .collect();
+        let mut gone: Vec<_> = known.into_iter().collect();
         gone.sort();
         listed.extend(gone.into_iter().map(
             |(address, (from_cache, _, output_dropped, version))| ComponentInfo {

@@ -80,6 +80,19 @@ impl ContractLinker {
     }
 }
 
+/// The code's instances fit the engine's instance pool, `instances` of them at once (an
+/// error names the limit to raise).
+pub(super) fn fits_pool(
+    spec: &ComponentSpec,
+    code: &Code,
+    engine: &Engine,
+) -> Result<(), HostError> {
+    match engine.pool().and_then(|pool| pool.refuses(&code.footprint, spec.instances)) {
+        Some(reason) => Err(HostError::Limit { name: spec.name.to_string(), reason }),
+        None => Ok(()),
+    }
+}
+
 impl HostParts {
     fn lock_codes(&self) -> std::sync::MutexGuard<'_, Codes> {
         crate::sync::lock(&self.codes)

@@ -163,12 +163,7 @@ impl HostParts {
             return Err(grant_error(reason));
         }
         let fits = |(code, engine): (Arc<Code>, crate::engine::Engine)| {
-            let refused =
-                engine.pool().and_then(|pool| pool.refuses(&code.footprint, spec.instances));
-            match refused {
-                Some(reason) => Err(HostError::Limit { name: spec.name.to_string(), reason }),
-                None => Ok((code, engine)),
-            }
+            super::code::fits_pool(spec, &code, &engine).map(|()| (code, engine))
         };
         let (code, engine) = match self.code(spec).and_then(fits) {
             Ok(code) => code,

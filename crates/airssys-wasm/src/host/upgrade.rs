@@ -155,11 +155,7 @@ impl Host {
         new_spec.source = upgrade.source;
         new_spec.signature = upgrade.signature;
         let (code, engine) = self.parts.code_blocking(&new_spec).await?;
-        if let Some(reason) =
-            engine.pool().and_then(|pool| pool.refuses(&code.footprint, spec.instances))
-        {
-            return Err(HostError::Limit { name: name.to_owned(), reason });
-        }
+        super::code::fits_pool(&spec, &code, &engine)?;
         self.parts.check_upgrade_imports(&spec, &old_code, &code)?;
         let from = slots
             .first()
