@@ -49,6 +49,20 @@ pub struct UpArgs {
     /// upgrade its components in place (what `airssys dev` does).
     #[arg(long)]
     watch: bool,
+    /// Serve the live observer page and Prometheus `/metrics` on ADDR (default
+    /// 127.0.0.1:7878). Its address, token included, is printed at start; every request
+    /// without the token is refused.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = "127.0.0.1:7878"
+    )]
+    observe: Option<std::net::SocketAddr>,
+    /// Let `--observe` listen on an address that is not loopback (anyone who reaches it
+    /// with the token can stop and upgrade components).
+    #[arg(long, requires = "observe")]
+    observe_remote: bool,
 }
 
 impl UpArgs {
@@ -355,6 +369,31 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         let grace = Duration::from_secs(args.grace);
         let name = &parsed.app.name;
+        let observer = match args.observe {
+            Some(addr) => {
+                let observer = airssys_observer::Observer::new(host.clone())
+                    .addr(addr)
+                    .allow_remote(args.observe_remote)
+                    .start()
+                    .await;
+                match observer {
+                    Ok(observer) => {
+                        emit(
+                            g,
+                            &format!("observer: {}", observer.url()),
+                            serde_json::json!({ "observer": observer.url() }),
+                        );
+                        Some(observer)
+                    }
+                    Err(e) => {
+                        host.shutdown(grace).await;
+                        let _ = std::fs::remove_file(&socket);
+                        return Err(e).context("the observer did not start");
+                    }
+                }
+            }
+            None => None,
+        };
         let watcher = args.watch.then(|| {
             let watched = crate::watch::Watched::of(&parsed, base);
             if watched.is_empty() {
@@ -371,6 +410,9 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         let stopped = serve_until_stopped(g, name, served, bound, grace).await;
         if let Some(watcher) = watcher {
             watcher.abort();
+        }
+        if let Some(observer) = observer {
+            observer.stop().await;
         }
         if let Some(cluster) = cluster {
             cluster.leave().await;

@@ -121,6 +121,8 @@ pub(crate) struct ComponentSetup {
     pub(crate) memory: Arc<std::sync::atomic::AtomicUsize>,
     /// Its output budget (stdout, stderr, logging).
     pub(crate) output: Arc<crate::output::OutputBudget>,
+    /// Its vital signs (handler time, traps, last crash, what it sends).
+    pub(crate) vitals: Arc<crate::vitals::Vitals>,
 }
 
 /// The store and the instance of a running incarnation.
@@ -261,6 +263,7 @@ impl ComponentActor {
             }
             Err(e) => {
                 let reason = airssys_osl::escaped(&e.to_string());
+                setup.vitals.crashed("init", crate::vitals::TrapCause::Other, &reason);
                 setup.router.audit.lifecycle(&setup.address, "init", "crash", reason.clone());
                 if setup.first_init.report(Err(reason.clone())) {
                     self.failed_first_start = true;
@@ -335,6 +338,7 @@ impl ComponentActor {
             Arc::clone(&setup.caps),
             wasi,
             Arc::clone(&setup.output),
+            Arc::clone(&setup.vitals),
             crate::cpu_budget::CpuBudget::new(
                 setup.engine.ticks.clone(),
                 setup.engine.compute_slots.clone(),
@@ -460,6 +464,8 @@ impl ComponentActor {
     /// dropped at once. Returns the trap's text.
     fn trapped(&mut self, export: &'static str, trap: &wasmtime::Error) -> String {
         let reason = trap_reason(&self.setup.address, trap);
+        let cause = crate::vitals::TrapCause::of(trap);
+        self.setup.vitals.crashed(export, cause, &reason);
         let audit = &self.setup.router.audit;
         audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
         if let Some(back) = self.setup.code.crashed(&reason) {
@@ -550,6 +556,7 @@ impl Actor for ComponentActor {
                 Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
                 let outcome = outcome.as_ref().map(Option::as_ref);
                 let meter = live.store.data().cpu.meter();
+                self.setup.vitals.called_back();
                 let call = live.guest.handle_callback(&mut live.store, id, outcome);
                 let done = meter.wrap(call).await;
                 live.store.data_mut().cpu.disarm();
@@ -572,7 +579,9 @@ impl Actor for ComponentActor {
         live.store.data_mut().trace = trace;
         Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();
+        let started = std::time::Instant::now();
         let outcome = meter.wrap(live.guest.handle_message(&mut live.store, &message)).await;
+        self.setup.vitals.handled_in(started.elapsed());
         live.store.data_mut().cpu.disarm();
         live.store.data_mut().trace = None;
         match outcome {

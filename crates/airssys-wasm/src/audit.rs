@@ -20,6 +20,18 @@ struct Budget {
     tokens: f64,
     last: Instant,
     suppressed: u64,
+    /// Every refusal of the component, recorded or not, by operation.
+    denied: HashMap<&'static str, u64>,
+}
+
+/// How many of the last records a host keeps for a live observer.
+const RECENT_RECORDS: usize = 512;
+
+/// The last records, numbered from 1 in the order they were made.
+#[derive(Default)]
+struct Recent {
+    last_seq: u64,
+    records: std::collections::VecDeque<(u64, AuditRecord)>,
 }
 
 /// Where a host's audit records go. Cloning shares the log.
@@ -27,6 +39,7 @@ struct Budget {
 pub(crate) struct Audit {
     log: AuditLog,
     budgets: Arc<Mutex<HashMap<String, Budget>>>,
+    recent: Arc<Mutex<Recent>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -41,7 +54,7 @@ impl Default for Audit {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -60,7 +73,7 @@ fn cut(text: &str) -> String {
 
 impl Audit {
     pub(crate) fn new(log: AuditLog) -> Self {
-        Audit { log, budgets: Arc::default() }
+        Audit { log, budgets: Arc::default(), recent: Arc::default() }
     }
 
     /// The underlying log (for `airssys-osl` pipelines that audit into it).
@@ -79,7 +92,7 @@ impl Audit {
         decision: &'static str,
         rule: impl Into<String>,
     ) {
-        self.log.record_event(AuditRecord {
+        let record = AuditRecord {
             time_ms: now_ms(),
             op_id: 0,
             principal: cut(component),
@@ -88,7 +101,35 @@ impl Audit {
             resource: cut(resource),
             decision,
             rule: rule.into(),
-        });
+        };
+        {
+            let mut recent = crate::sync::lock(&self.recent);
+            if recent.records.len() == RECENT_RECORDS {
+                recent.records.pop_front();
+            }
+            recent.last_seq += 1;
+            let seq = recent.last_seq;
+            recent.records.push_back((seq, record.clone()));
+        }
+        self.log.record_event(record);
+    }
+
+    /// The records kept (the last few hundred) numbered after `seq`, oldest first, with
+    /// their numbers: a reader passes the last number it saw to get only what is new.
+    pub(crate) fn since(&self, seq: u64) -> Vec<(u64, AuditRecord)> {
+        let recent = crate::sync::lock(&self.recent);
+        recent.records.iter().filter(|(n, _)| *n > seq).cloned().collect()
+    }
+
+    /// Every refusal so far, recorded or not, by component and operation, in that order.
+    pub(crate) fn denials(&self) -> Vec<(String, &'static str, u64)> {
+        let budgets = crate::sync::lock(&self.budgets);
+        let mut all: Vec<_> = budgets
+            .iter()
+            .flat_map(|(c, b)| b.denied.iter().map(|(op, n)| (c.clone(), *op, *n)))
+            .collect();
+        all.sort();
+        all
     }
 
     /// Record a lifecycle event of a component (`crash`, `restart`).
@@ -119,7 +160,9 @@ impl Audit {
                 tokens: DENIAL_BURST,
                 last: now,
                 suppressed: 0,
+                denied: HashMap::new(),
             });
+            *budget.denied.entry(operation).or_default() += 1;
             let elapsed = now.saturating_duration_since(budget.last).as_secs_f64();
             budget.last = now;
             budget.tokens = (budget.tokens + elapsed * DENIALS_PER_SECOND).min(DENIAL_BURST);

@@ -4,6 +4,7 @@
 mod builder;
 mod code;
 mod from_manifest;
+mod observe;
 mod prepare;
 mod spec;
 mod upgrade;
@@ -19,6 +20,7 @@ pub use builder::{HostBuilder, Supervision, TreeChild};
 use builder::{start_error, with_intensity};
 pub(crate) use code::ContractLinker;
 use code::{Codes, LinkerHook};
+pub use observe::ComponentDescription;
 use prepare::Prepared;
 pub use spec::{ComponentSpec, Source};
 pub use upgrade::{DEFAULT_UPGRADE_GRACE, Upgrade, Upgraded};
@@ -57,6 +59,8 @@ struct HostParts {
     owns_storage: bool,
     /// Held by the upgrade under way: one at a time.
     upgrading: tokio::sync::Mutex<()>,
+    /// Round trips of the calls made from the host itself.
+    host_calls: crate::vitals::Histogram,
 }
 
 impl HostParts {
@@ -91,6 +95,7 @@ impl HostParts {
             linker_hooks,
             owns_storage: false,
             upgrading: tokio::sync::Mutex::new(()),
+            host_calls: crate::vitals::Histogram::default(),
         })
     }
 }
@@ -123,7 +128,7 @@ pub struct ComponentInfo {
     pub state: ComponentState,
     /// Messages waiting in its mailbox.
     pub mailbox_len: usize,
-    /// Messages it has handled (across restarts).
+    /// Messages and request callbacks its guest handled, across restarts and upgrades.
     pub handled: u64,
     /// How many times it was restarted.
     pub restarts: u32,
@@ -382,86 +387,69 @@ impl Host {
                 .get(a)
                 .map_or_else(|| Arc::clone(&p.code.versioned.version), |s| s.version())
         };
-        let mut known: HashMap<Arc<str>, (bool, usize, u64, Arc<str>)> = self
+        // What the host knows of each address, as if it were stopped; the supervisors' view
+        // makes it live below. Handled: messages given to the guest's handlers (not the
+        // host's own envelopes: a start, an upgrade order).
+        let mut known: HashMap<Arc<str>, (ComponentInfo, usize)> = self
             .lock_components()
             .values()
             .flat_map(|p| {
-                let from_cache = p.code.from_cache;
                 p.addresses().into_iter().map(move |a| {
-                    let bytes = memory(p, &a);
-                    let dropped = dropped(p, &a);
-                    let version = version(p, &a);
-                    (a, (from_cache, bytes, dropped, version))
+                    let info = ComponentInfo {
+                        address: Arc::clone(&a),
+                        state: ComponentState::Stopped,
+                        mailbox_len: 0,
+                        handled: p.vitals.get(&a).map_or(0, |v| v.handled()),
+                        restarts: 0,
+                        from_cache: p.code.from_cache,
+                        memory_bytes: 0,
+                        output_dropped: dropped(p, &a),
+                        version: version(p, &a),
+                    };
+                    (a.clone(), (info, memory(p, &a)))
                 })
             })
             .collect();
         let mut listed = Vec::with_capacity(known.len());
         for child in children {
             // Taken out: what is left at the end was listed by nobody.
-            let Some((from_cache, memory_bytes, output_dropped, version)) = known.remove(&child.id)
-            else {
+            let Some((mut info, memory_bytes)) = known.remove(&child.id) else {
                 continue;
             };
             let metrics = child.handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
-            let state = match (child.running, child.restart) {
+            info.state = match (child.running, child.restart) {
                 (true, _) => ComponentState::Running,
                 (false, _) if child.gave_up => ComponentState::Failed,
                 (false, Restart::Permanent) => ComponentState::Restarting,
                 (false, _) => ComponentState::Stopped,
             };
-            listed.push(ComponentInfo {
-                address: child.id,
-                state,
-                mailbox_len: metrics.mailbox_len,
-                handled: metrics.handled,
-                restarts: metrics.restarts,
-                from_cache,
-                memory_bytes: if state == ComponentState::Running { memory_bytes } else { 0 },
-                output_dropped,
-                version,
-            });
+            info.mailbox_len = metrics.mailbox_len;
+            info.restarts = metrics.restarts;
+            if info.state == ComponentState::Running {
+                info.memory_bytes = memory_bytes;
+            }
+            listed.push(info);
         }
         // Components under nested supervisors: from their actors' own state.
         for address in nested {
-            let Some((from_cache, memory_bytes, output_dropped, version)) = known.remove(&address)
-            else {
+            let Some((mut info, memory_bytes)) = known.remove(&address) else {
                 continue;
             };
             let handle = self.parts.system.whereis(&address);
             let metrics = handle.as_ref().map(|h| h.metrics()).unwrap_or_default();
-            listed.push(ComponentInfo {
-                memory_bytes: if metrics.alive { memory_bytes } else { 0 },
-                state: if metrics.alive {
-                    ComponentState::Running
-                } else {
-                    ComponentState::Stopped
-                },
-                address,
-                mailbox_len: metrics.mailbox_len,
-                handled: metrics.handled,
-                restarts: metrics.restarts,
-                from_cache,
-                output_dropped,
-                version,
-            });
+            if metrics.alive {
+                info.state = ComponentState::Running;
+                info.memory_bytes = memory_bytes;
+            }
+            info.mailbox_len = metrics.mailbox_len;
+            info.restarts = metrics.restarts;
+            listed.push(info);
         }
         // A temporary component that ended is no longer the supervisor's child; its address
         // stays reserved until `stop`.
-        let mut gone: Vec<_> = known.into_iter().collect();
-        gone.sort();
-        listed.extend(gone.into_iter().map(
-            |(address, (from_cache, _, output_dropped, version))| ComponentInfo {
-                address,
-                state: ComponentState::Stopped,
-                mailbox_len: 0,
-                handled: 0,
-                restarts: 0,
-                from_cache,
-                memory_bytes: 0,
-                output_dropped,
-                version,
-            },
-        ));
+        let mut gone: Vec<ComponentInfo> = known.into_values().map(|(info, _)| info).collect();
+        gone.sort_by(|a, b| a.address.cmp(&b.address));
+        listed.extend(gone);
         listed
     }
 
@@ -528,7 +516,13 @@ impl Host {
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
         let stamp = self.parts.router.host_stamp();
-        self.parts.router.call(self.host_address(), target, payload, stamp, timeout).await
+        let started = std::time::Instant::now();
+        let answer =
+            self.parts.router.call(self.host_address(), target, payload, stamp, timeout).await;
+        if !matches!(answer, Err(RequestError::Refused(_))) {
+            self.parts.host_calls.record(started.elapsed());
+        }
+        answer
     }
 
     /// Queue a request from the address `host` now, or refuse it now (unknown target, codec,

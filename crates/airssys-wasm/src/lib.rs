@@ -64,6 +64,7 @@ pub mod trust;
 pub mod types;
 pub mod untrusted_file;
 mod upgrade;
+pub mod vitals;
 mod wasi_shadow;
 pub mod wire;
 
@@ -72,8 +73,8 @@ pub use capability::{Grants, RateLimit};
 pub use engine::{EPOCH_TICK, EngineConfig, MemoryLayout};
 pub use error::{BoxError, HostError};
 pub use host::{
-    ComponentInfo, ComponentSpec, ComponentState, DEFAULT_UPGRADE_GRACE, HOST_ADDRESS, Host,
-    HostBuilder, Source, Supervision, TreeChild, Upgrade, Upgraded,
+    ComponentDescription, ComponentInfo, ComponentSpec, ComponentState, DEFAULT_UPGRADE_GRACE,
+    HOST_ADDRESS, Host, HostBuilder, Source, Supervision, TreeChild, Upgrade, Upgraded,
 };
 pub use output::OutputLimit;
 pub use process::CommandGrant;

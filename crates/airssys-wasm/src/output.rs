@@ -60,7 +60,14 @@ pub(crate) struct OutputBudget {
     buckets: Mutex<Buckets>,
     /// Lines dropped in all.
     dropped_total: AtomicU64,
+    /// The last lines written, oldest first (for a live observer).
+    recent: Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many of its last lines a component's output keeps for an observer, and how long
+/// each may be.
+const RECENT_LINES: usize = 20;
+const RECENT_LINE_BYTES: usize = 512;
 
 impl OutputBudget {
     pub(crate) fn new(limit: OutputLimit) -> Self {
@@ -73,7 +80,26 @@ impl OutputBudget {
                 dropped: 0,
             }),
             dropped_total: AtomicU64::new(0),
+            recent: Mutex::default(),
         }
+    }
+
+    /// Keep `line` (written) among the last lines, cut to a bounded length.
+    pub(crate) fn keep(&self, stream: &str, line: &str) {
+        let mut end = line.len().min(RECENT_LINE_BYTES);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut recent = crate::sync::lock(&self.recent);
+        if recent.len() == RECENT_LINES {
+            recent.pop_front();
+        }
+        recent.push_back(format!("{stream}: {}", &line[..end]));
+    }
+
+    /// The last lines written, oldest first, each with its stream (`stdout: ...`).
+    pub(crate) fn recent(&self) -> Vec<String> {
+        crate::sync::lock(&self.recent).iter().cloned().collect()
     }
 
     /// Lines dropped so far.
@@ -165,6 +191,7 @@ impl LineWriter {
         if self.to.budget.admit(&self.to.component, self.line.len()) {
             let text = String::from_utf8_lossy(&self.line);
             let text = text.trim_end_matches(['\n', '\r']);
+            self.to.budget.keep(self.to.stream, text);
             // Guest text: escaped, so that it cannot end the log line and forge another.
             let text = airssys_osl::Escaped(text);
             tracing::info!(component = &*self.to.component, stream = self.to.stream, "{text}");

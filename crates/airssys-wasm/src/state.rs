@@ -39,6 +39,8 @@ pub struct HostState {
     subscriptions: Subscriptions,
     pub(crate) caps: Arc<Capabilities>,
     output: Arc<crate::output::OutputBudget>,
+    /// The address's vital signs (what it sends, its call round trips).
+    vitals: Arc<crate::vitals::Vitals>,
     /// The links and monitors this instance made.
     pub(crate) relations: Relations,
     /// The trace of the message being handled: what the handler sends carries it.
@@ -155,9 +157,12 @@ impl HostState {
         caps: Arc<Capabilities>,
         wasi: WasiCtx,
         output: Arc<crate::output::OutputBudget>,
+        vitals: Arc<crate::vitals::Vitals>,
         cpu: crate::cpu_budget::CpuBudget,
         me: Arc<dyn OwnActor>,
     ) -> Self {
+        let requests = Requests::default();
+        vitals.watch_pending(&requests.pending);
         HostState {
             wasi,
             table: {
@@ -175,9 +180,10 @@ impl HostState {
                 topics: Arc::clone(&router.topics),
             },
             router,
-            requests: Requests::default(),
+            requests,
             caps,
             output,
+            vitals,
             relations: Relations {
                 me,
                 links: HashMap::new(),
@@ -247,7 +253,9 @@ impl types::Host for HostState {}
 impl messaging::Host for HostState {
     fn send(&mut self, target: String, payload: Payload) -> Result<(), SendError> {
         self.caps.may_send(&target).inspect_err(|r| self.refused("send", &target, r))?;
-        self.router.send(&self.address, &target, payload, self.child_trace())
+        self.router.send(&self.address, &target, payload, self.child_trace())?;
+        self.vitals.sent_to(&target);
+        Ok(())
     }
 
     fn request(
@@ -315,6 +323,7 @@ impl messaging::Host for HostState {
             return Err(refused);
         }
         self.requests.next = id;
+        self.vitals.sent_to(&target);
         Ok(id)
     }
 
@@ -382,7 +391,13 @@ impl messaging::Host for HostState {
         let stamp = router::Stamp { correlation: self.requests.next, trace: self.child_trace() };
         // The wait for the answer is not this guest's CPU time: the call is not polled
         // meanwhile, so no tick is counted (`cpu_budget.rs`).
-        self.router.call(&self.address, &target, payload, stamp, timeout).await
+        let started = std::time::Instant::now();
+        let answer = self.router.call(&self.address, &target, payload, stamp, timeout).await;
+        if !matches!(answer, Err(RequestError::Refused(_))) {
+            self.vitals.sent_to(&target);
+            self.vitals.called_in(started.elapsed());
+        }
+        answer
     }
 
     fn self_address(&mut self) -> String {
@@ -528,6 +543,14 @@ impl logging::Host for HostState {
         if !self.output.admit(component, len) {
             return;
         }
+        let level_name = match level {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        };
+        self.output.keep(level_name, &message);
         // Guest text: escaped, so that it cannot end the log line and forge another (the
         // fields are shown with `Debug`, which escapes them).
         let message = airssys_osl::Escaped(&message);

@@ -32,6 +32,8 @@ pub(super) struct Prepared {
     pub(super) memory: HashMap<Arc<str>, Arc<std::sync::atomic::AtomicUsize>>,
     /// Output budget of each address.
     pub(super) output: HashMap<Arc<str>, Arc<crate::output::OutputBudget>>,
+    /// The vital signs of each address.
+    pub(super) vitals: HashMap<Arc<str>, Arc<crate::vitals::Vitals>>,
     /// The code each address runs (an upgrade replaces it).
     pub(super) code_slots: HashMap<Arc<str>, Arc<crate::upgrade::CodeSlot>>,
     /// The outcome of each address's first `init`, in address order.
@@ -182,12 +184,14 @@ impl HostParts {
             spec: spec.clone(),
             memory: HashMap::new(),
             output: HashMap::new(),
+            vitals: HashMap::new(),
             code_slots: HashMap::new(),
             first_inits: Vec::new(),
         };
         for address in prepared.addresses() {
             prepared.first_inits.push((Arc::clone(&address), Arc::default()));
             prepared.memory.insert(Arc::clone(&address), Arc::default());
+            prepared.vitals.insert(Arc::clone(&address), Arc::default());
             let slot = crate::upgrade::CodeSlot::new(Arc::clone(&prepared.code.versioned));
             prepared.code_slots.insert(Arc::clone(&address), Arc::new(slot));
             let budget = Arc::new(crate::output::OutputBudget::new(spec.output));
@@ -210,9 +214,11 @@ impl HostParts {
                     .get(&address)
                     .cloned()
                     .unwrap_or_else(|| Arc::new(crate::output::OutputBudget::new(spec.output)));
+                let vitals = prepared.vitals.get(&address).cloned().unwrap_or_default();
                 let setup = Arc::new(ComponentSetup {
                     memory,
                     output,
+                    vitals,
                     address: Arc::clone(&address),
                     engine: engine.clone(),
                     code: prepared.code_slots.get(&address).cloned().unwrap_or_else(|| {
