@@ -10,6 +10,7 @@ mod cluster;
 mod density;
 mod harness;
 mod languages;
+mod observer;
 mod osl;
 mod peers;
 mod publish;
@@ -47,6 +48,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "wasm.operator_restart_p50", run: wasm::operator_restart },
     Suite { name: "wasm.idle_component_rss_10k", run: wasm::idle_memory },
     Suite { name: "wasm.send_security_overhead", run: wasm::security_overhead },
+    Suite { name: "wasm.observer_overhead", run: observer::overhead },
     Suite { name: "wasm.storage_get", run: storage::guest_get },
     Suite { name: "wasm.storage_set", run: storage::guest_set },
     Suite { name: "wasm.storage_writes_1_component", run: storage::writes_1 },

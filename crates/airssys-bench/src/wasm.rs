@@ -262,7 +262,11 @@ pub fn host_to_component(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     ))
 }
 
-fn counter_and_relay(rt: &Runtime, target: &str, target_guest: &str) -> anyhow::Result<Host> {
+pub(crate) fn counter_and_relay(
+    rt: &Runtime,
+    target: &str,
+    target_guest: &str,
+) -> anyhow::Result<Host> {
     Ok(rt.block_on(
         Host::builder()
             .component(ComponentSpec::new(target, Source::File(target_guest.into())))
@@ -290,28 +294,42 @@ pub(crate) fn send_per_message(rt: &Runtime, scale: Scale) -> anyhow::Result<(f6
     let host = counter_and_relay(rt, "counter", test_programs::COUNTER)?;
     let engine = raw_engine()?;
     let component = Component::from_file(&engine, test_programs::COUNTER)?;
-    let t = Duration::from_secs(60);
     let mut ours = Vec::new();
     let mut base = Vec::new();
     let mut handled: u64 = 0;
-    let window = 256;
     for _ in 0..scale.samples {
-        let start = Instant::now();
-        let sent = rt.block_on(host.call("relay", raw_text(&format!("window:{n}:{window}")), t));
-        anyhow::ensure!(
-            text(sent.clone().map_err(|e| anyhow::anyhow!("{e:?}"))?) == format!("sent {n}"),
-            "window failed: {sent:?}"
-        );
-        let count = rt
-            .block_on(host.call("counter", raw_text("x"), t))
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        ours.push(start.elapsed().as_nanos() as f64 / n as f64);
-        handled += n + n / window + 1;
-        anyhow::ensure!(text(count) == handled.to_string(), "messages were lost");
+        ours.push(windowed_sends(rt, &host, n, &mut handled)?);
         base.push(rt.block_on(raw_calls(&component, &engine, n))?.as_nanos() as f64 / n as f64);
     }
     rt.block_on(host.shutdown(Duration::from_secs(5)));
     Ok((crate::harness::median(ours), crate::harness::median(base)))
+}
+
+/// One sample of component → component sends: the relay sends `n` messages to the counter,
+/// calling it after every window of 256; ns per message, timed until the counter has
+/// handled all of them. `handled` is what the counter handled before (checked after: none
+/// lost).
+pub(crate) fn windowed_sends(
+    rt: &Runtime,
+    host: &Host,
+    n: u64,
+    handled: &mut u64,
+) -> anyhow::Result<f64> {
+    let t = Duration::from_secs(60);
+    let window = 256;
+    let start = Instant::now();
+    let sent = rt.block_on(host.call("relay", raw_text(&format!("window:{n}:{window}")), t));
+    anyhow::ensure!(
+        text(sent.clone().map_err(|e| anyhow::anyhow!("{e:?}"))?) == format!("sent {n}"),
+        "window failed: {sent:?}"
+    );
+    let count = rt
+        .block_on(host.call("counter", raw_text("x"), t))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let per = start.elapsed().as_nanos() as f64 / n as f64;
+    *handled += n + n / window + 1;
+    anyhow::ensure!(text(count) == handled.to_string(), "messages were lost");
+    Ok(per)
 }
 
 /// Component → component `send` against the raw wasmtime call of the receiver's handler.

@@ -16,11 +16,13 @@
 //!
 //! What it reads is copied out of counters the message path keeps anyway
 //! (`airssys_wasm::vitals`): an open page does not slow the components it shows.
-//! `docs/observability.md` lists every metric.
+//! `docs/observability.md` lists every metric and span; [`otel`] exports the spans as
+//! OpenTelemetry traces over OTLP.
 
 mod actions;
 mod error;
 mod metrics;
+pub mod otel;
 mod server;
 mod snapshot;
 mod token;

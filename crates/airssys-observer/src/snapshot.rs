@@ -9,7 +9,7 @@ use airssys_wasm::{ComponentState, Host};
 use serde::Serialize;
 
 /// The most components one snapshot lists (in address order); the rest are counted only.
-pub const MAX_LISTED: usize = 1000;
+pub(crate) const MAX_LISTED: usize = 1000;
 
 /// How many of the last dead letters a snapshot carries.
 const DEAD_LETTERS_SHOWN: usize = 20;
@@ -21,7 +21,7 @@ pub struct Snapshot {
     pub time_ms: u64,
     /// Components (and pool members) the host runs, in all.
     pub total: usize,
-    /// The first [`MAX_LISTED`] of them, in start order.
+    /// The first 1,000 of them, in start order.
     pub components: Vec<ComponentView>,
     /// Messages, requests and calls between components, by sender and target.
     pub traffic: Vec<Traffic>,

@@ -63,6 +63,11 @@ pub struct UpArgs {
     /// with the token can stop and upgrade components).
     #[arg(long, requires = "observe")]
     observe_remote: bool,
+    /// Export traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318): a span
+    /// for every message a component handles and every call the host makes, linked across
+    /// components.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp: Option<String>,
 }
 
 impl UpArgs {
@@ -294,6 +299,13 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let socket = g.socket.clone().unwrap_or_else(|| socket_for(&manifest));
         let bound = bind(&socket)?;
+        let traces = match args.otlp.as_deref().map(airssys_observer::otel::otlp).transpose() {
+            Ok(traces) => traces,
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket);
+                return Err(e.into());
+            }
+        };
         let cluster = match join(&args, &parsed, base).await {
             Ok(cluster) => cluster,
             Err(e) => {
@@ -335,6 +347,10 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                             }
                         }
                     }
+                }
+                if let Some(provider) = &traces {
+                    let spans = airssys_observer::otel::OtelSpans::new(provider);
+                    builder = builder.spans(Arc::new(spans));
                 }
                 protect_socket(builder, &socket, g).start().await
             }
@@ -413,6 +429,10 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         if let Some(observer) = observer {
             observer.stop().await;
+        }
+        if let Some(provider) = traces {
+            // What is left in the batch goes now (the SDK's export blocks: not here).
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
         }
         if let Some(cluster) = cluster {
             cluster.leave().await;

@@ -50,22 +50,25 @@ fn fails(o: &Output, code: i32, words: &[&str]) {
 struct Running {
     child: Child,
     log: PathBuf,
+    out: PathBuf,
 }
 
 impl Running {
     fn start(dir: &Path, args: &[&str], socket: &Path) -> Running {
         let log = dir.join(format!("up-{}.log", std::process::id()));
+        let out = dir.join(format!("up-{}.out", std::process::id()));
         let child = Command::new(BIN)
             .args(args)
             .current_dir(dir)
             .env("AIRSSYS_HOME", dir.join("home"))
             .env_remove("RUST_LOG")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut running = Running { child, log };
+        let mut running = Running { child, log, out };
         let start = Instant::now();
         while !socket.exists() {
             if let Ok(Some(status)) = running.child.try_wait() {
@@ -79,6 +82,11 @@ impl Running {
 
     fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// What it printed on stdout so far.
+    fn printed(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 
     /// Wait until `text` is in its logs `times` times.
@@ -210,6 +218,61 @@ fn scaffold_build_run_and_talk_to_an_app() {
     assert!(logs.contains("stopped cleanly"), "{logs}");
     assert!(!socket.exists());
     fails(&airssys(&project, &["ps"]), 1, &["no running app", "airssys up"]);
+}
+
+/// A plain HTTP/1.1 GET on loopback: the status and the body.
+fn http_get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    (status, answer.split_once("\r\n\r\n").map_or_else(String::new, |(_, b)| b.to_owned()))
+}
+
+/// `airssys up --observe`: prints the observer's address with its token; the page and
+/// `/metrics` answer with it and refuse without it; a non-loopback address needs
+/// `--observe-remote`.
+#[test]
+fn up_serves_the_observer_and_metrics_behind_a_printed_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let manifest = format!(
+        "[app]\nname = \"seen\"\n\n[trust]\ndevelopment = true\n\n[components.a]\nsource = \"{}\"\n",
+        test_programs::MISBEHAVE
+    );
+    std::fs::write(root.join("airssys.toml"), manifest).unwrap();
+    let refused = airssys(root, &["up", "--observe", "0.0.0.0:0"]);
+    fails(&refused, 1, &["not a loopback address"]);
+    let socket = root.join(".airssys/control.sock");
+    let up = Running::start(root, &["up", "--observe", "127.0.0.1:0"], &socket);
+    let start = Instant::now();
+    let url = loop {
+        if let Some(line) = up.printed().lines().find(|l| l.starts_with("observer: ")) {
+            break line.trim_start_matches("observer: ").to_owned();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no observer line:\n{}", up.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let rest = url.strip_prefix("http://").expect("an http address");
+    let (addr, token) = rest.split_once("/?token=").expect("the token in the address");
+    assert!(addr.starts_with("127.0.0.1:"), "{url}");
+    assert_eq!(ok(&airssys(root, &["call", "a", "hi", "--codec", "raw"])).trim(), "ok");
+    let (status, page) = http_get(addr, &format!("/?token={token}"), None);
+    assert_eq!(status, 200);
+    assert!(page.contains("AirsSys observer"));
+    let (status, metrics) = http_get(addr, "/metrics", Some(token));
+    assert_eq!(status, 200);
+    assert!(metrics.contains("airssys_component_up{component=\"a\"} 1"), "{metrics}");
+    let handled = "airssys_component_messages_handled_total{component=\"a\"} 1";
+    assert!(metrics.contains(handled), "{metrics}");
+    assert_eq!(http_get(addr, "/metrics", None).0, 401);
+    assert_eq!(http_get(addr, "/", None).0, 401);
+    let (code, logs) = up.interrupt();
+    assert_eq!(code, Some(0), "{logs}");
 }
 
 /// `run` starts one component with grants from flags and calls it once.

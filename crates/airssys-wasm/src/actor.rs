@@ -14,6 +14,7 @@ use crate::envelope::{Delivery, Envelope};
 use crate::guest::{Guest, GuestPre};
 use crate::router::Router;
 use crate::state::HostState;
+use crate::trace::TraceContext;
 use crate::types::Payload;
 use crate::upgrade::{CodeSlot, StateFrom, Swapped, UpgradeOrder};
 
@@ -123,6 +124,8 @@ pub(crate) struct ComponentSetup {
     pub(crate) output: Arc<crate::output::OutputBudget>,
     /// Its vital signs (handler time, traps, last crash, what it sends).
     pub(crate) vitals: Arc<crate::vitals::Vitals>,
+    /// Where its handlers' spans go, if anywhere.
+    pub(crate) spans: Option<Arc<dyn crate::spans::SpanSink>>,
 }
 
 /// The store and the instance of a running incarnation.
@@ -569,21 +572,49 @@ impl Actor for ComponentActor {
                 };
             }
         };
+        // The handler runs in a span of its own, a child of the message's; the guest sees
+        // it, and what the handler sends carries it as its parent.
+        let span = trace.as_ref().map(TraceContext::child);
         let message = crate::envelope::received(
             &sender,
             payload,
             correlation,
             topic.as_deref(),
-            trace.as_ref(),
+            span.as_ref(),
         );
-        live.store.data_mut().trace = trace;
+        let recording = self.setup.spans.as_ref().zip(trace.filter(|t| t.flags & 1 == 1));
+        let state = live.store.data_mut();
+        state.trace = span;
+        state.span_events = recording.map(|_| Vec::new());
+        let span_start = recording.map(|_| std::time::SystemTime::now());
         Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();
-        let started = std::time::Instant::now();
+        let started = crate::vitals::now();
         let outcome = meter.wrap(live.guest.handle_message(&mut live.store, &message)).await;
-        self.setup.vitals.handled_in(started.elapsed());
+        self.setup.vitals.handled_in(crate::vitals::since(started));
         live.store.data_mut().cpu.disarm();
         live.store.data_mut().trace = None;
+        let events = live.store.data_mut().span_events.take();
+        if let (Some((sink, received)), Some(context), Some(start)) = (recording, span, span_start)
+        {
+            sink.record(crate::spans::SpanRecord {
+                name: "handle-message",
+                context,
+                parent: Some(received.span_id),
+                component: Arc::clone(&self.setup.address),
+                peer: Arc::clone(&sender),
+                start,
+                end: std::time::SystemTime::now(),
+                error: match &outcome {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(format!("handler error: {}", airssys_osl::Escaped(e))),
+                    Err(trap) => {
+                        Some(format!("trapped: {}", trap_reason(&self.setup.address, trap)))
+                    }
+                },
+                events: events.unwrap_or_default(),
+            });
+        }
         match outcome {
             Ok(result) => {
                 if let Some(reply) = reply {

@@ -61,6 +61,8 @@ struct HostParts {
     upgrading: tokio::sync::Mutex<()>,
     /// Round trips of the calls made from the host itself.
     host_calls: crate::vitals::Histogram,
+    /// Where spans go, if anywhere.
+    spans: Option<Arc<dyn crate::spans::SpanSink>>,
 }
 
 impl HostParts {
@@ -96,6 +98,7 @@ impl HostParts {
             owns_storage: false,
             upgrading: tokio::sync::Mutex::new(()),
             host_calls: crate::vitals::Histogram::default(),
+            spans: None,
         })
     }
 }
@@ -455,7 +458,37 @@ impl Host {
 
     /// Send a message to a component, from the address `host`.
     pub fn send(&self, target: &str, payload: Payload) -> Result<(), SendError> {
-        self.parts.router.send(self.host_address(), target, payload, Some(TraceContext::new_root()))
+        let context = TraceContext::new_root();
+        let start = self.parts.spans.as_ref().map(|_| std::time::SystemTime::now());
+        let sent = self.parts.router.send(self.host_address(), target, payload, Some(context));
+        let error = sent.as_ref().err().map(ToString::to_string);
+        self.host_span("send", Some(context), target, start, error);
+        sent
+    }
+
+    /// Record a span of the host's own (a call or a send it made), if spans are recorded.
+    fn host_span(
+        &self,
+        name: &'static str,
+        context: Option<TraceContext>,
+        target: &str,
+        start: Option<std::time::SystemTime>,
+        error: Option<String>,
+    ) {
+        let (Some(sink), Some(context), Some(start)) = (&self.parts.spans, context, start) else {
+            return;
+        };
+        sink.record(crate::spans::SpanRecord {
+            name,
+            context,
+            parent: None,
+            component: Arc::clone(self.host_address()),
+            peer: Arc::from(target),
+            start,
+            end: std::time::SystemTime::now(),
+            error,
+            events: Vec::new(),
+        });
     }
 
     fn host_address(&self) -> &Arc<str> {
@@ -516,12 +549,16 @@ impl Host {
         timeout: Duration,
     ) -> Result<Option<Payload>, RequestError> {
         let stamp = self.parts.router.host_stamp();
-        let started = std::time::Instant::now();
+        let context = stamp.trace;
+        let started = crate::vitals::now();
+        let start = self.parts.spans.as_ref().map(|_| std::time::SystemTime::now());
         let answer =
             self.parts.router.call(self.host_address(), target, payload, stamp, timeout).await;
         if !matches!(answer, Err(RequestError::Refused(_))) {
-            self.parts.host_calls.record(started.elapsed());
+            self.parts.host_calls.record(crate::vitals::since(started));
         }
+        let error = answer.as_ref().err().map(ToString::to_string);
+        self.host_span("call", context, target, start, error);
         answer
     }
 

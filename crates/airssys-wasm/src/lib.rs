@@ -54,6 +54,7 @@ mod protected;
 mod remote;
 mod router;
 mod service;
+pub mod spans;
 mod state;
 pub mod storage;
 mod sync;

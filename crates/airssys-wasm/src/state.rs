@@ -18,6 +18,9 @@ use crate::router::{self, Router};
 use crate::topics::Topics;
 use crate::trace::TraceContext;
 
+/// How many log lines one handler's span keeps as events.
+const MAX_SPAN_EVENTS: usize = 64;
+
 /// How many WASI resources (streams, sockets, files, ...) one instance may hold.
 const MAX_RESOURCES: usize = 4096;
 
@@ -39,12 +42,16 @@ pub struct HostState {
     subscriptions: Subscriptions,
     pub(crate) caps: Arc<Capabilities>,
     output: Arc<crate::output::OutputBudget>,
-    /// The address's vital signs (what it sends, its call round trips).
+    /// The address's vital signs (its call round trips).
     vitals: Arc<crate::vitals::Vitals>,
+    /// What this instance sent, by target.
+    sent: crate::vitals::Sent,
     /// The links and monitors this instance made.
     pub(crate) relations: Relations,
-    /// The trace of the message being handled: what the handler sends carries it.
+    /// The span of the handler running now: what it sends carries it as the parent.
     pub(crate) trace: Option<TraceContext>,
+    /// What the guest logs while its handler's span is recorded (`spans.rs`).
+    pub(crate) span_events: Option<Vec<crate::spans::SpanEvent>>,
 }
 
 /// The links and monitors an instance made, by the partner's identity, so that a notice
@@ -183,6 +190,7 @@ impl HostState {
             requests,
             caps,
             output,
+            sent: crate::vitals::Sent::new(Arc::clone(&vitals)),
             vitals,
             relations: Relations {
                 me,
@@ -192,6 +200,7 @@ impl HostState {
                 unlinked: std::collections::HashSet::new(),
             },
             trace: None,
+            span_events: None,
         }
     }
 }
@@ -254,7 +263,7 @@ impl messaging::Host for HostState {
     fn send(&mut self, target: String, payload: Payload) -> Result<(), SendError> {
         self.caps.may_send(&target).inspect_err(|r| self.refused("send", &target, r))?;
         self.router.send(&self.address, &target, payload, self.child_trace())?;
-        self.vitals.sent_to(&target);
+        self.sent.count(&target);
         Ok(())
     }
 
@@ -323,7 +332,7 @@ impl messaging::Host for HostState {
             return Err(refused);
         }
         self.requests.next = id;
-        self.vitals.sent_to(&target);
+        self.sent.count(&target);
         Ok(id)
     }
 
@@ -391,11 +400,11 @@ impl messaging::Host for HostState {
         let stamp = router::Stamp { correlation: self.requests.next, trace: self.child_trace() };
         // The wait for the answer is not this guest's CPU time: the call is not polled
         // meanwhile, so no tick is counted (`cpu_budget.rs`).
-        let started = std::time::Instant::now();
+        let started = crate::vitals::now();
         let answer = self.router.call(&self.address, &target, payload, stamp, timeout).await;
         if !matches!(answer, Err(RequestError::Refused(_))) {
-            self.vitals.sent_to(&target);
-            self.vitals.called_in(started.elapsed());
+            self.sent.count(&target);
+            self.vitals.called_in(crate::vitals::since(started));
         }
         answer
     }
@@ -458,9 +467,9 @@ impl HostState {
         &self.address
     }
 
-    /// The trace context of what the running handler sends: a child of its message's.
+    /// The trace context of what the running handler sends: its own span, as the parent.
     fn child_trace(&self) -> Option<TraceContext> {
-        self.trace.as_ref().map(TraceContext::child)
+        self.trace
     }
 
     /// The one component at `target`, for a link or monitor.
@@ -551,6 +560,14 @@ impl logging::Host for HostState {
             Level::Error => "error",
         };
         self.output.keep(level_name, &message);
+        if let Some(events) = self.span_events.as_mut().filter(|e| e.len() < MAX_SPAN_EVENTS) {
+            events.push(crate::spans::SpanEvent {
+                time: std::time::SystemTime::now(),
+                level: level_name,
+                message: message.clone(),
+                fields: fields.clone(),
+            });
+        }
         // Guest text: escaped, so that it cannot end the log line and forge another (the
         // fields are shown with `Debug`, which escapes them).
         let message = airssys_osl::Escaped(&message);

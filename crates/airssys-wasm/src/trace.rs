@@ -1,7 +1,7 @@
 //! Trace context (W3C Trace Context, <https://www.w3.org/TR/trace-context/>): which trace a
-//! message belongs to. It travels in every envelope; what a handler sends while handling a
-//! message carries the same trace, as a child span of the message's. A message from the host
-//! (no component) starts a new trace.
+//! message belongs to. It travels in every envelope: each handler runs in a span of its own,
+//! a child of the message's, and what it sends while handling the message carries that span
+//! as the parent (`spans.rs`). A message from the host (no component) starts a new trace.
 
 use serde::{Deserialize, Serialize};
 

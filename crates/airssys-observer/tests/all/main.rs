@@ -3,4 +3,5 @@
 mod access;
 mod metrics;
 mod page;
+mod traces;
 mod util;

@@ -68,8 +68,7 @@ impl Driver {
                          "--disable-dev-shm-usage", "--window-size=1500,1100"],
             }),
         );
-        ClientBuilder::rustls()
-            .expect("rustls")
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://{}", self.addr))
             .await
@@ -140,6 +139,22 @@ async fn the_page_follows_crashes_restarts_and_denials_live() {
     assert!(result.contains("restart: done"), "{result}");
     wait_for_text(&browser, "tr[data-address=\"worker\"] td.restarts", |t| t == "0").await;
     assert_eq!(host.restarts("worker"), Some(0), "the host restarted it");
+
+    // Traffic between components, and output of the selected one, for the screenshot.
+    let relay = airssys_wasm::ComponentSpec::new(
+        "relay",
+        airssys_wasm::Source::File(test_programs::RELAY.into()),
+    )
+    .config("target", "echo/0")
+    .grants(airssys_wasm::Grants::all_messaging());
+    host.spawn(relay).await.unwrap();
+    for _ in 0..3 {
+        host.call("relay", raw("call:hello"), T).await.unwrap();
+    }
+    host.call("worker", raw("print:hello from the worker"), T).await.unwrap();
+    wait_for_text(&browser, "#traffic tbody", |t| t.contains("relay") && t.contains("echo/0"))
+        .await;
+    wait_for_text(&browser, "#d-output", |t| t.contains("hello from the worker")).await;
 
     // A screenshot of the page, kept as an artifact.
     let png = browser.screenshot().await.unwrap();

@@ -34,6 +34,7 @@ pub struct HostBuilder {
     pub(crate) transport: Option<Arc<dyn crate::transport::Transport>>,
     pub(crate) services: Vec<ServiceSpec>,
     pub(crate) linker_hooks: Vec<LinkerHook>,
+    pub(crate) spans: Option<Arc<dyn crate::spans::SpanSink>>,
 }
 
 impl std::fmt::Debug for HostBuilder {
@@ -266,13 +267,25 @@ impl HostBuilder {
         self
     }
 
+    /// Record spans: one for each message a component handles and each call or send the
+    /// host makes, linked into traces across components, handed to `sink` as they finish
+    /// (`spans.rs`). Without a sink nothing is recorded.
+    pub fn spans(mut self, sink: Arc<dyn crate::spans::SpanSink>) -> Self {
+        self.spans = Some(sink);
+        self
+    }
+
     /// Compile every component, link it against the contract and start them all under one
     /// one-for-one supervisor. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
         let audit = self.audit.map(crate::audit::Audit::new).unwrap_or_default();
+        // Calibrate the clock the vital signs read, here rather than in a component's first
+        // message.
+        let _ = crate::vitals::now();
         let mut parts =
             HostParts::new(self.engine, audit, self.trust, self.transport, self.linker_hooks)?;
         parts.owns_storage = self.storage.is_none() && self.data_dir.is_some();
+        parts.spans = self.spans;
         parts.storage = match (self.storage, &self.data_dir) {
             (Some(storage), _) => Some(storage),
             (None, Some(dir)) => {

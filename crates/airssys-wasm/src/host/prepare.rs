@@ -219,6 +219,7 @@ impl HostParts {
                     memory,
                     output,
                     vitals,
+                    spans: self.spans.clone(),
                     address: Arc::clone(&address),
                     engine: engine.clone(),
                     code: prepared.code_slots.get(&address).cloned().unwrap_or_else(|| {

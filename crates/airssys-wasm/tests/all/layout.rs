@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 /// The library crates under `crates/`.
 const LIBRARIES: &[&str] = &[
     "airssys-cluster",
+    "airssys-observer",
     "airssys-osl",
     "airssys-osl-macros",
     "airssys-rt",
@@ -21,8 +22,8 @@ const PROGRAMS: &[&str] = &["airssys-bench", "airssys-wasm-cli"];
 /// The layers of `airssys-wasm`'s modules, bottom first, as `ARCHITECTURE.md` lists them: a
 /// module may use modules of its own layer or below, never above.
 const LAYERS: &[&[&str]] = &[
-    &["types", "trace", "wire", "address", "envelope"],
-    &["topics", "audit", "capability", "router"],
+    &["types", "trace", "spans", "wire", "address", "envelope"],
+    &["topics", "audit", "vitals", "capability", "router"],
     &["state", "fs_audit", "handle_limit", "preopens"],
     &["actor", "service"],
     &["host"],
