@@ -5,9 +5,11 @@
 //!
 //! Spans: `call` and `send` (the host's own: a client and a producer span, roots of their
 //! traces) and `handle-message` (a server span per message a component handled, a child of
-//! the span that sent it). Attributes: `airssys.component`, `airssys.peer`. What a guest
-//! logs through the `logging` interface while its handler runs becomes an event of the
-//! handler's span (its level and fields as attributes): that is how guests add to a trace.
+//! the span that sent it), and the spans a guest opens itself (internal). Attributes:
+//! `airssys.component`, `airssys.peer`. What a guest logs through the `logging` interface
+//! while its handler runs becomes an event of its innermost open span (its level and fields
+//! as attributes); a line with the field `span.start` or `span.end` opens or closes a span
+//! of the guest's own (`airssys_wasm::spans`).
 
 use std::time::Duration;
 
@@ -79,10 +81,12 @@ impl SpanSink for OtelSpans {
             )),
             None => Context::new(),
         };
-        let kind = match span.name {
-            "call" => SpanKind::Client,
-            "send" => SpanKind::Producer,
-            _ => SpanKind::Server,
+        // The host's own spans are the roots of their traces; a guest's own are internal.
+        let kind = match (&*span.name, span.parent.is_some()) {
+            ("call", false) => SpanKind::Client,
+            ("send", false) => SpanKind::Producer,
+            ("handle-message", true) => SpanKind::Server,
+            _ => SpanKind::Internal,
         };
         let events = span
             .events

@@ -585,7 +585,7 @@ impl Actor for ComponentActor {
         let recording = self.setup.spans.as_ref().zip(trace.filter(|t| t.flags & 1 == 1));
         let state = live.store.data_mut();
         state.trace = span;
-        state.span_events = recording.map(|_| Vec::new());
+        state.span_log = recording.and(span).map(crate::spans::SpanLog::new);
         let span_start = recording.map(|_| std::time::SystemTime::now());
         Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();
@@ -594,11 +594,15 @@ impl Actor for ComponentActor {
         self.setup.vitals.handled_in(crate::vitals::since(started));
         live.store.data_mut().cpu.disarm();
         live.store.data_mut().trace = None;
-        let events = live.store.data_mut().span_events.take();
+        let log = live.store.data_mut().span_log.take();
         if let (Some((sink, received)), Some(context), Some(start)) = (recording, span, span_start)
         {
+            let (events, own) = log.map(|l| l.finish(&self.setup.address)).unwrap_or_default();
+            for guest_span in own {
+                sink.record(guest_span);
+            }
             sink.record(crate::spans::SpanRecord {
-                name: "handle-message",
+                name: "handle-message".into(),
                 context,
                 parent: Some(received.span_id),
                 component: Arc::clone(&self.setup.address),
@@ -612,7 +616,7 @@ impl Actor for ComponentActor {
                         Some(format!("trapped: {}", trap_reason(&self.setup.address, trap)))
                     }
                 },
-                events: events.unwrap_or_default(),
+                events,
             });
         }
         match outcome {

@@ -479,7 +479,7 @@ impl Host {
             return;
         };
         sink.record(crate::spans::SpanRecord {
-            name,
+            name: name.into(),
             context,
             parent: None,
             component: Arc::clone(self.host_address()),

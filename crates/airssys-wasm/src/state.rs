@@ -18,9 +18,6 @@ use crate::router::{self, Router};
 use crate::topics::Topics;
 use crate::trace::TraceContext;
 
-/// How many log lines one handler's span keeps as events.
-const MAX_SPAN_EVENTS: usize = 64;
-
 /// How many WASI resources (streams, sockets, files, ...) one instance may hold.
 const MAX_RESOURCES: usize = 4096;
 
@@ -50,8 +47,9 @@ pub struct HostState {
     pub(crate) relations: Relations,
     /// The span of the handler running now: what it sends carries it as the parent.
     pub(crate) trace: Option<TraceContext>,
-    /// What the guest logs while its handler's span is recorded (`spans.rs`).
-    pub(crate) span_events: Option<Vec<crate::spans::SpanEvent>>,
+    /// What the guest logs while its handler's span is recorded, and the spans of its own
+    /// it opens (`spans.rs`).
+    pub(crate) span_log: Option<crate::spans::SpanLog>,
 }
 
 /// The links and monitors an instance made, by the partner's identity, so that a notice
@@ -200,7 +198,7 @@ impl HostState {
                 unlinked: std::collections::HashSet::new(),
             },
             trace: None,
-            span_events: None,
+            span_log: None,
         }
     }
 }
@@ -469,7 +467,8 @@ impl HostState {
 
     /// The trace context of what the running handler sends: its own span, as the parent.
     fn child_trace(&self) -> Option<TraceContext> {
-        self.trace
+        // A span of the guest's own, when it opened one (`spans.rs`).
+        self.span_log.as_ref().map(crate::spans::SpanLog::current).or(self.trace)
     }
 
     /// The one component at `target`, for a link or monitor.
@@ -560,13 +559,14 @@ impl logging::Host for HostState {
             Level::Error => "error",
         };
         self.output.keep(level_name, &message);
-        if let Some(events) = self.span_events.as_mut().filter(|e| e.len() < MAX_SPAN_EVENTS) {
-            events.push(crate::spans::SpanEvent {
+        if let Some(log) = self.span_log.as_mut() {
+            let event = crate::spans::SpanEvent {
                 time: std::time::SystemTime::now(),
                 level: level_name,
                 message: message.clone(),
                 fields: fields.clone(),
-            });
+            };
+            log.line(&self.address, event);
         }
         // Guest text: escaped, so that it cannot end the log line and forge another (the
         // fields are shown with `Debug`, which escapes them).

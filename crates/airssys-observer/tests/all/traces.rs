@@ -1,6 +1,6 @@
 //! Traces over OTLP: a call chain across three components, exported by the OpenTelemetry
-//! SDK to an in-process OTLP/HTTP collector, is one trace whose spans link up, with what
-//! the last guest logged as an event of its span.
+//! SDK to an in-process OTLP/HTTP collector, is one trace whose spans link up, with a span
+//! the last guest opened itself (through `logging`) and what it logged in it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,8 +70,8 @@ async fn a_call_chain_across_three_components_is_one_linked_trace() {
         .start()
         .await
         .unwrap();
-    // host → a → b → c; c logs.
-    let answer = host.call("a", raw("call:call:log:deep"), T).await.unwrap();
+    // host → a → b → c; c opens a span of its own, `work`, and logs in it.
+    let answer = host.call("a", raw("call:call:span:work:deep"), T).await.unwrap();
     assert!(answer.is_some());
     // The SDK exports from its own thread; flushing it waits for the export.
     let flushed = tokio::task::spawn_blocking({
@@ -82,7 +82,7 @@ async fn a_call_chain_across_three_components_is_one_linked_trace() {
     let deadline = Instant::now() + T;
     let spans = loop {
         let spans = collected.lock().unwrap().clone();
-        if spans.len() >= 4 || Instant::now() > deadline {
+        if spans.len() >= 5 || Instant::now() > deadline {
             break spans;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -105,8 +105,14 @@ async fn a_call_chain_across_three_components_is_one_linked_trace() {
     assert_eq!(b.parent_span_id, a.span_id, "b handled a's call");
     assert_eq!(c.parent_span_id, b.span_id, "c handled b's call");
     assert_eq!(attribute(&c, "airssys.peer"), "b");
-    // What c logged is an event of its span.
-    assert!(c.events.iter().any(|e| e.name == "deep"), "c's log line: {:#?}", c.events);
+    // c's own span, inside its handler's, with what c logged in it as an event.
+    let work = find("work", "c");
+    assert_eq!(work.trace_id, call.trace_id);
+    assert_eq!(work.parent_span_id, c.span_id, "opened inside c's handler");
+    assert!(work.events.iter().any(|e| e.name == "deep"), "c's log line: {:#?}", work.events);
+    assert!(!c.events.iter().any(|e| e.name == "deep"), "logged in work, not in the handler");
+    assert!(c.start_time_unix_nano <= work.start_time_unix_nano);
+    assert!(work.end_time_unix_nano <= c.end_time_unix_nano);
     // The spans nest in time: each handler ran within its caller's.
     assert!(call.start_time_unix_nano <= a.start_time_unix_nano);
     assert!(c.end_time_unix_nano <= b.end_time_unix_nano);

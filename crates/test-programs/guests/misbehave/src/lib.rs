@@ -17,6 +17,8 @@
 //!   `process` import; answers `exit <code>: <stdout>`, `signal <n>`, `timed out`, or
 //!   `error: <what>`;
 //! - `log:<text>`: logs `<text>` through the `logging` import (with a field `note=<text>`);
+//! - `span:<name>:<text>`: opens a span of its own named `<name>` (a log line with the field
+//!   `span.start`), logs `<text>` in it, and closes it (`span.end`); answers `spanned`;
 //! - `send:<target>:<text>`: sends `<text>` to `<target>`; answers `sent` or `error: <what>`;
 //! - `big:<n>`: answers `n` bytes of `x`;
 //! - `codec:<code>:<text>`: answers `<text>` in the codec `<code>` (decimal);
@@ -162,6 +164,14 @@ impl exports::airssys::component::actor::Guest for Misbehave {
             use airssys::component::logging::{Level, log};
             log(Level::Warn, rest, &[("note".to_string(), rest.to_string())]);
             return Ok(Some(Payload { codec: RAW, bytes: b"logged".to_vec() }));
+        }
+        if let Some(rest) = text.strip_prefix("span:") {
+            use airssys::component::logging::{Level, log};
+            let (name, inner) = rest.split_once(':').ok_or("expected span:<name>:<text>")?;
+            log(Level::Debug, "begin", &[("span.start".to_string(), name.to_string())]);
+            log(Level::Info, inner, &[]);
+            log(Level::Debug, "end", &[("span.end".to_string(), name.to_string())]);
+            return Ok(Some(Payload { codec: RAW, bytes: b"spanned".to_vec() }));
         }
         if let Some(rest) = text.strip_prefix("send:") {
             let (target, body) = rest.split_once(':').ok_or("expected send:<target>:<text>")?;
