@@ -12,9 +12,12 @@ pub enum ObserverError {
          let anyone who reaches it and has the token act on the components)"
     )]
     NotLoopback(SocketAddr),
-    /// A token given by the embedder is too short to resist guessing.
-    #[error("the observer's token must be at least 16 characters")]
-    TokenTooShort,
+    /// A token given by the embedder is too short to resist guessing, or has characters
+    /// that an address cannot carry as they are.
+    #[error(
+        "the observer's token must be at least 16 characters, each a letter, a digit, `-` or `_`"
+    )]
+    BadToken,
     /// No random token could be made.
     #[error("cannot make a random token: {0}")]
     Random(String),

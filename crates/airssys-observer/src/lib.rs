@@ -71,7 +71,8 @@ impl Observer {
         self
     }
 
-    /// Use this token instead of a random one (at least 16 characters).
+    /// Use this token instead of a random one: at least 16 characters, each a letter, a
+    /// digit, `-` or `_` (it goes into the page's address as it is).
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -94,14 +95,14 @@ impl Observer {
     ///
     /// # Errors
     ///
-    /// A non-loopback address not allowed, a token too short, or a listener that cannot be
-    /// bound.
+    /// A non-loopback address not allowed, a token too short or with other characters, or
+    /// a listener that cannot be bound.
     pub async fn start(self) -> Result<RunningObserver, ObserverError> {
         if !self.addr.ip().is_loopback() && !self.allow_remote {
             return Err(ObserverError::NotLoopback(self.addr));
         }
         let token = match self.token {
-            Some(t) if t.len() < token::MIN_LEN => return Err(ObserverError::TokenTooShort),
+            Some(t) if !token::acceptable(&t) => return Err(ObserverError::BadToken),
             Some(t) => t,
             None => token::random()?,
         };
@@ -111,11 +112,11 @@ impl Observer {
         let addr = listener
             .local_addr()
             .map_err(|source| ObserverError::Bind { addr: self.addr, source })?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = server::router(self.host, token.clone().into(), self.refresh);
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let app = server::router(self.host, token.clone().into(), self.refresh, stopped.clone());
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stopped.await;
+                let _ = stopped.wait_for(|stop| *stop).await;
             });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "the observer stopped serving");
@@ -131,9 +132,12 @@ impl Observer {
 pub struct RunningObserver {
     addr: SocketAddr,
     token: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// How long [`RunningObserver::stop`] waits for requests under way to finish.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 impl RunningObserver {
     /// The address it listens on.
@@ -151,19 +155,22 @@ impl RunningObserver {
         format!("http://{}/?token={}", self.addr, self.token)
     }
 
-    /// Stop serving: open pages lose their stream; nothing else changes.
+    /// Stop serving: open pages lose their stream; an action under way gets 2 s to finish,
+    /// then its connection is dropped. Nothing else changes.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.task).await.is_err() {
+            self.task.abort();
+        }
     }
 }
 
 impl Drop for RunningObserver {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
     }
 }

@@ -76,8 +76,30 @@ pub async fn render(host: &Host) -> String {
 
     t.family("airssys_host_components", "gauge", "Components and pool members the host runs.");
     t.sample("airssys_host_components", &[], infos.len());
-    t.family("airssys_host_dead_letters", "gauge", "Dead letters the host keeps (the last 1024).");
-    t.sample("airssys_host_dead_letters", &[], host.dead_letters().len());
+    t.family(
+        "airssys_host_dead_letters_total",
+        "counter",
+        "Messages that crashed their handler (dead letters), since the host started.",
+    );
+    t.sample("airssys_host_dead_letters_total", &[], host.recent_dead_letters(0).1);
+    t.family(
+        "airssys_host_messages_handled_total",
+        "counter",
+        "Messages and callbacks the components' handlers were given, in all.",
+    );
+    t.sample(
+        "airssys_host_messages_handled_total",
+        &[],
+        infos.iter().map(|i| i.handled).sum::<u64>(),
+    );
+    t.family("airssys_host_traps_total", "counter", "Traps of the components' exports, in all.");
+    let traps: u64 = vitals.iter().flat_map(|(_, v)| v.traps.iter().map(|(_, n)| n)).sum();
+    t.sample("airssys_host_traps_total", &[], traps);
+    let denials = host.denials();
+    t.family("airssys_host_denials_total", "counter", "Refusals of the components, in all.");
+    t.sample("airssys_host_denials_total", &[], denials.iter().map(|d| d.2).sum::<u64>());
+    t.family("airssys_host_memory_bytes", "gauge", "Linear memory of all live instances.");
+    t.sample("airssys_host_memory_bytes", &[], infos.iter().map(|i| i.memory_bytes).sum::<usize>());
     t.family(
         "airssys_host_call_duration_seconds",
         "histogram",
@@ -177,7 +199,7 @@ pub async fn render(host: &Host) -> String {
         "counter",
         "Refusals of its requests (capabilities not granted, limits), by operation.",
     );
-    for (component, operation, n) in host.denials() {
+    for (component, operation, n) in denials {
         let labels = [("component", component.as_str()), ("operation", operation)];
         t.sample("airssys_component_denials_total", &labels, n);
     }

@@ -84,7 +84,8 @@ impl SpanSink for OtelSpans {
         // The host's own spans are the roots of their traces; a guest's own are internal.
         let kind = match (&*span.name, span.parent.is_some()) {
             ("call", false) => SpanKind::Client,
-            ("send", false) => SpanKind::Producer,
+            ("send" | "publish", false) => SpanKind::Producer,
+            ("request", false) => SpanKind::Client,
             ("handle-message", true) => SpanKind::Server,
             _ => SpanKind::Internal,
         };

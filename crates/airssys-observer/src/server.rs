@@ -23,13 +23,20 @@ pub(crate) struct App {
     pub(crate) host: Host,
     token: Arc<str>,
     refresh: Duration,
+    /// Turns true when the observer stops: open event streams end.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The page: plain HTML, CSS and JavaScript, compiled into the binary.
 const PAGE: &str = include_str!("page/index.html");
 
-pub(crate) fn router(host: Host, token: Arc<str>, refresh: Duration) -> Router {
-    let app = App { host, token, refresh };
+pub(crate) fn router(
+    host: Host,
+    token: Arc<str>,
+    refresh: Duration,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Router {
+    let app = App { host, token, refresh, stopping };
     Router::new()
         .route("/", get(page))
         .route("/events", get(events))
@@ -44,14 +51,21 @@ pub(crate) fn router(host: Host, token: Arc<str>, refresh: Duration) -> Router {
         .with_state(app)
 }
 
-/// The token, from `Authorization: Bearer TOKEN` or the `token` query parameter.
+/// The token, from `Authorization: Bearer TOKEN`, or for the page and its event stream
+/// (which a browser opens without headers) the `token` query parameter. Tokens are
+/// URL-safe (`token.rs`): nothing to decode.
 fn given_token(req: &Request) -> Option<&str> {
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    bearer.or_else(|| req.uri().query()?.split('&').find_map(|pair| pair.strip_prefix("token=")))
+    let browsed =
+        req.method() == axum::http::Method::GET && matches!(req.uri().path(), "/" | "/events");
+    bearer.or_else(|| {
+        let query = req.uri().query().filter(|_| browsed)?;
+        query.split('&').find_map(|pair| pair.strip_prefix("token="))
+    })
 }
 
 async fn authenticate(State(app): State<App>, req: Request, next: Next) -> Response {
@@ -84,9 +98,16 @@ async fn snapshot(State(app): State<App>) -> impl IntoResponse {
 async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let stream = futures_util::stream::unfold(
         (app, Previous::default(), true),
-        |(app, mut previous, first)| async move {
+        |(mut app, mut previous, first)| async move {
             if !first {
-                tokio::time::sleep(app.refresh).await;
+                tokio::select! {
+                    () = tokio::time::sleep(app.refresh) => {}
+                    // The observer stops (or is gone): the stream ends.
+                    _ = app.stopping.wait_for(|stop| *stop) => return None,
+                }
+            }
+            if *app.stopping.borrow() {
+                return None;
             }
             let snapshot = Snapshot::take(&app.host, &mut previous).await;
             let event = match serde_json::to_string(&snapshot) {

@@ -25,8 +25,8 @@ pub struct Snapshot {
     pub components: Vec<ComponentView>,
     /// Messages, requests and calls between components, by sender and target.
     pub traffic: Vec<Traffic>,
-    /// Dead letters kept by the host, in all.
-    pub dead_letter_count: usize,
+    /// Messages that crashed their handler since the host started.
+    pub dead_letter_count: u64,
     /// The last of them, newest last.
     pub dead_letters: Vec<DeadLetterView>,
     /// Audit records new since the last snapshot of this stream (or the ones kept, for
@@ -221,17 +221,13 @@ impl Snapshot {
             }
         }
         traffic.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
-        let letters = host.dead_letters();
-        let dead_letter_count = letters.len();
+        let (letters, dead_letter_count) = host.recent_dead_letters(DEAD_LETTERS_SHOWN);
         let dead_letters = letters
             .into_iter()
-            .rev()
-            .take(DEAD_LETTERS_SHOWN)
-            .rev()
             .map(|l| DeadLetterView {
                 component: l.component,
                 sender: l.sender,
-                bytes: l.bytes.len(),
+                bytes: l.size,
                 reason: l.reason,
             })
             .collect();

@@ -12,6 +12,12 @@ pub(crate) fn random() -> Result<String, ObserverError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Whether a token the embedder chose will do: long enough, and URL-safe.
+pub(crate) fn acceptable(token: &str) -> bool {
+    token.len() >= MIN_LEN
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Whether `given` is `token`, in time that does not depend on where they differ.
 pub(crate) fn matches(token: &str, given: &str) -> bool {
     let (a, b) = (token.as_bytes(), given.as_bytes());
@@ -33,5 +39,7 @@ mod tests {
         assert!(matches(&a, &a.clone()));
         assert!(!matches(&a, &b));
         assert!(!matches(&a, &a[..63]));
+        assert!(acceptable(&a) && acceptable("0123456789abcdef-_"));
+        assert!(!acceptable("short") && !acceptable("0123456789abcdef+&"));
     }
 }

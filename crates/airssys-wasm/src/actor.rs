@@ -22,6 +22,11 @@ use crate::upgrade::{CodeSlot, StateFrom, Swapped, UpgradeOrder};
 /// text of the guest's, and it goes into logs, the audit log and dead letters.
 fn trap_reason(address: &str, trap: &wasmtime::Error) -> String {
     tracing::debug!(component = address, error = ?trap, "guest trapped");
+    trap_text(trap)
+}
+
+/// A trap's text: the trap itself, or the root cause of another error, escaped.
+fn trap_text(trap: &wasmtime::Error) -> String {
     match trap.downcast_ref::<wasmtime::Trap>() {
         Some(t) => airssys_osl::escaped(&t.to_string()),
         None => airssys_osl::escaped(&trap.root_cause().to_string()),
@@ -43,9 +48,28 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
-/// The dead-letter log of a host (bounded: the oldest letters go first).
+/// A dead letter without its bytes ([`Host::recent_dead_letters`](crate::Host::recent_dead_letters)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterSummary {
+    /// The component that crashed.
+    pub component: Arc<str>,
+    /// Who sent the message.
+    pub sender: Arc<str>,
+    /// Its codec.
+    pub codec: u32,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Why the handler crashed (the trap).
+    pub reason: String,
+}
+
+/// The dead-letter log of a host (bounded: the oldest letters go first), and how many
+/// letters there were in all.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct DeadLetters(Arc<Mutex<std::collections::VecDeque<DeadLetter>>>);
+pub(crate) struct DeadLetters(
+    Arc<Mutex<std::collections::VecDeque<DeadLetter>>>,
+    Arc<std::sync::atomic::AtomicU64>,
+);
 
 const DEAD_LETTER_CAPACITY: usize = 1024;
 
@@ -57,10 +81,29 @@ impl DeadLetters {
             log.pop_front();
         }
         log.push_back(letter);
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self) -> Vec<DeadLetter> {
         crate::sync::lock(&self.0).iter().cloned().collect()
+    }
+
+    /// The last `n` letters, oldest first, without their bytes (only their size), and how
+    /// many letters there were in all.
+    pub(crate) fn recent(&self, n: usize) -> (Vec<DeadLetterSummary>, u64) {
+        let log = crate::sync::lock(&self.0);
+        let recent = log
+            .iter()
+            .skip(log.len().saturating_sub(n))
+            .map(|l| DeadLetterSummary {
+                component: Arc::clone(&l.component),
+                sender: Arc::clone(&l.sender),
+                codec: l.codec,
+                size: l.bytes.len(),
+                reason: l.reason.clone(),
+            })
+            .collect();
+        (recent, self.1.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -480,6 +523,62 @@ impl ComponentActor {
     }
 }
 
+/// The span a handler runs in (`spans.rs`): set as the instance's current trace while it
+/// runs, and recorded when the host has a span sink and the trace is sampled.
+struct HandlerSpan {
+    /// The span the message (or request) came from, when recorded.
+    recorded: Option<(Arc<dyn crate::spans::SpanSink>, TraceContext, std::time::SystemTime)>,
+}
+
+impl HandlerSpan {
+    /// Start the handler's span, a child of `received` (none without a trace).
+    fn begin(
+        setup: &ComponentSetup,
+        state: &mut HostState,
+        received: Option<TraceContext>,
+    ) -> Self {
+        let span = received.as_ref().map(TraceContext::child);
+        state.trace = span;
+        let sampled = received.filter(|t| t.flags & 1 == 1);
+        let recorded = setup.spans.clone().zip(sampled).zip(span).map(|((sink, from), span)| {
+            state.span_log = Some(crate::spans::SpanLog::new(span));
+            (sink, from, std::time::SystemTime::now())
+        });
+        HandlerSpan { recorded }
+    }
+
+    /// The handler returned: record its span (and the spans its guest opened).
+    fn end(
+        self,
+        setup: &ComponentSetup,
+        state: &mut HostState,
+        name: &'static str,
+        peer: &Arc<str>,
+        error: impl FnOnce() -> Option<String>,
+    ) {
+        let context = state.trace.take();
+        let log = state.span_log.take();
+        let (Some((sink, received, start)), Some(context)) = (self.recorded, context) else {
+            return;
+        };
+        let (events, own) = log.map(|l| l.finish(&setup.address)).unwrap_or_default();
+        for guest_span in own {
+            sink.record(guest_span);
+        }
+        sink.record(crate::spans::SpanRecord {
+            name: name.into(),
+            context,
+            parent: Some(received.span_id),
+            component: Arc::clone(&setup.address),
+            peer: Arc::clone(peer),
+            start,
+            end: std::time::SystemTime::now(),
+            error: error(),
+            events,
+        });
+    }
+}
+
 impl Actor for ComponentActor {
     type Msg = Envelope;
 
@@ -547,7 +646,7 @@ impl Actor for ComponentActor {
                     None => Ok(()),
                 };
             }
-            Delivery::Callback { id, outcome, instance } => {
+            Delivery::Callback { id, outcome, instance, trace } => {
                 if !live.store.data().made_request(&instance) {
                     tracing::debug!(
                         component = %self.setup.address,
@@ -556,6 +655,8 @@ impl Actor for ComponentActor {
                     );
                     return Ok(());
                 }
+                // In a span of its own, a child of the span that made the request.
+                let span = HandlerSpan::begin(&self.setup, live.store.data_mut(), trace);
                 Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
                 let outcome = outcome.as_ref().map(Option::as_ref);
                 let meter = live.store.data().cpu.meter();
@@ -563,6 +664,9 @@ impl Actor for ComponentActor {
                 let call = live.guest.handle_callback(&mut live.store, id, outcome);
                 let done = meter.wrap(call).await;
                 live.store.data_mut().cpu.disarm();
+                let error = || done.as_ref().err().map(|t| format!("trapped: {}", trap_text(t)));
+                let peer = Arc::clone(&self.setup.address);
+                span.end(&self.setup, live.store.data_mut(), "handle-callback", &peer, error);
                 return match done {
                     Ok(()) => Ok(()),
                     Err(trap) => {
@@ -574,51 +678,26 @@ impl Actor for ComponentActor {
         };
         // The handler runs in a span of its own, a child of the message's; the guest sees
         // it, and what the handler sends carries it as its parent.
-        let span = trace.as_ref().map(TraceContext::child);
+        let span = HandlerSpan::begin(&self.setup, live.store.data_mut(), trace);
         let message = crate::envelope::received(
             &sender,
             payload,
             correlation,
             topic.as_deref(),
-            span.as_ref(),
+            live.store.data().trace.as_ref(),
         );
-        let recording = self.setup.spans.as_ref().zip(trace.filter(|t| t.flags & 1 == 1));
-        let state = live.store.data_mut();
-        state.trace = span;
-        state.span_log = recording.and(span).map(crate::spans::SpanLog::new);
-        let span_start = recording.map(|_| std::time::SystemTime::now());
         Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();
         let started = crate::vitals::now();
         let outcome = meter.wrap(live.guest.handle_message(&mut live.store, &message)).await;
         self.setup.vitals.handled_in(crate::vitals::since(started));
         live.store.data_mut().cpu.disarm();
-        live.store.data_mut().trace = None;
-        let log = live.store.data_mut().span_log.take();
-        if let (Some((sink, received)), Some(context), Some(start)) = (recording, span, span_start)
-        {
-            let (events, own) = log.map(|l| l.finish(&self.setup.address)).unwrap_or_default();
-            for guest_span in own {
-                sink.record(guest_span);
-            }
-            sink.record(crate::spans::SpanRecord {
-                name: "handle-message".into(),
-                context,
-                parent: Some(received.span_id),
-                component: Arc::clone(&self.setup.address),
-                peer: Arc::clone(&sender),
-                start,
-                end: std::time::SystemTime::now(),
-                error: match &outcome {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(format!("handler error: {}", airssys_osl::Escaped(e))),
-                    Err(trap) => {
-                        Some(format!("trapped: {}", trap_reason(&self.setup.address, trap)))
-                    }
-                },
-                events,
-            });
-        }
+        let error = || match &outcome {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("handler error: {}", airssys_osl::Escaped(e))),
+            Err(trap) => Some(format!("trapped: {}", trap_text(trap))),
+        };
+        span.end(&self.setup, live.store.data_mut(), "handle-message", &sender, error);
         match outcome {
             Ok(result) => {
                 if let Some(reply) = reply {

@@ -73,6 +73,8 @@ pub(crate) enum Delivery {
         /// The instance that made the request: a callback queued for an instance that has
         /// since crashed is dropped, not handed to its successor (which never knew the id).
         instance: std::sync::Weak<PendingRequests>,
+        /// The span that made the request: the callback's handler runs in a child of it.
+        trace: Option<crate::trace::TraceContext>,
     },
 }
 

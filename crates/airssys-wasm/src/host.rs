@@ -459,14 +459,20 @@ impl Host {
     /// Send a message to a component, from the address `host`.
     pub fn send(&self, target: &str, payload: Payload) -> Result<(), SendError> {
         let context = TraceContext::new_root();
-        let start = self.parts.spans.as_ref().map(|_| std::time::SystemTime::now());
+        let start = self.span_start();
         let sent = self.parts.router.send(self.host_address(), target, payload, Some(context));
         let error = sent.as_ref().err().map(ToString::to_string);
         self.host_span("send", Some(context), target, start, error);
         sent
     }
 
-    /// Record a span of the host's own (a call or a send it made), if spans are recorded.
+    /// When a span of the host's own starts, if spans are recorded.
+    fn span_start(&self) -> Option<std::time::SystemTime> {
+        self.parts.spans.as_ref().map(|_| std::time::SystemTime::now())
+    }
+
+    /// Record a span of the host's own (a call, send, request or publish it made), if spans
+    /// are recorded.
     fn host_span(
         &self,
         name: &'static str,
@@ -550,8 +556,7 @@ impl Host {
     ) -> Result<Option<Payload>, RequestError> {
         let stamp = self.parts.router.host_stamp();
         let context = stamp.trace;
-        let started = crate::vitals::now();
-        let start = self.parts.spans.as_ref().map(|_| std::time::SystemTime::now());
+        let (started, start) = (crate::vitals::now(), self.span_start());
         let answer =
             self.parts.router.call(self.host_address(), target, payload, stamp, timeout).await;
         if !matches!(answer, Err(RequestError::Refused(_))) {
@@ -582,7 +587,9 @@ impl Host {
             return Err(SendError::UnknownTarget(target.to_owned()));
         };
         let stamp = self.parts.router.host_stamp();
+        let (context, start) = (stamp.trace, self.span_start());
         let pending = router::start_ask(admitted, self.host_address(), payload, stamp, timeout)?;
+        self.host_span("request", context, target, start, None);
         Ok(router::finish_ask(pending))
     }
 
@@ -597,10 +604,15 @@ impl Host {
     /// Publish from the address `host` to every component subscribed to a matching pattern;
     /// returns how many subscribers it was queued for.
     pub fn publish(&self, topic: &str, payload: Payload) -> Result<u32, TopicError> {
-        self.parts
+        let (context, start) = (TraceContext::new_root(), self.span_start());
+        let published = self
+            .parts
             .router
-            .publish(self.host_address(), topic, payload, Some(TraceContext::new_root()))
-            .map_err(TopicError::Invalid)
+            .publish(self.host_address(), topic, payload, Some(context))
+            .map_err(TopicError::Invalid);
+        let error = published.as_ref().err().map(ToString::to_string);
+        self.host_span("publish", Some(context), topic, start, error);
+        published
     }
 
     /// Messages that crashed their handler, oldest first.

@@ -69,7 +69,7 @@ pub mod vitals;
 mod wasi_shadow;
 pub mod wire;
 
-pub use actor::DeadLetter;
+pub use actor::{DeadLetter, DeadLetterSummary};
 pub use capability::{Grants, RateLimit};
 pub use engine::{EPOCH_TICK, EngineConfig, MemoryLayout};
 pub use error::{BoxError, HostError};

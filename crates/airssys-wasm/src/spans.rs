@@ -1,5 +1,6 @@
 //! Spans of a trace, as the host sees them: one for each message a component's handler was
-//! given (`handle-message`), and one for each call the host itself makes (`call`). Each
+//! given (`handle-message`) and each request outcome (`handle-callback`), and one for each
+//! call, request, send or publish the host itself makes. Each
 //! names its parent, so that one trace links the spans of a call chain across components;
 //! what a handler sends carries the handler's own span as the parent (W3C Trace Context,
 //! `trace.rs`).
@@ -24,8 +25,8 @@ use crate::trace::TraceContext;
 /// A finished span.
 #[derive(Debug, Clone)]
 pub struct SpanRecord {
-    /// What it was: `handle-message`, the host's own `call` or `send`, or a name a guest
-    /// gave a span of its own.
+    /// What it was: `handle-message`, `handle-callback`, the host's own `call`, `request`,
+    /// `send` or `publish`, or a name a guest gave a span of its own.
     pub name: Cow<'static, str>,
     /// Its trace and its own span id.
     pub context: TraceContext,

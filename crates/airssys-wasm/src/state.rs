@@ -286,7 +286,8 @@ impl messaging::Host for HostState {
         let me = Arc::clone(&self.relations.me);
         let timeout = Duration::from_millis(u64::from(timeout_ms)).min(MAX_CALL_TIMEOUT);
         let id = self.requests.next + 1;
-        let stamp = router::Stamp { correlation: id, trace: self.child_trace() };
+        let trace = self.child_trace();
+        let stamp = router::Stamp { correlation: id, trace };
         // Pending before it is queued: its outcome may come before it is queued here.
         crate::sync::lock(&self.requests.pending).insert(id);
         let instance = Arc::downgrade(&self.requests.pending);
@@ -307,7 +308,7 @@ impl messaging::Host for HostState {
             }
             drop(pending);
             let outcome = router.check_response(&requester, &to, outcome);
-            me.tell_unbounded(Envelope(Delivery::Callback { id, outcome, instance }));
+            me.tell_unbounded(Envelope(Delivery::Callback { id, outcome, instance, trace }));
         };
         // Queued now (so it keeps its place among this sender's messages), or refused now.
         let queued = match route {

@@ -168,6 +168,12 @@ pub struct Crash {
     pub reason: String,
 }
 
+/// How many distinct targets an address's sends are counted for.
+pub const MAX_TARGETS: usize = 256;
+
+/// What sends to targets past the first [`MAX_TARGETS`] count under (not an address).
+pub const OTHER_TARGETS: &str = "(other)";
+
 /// Messages sent, by target: each target's counter is shared with the sender's instance,
 /// which keeps its own map of them (`Sent`), so that counting a send takes no lock.
 type SentCounts = HashMap<Arc<str>, Arc<AtomicU64>>;
@@ -217,10 +223,16 @@ impl Vitals {
         }));
     }
 
-    /// The counter of messages to `target` (made the first time).
+    /// The counter of messages to `target` (made the first time). Past [`MAX_TARGETS`]
+    /// distinct targets (a guest names its targets), the rest count under [`OTHER_TARGETS`].
     fn sent_counter(&self, target: &str) -> Arc<AtomicU64> {
         let mut sent = crate::sync::lock(&self.sent);
         let sent = sent.get_or_insert_with(Box::default);
+        let target = if sent.len() >= MAX_TARGETS && !sent.contains_key(target) {
+            OTHER_TARGETS
+        } else {
+            target
+        };
         match sent.get(target) {
             Some(n) => Arc::clone(n),
             None => {
@@ -278,7 +290,10 @@ impl Sent {
         }
         let n = self.vitals.sent_counter(target);
         n.fetch_add(1, Ordering::Relaxed);
-        self.counters.insert(Arc::from(target), n);
+        // Bounded as the address's map is (past it, each new name takes the lock).
+        if self.counters.len() < MAX_TARGETS {
+            self.counters.insert(Arc::from(target), n);
+        }
     }
 }
 
@@ -330,6 +345,16 @@ mod tests {
         // A later instance of the same address goes on counting.
         Sent::new(Arc::clone(&v)).count("a");
         let s = v.snapshot();
+        let bounded = Arc::new(Vitals::default());
+        let mut many = Sent::new(Arc::clone(&bounded));
+        for i in 0..1000 {
+            many.count(&format!("t{i}"));
+        }
+        let listed = bounded.snapshot().sent;
+        assert_eq!(listed.len(), MAX_TARGETS + 1, "the rest under one label");
+        let other = listed.iter().find(|(t, _)| &**t == OTHER_TARGETS).unwrap();
+        assert_eq!(other.1, 1000 - MAX_TARGETS as u64);
+        assert!(many.counters.len() <= MAX_TARGETS);
         assert_eq!(s.sent, vec![(Arc::from("a"), 2), (Arc::from("b"), 2)]);
         assert_eq!(s.pending_requests, 0);
     }

@@ -44,6 +44,9 @@ async fn metrics_parse_and_count_messages_traps_denials_and_calls() {
         value(&scrape, "airssys_component_messages_handled_total", &[("component", "echo/0")]);
     assert_eq!(handled, Some(5.0), "{body}");
     assert_eq!(value(&scrape, "airssys_host_components", &[]), Some(3.0));
+    assert_eq!(value(&scrape, "airssys_host_dead_letters_total", &[]), Some(1.0), "the spin");
+    assert_eq!(value(&scrape, "airssys_host_traps_total", &[]), Some(1.0));
+    assert_eq!(value(&scrape, "airssys_host_denials_total", &[]), Some(1.0));
     assert_eq!(value(&scrape, "airssys_component_up", &[("component", "worker")]), Some(1.0));
     assert_eq!(
         value(&scrape, "airssys_component_restarts_total", &[("component", "worker")]),

@@ -117,6 +117,35 @@ async fn a_call_chain_across_three_components_is_one_linked_trace() {
     assert!(call.start_time_unix_nano <= a.start_time_unix_nano);
     assert!(c.end_time_unix_nano <= b.end_time_unix_nano);
     assert!(b.end_time_unix_nano <= a.end_time_unix_nano);
+
+    // A request's callback runs in a span of its own, a child of the span that made the
+    // request; the host's call, b's handler and c's handler are one trace with it.
+    let requested = host.call("b", raw("request:5000:x"), T).await.unwrap();
+    assert!(String::from_utf8_lossy(&requested.unwrap().bytes).starts_with("requested"));
+    let deadline = Instant::now() + T;
+    let callback = loop {
+        let flushed = tokio::task::spawn_blocking({
+            let provider = provider.clone();
+            move || provider.force_flush()
+        });
+        flushed.await.unwrap().unwrap();
+        let found = collected.lock().unwrap().iter().find(|s| s.name == "handle-callback").cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no handle-callback span");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let spans = collected.lock().unwrap().clone();
+    let requester = spans
+        .iter()
+        .find(|s| s.span_id == callback.parent_span_id)
+        .expect("the span that made the request was exported");
+    assert_eq!(requester.name, "handle-message");
+    assert_eq!(attribute(requester, "airssys.component"), "b");
+    assert_eq!(requester.trace_id, callback.trace_id);
+    assert_eq!(attribute(&callback, "airssys.component"), "b");
+
     host.shutdown(T).await;
     tokio::task::spawn_blocking(move || provider.shutdown()).await.unwrap().unwrap();
 }

@@ -91,6 +91,12 @@ impl Host {
         usage
     }
 
+    /// The last `n` dead letters, oldest first, without their bytes; and how many messages
+    /// crashed their handler since the host started (the log keeps the last 1024).
+    pub fn recent_dead_letters(&self, n: usize) -> (Vec<crate::actor::DeadLetterSummary>, u64) {
+        self.parts.dead_letters.recent(n)
+    }
+
     /// The audit records the host made after number `seq` (it keeps the last few hundred),
     /// oldest first, each with its number: pass the last number seen to get what is new.
     pub fn audit_since(&self, seq: u64) -> Vec<(u64, AuditRecord)> {
