@@ -64,11 +64,7 @@ fn cut(text: &str) -> String {
     if text.len() <= MAX_RESOURCE {
         return text.to_owned();
     }
-    let mut end = MAX_RESOURCE;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    format!("{}…", &text[..text.floor_char_boundary(MAX_RESOURCE)])
 }
 
 impl Audit {

@@ -86,10 +86,7 @@ impl OutputBudget {
 
     /// Keep `line` (written) among the last lines, cut to a bounded length.
     pub(crate) fn keep(&self, stream: &str, line: &str) {
-        let mut end = line.len().min(RECENT_LINE_BYTES);
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = line.floor_char_boundary(RECENT_LINE_BYTES);
         let mut recent = crate::sync::lock(&self.recent);
         if recent.len() == RECENT_LINES {
             recent.pop_front();

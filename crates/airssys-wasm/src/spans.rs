@@ -122,14 +122,7 @@ impl SpanLog {
         if let Some(name) = field(SPAN_START) {
             if self.open.len() < MAX_DEPTH && self.opened < MAX_GUEST_SPANS {
                 let parent = self.current();
-                let mut name = name.clone();
-                if name.len() > MAX_NAME {
-                    let mut end = MAX_NAME;
-                    while !name.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    name.truncate(end);
-                }
+                let name = name[..name.floor_char_boundary(MAX_NAME)].to_owned();
                 self.opened += 1;
                 self.open.push(OpenSpan {
                     name,

@@ -187,7 +187,7 @@ pub(crate) struct Vitals {
     calls: OnceLock<Box<Histogram>>,
     /// Callbacks of its requests, handled.
     callbacks: AtomicU64,
-    traps: [AtomicU64; 5],
+    traps: [AtomicU64; TrapCause::ALL.len()],
     last_crash: Mutex<Option<Box<Crash>>>,
     /// Messages it sent, requests and calls it made, by target (made the first time).
     sent: Mutex<Option<Box<SentCounts>>>,
@@ -214,8 +214,8 @@ impl Vitals {
     }
 
     pub(crate) fn crashed(&self, export: &'static str, cause: TrapCause, reason: &str) {
-        let slot = TrapCause::ALL.iter().position(|c| *c == cause).unwrap_or(4);
-        self.traps[slot].fetch_add(1, Ordering::Relaxed);
+        // `ALL` lists the causes in declaration order: a cause's discriminant is its slot.
+        self.traps[cause as usize].fetch_add(1, Ordering::Relaxed);
         *crate::sync::lock(&self.last_crash) = Some(Box::new(Crash {
             time_ms: crate::audit::now_ms(),
             export,
