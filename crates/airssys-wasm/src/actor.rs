@@ -169,6 +169,8 @@ pub(crate) struct ComponentSetup {
     pub(crate) vitals: Arc<crate::vitals::Vitals>,
     /// Where its handlers' spans go, if anywhere.
     pub(crate) spans: Option<Arc<dyn crate::spans::SpanSink>>,
+    /// The connector of its outgoing HTTP requests (its grants and limits).
+    pub(crate) outgoing: crate::outgoing::Outgoing,
 }
 
 /// The store and the instance of a running incarnation.
@@ -390,6 +392,7 @@ impl ComponentActor {
                 setup.engine.compute_slots.clone(),
             ),
             Arc::new(ctx.link_ref()),
+            setup.outgoing.clone(),
         );
         let mut store = Store::new(&setup.engine.inner, state);
         store.limiter(|s| &mut s.limits);
@@ -579,6 +582,182 @@ impl HandlerSpan {
     }
 }
 
+impl ComponentActor {
+    /// Call `handle-message` with `message` (its trace filled in here), in a span of its own
+    /// (a child of the message's, which the guest sees and what it sends carries), under the
+    /// CPU budget. A trap is the instance's crash: the message becomes a dead letter and
+    /// the trap's text is returned as the error.
+    async fn call_handler(
+        &mut self,
+        sender: Arc<str>,
+        mut message: crate::types::Message,
+        trace: Option<TraceContext>,
+    ) -> Result<Result<Option<Payload>, String>, String> {
+        let Some(live) = self.live.as_mut() else {
+            return Err("component instance missing".into());
+        };
+        let span = HandlerSpan::begin(&self.setup, live.store.data_mut(), trace);
+        message.trace = live.store.data().trace.as_ref().map(ToString::to_string);
+        Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
+        let meter = live.store.data().cpu.meter();
+        let started = crate::vitals::now();
+        let outcome = meter.wrap(live.guest.handle_message(&mut live.store, &message)).await;
+        self.setup.vitals.handled_in(crate::vitals::since(started));
+        live.store.data_mut().cpu.disarm();
+        let error = || match &outcome {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("handler error: {}", airssys_osl::Escaped(e))),
+            Err(trap) => Some(format!("trapped: {}", trap_text(trap))),
+        };
+        span.end(&self.setup, live.store.data_mut(), "handle-message", &sender, error);
+        match outcome {
+            Ok(result) => Ok(result),
+            Err(trap) => {
+                let reason = self.trapped("handle-message", &trap);
+                self.setup.dead_letters.push(DeadLetter {
+                    component: Arc::clone(&self.setup.address),
+                    sender,
+                    codec: message.payload.codec,
+                    bytes: message.payload.bytes,
+                    reason: reason.clone(),
+                });
+                Err(reason)
+            }
+        }
+    }
+
+    /// Serve one HTTP request: a `wasi:http/proxy` instance's `incoming-handler` gets it as
+    /// it is; a component of our own world gets it as a message (`http_codec.rs`). Either
+    /// runs under the CPU budget and within the request's time limit; a trap, or a request
+    /// past its time limit (its instance is stopped mid-call), crashes the component, and the
+    /// client gets a `500` (or, past the time limit, a `503` from the listener).
+    async fn serve_http(
+        &mut self,
+        exchange: crate::envelope::HttpExchange,
+    ) -> Result<(), BoxError> {
+        use crate::envelope::HttpExchange;
+        use crate::http_codec::text;
+        use wasmtime_wasi_http::WasiHttpView as _;
+        let HttpExchange { request, respond, deadline, queued } = exchange;
+        drop(queued);
+        if respond.is_closed() {
+            // Its client is gone, or its time limit passed while it waited.
+            return Ok(());
+        }
+        let Some(live) = self.live.as_mut() else {
+            return Err("component instance missing".into());
+        };
+        if !matches!(live.guest, Guest::Proxy(_)) {
+            let exchange = HttpExchange {
+                request,
+                respond,
+                deadline,
+                queued: crate::envelope::Queued::none(),
+            };
+            let message = crate::envelope::received(
+                crate::http_codec::SENDER,
+                crate::http_codec::request_message(&exchange).into(),
+                None,
+                None,
+                None,
+            );
+            let handled = self.call_handler(crate::http_codec::sender(), message, None);
+            let outcome = match tokio::time::timeout_at(deadline, handled).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(self.overran("handle-message")),
+            };
+            return match outcome {
+                Ok(answer) => {
+                    let response =
+                        crate::http_codec::response_of(answer.map_err(RequestError::HandlerError));
+                    let _ = exchange.respond.send(Ok(response));
+                    Ok(())
+                }
+                Err(reason) => {
+                    let _ = exchange
+                        .respond
+                        .send(Ok(text(500, format!("the component crashed: {reason}"))));
+                    Err(reason.into())
+                }
+            };
+        }
+        let (parts, body) = request.into_parts();
+        let request = hyper::Request::from_parts(parts, http_body_util::Full::new(body));
+        let scheme = wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http;
+        let data = live.store.data_mut();
+        let resources = data
+            .http()
+            .new_incoming_request(scheme, request)
+            .and_then(|incoming| Ok((incoming, data.http().new_response_outparam(respond)?)));
+        let (incoming, out) = match resources {
+            Ok(resources) => resources,
+            Err(e) => {
+                // The instance holds too many resources: it is not given the request (the
+                // client gets a 500 as the outparam is dropped).
+                tracing::warn!(component = %self.setup.address, error = %e, "an HTTP request could not be handed to the component");
+                return Ok(());
+            }
+        };
+        Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
+        let meter = live.store.data().cpu.meter();
+        let started = crate::vitals::now();
+        let call = meter.wrap(live.guest.handle_http(&mut live.store, incoming, out));
+        let outcome = tokio::time::timeout_at(deadline, call).await;
+        self.setup.vitals.handled_in(crate::vitals::since(started));
+        match outcome {
+            Ok(Some(Ok(()))) | Ok(None) => {
+                live.store.data_mut().cpu.disarm();
+                Ok(())
+            }
+            Ok(Some(Err(trap))) => {
+                live.store.data_mut().cpu.disarm();
+                let reason = self.trapped("incoming-handler", &trap);
+                Err(format!("incoming-handler trapped: {reason}").into())
+            }
+            Err(_) => Err(self.overran("incoming-handler").into()),
+        }
+    }
+
+    /// A handler ran past its HTTP request's time limit: its call was abandoned mid-way, so
+    /// its instance is dropped (the component crashes and is restarted). Returns why.
+    fn overran(&mut self, export: &'static str) -> String {
+        let reason = "the HTTP request ran past its time limit".to_owned();
+        self.setup.vitals.crashed(export, crate::vitals::TrapCause::Other, &reason);
+        self.setup.router.audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
+        self.live = None;
+        reason
+    }
+
+    /// Run a `wasi:cli/command` component's `run`, once, when it starts, under the CPU
+    /// budget: success stops it normally; failure or a trap crashes it.
+    async fn run_command(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
+        let Some(live) = self.live.as_mut() else { return Ok(()) };
+        if !matches!(live.guest, Guest::Command(_)) {
+            return Ok(());
+        }
+        Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
+        let meter = live.store.data().cpu.meter();
+        let ran = meter.wrap(live.guest.run(&mut live.store)).await;
+        live.store.data_mut().cpu.disarm();
+        let audit = &self.setup.router.audit;
+        match ran {
+            Some(Ok(true)) | None => {
+                audit.lifecycle(&self.setup.address, "run", "exit", String::from("success"));
+                ctx.stop();
+                Ok(())
+            }
+            Some(Ok(false)) => {
+                audit.lifecycle(&self.setup.address, "run", "exit", String::from("failure"));
+                Err("run ended in failure".into())
+            }
+            Some(Err(trap)) => {
+                let reason = self.trapped("run", &trap);
+                Err(format!("run trapped: {reason}").into())
+            }
+        }
+    }
+}
+
 impl Actor for ComponentActor {
     type Msg = Envelope;
 
@@ -626,6 +805,10 @@ impl Actor for ComponentActor {
                         let _ = order.done.send(Err("its first init failed".into()));
                     }
                 }
+                Delivery::Http(exchange) => {
+                    let refused = crate::http_codec::text(503, "the component did not start");
+                    let _ = exchange.respond.send(Ok(refused));
+                }
                 _ => {}
             }
             return Ok(());
@@ -639,7 +822,8 @@ impl Actor for ComponentActor {
                 drop(queued);
                 (sender, payload, reply, correlation, topic, trace)
             }
-            Delivery::Start => return Ok(()),
+            Delivery::Start => return self.run_command(ctx).await,
+            Delivery::Http(exchange) => return self.serve_http(exchange).await,
             Delivery::Upgrade => {
                 return match self.setup.code.take_order() {
                     Some(order) => self.upgrade(order, ctx).await,
@@ -676,47 +860,19 @@ impl Actor for ComponentActor {
                 };
             }
         };
-        // The handler runs in a span of its own, a child of the message's; the guest sees
-        // it, and what the handler sends carries it as its parent.
-        let span = HandlerSpan::begin(&self.setup, live.store.data_mut(), trace);
-        let message = crate::envelope::received(
-            &sender,
-            payload,
-            correlation,
-            topic.as_deref(),
-            live.store.data().trace.as_ref(),
-        );
-        Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
-        let meter = live.store.data().cpu.meter();
-        let started = crate::vitals::now();
-        let outcome = meter.wrap(live.guest.handle_message(&mut live.store, &message)).await;
-        self.setup.vitals.handled_in(crate::vitals::since(started));
-        live.store.data_mut().cpu.disarm();
-        let error = || match &outcome {
-            Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(format!("handler error: {}", airssys_osl::Escaped(e))),
-            Err(trap) => Some(format!("trapped: {}", trap_text(trap))),
-        };
-        span.end(&self.setup, live.store.data_mut(), "handle-message", &sender, error);
-        match outcome {
+        let message =
+            crate::envelope::received(&sender, payload, correlation, topic.as_deref(), None);
+        match self.call_handler(sender, message, trace).await {
             Ok(result) => {
                 if let Some(reply) = reply {
                     let _ = reply.send(result.map_err(RequestError::HandlerError));
                 }
                 Ok(())
             }
-            Err(trap) => {
-                let reason = self.trapped("handle-message", &trap);
+            Err(reason) => {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(RequestError::ReceiverCrashed(reason.clone())));
                 }
-                self.setup.dead_letters.push(DeadLetter {
-                    component: Arc::clone(&self.setup.address),
-                    sender,
-                    codec: message.payload.codec,
-                    bytes: message.payload.bytes,
-                    reason: reason.clone(),
-                });
                 Err(reason.into())
             }
         }

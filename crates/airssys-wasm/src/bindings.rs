@@ -39,6 +39,17 @@ pub(crate) mod v0_1 {
     });
 }
 
+/// `wasi:keyvalue@0.2.0-draft` (`wit/deps/keyvalue`), the version wasmtime and wasmCloud
+/// serve: served over the component's durable storage (`keyvalue.rs`).
+pub(crate) mod keyvalue {
+    wasmtime::component::bindgen!({
+        path: "../../wit/deps/keyvalue",
+        world: "wasi:keyvalue/imports",
+        imports: { default: async | tracing },
+        with: { "wasi:keyvalue/store.bucket": crate::storage::Bucket },
+    });
+}
+
 pub(crate) use crate::types::{
     DownNotice, ExitNotice, ExitReason, Message, Notice, Payload, RequestError, SendError,
     TopicError,

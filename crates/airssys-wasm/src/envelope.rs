@@ -66,6 +66,9 @@ pub(crate) enum Delivery {
     /// Carry out the code upgrade its code slot holds (`upgrade.rs`), between the message
     /// before this envelope and the one after it.
     Upgrade,
+    /// An HTTP request from an `[[http]]` route: for a `wasi:http/proxy` component's
+    /// `incoming-handler`, or, as a message, for a component of our own world.
+    Http(HttpExchange),
     /// The outcome of a request this component made, for `handle-callback`.
     Callback {
         id: u64,
@@ -88,10 +91,35 @@ impl std::fmt::Debug for Envelope {
                 .field("len", &payload.bytes.len())
                 .finish(),
             Delivery::Callback { id, .. } => f.debug_struct("Callback").field("id", id).finish(),
+            Delivery::Http(exchange) => f
+                .debug_struct("Http")
+                .field("method", exchange.request.method())
+                .field("path", &exchange.request.uri().path())
+                .finish(),
             Delivery::Start => f.write_str("Start"),
             Delivery::Upgrade => f.write_str("Upgrade"),
         }
     }
+}
+
+/// A response on its way back to an HTTP client.
+pub(crate) type HttpResponse = hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>;
+
+/// Where a component's HTTP response goes: set once, by the guest's `response-outparam.set`
+/// or by the codec (`http_codec.rs`). Dropped unset (the instance crashed), the client gets a
+/// `500`.
+pub(crate) type Respond = tokio::sync::oneshot::Sender<
+    Result<HttpResponse, wasmtime_wasi_http::p2::bindings::http::types::ErrorCode>,
+>;
+
+/// An HTTP request for a component (`host/http.rs`): read whole (so that a slow client
+/// never holds an instance), with the instant its time limit ends.
+pub(crate) struct HttpExchange {
+    pub(crate) request: http::Request<bytes::Bytes>,
+    pub(crate) respond: Respond,
+    pub(crate) deadline: tokio::time::Instant,
+    /// Its body's bytes, counted against the mailbox until it is taken out.
+    pub(crate) queued: Queued,
 }
 
 /// Payload bytes counted against a mailbox while their message waits in it; given back when
@@ -114,6 +142,13 @@ impl Queued {
             return None;
         }
         Some(Queued { bytes, counter: Arc::clone(counter) })
+    }
+}
+
+impl Queued {
+    /// Nothing counted (for an envelope no longer in a mailbox).
+    pub(crate) fn none() -> Queued {
+        Queued { bytes: 0, counter: Arc::new(AtomicUsize::new(0)) }
     }
 }
 

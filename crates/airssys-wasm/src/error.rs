@@ -160,4 +160,13 @@ pub enum HostError {
         /// The crash.
         reason: String,
     },
+    /// An HTTP route cannot be served: its listen address cannot be bound, or the route
+    /// names no component, or its path is not a path.
+    #[error("the HTTP route {route} cannot be served: {reason}")]
+    Http {
+        /// The route (`listen` + path).
+        route: String,
+        /// Why.
+        reason: String,
+    },
 }

@@ -1,6 +1,9 @@
-//! A component's exports, whichever contract version it was built against: the current one
+//! A component's exports, whichever world it was built for: ours, in the current version
 //! (`airssys:component@0.2.0`, exports in the `actor` interface) or 0.1.0 (bare exports in
-//! the world). The actor calls them through [`Guest`] and never sees the difference.
+//! the world); or a standard WASI world: `wasi:http/proxy` (it exports
+//! `wasi:http/incoming-handler` and takes HTTP requests, not messages) or `wasi:cli/command`
+//! (it exports `wasi:cli/run`, run once when it starts). The actor calls them through
+//! [`Guest`].
 
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre, TypedFunc};
@@ -19,7 +22,20 @@ pub(crate) enum GuestPre {
         handover: bool,
     },
     V0_1(v0_1::ComponentPre<HostState>),
+    /// A `wasi:http/proxy` component.
+    Proxy {
+        pre: InstancePre<HostState>,
+        exports: ProxyIndices,
+    },
+    /// A `wasi:cli/command` component.
+    Command {
+        pre: InstancePre<HostState>,
+        exports: CommandIndices,
+    },
 }
+
+use wasmtime_wasi::p2::bindings::{Command, CommandIndices};
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyIndices};
 
 /// The optional state hand-over export (`wit/airssys.wit`, interface `handover`).
 const HANDOVER: &str = "airssys:component/handover@0.2.0";
@@ -34,20 +50,37 @@ impl GuestPre {
             }
             Err(e) => e,
         };
-        match v0_1::ComponentPre::new(pre) {
-            Ok(pre) => Ok(GuestPre::V0_1(pre)),
-            Err(_) => Err(format!(
-                "it does not export the airssys:component world (0.2.0: the `actor` \
-                 interface; or 0.1.0): {current:#}"
-            )),
+        if v0_1::ComponentIndices::new(&pre).is_ok() {
+            return v0_1::ComponentPre::new(pre).map(GuestPre::V0_1).map_err(|e| format!("{e:#}"));
+        }
+        if let Ok(exports) = ProxyIndices::new(&pre) {
+            return Ok(GuestPre::Proxy { pre, exports });
+        }
+        if let Ok(exports) = CommandIndices::new(&pre) {
+            return Ok(GuestPre::Command { pre, exports });
+        }
+        Err(format!(
+            "it exports none of the worlds this host runs: airssys:component (0.2.0: the \
+             `actor` interface; or 0.1.0), wasi:http/proxy (`wasi:http/incoming-handler`) or \
+             wasi:cli/command (`wasi:cli/run`): {current:#}"
+        ))
+    }
+
+    /// The version of our contract it was built against; `None` for a WASI world.
+    pub(crate) fn version(&self) -> Option<&'static str> {
+        match self {
+            GuestPre::Current { .. } => Some("0.2.0"),
+            GuestPre::V0_1(_) => Some("0.1.0"),
+            GuestPre::Proxy { .. } | GuestPre::Command { .. } => None,
         }
     }
 
-    /// The contract version it was built against.
-    pub(crate) fn version(&self) -> &'static str {
+    /// The world it fits.
+    pub(crate) fn world(&self) -> &'static str {
         match self {
-            GuestPre::Current { .. } => "0.2.0",
-            GuestPre::V0_1(_) => "0.1.0",
+            GuestPre::Current { .. } | GuestPre::V0_1(_) => "airssys:component",
+            GuestPre::Proxy { .. } => "wasi:http/proxy",
+            GuestPre::Command { .. } => "wasi:cli/command",
         }
     }
 
@@ -59,7 +92,9 @@ impl GuestPre {
     /// The names of the interfaces (and functions) its component imports.
     pub(crate) fn imports(&self) -> Vec<String> {
         let pre = match self {
-            GuestPre::Current { pre, .. } => pre,
+            GuestPre::Current { pre, .. }
+            | GuestPre::Proxy { pre, .. }
+            | GuestPre::Command { pre, .. } => pre,
             GuestPre::V0_1(pre) => pre.instance_pre(),
         };
         let component = pre.component();
@@ -78,6 +113,14 @@ impl GuestPre {
                 Guest::Current(exports, instance)
             }
             GuestPre::V0_1(pre) => Guest::V0_1(pre.instantiate_async(store).await?),
+            GuestPre::Proxy { pre, exports } => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                Guest::Proxy(exports.load(&mut *store, &instance)?)
+            }
+            GuestPre::Command { pre, exports } => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                Guest::Command(exports.load(&mut *store, &instance)?)
+            }
         })
     }
 }
@@ -86,6 +129,20 @@ impl GuestPre {
 pub(crate) enum Guest {
     Current(current::Component, Instance),
     V0_1(v0_1::Component),
+    Proxy(Proxy),
+    Command(Command),
+}
+
+/// What a component of a WASI world answers to a message: it takes none.
+fn takes_no_messages(guest: &Guest) -> String {
+    match guest {
+        Guest::Proxy(_) => "not supported: this component is a wasi:http/proxy component; it \
+                            takes HTTP requests (an [[http]] route), not messages"
+            .into(),
+        _ => "not supported: this component is a wasi:cli/command component; it runs once \
+              and takes no messages"
+            .into(),
+    }
 }
 
 /// An instance's `hand-over` and `take-over` exports.
@@ -145,6 +202,31 @@ impl Guest {
         match self {
             Guest::Current(g, _) => g.airssys_component_actor().call_init(store, config).await,
             Guest::V0_1(g) => g.call_init(store, config).await,
+            Guest::Proxy(_) | Guest::Command(_) => Ok(Ok(())),
+        }
+    }
+
+    /// Handle one HTTP request (a `wasi:http/proxy` component); `None` for any other.
+    pub(crate) async fn handle_http(
+        &self,
+        store: &mut Store<HostState>,
+        request: wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostIncomingRequest>,
+        out: wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostResponseOutparam>,
+    ) -> Option<wasmtime::Result<()>> {
+        match self {
+            Guest::Proxy(p) => {
+                Some(p.wasi_http_incoming_handler().call_handle(store, request, out).await)
+            }
+            _ => None,
+        }
+    }
+
+    /// Run a `wasi:cli/command` component's `run`: `None` for any other, else whether it
+    /// ended in success.
+    pub(crate) async fn run(&self, store: &mut Store<HostState>) -> Option<wasmtime::Result<bool>> {
+        match self {
+            Guest::Command(c) => Some(c.wasi_cli_run().call_run(store).await.map(|r| r.is_ok())),
+            _ => None,
         }
     }
 
@@ -165,6 +247,7 @@ impl Guest {
                     Err(e) => Err(e),
                 })
             }
+            other => Ok(Err(takes_no_messages(other))),
         }
     }
 
@@ -186,6 +269,7 @@ impl Guest {
                 let outcome = outcome.as_ref().map(Option::as_ref);
                 g.call_handle_callback(store, id, outcome).await
             }
+            Guest::Proxy(_) | Guest::Command(_) => Ok(()),
         }
     }
 
@@ -199,7 +283,7 @@ impl Guest {
             Guest::Current(g, _) => {
                 g.airssys_component_actor().call_handle_notice(store, notice).await
             }
-            Guest::V0_1(_) => Ok(()),
+            Guest::V0_1(_) | Guest::Proxy(_) | Guest::Command(_) => Ok(()),
         }
     }
 
@@ -207,6 +291,7 @@ impl Guest {
         match self {
             Guest::Current(g, _) => g.airssys_component_actor().call_shutdown(store).await,
             Guest::V0_1(g) => g.call_shutdown(store).await,
+            Guest::Proxy(_) | Guest::Command(_) => Ok(()),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod builder;
 mod code;
 mod from_manifest;
+mod http;
 mod observe;
 mod prepare;
 mod spec;
@@ -20,6 +21,7 @@ pub use builder::{HostBuilder, Supervision, TreeChild};
 use builder::{start_error, with_intensity};
 pub(crate) use code::ContractLinker;
 use code::{Codes, LinkerHook};
+pub use http::{DEFAULT_HTTP_LISTEN, HttpRoute};
 pub use observe::ComponentDescription;
 use prepare::Prepared;
 pub use spec::{ComponentSpec, Source};
@@ -240,6 +242,8 @@ pub struct Host {
     components: Arc<Mutex<HashMap<Arc<str>, Prepared>>>,
     /// The addresses of its native services.
     services: Arc<Mutex<Vec<Arc<str>>>>,
+    /// Its HTTP listeners (`[[http]]` routes).
+    http: Arc<Mutex<http::Listeners>>,
 }
 
 impl std::fmt::Debug for Host {
@@ -547,6 +551,12 @@ impl Host {
         outcome
     }
 
+    /// The addresses its HTTP routes are served on, one per listener, in the order the
+    /// routes were added (the port a route asked as 0 is the one picked).
+    pub fn http_addresses(&self) -> Vec<std::net::SocketAddr> {
+        crate::sync::lock(&self.http).addresses().to_vec()
+    }
+
     /// Call a component from the address `host` and wait for its response.
     pub async fn call(
         &self,
@@ -649,6 +659,8 @@ impl Host {
     /// handle: afterwards messages to its components are refused (`target-stopped`) and
     /// spawns fail. A second call finds nothing left to stop.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        // No new HTTP request comes in while the components stop.
+        crate::sync::lock(&self.http).stop();
         let report = self.parts.system.shutdown(deadline).await;
         // Its names are free for other hosts of its cluster.
         if let Some(transport) = self.parts.router.transport() {

@@ -28,8 +28,12 @@ pub struct Inspection {
     pub exports: Vec<Item>,
     /// `None` when it fits the AirsSys contract; otherwise why not.
     pub misfit: Option<String>,
-    /// The contract version it was built against (`0.2.0`, `0.1.0`), when it fits.
+    /// The version of our contract it was built against (`0.2.0`, `0.1.0`), when it is an
+    /// AirsSys component.
     pub contract: Option<&'static str>,
+    /// The world it fits, when it fits one this host runs: `airssys:component`,
+    /// `wasi:http/proxy` or `wasi:cli/command`.
+    pub world: Option<&'static str>,
 }
 
 fn kind(item: &ComponentItem) -> &'static str {
@@ -70,15 +74,15 @@ pub fn inspect(bytes: &[u8], cache_dir: Option<&std::path::Path>) -> Result<Insp
     };
     let imports = items(&mut ty.imports(engine));
     let exports = items(&mut ty.exports(engine));
-    let (misfit, contract) = match linked.linker.instantiate_pre(&component) {
-        Err(e) => (Some(format!("{e:#}")), None),
+    let (misfit, contract, world) = match linked.linker.instantiate_pre(&component) {
+        Err(e) => (Some(format!("{e:#}")), None, None),
         Ok(pre) => match crate::guest::GuestPre::new(pre) {
-            Ok(guest) => (None, Some(guest.version())),
-            Err(why) => (Some(why), None),
+            Ok(guest) => (None, guest.version(), Some(guest.world())),
+            Err(why) => (Some(why), None, None),
         },
     };
     let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Inspection { size: bytes.len(), sha256, imports, exports, misfit, contract })
+    Ok(Inspection { size: bytes.len(), sha256, imports, exports, misfit, contract, world })
 }
 
 /// Compile `bytes` into the artifact cache at `cache_dir` (as a host with default engine

@@ -44,9 +44,12 @@ mod granted_dir;
 mod guest;
 mod handle_limit;
 mod host;
+mod http_codec;
 pub mod inspect;
+mod keyvalue;
 mod limiter;
 pub mod manifest;
+mod outgoing;
 mod output;
 mod preopens;
 mod process;
@@ -74,9 +77,11 @@ pub use capability::{Grants, RateLimit};
 pub use engine::{EPOCH_TICK, EngineConfig, MemoryLayout};
 pub use error::{BoxError, HostError};
 pub use host::{
-    ComponentDescription, ComponentInfo, ComponentSpec, ComponentState, DEFAULT_UPGRADE_GRACE,
-    HOST_ADDRESS, Host, HostBuilder, Source, Supervision, TreeChild, Upgrade, Upgraded,
+    ComponentDescription, ComponentInfo, ComponentSpec, ComponentState, DEFAULT_HTTP_LISTEN,
+    DEFAULT_UPGRADE_GRACE, HOST_ADDRESS, Host, HostBuilder, HttpRoute, Source, Supervision,
+    TreeChild, Upgrade, Upgraded,
 };
+pub use outgoing::HttpClientLimits;
 pub use output::OutputLimit;
 pub use process::CommandGrant;
 pub use service::{Service, ServiceResult, ServiceSpec};

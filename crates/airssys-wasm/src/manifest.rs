@@ -49,6 +49,35 @@ pub struct Manifest {
     /// by its embedder, through `HostBuilder::transport`).
     #[serde(default)]
     pub cluster: ClusterSection,
+    /// HTTP routes (`[[http]]`): requests to an address whose path starts with a prefix go
+    /// to a component (a `wasi:http/proxy` component as they are, one of our own world as a
+    /// message; `docs/http.md`).
+    #[serde(default)]
+    pub http: Vec<HttpSection>,
+}
+
+/// `[[http]]`: one HTTP route.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// The address to listen on, `ip:port` (default `127.0.0.1:8080`: loopback only).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The path prefix (default `/`): the longest prefix that matches a request's path wins.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The component (or pool) that handles the requests.
+    #[schemars(with = "String")]
+    pub component: Spanned<String>,
+    /// Largest request body (default `1MiB`): past it, `413`.
+    #[serde(default)]
+    pub max_body: Option<ByteSize>,
+    /// Time from a request's arrival to its response (default `30s`): past it, `503`.
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Requests handled at once (default 256): past it, `503` at once.
+    #[serde(default)]
+    pub concurrency: Option<u32>,
 }
 
 /// `[cluster]`: run the app on a cluster of hosts joined through NATS. Per-host settings
@@ -514,6 +543,44 @@ impl Manifest {
                 return Err((
                     None,
                     format!("component {name:?}: init_timeout is more than 0 and at most 24h"),
+                ));
+            }
+        }
+        for route in &self.http {
+            let component = route.component.get_ref();
+            if !self.components.contains_key(component) {
+                return Err((
+                    Some(route.component.span()),
+                    format!("[[http]] names {component:?}, but no component has that name"),
+                ));
+            }
+            if let Some(listen) = &route.listen
+                && listen.parse::<std::net::SocketAddr>().is_err()
+            {
+                return Err((
+                    Some(route.component.span()),
+                    format!("[[http]] listen {listen:?} is not an ip:port address"),
+                ));
+            }
+            if route.path.as_ref().is_some_and(|p| !p.starts_with('/')) {
+                return Err((
+                    Some(route.component.span()),
+                    "[[http]] path must start with `/`".into(),
+                ));
+            }
+            if route
+                .timeout
+                .is_some_and(|t| t.0.is_zero() || t.0 > std::time::Duration::from_secs(3600))
+            {
+                return Err((
+                    Some(route.component.span()),
+                    "[[http]] timeout is more than 0 and at most 1h".into(),
+                ));
+            }
+            if route.concurrency == Some(0) || route.max_body.is_some_and(|b| b.0 == 0) {
+                return Err((
+                    Some(route.component.span()),
+                    "[[http]] concurrency and max_body are above zero".into(),
                 ));
             }
         }

@@ -58,7 +58,7 @@ pub(crate) enum RequestRoute {
 /// A target that passed the checks, with its mailbox room reserved for the payload.
 pub(crate) struct Admitted {
     pub(crate) actor: Target,
-    queued: Queued,
+    pub(crate) queued: Queued,
 }
 
 /// A name that resolves to one component, or to a pool of members (`name/0`, `name/1`, ...)
@@ -435,6 +435,31 @@ impl Router {
         };
         let limit = entry.policy.mailbox_bytes;
         let queued = Queued::reserve(&entry.queued, payload.bytes.len(), limit)
+            .ok_or(SendError::MailboxFull)?;
+        Ok(Admitted { actor, queued })
+    }
+
+    /// A running actor at `target` (a pool's members round-robin, a stopped one skipped)
+    /// with room for `bytes` more in its mailbox: for an HTTP request, which no codec, size
+    /// or sender rule applies to (its route is the host's own configuration).
+    pub(crate) fn admit_http(&self, target: &str, bytes: usize) -> Result<Admitted, SendError> {
+        let entries = crate::sync::read(&self.entries);
+        let candidates: Vec<Arc<Entry>> = match entries.get(target) {
+            None => return Err(SendError::UnknownTarget(target.to_owned())),
+            Some(Route::One(entry)) => vec![Arc::clone(entry)],
+            Some(Route::Pool { members, next }) => {
+                let start = next.fetch_add(1, Ordering::Relaxed);
+                (0..members.len())
+                    .map(|k| Arc::clone(&members[(start + k) % members.len()]))
+                    .collect()
+            }
+        };
+        drop(entries);
+        let (actor, entry) = candidates
+            .into_iter()
+            .find_map(|entry| Some((self.resolve(&entry)?, entry)))
+            .ok_or(SendError::TargetStopped)?;
+        let queued = Queued::reserve(&entry.queued, bytes, entry.policy.mailbox_bytes)
             .ok_or(SendError::MailboxFull)?;
         Ok(Admitted { actor, queued })
     }

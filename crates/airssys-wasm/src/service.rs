@@ -184,10 +184,26 @@ impl Actor for ServiceActor {
         envelope: Envelope,
         _ctx: &mut Context<Self>,
     ) -> Result<(), BoxError> {
-        let Delivery::Message { sender, payload, reply, correlation, topic, trace, queued } =
-            envelope.0
-        else {
-            return Ok(());
+        let (sender, payload, reply, correlation, topic, trace, queued) = match envelope.0 {
+            Delivery::Message { sender, payload, reply, correlation, topic, trace, queued } => {
+                (sender, payload, reply, correlation, topic, trace, queued)
+            }
+            // An HTTP request, as a message (`http_codec.rs`).
+            Delivery::Http(exchange) => {
+                let message = received(
+                    crate::http_codec::SENDER,
+                    crate::http_codec::request_message(&exchange).into(),
+                    None,
+                    None,
+                    None,
+                );
+                let outcome = self.service.handle_boxed(message).await;
+                let response =
+                    crate::http_codec::response_of(outcome.map_err(RequestError::HandlerError));
+                let _ = exchange.respond.send(Ok(response));
+                return Ok(());
+            }
+            _ => return Ok(()),
         };
         drop(queued);
         let message = received(&sender, payload, correlation, topic.as_deref(), trace.as_ref());

@@ -29,6 +29,9 @@ use crate::router::MAX_CALL_TIMEOUT;
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    /// `wasi:http`: its context, and the connector of its outgoing requests (its grants).
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    outgoing: crate::outgoing::Outgoing,
     pub(crate) address: Arc<str>,
     config: Arc<[(String, String)]>,
     router: Router,
@@ -165,11 +168,14 @@ impl HostState {
         vitals: Arc<crate::vitals::Vitals>,
         cpu: crate::cpu_budget::CpuBudget,
         me: Arc<dyn OwnActor>,
+        outgoing: crate::outgoing::Outgoing,
     ) -> Self {
         let requests = Requests::default();
         vitals.watch_pending(&requests.pending);
         HostState {
             wasi,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            outgoing,
             table: {
                 // Bounds what a guest can hold open (sockets, streams, files).
                 let mut table = ResourceTable::new();
@@ -252,6 +258,16 @@ impl HostState {
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for HostState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
     }
 }
 

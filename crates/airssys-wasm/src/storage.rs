@@ -487,3 +487,12 @@ pub(crate) struct Grant {
     pub(crate) scope: Arc<str>,
     pub(crate) quota: Quota,
 }
+
+/// An open `wasi:keyvalue` bucket (`keyvalue.rs`): its key prefix among the component's keys,
+/// and the keys its `list-keys` cursors stand for.
+#[derive(Debug)]
+pub struct Bucket {
+    pub(crate) prefix: String,
+    /// Cursor `n` continues after `cursors[n]` (a `u64` cursor cannot hold a key).
+    pub(crate) cursors: Vec<String>,
+}

@@ -35,6 +35,7 @@ pub struct HostBuilder {
     pub(crate) services: Vec<ServiceSpec>,
     pub(crate) linker_hooks: Vec<LinkerHook>,
     pub(crate) spans: Option<Arc<dyn crate::spans::SpanSink>>,
+    pub(crate) http: Vec<super::HttpRoute>,
 }
 
 impl std::fmt::Debug for HostBuilder {
@@ -275,6 +276,13 @@ impl HostBuilder {
         self
     }
 
+    /// Serve an HTTP route: requests to its address whose path falls under its prefix go to
+    /// its component (`host/http.rs`). Listeners are bound once the components started.
+    pub fn http(mut self, route: super::HttpRoute) -> Self {
+        self.http.push(route);
+        self
+    }
+
     /// Compile every component, link it against the contract and start them all under one
     /// one-for-one supervisor. Must be called inside a tokio runtime.
     pub async fn start(self) -> Result<Host, HostError> {
@@ -393,7 +401,19 @@ impl HostBuilder {
             info.nested = placed.iter().any(|(n, nested)| *n == info.name && *nested);
             components.insert(Arc::clone(&info.name), info);
         }
+        let names = |name: &str| {
+            components.contains_key(name) || service_names.iter().any(|s| &**s == name)
+        };
+        let listeners = match super::http::serve(&self.http, &parts.router, names).await {
+            Ok(listeners) => listeners,
+            Err(e) => {
+                supervisor.stop();
+                let _ = supervisor.wait_for_exit().await;
+                return Err(e);
+            }
+        };
         Ok(Host {
+            http: Arc::new(Mutex::new(listeners)),
             parts,
             root_child_intensity,
             supervisor,

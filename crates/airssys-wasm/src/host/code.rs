@@ -62,6 +62,15 @@ impl ContractLinker {
         crate::fs_audit::add_to_linker(&mut linker).map_err(|e| HostError::Engine(e.into()))?;
         crate::handle_limit::add_to_linker(&mut linker).map_err(|e| HostError::Engine(e.into()))?;
         crate::preopens::add_to_linker(&mut linker).map_err(|e| HostError::Engine(e.into()))?;
+        // The standard worlds served beside ours: wasi:http (types, outgoing-handler) and
+        // wasi:keyvalue over the component's storage.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| HostError::Engine(e.into()))?;
+        bindings::keyvalue::Imports::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| HostError::Engine(e.into()))?;
         // Both contract versions: a component imports one of them.
         bindings::current::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,

@@ -183,6 +183,26 @@ impl Manifest {
             spec = spec.network(&strs(&n.connect), &strs(&n.listen), &strs(&n.udp));
             builder = builder.component(spec);
         }
+        for route in &self.http {
+            let listen = match &route.listen {
+                // Checked when the manifest was read.
+                Some(l) => l.parse().unwrap_or(crate::DEFAULT_HTTP_LISTEN),
+                None => crate::DEFAULT_HTTP_LISTEN,
+            };
+            let path = route.path.clone().unwrap_or_else(|| "/".into());
+            let mut served =
+                crate::HttpRoute::new(listen, path, route.component.get_ref().as_str());
+            if let Some(b) = route.max_body {
+                served.max_body = usize::try_from(b.0).unwrap_or(usize::MAX);
+            }
+            if let Some(t) = route.timeout {
+                served.timeout = t.0;
+            }
+            if let Some(n) = route.concurrency {
+                served.concurrency = n as usize;
+            }
+            builder = builder.http(served);
+        }
         fn tree(m: &Manifest, section: &SupervisorSection) -> Supervision {
             Supervision {
                 strategy: match section.strategy {

@@ -238,16 +238,29 @@ impl HostParts {
                     shutdown_deadline: Duration::from_secs(1),
                     init_timeout: spec.init_timeout,
                     first_init,
+                    outgoing: crate::outgoing::Outgoing::new(
+                        Arc::clone(&address),
+                        &spec.wasi.connect,
+                        self.router.audit.clone(),
+                        spec.http_client,
+                    ),
                 });
                 let options = SpawnOptions::new()
                     .mailbox(airssys_rt::MailboxConfig::bounded(spec.mailbox))
                     .name(Arc::clone(&address));
+                // A command runs to its end: one that succeeded is not run again (as an OTP
+                // task under a transient restart), one that failed is.
+                let command = prepared.code.versioned.pre.world() == "wasi:cli/command";
+                let restart = match spec.restart {
+                    airssys_rt::Restart::Permanent if command => airssys_rt::Restart::Transient,
+                    other => other,
+                };
                 ChildSpec::actor_with(
                     address,
                     move || ComponentActor::new(Arc::clone(&setup)),
                     options,
                 )
-                .restart(spec.restart)
+                .restart(restart)
             })
             .collect();
         Ok((children, prepared))

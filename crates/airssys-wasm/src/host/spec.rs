@@ -45,6 +45,7 @@ pub struct ComponentSpec {
     pub(super) subscriptions: u32,
     pub(super) open_files: u32,
     pub(super) output: crate::output::OutputLimit,
+    pub(super) http_client: crate::outgoing::HttpClientLimits,
 }
 
 /// How long a component's start (instantiation and `init`) may take by default.
@@ -94,6 +95,7 @@ impl ComponentSpec {
             subscriptions: crate::capability::DEFAULT_SUBSCRIPTIONS,
             open_files: crate::capability::DEFAULT_OPEN_FILES,
             output: crate::output::OutputLimit::default(),
+            http_client: crate::outgoing::HttpClientLimits::default(),
         }
     }
 
@@ -173,6 +175,14 @@ impl ComponentSpec {
     /// over it are dropped and counted.
     pub fn output(mut self, limit: crate::output::OutputLimit) -> Self {
         self.output = limit;
+        self
+    }
+
+    /// Limits on its outgoing HTTP requests (`wasi:http/outgoing-handler`): connect and
+    /// response timeouts, largest response body. Which hosts it may reach are its network
+    /// grants ([`network`](Self::network)).
+    pub fn http_client(mut self, limits: crate::outgoing::HttpClientLimits) -> Self {
+        self.http_client = limits;
         self
     }
 

@@ -23,8 +23,8 @@ const PROGRAMS: &[&str] = &["airssys-bench", "airssys-wasm-cli"];
 /// module may use modules of its own layer or below, never above.
 const LAYERS: &[&[&str]] = &[
     &["types", "trace", "spans", "wire", "address", "envelope"],
-    &["topics", "audit", "vitals", "capability", "router"],
-    &["state", "fs_audit", "handle_limit", "preopens"],
+    &["topics", "audit", "vitals", "capability", "router", "http_codec", "outgoing"],
+    &["state", "fs_audit", "handle_limit", "preopens", "keyvalue"],
     &["actor", "service"],
     &["host"],
 ];

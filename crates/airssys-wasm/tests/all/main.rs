@@ -6,6 +6,7 @@ mod contract; // the contract versions served side by side; correlation and trac
 mod crash_safety; // SIGKILL of the host process mid-load, then a restart from its data
 mod engine; // artifact cache, fuel, memory and stack limits, foreign inputs
 mod fuzz_inputs; // property-test twins of the fuzz targets: manifest, message fields, storage
+mod http; // wasi:http/proxy components over loopback HTTP, outgoing grants, wasi:keyvalue
 mod isolation_cache_trust; // threats: artifact cache, protected host files, trust, odd files
 mod isolation_grants; // threats: grants hold against symlink swaps and cross-component writes
 mod isolation_limits; // threats: memory, subscriptions, open files, mailbox bytes, output, storage

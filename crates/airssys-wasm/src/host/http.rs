@@ -1,0 +1,290 @@
+//! Serving HTTP routes (`[[http]]` in the manifest, [`HttpRoute`] to an embedder): a
+//! listener per address, each request routed by the longest matching path prefix to a
+//! component (a pool's members round-robin), within the route's limits.
+//!
+//! A request is read whole before it goes to the component, up to the route's body limit
+//! (past it: `413`), so that a slow client holds a connection, never an instance. It then
+//! waits in the component's mailbox like a message, and is handled by one of its persistent
+//! instances (`actor.rs`, `serve_http`). More concurrent requests than the route allows get
+//! `503` at once; a request not answered within the route's time limit gets `503` (and the
+//! instance handling it is stopped mid-call and restarted); a crash before the response is a
+//! `500`. Listeners are on loopback unless the route says otherwise.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::io::TokioIo;
+
+use crate::envelope::{Delivery, Envelope};
+use crate::envelope::{HttpExchange, HttpResponse};
+use crate::error::HostError;
+use crate::http_codec::text;
+use crate::router::Router;
+
+/// One HTTP route: requests to `listen` whose path starts with `path` go to `component`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRoute {
+    /// The address to listen on (default `127.0.0.1:8080`; port 0 picks a free port,
+    /// [`Host::http_addresses`](crate::Host::http_addresses) tells which).
+    pub listen: SocketAddr,
+    /// The path prefix (`/` for every path): a request matches when its path is the prefix
+    /// or goes on from it after a `/`. The longest matching prefix wins.
+    pub path: String,
+    /// The component (or pool, or native service) that handles the requests.
+    pub component: String,
+    /// Largest request body, in bytes (default 1 MiB): past it, `413`.
+    pub max_body: usize,
+    /// Time from the request's arrival to its response's head (default 30 s): past it,
+    /// `503`.
+    pub timeout: Duration,
+    /// Requests the route handles at once (default 256): past it, `503` at once.
+    pub concurrency: usize,
+}
+
+/// The address routes listen on unless they say otherwise.
+pub const DEFAULT_HTTP_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+impl HttpRoute {
+    /// A route of `path` on `listen` to `component`, with the default limits.
+    pub fn new(listen: SocketAddr, path: impl Into<String>, component: impl Into<String>) -> Self {
+        HttpRoute {
+            listen,
+            path: path.into(),
+            component: component.into(),
+            max_body: 1 << 20,
+            timeout: Duration::from_secs(30),
+            concurrency: 256,
+        }
+    }
+
+    /// Whether a request path falls under this route's prefix.
+    fn matches(&self, path: &str) -> bool {
+        let prefix = self.path.trim_end_matches('/');
+        match path.strip_prefix(prefix) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/'),
+            None => false,
+        }
+    }
+
+    fn shown(&self) -> String {
+        format!("{}{}", self.listen, self.path)
+    }
+}
+
+/// A route being served: its settings and its free slots.
+struct Served {
+    route: HttpRoute,
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// The host's HTTP listeners: stopped when the host shuts down (or this is dropped).
+#[derive(Debug, Default)]
+pub(crate) struct Listeners {
+    addresses: Vec<SocketAddr>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl Listeners {
+    pub(crate) fn addresses(&self) -> &[SocketAddr] {
+        &self.addresses
+    }
+
+    pub(crate) fn stop(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Bind every route's listener and serve them. `exists` says whether a name is a
+/// component, pool or service of the host.
+pub(crate) async fn serve(
+    routes: &[HttpRoute],
+    router: &Router,
+    exists: impl Fn(&str) -> bool,
+) -> Result<Listeners, HostError> {
+    let mut by_listen: Vec<(SocketAddr, Vec<Served>)> = Vec::new();
+    for route in routes {
+        let refuse = |reason: String| HostError::Http { route: route.shown(), reason };
+        if !route.path.starts_with('/') {
+            return Err(refuse("its path must start with `/`".into()));
+        }
+        if !exists(&route.component) {
+            return Err(refuse(format!("no component is named {:?}", route.component)));
+        }
+        if route.concurrency == 0 || route.max_body == 0 || route.timeout.is_zero() {
+            return Err(refuse(
+                "its concurrency, body limit and timeout must be above zero".into(),
+            ));
+        }
+        let served = Served {
+            route: route.clone(),
+            slots: Arc::new(tokio::sync::Semaphore::new(route.concurrency)),
+        };
+        match by_listen.iter_mut().find(|(listen, _)| *listen == route.listen) {
+            Some((_, served_here)) => {
+                if served_here.iter().any(|s| s.route.path == route.path) {
+                    return Err(refuse("another route has the same address and path".into()));
+                }
+                served_here.push(served)
+            }
+            None => by_listen.push((route.listen, vec![served])),
+        }
+    }
+    let mut listeners = Listeners::default();
+    for (listen, served) in by_listen {
+        let listener = TcpListener::bind(listen).await.map_err(|e| HostError::Http {
+            route: format!("{listen}"),
+            reason: format!("cannot listen: {e}"),
+        })?;
+        let local = listener.local_addr().unwrap_or(listen);
+        if !local.ip().is_loopback() {
+            tracing::warn!(address = %local, "HTTP routes are served beyond this machine (not on loopback)");
+        }
+        tracing::info!(address = %local, routes = served.len(), "serving HTTP");
+        listeners.addresses.push(local);
+        let task = tokio::spawn(accept(listener, local, Arc::from(served), router.clone()));
+        listeners.tasks.push(task.abort_handle());
+    }
+    Ok(listeners)
+}
+
+/// Accept connections, each served in a task of its own (ended with this one).
+async fn accept(listener: TcpListener, local: SocketAddr, routes: Arc<[Served]>, router: Router) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let (routes, router) = (Arc::clone(&routes), router.clone());
+                    connections.spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            let (routes, router) = (Arc::clone(&routes), router.clone());
+                            async move {
+                                Ok::<_, std::convert::Infallible>(
+                                    handle(request, local, &routes, &router).await,
+                                )
+                            }
+                        });
+                        let served = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service);
+                        if let Err(e) = served.await {
+                            tracing::debug!(error = %e, "HTTP connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors, most often: wait a little instead of spinning.
+                    tracing::warn!(address = %local, error = %e, "cannot accept an HTTP connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// One request: route it, bound it, hand it to the component, wait for its response.
+async fn handle(
+    request: hyper::Request<hyper::body::Incoming>,
+    local: SocketAddr,
+    routes: &[Served],
+    router: &Router,
+) -> HttpResponse {
+    let path = request.uri().path();
+    let Some(served) =
+        routes.iter().filter(|s| s.route.matches(path)).max_by_key(|s| s.route.path.len())
+    else {
+        return text(404, "no route for this path");
+    };
+    let route = &served.route;
+    let Ok(_slot) = Arc::clone(&served.slots).try_acquire_owned() else {
+        return text(503, "too many requests on this route at once; try again");
+    };
+    let deadline = tokio::time::Instant::now() + route.timeout;
+    let too_large = || {
+        text(
+            413,
+            format!("the request body is over this route's limit of {} bytes", route.max_body),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > route.max_body as u64) {
+        return too_large();
+    }
+    let (mut parts, body) = request.into_parts();
+    let read = http_body_util::Limited::new(body, route.max_body).collect();
+    let body: Bytes = match tokio::time::timeout_at(deadline, read).await {
+        Err(_) => return text(408, "the request body did not arrive within the time limit"),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            return too_large();
+        }
+        Ok(Err(e)) => return text(400, format!("the request body cannot be read: {e}")),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    if !parts.headers.contains_key(http::header::HOST) {
+        // HTTP/1.0 has no `Host`; a handler needs an authority.
+        if let Ok(host) = http::HeaderValue::try_from(local.to_string()) {
+            parts.headers.insert(http::header::HOST, host);
+        }
+    }
+    let admitted = match router.admit_http(&route.component, body.len()) {
+        Ok(admitted) => admitted,
+        Err(e) => return text(503, format!("{} cannot take the request: {e}", route.component)),
+    };
+    let (respond, response) = tokio::sync::oneshot::channel();
+    let request = http::Request::from_parts(parts, body);
+    let exchange = HttpExchange { request, respond, deadline, queued: admitted.queued };
+    if admitted.actor.try_tell(Envelope(Delivery::Http(exchange))).is_err() {
+        return text(
+            503,
+            format!("{} cannot take the request now: its mailbox is full", route.component),
+        );
+    }
+    match tokio::time::timeout_at(deadline, response).await {
+        Ok(Ok(Ok(response))) => response,
+        Ok(Ok(Err(code))) => text(500, format!("the component failed the request: {code:?}")),
+        // The instance handling it was stopped at the time limit (it was mid-call).
+        Ok(Err(_)) if tokio::time::Instant::now() >= deadline => {
+            text(503, format!("no response within the route's time limit of {:?}", route.timeout))
+        }
+        Ok(Err(_)) => text(500, "the component crashed before it responded"),
+        Err(_) => {
+            text(503, format!("no response within the route's time limit of {:?}", route.timeout))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        let route = |p: &str| HttpRoute::new(DEFAULT_HTTP_LISTEN, p, "c");
+        assert!(route("/").matches("/"));
+        assert!(route("/").matches("/anything/at/all"));
+        assert!(route("/api").matches("/api"));
+        assert!(route("/api").matches("/api/x"));
+        assert!(route("/api/").matches("/api/x"));
+        assert!(!route("/api").matches("/apis"));
+        assert!(!route("/api").matches("/"));
+    }
+}

@@ -1,0 +1,216 @@
+//! `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`), served over the component's
+//! durable storage (`storage.rs`): the same grant, quota, write rate and audit as the
+//! `airssys:component/storage` imports, which it calls.
+//!
+//! A bucket is a namespace of the component's own keys: bucket `B`'s key `K` is its storage
+//! key `B/K` (the empty identifier is `default`), so `airssys store get NAME default/K`
+//! shows it. A bucket identifier is 1 to 64 letters, digits, `-`, `_` or `.`; another is
+//! `no-such-store`. Without a storage grant, `open` is `access-denied`.
+
+use wasmtime::component::Resource;
+
+use crate::bindings::current::airssys::component::storage::{self as own, StorageError};
+use crate::bindings::keyvalue::wasi::keyvalue::{atomics, batch, store};
+use crate::state::HostState;
+use crate::storage::Bucket;
+
+/// How many `list-keys` cursors one open bucket keeps; past that, the oldest is forgotten
+/// (`other` if used).
+const MAX_CURSORS: usize = 1024;
+
+/// Keys per `list-keys` page.
+const PAGE: u32 = 256;
+
+/// The bucket name an identifier stands for, if it is a valid one.
+fn bucket_name(identifier: &str) -> Option<&str> {
+    let name = if identifier.is_empty() { "default" } else { identifier };
+    let valid =
+        name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    valid.then_some(name)
+}
+
+fn error(e: StorageError) -> store::Error {
+    match e {
+        StorageError::NotPermitted => store::Error::AccessDenied,
+        StorageError::InvalidKey(why) => store::Error::Other(format!("invalid key: {why}")),
+        StorageError::ValueTooLarge(max) => {
+            store::Error::Other(format!("value too large: at most {max} bytes"))
+        }
+        StorageError::QuotaExceeded(why) => store::Error::Other(format!("quota exceeded: {why}")),
+        StorageError::NotACounter(why) => store::Error::Other(format!("not a counter: {why}")),
+        StorageError::RateLimited => {
+            store::Error::Other("rate limited: over the message rate".into())
+        }
+        StorageError::Unavailable(why) => {
+            store::Error::Other(format!("storage unavailable: {why}"))
+        }
+    }
+}
+
+impl HostState {
+    fn bucket(&mut self, bucket: &Resource<Bucket>) -> Result<String, store::Error> {
+        self.table_mut()
+            .get(bucket)
+            .map(|b| b.prefix.clone())
+            .map_err(|e| store::Error::Other(format!("bad bucket handle: {e}")))
+    }
+}
+
+impl store::Host for HostState {
+    async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, store::Error> {
+        let Some(name) = bucket_name(&identifier) else {
+            return Err(store::Error::NoSuchStore);
+        };
+        if self.caps.storage.is_none() {
+            self.audit_denial("keyvalue.open", airssys_osl::Action::Storage, name, "not granted");
+            return Err(store::Error::AccessDenied);
+        }
+        let bucket = Bucket { prefix: format!("{name}/"), cursors: Vec::new() };
+        self.table_mut()
+            .push(bucket)
+            .map_err(|e| store::Error::Other(format!("too many open resources: {e}")))
+    }
+}
+
+impl store::HostBucket for HostState {
+    async fn get(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        own::Host::get(self, prefix + &key).await.map_err(error)
+    }
+
+    async fn set(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        own::Host::set(self, prefix + &key, value).await.map_err(error)
+    }
+
+    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        own::Host::delete(self, prefix + &key).await.map(drop).map_err(error)
+    }
+
+    async fn exists(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+    ) -> Result<bool, store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        own::Host::exists(self, prefix + &key).await.map_err(error)
+    }
+
+    async fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<u64>,
+    ) -> Result<store::KeyResponse, store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        let after = match cursor {
+            None => None,
+            Some(n) => {
+                let b = self
+                    .table_mut()
+                    .get(&bucket)
+                    .map_err(|e| store::Error::Other(e.to_string()))?;
+                let found = usize::try_from(n).ok().and_then(|n| b.cursors.get(n));
+                Some(found.cloned().ok_or_else(|| store::Error::Other("unknown cursor".into()))?)
+            }
+        };
+        let page = own::Host::list_keys(self, prefix.clone(), after, PAGE).await.map_err(error)?;
+        let cursor = match page.cursor {
+            None => None,
+            Some(last) => {
+                let b = self
+                    .table_mut()
+                    .get_mut(&bucket)
+                    .map_err(|e| store::Error::Other(e.to_string()))?;
+                if b.cursors.len() == MAX_CURSORS {
+                    b.cursors.clear();
+                }
+                b.cursors.push(last);
+                Some(b.cursors.len() as u64 - 1)
+            }
+        };
+        let keys = page.keys.into_iter().map(|k| k[prefix.len()..].to_owned()).collect();
+        Ok(store::KeyResponse { keys, cursor })
+    }
+
+    async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table_mut().delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for HostState {
+    async fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> Result<u64, store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        let delta = i64::try_from(delta)
+            .map_err(|_| store::Error::Other("delta larger than 2^63 - 1".into()))?;
+        let n = own::Host::increment(self, prefix + &key, delta).await.map_err(error)?;
+        u64::try_from(n).map_err(|_| store::Error::Other(format!("counter is negative: {n}")))
+    }
+}
+
+impl batch::Host for HostState {
+    async fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<(String, Vec<u8>)>>, store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            let value = own::Host::get(self, format!("{prefix}{key}")).await.map_err(error)?;
+            found.push(value.map(|v| (key, v)));
+        }
+        Ok(found)
+    }
+
+    async fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        let writes = key_values
+            .into_iter()
+            .map(|(k, v)| own::BatchWrite::Set((format!("{prefix}{k}"), v)))
+            .collect();
+        own::Host::batch(self, writes).await.map_err(error)
+    }
+
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<(), store::Error> {
+        let prefix = self.bucket(&bucket)?;
+        let writes =
+            keys.into_iter().map(|k| own::BatchWrite::Delete(format!("{prefix}{k}"))).collect();
+        own::Host::batch(self, writes).await.map_err(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bucket_identifiers() {
+        assert_eq!(super::bucket_name(""), Some("default"));
+        assert_eq!(super::bucket_name("cache-1.v2_x"), Some("cache-1.v2_x"));
+        assert_eq!(super::bucket_name("a/b"), None);
+        assert_eq!(super::bucket_name(&"x".repeat(65)), None);
+        assert_eq!(super::bucket_name("é"), None);
+    }
+}
