@@ -164,6 +164,10 @@ pub struct RunArgs {
     /// How long --call waits, in seconds.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
+    /// For a wasi:http/proxy component: the address to serve HTTP on (default
+    /// 127.0.0.1:8080, loopback only).
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -213,6 +217,10 @@ async fn serve_until_stopped(
     let server = serve(bound.listener, served);
     let names: Vec<String> =
         host.components().await.iter().map(|c| c.address.to_string()).collect();
+    for address in host.http_addresses() {
+        let url = format!("http://{address}/");
+        emit(g, &format!("http: {url}"), serde_json::json!({ "http": url }));
+    }
     note(
         g,
         &format!(
@@ -503,6 +511,40 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     if let Some(cache) = crate::store::default_cache(g) {
         builder = builder.cache_dir(cache);
     }
+    // A standard world runs as what it is: an HTTP handler is served, a command run once.
+    let bytes = airssys_wasm::untrusted_file::read(
+        &args.file,
+        airssys_wasm::untrusted_file::MAX_COMPONENT_BYTES,
+    )
+    .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let world = airssys_wasm::inspect::world(&bytes).unwrap_or("airssys:component");
+    drop(bytes);
+    match world {
+        "wasi:http/proxy" => {
+            if args.call.is_some() {
+                bail!(
+                    "{} is a wasi:http/proxy component: send it HTTP requests, not --call",
+                    args.file.display()
+                );
+            }
+            let listen = args.listen.unwrap_or(airssys_wasm::DEFAULT_HTTP_LISTEN);
+            builder = builder.http(airssys_wasm::HttpRoute::new(listen, "/", name.as_str()));
+        }
+        "wasi:cli/command" => {
+            // It runs once, to its end, as `wasmtime run` would run it.
+            spec = spec
+                .restart(airssys_wasm::Restart::Temporary)
+                .cpu_per_message(Duration::from_secs(24 * 3600));
+        }
+        _ if args.listen.is_some() => {
+            builder = builder.http(airssys_wasm::HttpRoute::new(
+                args.listen.unwrap_or(airssys_wasm::DEFAULT_HTTP_LISTEN),
+                "/",
+                name.as_str(),
+            ));
+        }
+        _ => {}
+    }
     if let Some(size) = &args.storage {
         let bytes: bytesize::ByteSize = size
             .parse()
@@ -521,6 +563,9 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             .start()
             .await
             .with_context(|| format!("{} did not start", args.file.display()))?;
+        if world == "wasi:cli/command" {
+            return run_command(&host, &name).await;
+        }
         if let Some(input) = &args.call {
             let payload = crate::payload::encode(args.codec, input.as_bytes())?;
             let timeout = Duration::try_from_secs_f64(args.timeout.max(0.0))
@@ -537,4 +582,29 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         let served = Served { host: Arc::new(host), audit: None, logs, cluster: None };
         serve_until_stopped(g, &name, served, bound, grace).await
     })
+}
+
+/// Wait for a `wasi:cli/command` component's one run to end; its exit status is this
+/// program's (success, or failure for a failed run or a trap).
+async fn run_command(host: &airssys_wasm::Host, name: &str) -> anyhow::Result<ExitCode> {
+    use airssys_wasm::ComponentState;
+    loop {
+        let running = host
+            .components()
+            .await
+            .iter()
+            .any(|c| &*c.address == name && c.state == ComponentState::Running);
+        if !running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let succeeded = host.audit_since(0).iter().any(|(_, record)| {
+        record.principal == name
+            && record.operation == "run"
+            && record.decision == "exit"
+            && record.rule == "success"
+    });
+    host.shutdown(Duration::from_secs(5)).await;
+    Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

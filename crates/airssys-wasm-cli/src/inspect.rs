@@ -33,12 +33,23 @@ pub fn run(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     for item in &report.exports {
         text.push_str(&format!("  {:<9} {}\n", item.kind, item.name));
     }
-    match (&report.misfit, report.contract) {
-        (None, Some(version)) => {
+    match (&report.misfit, report.contract, report.world) {
+        (None, Some(version), _) => {
+            text.push_str(&format!("world: airssys:component@{version}\n"));
             text.push_str(&format!("fits the AirsSys contract: yes (airssys:component@{version})"))
         }
-        (None, None) => text.push_str("fits the AirsSys contract: yes"),
-        (Some(why), _) => text.push_str(&format!("fits the AirsSys contract: no: {why}")),
+        (None, None, Some("wasi:http/proxy")) => text.push_str(
+            "world: wasi:http/proxy (a standard HTTP handler: serve it with an [[http]] route, \
+             or `airssys run FILE --listen ADDR`)",
+        ),
+        (None, None, Some("wasi:cli/command")) => text.push_str(
+            "world: wasi:cli/command (a standard command: `airssys run FILE` runs it once)",
+        ),
+        (None, None, _) => text.push_str("fits the AirsSys contract: yes"),
+        (Some(why), _, _) => {
+            text.push_str("world: none this host runs\n");
+            text.push_str(&format!("fits the AirsSys contract: no: {why}"))
+        }
     }
     emit(g, &text, serde_json::to_value(&report)?);
     Ok(if report.misfit.is_some() { ExitCode::FAILURE } else { ExitCode::SUCCESS })

@@ -230,7 +230,21 @@ fn http_get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-    (status, answer.split_once("\r\n\r\n").map_or_else(String::new, |(_, b)| b.to_owned()))
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return (status, body.to_owned());
+    }
+    // Chunked: each chunk is its size in hex, a line, its bytes, a line; size 0 ends it.
+    let (mut rest, mut whole) = (body, String::new());
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        whole.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    (status, whole)
 }
 
 /// `airssys up --observe`: prints the observer's address with its token; the page and
@@ -273,6 +287,64 @@ fn up_serves_the_observer_and_metrics_behind_a_printed_token() {
     assert_eq!(http_get(addr, "/", None).0, 401);
     let (code, logs) = up.interrupt();
     assert_eq!(code, Some(0), "{logs}");
+}
+
+/// Components of the standard worlds run as they are: `run` serves a `wasi:http/proxy`
+/// component over HTTP (and `up` serves an `[[http]]` route), and runs a `wasi:cli/command`
+/// component once, exiting with its status; `inspect` names the world.
+#[test]
+fn standard_wasi_components_are_served_and_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let inspected = ok(&airssys(root, &["inspect", test_programs::HTTP_HANDLER]));
+    assert!(inspected.contains("world: wasi:http/proxy"), "{inspected}");
+    let inspected = ok(&airssys(root, &["inspect", test_programs::HELLO_COMMAND]));
+    assert!(inspected.contains("world: wasi:cli/command"), "{inspected}");
+
+    let ran = airssys(root, &["run", test_programs::HELLO_COMMAND, "--env", "NAME=Ada"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
+    assert!(stderr(&ran).contains("hello, Ada, from a command"), "{}", stderr(&ran));
+    let failed = airssys(root, &["run", test_programs::HELLO_COMMAND, "--env", "FAIL=1"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+
+    let socket = root.join(".airssys/control.sock");
+    let args = ["run", test_programs::HTTP_HANDLER, "--listen", "127.0.0.1:0"];
+    let served = Running::start(root, &args, &socket);
+    let addr = printed_http_address(&served);
+    assert_eq!(http_get(&addr, "/hello", None), (200, "hello from wasi:http".into()));
+    let (code, logs) = served.interrupt();
+    assert_eq!(code, Some(0), "{logs}");
+
+    // The same component behind an [[http]] route of an app, as a pool of two.
+    let app = root.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let manifest = format!(
+        "[app]\nname = \"web\"\n\n[trust]\ndevelopment = true\n\n[components.web]\n\
+         source = \"{}\"\ninstances = 2\n\n[[http]]\nlisten = \"127.0.0.1:0\"\n\
+         component = \"web\"\n",
+        test_programs::HTTP_HANDLER
+    );
+    std::fs::write(app.join("airssys.toml"), manifest).unwrap();
+    let up = Running::start(&app, &["up"], &app.join(".airssys/control.sock"));
+    let addr = printed_http_address(&up);
+    assert_eq!(http_get(&addr, "/count", None), (200, "1".into()));
+    assert_eq!(http_get(&addr, "/count", None), (200, "1".into()), "the pool's other member");
+    assert_eq!(http_get(&addr, "/count", None), (200, "2".into()));
+    let (code, logs) = up.interrupt();
+    assert_eq!(code, Some(0), "{logs}");
+}
+
+/// The `http: URL` line a serving `run` or `up` prints, as `ip:port`.
+fn printed_http_address(running: &Running) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(line) = running.printed().lines().find(|l| l.starts_with("http: ")) {
+            let url = line.trim_start_matches("http: ");
+            return url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no http line:\n{}", running.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `run` starts one component with grants from flags and calls it once.

@@ -85,6 +85,37 @@ pub fn inspect(bytes: &[u8], cache_dir: Option<&std::path::Path>) -> Result<Insp
     Ok(Inspection { size: bytes.len(), sha256, imports, exports, misfit, contract, world })
 }
 
+/// The world a component is built for, read from its exports without compiling it:
+/// `wasi:http/proxy` (it exports `wasi:http/incoming-handler`), `wasi:cli/command` (it
+/// exports `wasi:cli/run`), else `airssys:component`. `None` if the bytes are not a
+/// component. Only a hint, for choosing how to run it: loading it checks it for real.
+pub fn world(bytes: &[u8]) -> Option<&'static str> {
+    use wasmparser::{Parser, Payload};
+    if !Parser::is_component(bytes) {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut world = "airssys:component";
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentExportSection(exports) if depth == 1 => {
+                for export in exports {
+                    let name = export.ok()?.name.name;
+                    if name.starts_with("wasi:http/incoming-handler@") {
+                        world = "wasi:http/proxy";
+                    } else if name.starts_with("wasi:cli/run@") && world == "airssys:component" {
+                        world = "wasi:cli/command";
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(world)
+}
+
 /// Compile `bytes` into the artifact cache at `cache_dir` (as a host with default engine
 /// settings and that `EngineConfig::cache_dir` would), so that such a host's start loads it
 /// instead of compiling. Returns false when it was already there.

@@ -73,6 +73,8 @@ mod wasi_shadow;
 pub mod wire;
 
 pub use actor::{DeadLetter, DeadLetterSummary};
+/// A component's restart type ([`ComponentSpec::restart`]), as OTP's.
+pub use airssys_rt::Restart;
 pub use capability::{Grants, RateLimit};
 pub use engine::{EPOCH_TICK, EngineConfig, MemoryLayout};
 pub use error::{BoxError, HostError};
