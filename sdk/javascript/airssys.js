@@ -12,7 +12,7 @@
 //   });
 //
 // Build with componentize-js 0.23 (sdk/javascript/build.mjs does it: world `component`,
-// features `http` and `fetch-event` disabled). What is in here:
+// its default features). What is in here:
 //
 // - codec constants (multicodec codes, plain numbers: the WIT `codec` is a u32);
 // - payload helpers: raw / text / json / cbor / msgpack / encode to make one, decode / asText to

@@ -5,9 +5,9 @@
 // e.g. node build.mjs app.js wit app.wasm
 //
 // - World `component` of `airssys:component@0.2.0` (--world upgradable for that one).
-// - Features `http` and `fetch-event` are disabled: the AirsSys host does not serve wasi:http
-//   yet, and a component importing it would not load. stdio (console.log, into the host's
-//   logs), random and clocks stay on.
+// - componentize-js's default features, all on: stdio (console.log, into the host's logs),
+//   random, clocks, and `http` / `fetch-event` (the component imports wasi:http, which the
+//   host serves: `fetch` reaches the hosts the component's network grants allow).
 // - AOT (weval) stays off: it would download a binary at build time.
 // - The source may import other modules by relative path ('./airssys.js', './lib/util.js'),
 //   from its own directory or below: the build runs in that directory, which componentize-js
@@ -120,7 +120,6 @@ try {
     sourcePath: join(buildDir, basename(source)),
     witPath,
     worldName,
-    disableFeatures: ['http', 'fetch-event'],
     enableAot: false,
     debugBuild,
   });
