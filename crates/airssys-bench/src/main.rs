@@ -9,6 +9,7 @@
 mod cluster;
 mod density;
 mod harness;
+mod http;
 mod languages;
 mod observer;
 mod osl;
@@ -67,6 +68,7 @@ const GROUPS: &[Group] = &[
     Group { name: "wasm.epoch_preemption", run: scaling::preemption },
     Group { name: "wasm.publish_fan_out", run: publish::fan_out },
     Group { name: "wasm.upgrade", run: upgrade::figures },
+    Group { name: "wasm.http", run: http::figures },
     Group { name: "wasm.language", run: languages::figures },
     Group { name: "cluster", run: cluster::figures },
 ];
