@@ -628,30 +628,36 @@ impl ComponentActor {
 
     /// Serve one HTTP request: a `wasi:http/proxy` instance's `incoming-handler` gets it as
     /// it is; a component of our own world gets it as a message (`http_codec.rs`). Either
-    /// runs under the CPU budget and within the request's time limit; a trap, or a request
-    /// past its time limit (its instance is stopped mid-call), crashes the component, and the
-    /// client gets a `500` (or, past the time limit, a `503` from the listener).
+    /// runs under the CPU budget. The handler has the route's time limit to its response's
+    /// head, counted from when it starts; after the head, the response body must move at
+    /// least once per time limit, or its connection is ended (so that the guest's next write
+    /// fails) and the guest gets one more time limit to return. A trap, or a handler past
+    /// those limits (its instance is stopped mid-call), crashes the component; the client
+    /// gets a `500` (or, past its own time limit, a `503` from the listener).
     async fn serve_http(
         &mut self,
         exchange: crate::envelope::HttpExchange,
     ) -> Result<(), BoxError> {
         use crate::envelope::HttpExchange;
         use crate::http_codec::text;
+        use std::sync::atomic::{AtomicBool, Ordering};
         use wasmtime_wasi_http::WasiHttpView as _;
-        let HttpExchange { request, respond, deadline, queued } = exchange;
+        let HttpExchange { request, respond, limit, stall, queued } = exchange;
         drop(queued);
         if respond.is_closed() {
-            // Its client is gone, or its time limit passed while it waited.
+            // Its client is gone, or the listener answered `503` while it waited.
             return Ok(());
         }
         let Some(live) = self.live.as_mut() else {
             return Err("component instance missing".into());
         };
+        let start = tokio::time::Instant::now();
         if !matches!(live.guest, Guest::Proxy(_)) {
             let exchange = HttpExchange {
                 request,
                 respond,
-                deadline,
+                limit,
+                stall,
                 queued: crate::envelope::Queued::none(),
             };
             let message = crate::envelope::received(
@@ -662,7 +668,7 @@ impl ComponentActor {
                 None,
             );
             let handled = self.call_handler(crate::http_codec::sender(), message, None);
-            let outcome = match tokio::time::timeout_at(deadline, handled).await {
+            let outcome = match tokio::time::timeout_at(start + limit, handled).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(self.overran("handle-message")),
             };
@@ -674,9 +680,8 @@ impl ComponentActor {
                     Ok(())
                 }
                 Err(reason) => {
-                    let _ = exchange
-                        .respond
-                        .send(Ok(text(500, format!("the component crashed: {reason}"))));
+                    let crashed = text(500, format!("the component crashed: {reason}"));
+                    let _ = exchange.respond.send(Ok(crashed));
                     Err(reason.into())
                 }
             };
@@ -684,16 +689,27 @@ impl ComponentActor {
         let (parts, body) = request.into_parts();
         let request = hyper::Request::from_parts(parts, http_body_util::Full::new(body));
         let scheme = wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http;
+        let head = Arc::new(AtomicBool::new(false));
         let data = live.store.data_mut();
-        let resources = data
-            .http()
-            .new_incoming_request(scheme, request)
-            .and_then(|incoming| Ok((incoming, data.http().new_response_outparam(respond)?)));
-        let (incoming, out) = match resources {
-            Ok(resources) => resources,
+        let incoming = match data.http().new_incoming_request(scheme, request) {
+            Ok(incoming) => incoming,
             Err(e) => {
-                // The instance holds too many resources: it is not given the request (the
-                // client gets a 500 as the outparam is dropped).
+                // The listener checked the request; the instance may hold too many resources.
+                let _ =
+                    respond.send(Ok(text(500, format!("the request cannot be handed over: {e}"))));
+                return Ok(());
+            }
+        };
+        let set = Arc::clone(&head);
+        let out = data.http().new_response_outparam_from_callback(move |response| {
+            set.store(true, Ordering::Release);
+            let _ = respond.send(response);
+        });
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                // Its request goes with the outparam's callback (the sender, dropped: a `500`).
+                let _ = data.table_mut().delete(incoming);
                 tracing::warn!(component = %self.setup.address, error = %e, "an HTTP request could not be handed to the component");
                 return Ok(());
             }
@@ -701,29 +717,79 @@ impl ComponentActor {
         Self::arm(&mut live.store, self.setup.cpu_per_message, self.setup.fuel_per_message);
         let meter = live.store.data().cpu.meter();
         let started = crate::vitals::now();
-        let call = meter.wrap(live.guest.handle_http(&mut live.store, incoming, out));
-        let outcome = tokio::time::timeout_at(deadline, call).await;
+        let outcome = {
+            let call = meter.wrap(live.guest.handle_http(&mut live.store, incoming, out));
+            Self::within_http_limits(call, &head, &stall, start, limit).await
+        };
         self.setup.vitals.handled_in(crate::vitals::since(started));
         match outcome {
-            Ok(Some(Ok(()))) | Ok(None) => {
-                live.store.data_mut().cpu.disarm();
+            Some(Some(Ok(()))) | Some(None) => {
+                if let Some(live) = self.live.as_mut() {
+                    live.store.data_mut().cpu.disarm();
+                }
                 Ok(())
             }
-            Ok(Some(Err(trap))) => {
-                live.store.data_mut().cpu.disarm();
+            Some(Some(Err(trap))) => {
+                if let Some(live) = self.live.as_mut() {
+                    live.store.data_mut().cpu.disarm();
+                }
                 let reason = self.trapped("incoming-handler", &trap);
                 Err(format!("incoming-handler trapped: {reason}").into())
             }
-            Err(_) => Err(self.overran("incoming-handler").into()),
+            None => Err(self.overran("incoming-handler").into()),
+        }
+    }
+
+    /// Wait for an HTTP handler's call within its limits (`serve_http`); `None` when it ran
+    /// past them (the call is abandoned).
+    async fn within_http_limits<T>(
+        call: impl Future<Output = T>,
+        head: &std::sync::atomic::AtomicBool,
+        stall: &crate::envelope::HttpStall,
+        start: tokio::time::Instant,
+        limit: Duration,
+    ) -> Option<T> {
+        use std::sync::atomic::Ordering;
+        let mut call = std::pin::pin!(call);
+        let mut ended: Option<tokio::time::Instant> = None;
+        loop {
+            let headed = head.load(Ordering::Acquire);
+            let until = match ended {
+                Some(at) => at + limit,
+                None if headed => stall.last_moved().max(start) + limit,
+                None => start + limit,
+            };
+            match tokio::time::timeout_at(until, &mut call).await {
+                Ok(done) => return Some(done),
+                Err(_) if !head.load(Ordering::Acquire) || ended.is_some() => return None,
+                Err(_) => {
+                    // Moved (or sent its head) meanwhile: the window starts again.
+                    let now = tokio::time::Instant::now();
+                    if headed && stall.last_moved().max(start) + limit > now {
+                        continue;
+                    }
+                    if !headed {
+                        continue;
+                    }
+                    stall.abort();
+                    ended = Some(now);
+                }
+            }
         }
     }
 
     /// A handler ran past its HTTP request's time limit: its call was abandoned mid-way, so
-    /// its instance is dropped (the component crashes and is restarted). Returns why.
+    /// its instance is dropped (the component crashes and is restarted; new code in its
+    /// upgrade's grace window is rolled back, as for a trap). Returns why.
     fn overran(&mut self, export: &'static str) -> String {
         let reason = "the HTTP request ran past its time limit".to_owned();
         self.setup.vitals.crashed(export, crate::vitals::TrapCause::Other, &reason);
-        self.setup.router.audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
+        let audit = &self.setup.router.audit;
+        audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
+        if let Some(back) = self.setup.code.crashed(&reason) {
+            let why = format!("the new code crashed in its grace window; back to {back}");
+            audit.lifecycle(&self.setup.address, "upgrade", "rollback", why);
+        }
         self.live = None;
         reason
     }

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use airssys_rt::{Actor, ActorHandle, ActorRef, AskError, PendingAsk, Reply, TrySendError};
@@ -113,13 +113,50 @@ pub(crate) type Respond = tokio::sync::oneshot::Sender<
 >;
 
 /// An HTTP request for a component (`host/http.rs`): read whole (so that a slow client
-/// never holds an instance), with the instant its time limit ends.
+/// never holds an instance), with its time limit and the watch on its response body.
 pub(crate) struct HttpExchange {
     pub(crate) request: http::Request<bytes::Bytes>,
     pub(crate) respond: Respond,
-    pub(crate) deadline: tokio::time::Instant,
+    /// How long the handler may take to its response's head, and then between two parts
+    /// of its body (the route's timeout).
+    pub(crate) limit: Duration,
+    /// The response body's progress, and the way to end a response that stalls.
+    pub(crate) stall: Arc<HttpStall>,
     /// Its body's bytes, counted against the mailbox until it is taken out.
     pub(crate) queued: Queued,
+}
+
+/// When an HTTP response body last moved, and how to end its connection when it stops
+/// moving (a client that stops reading, a handler that stops writing): the guest's next
+/// write then fails, instead of the guest waiting on it for ever.
+pub(crate) struct HttpStall {
+    arrived: tokio::time::Instant,
+    /// Milliseconds after `arrived` at which the body last moved.
+    moved: AtomicU64,
+    /// Ends the connection the response goes out on.
+    abort: Arc<tokio::sync::Notify>,
+}
+
+impl HttpStall {
+    pub(crate) fn new(abort: Arc<tokio::sync::Notify>) -> Self {
+        HttpStall { arrived: tokio::time::Instant::now(), moved: AtomicU64::new(0), abort }
+    }
+
+    /// The body moved now.
+    pub(crate) fn moved(&self) {
+        let ms = self.arrived.elapsed().as_millis().min(u128::from(u64::MAX)) as u64;
+        self.moved.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the body last moved (the request's arrival if it never did).
+    pub(crate) fn last_moved(&self) -> tokio::time::Instant {
+        self.arrived + Duration::from_millis(self.moved.load(Ordering::Relaxed))
+    }
+
+    /// End the response's connection.
+    pub(crate) fn abort(&self) {
+        self.abort.notify_one();
+    }
 }
 
 /// Payload bytes counted against a mailbox while their message waits in it; given back when

@@ -180,7 +180,8 @@ mod tests {
         HttpExchange {
             request,
             respond,
-            deadline: tokio::time::Instant::now(),
+            limit: std::time::Duration::from_secs(1),
+            stall: Arc::new(crate::envelope::HttpStall::new(Arc::new(tokio::sync::Notify::new()))),
             queued: crate::envelope::Queued::reserve(&counter, 0, 1).unwrap(),
         }
     }

@@ -65,7 +65,11 @@ impl store::Host for HostState {
             self.audit_denial("keyvalue.open", airssys_osl::Action::Storage, name, "not granted");
             return Err(store::Error::AccessDenied);
         }
-        let bucket = Bucket { prefix: format!("{name}/"), cursors: Vec::new() };
+        let bucket = Bucket {
+            prefix: format!("{name}/"),
+            cursors: std::collections::VecDeque::new(),
+            next_cursor: 0,
+        };
         self.table_mut()
             .push(bucket)
             .map_err(|e| store::Error::Other(format!("too many open resources: {e}")))
@@ -119,8 +123,10 @@ impl store::HostBucket for HostState {
                     .table_mut()
                     .get(&bucket)
                     .map_err(|e| store::Error::Other(e.to_string()))?;
-                let found = usize::try_from(n).ok().and_then(|n| b.cursors.get(n));
-                Some(found.cloned().ok_or_else(|| store::Error::Other("unknown cursor".into()))?)
+                let found = b.cursors.iter().find(|(id, _)| *id == n).map(|(_, key)| key.clone());
+                Some(found.ok_or_else(|| {
+                    store::Error::Other("unknown or expired list-keys cursor".into())
+                })?)
             }
         };
         let page = own::Host::list_keys(self, prefix.clone(), after, PAGE).await.map_err(error)?;
@@ -132,13 +138,16 @@ impl store::HostBucket for HostState {
                     .get_mut(&bucket)
                     .map_err(|e| store::Error::Other(e.to_string()))?;
                 if b.cursors.len() == MAX_CURSORS {
-                    b.cursors.clear();
+                    b.cursors.pop_front();
                 }
-                b.cursors.push(last);
-                Some(b.cursors.len() as u64 - 1)
+                let id = b.next_cursor;
+                b.next_cursor += 1;
+                b.cursors.push_back((id, last));
+                Some(id)
             }
         };
-        let keys = page.keys.into_iter().map(|k| k[prefix.len()..].to_owned()).collect();
+        let keys =
+            page.keys.iter().filter_map(|k| k.strip_prefix(&prefix)).map(str::to_owned).collect();
         Ok(store::KeyResponse { keys, cursor })
     }
 

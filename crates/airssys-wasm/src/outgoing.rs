@@ -83,46 +83,102 @@ impl WasiHttpHooks for Outgoing {
 }
 
 /// Whether an address is reachable from the internet at large (what a grant by name admits).
+/// IPv6 forms that carry an IPv4 address (mapped, compatible, NAT64, 6to4) are judged by it.
 fn is_public(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
     match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                // 100.64.0.0/10, carrier-grade NAT.
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64))
-        }
+        IpAddr::V4(v4) => is_public_v4(v4),
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                // fc00::/7 unique local, fe80::/10 link-local.
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
+            };
+            if let Some(v4) = v6.to_ipv4() {
+                // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible); `::` and `::1` too.
+                return !v6.is_loopback() && !v6.is_unspecified() && is_public_v4(v4);
+            }
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+                return is_public_v4(embedded(s[6], s[7])); // NAT64, 64:ff9b::/96
+            }
+            if s[0] == 0x2002 {
+                return is_public_v4(embedded(s[1], s[2])); // 6to4, 2002::/16
+            }
+            !(v6.is_multicast()
+                // fc00::/7 unique local, fe80::/10 link-local, 2001:db8::/32 documentation.
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8))
         }
     }
 }
 
+fn is_public_v4(v4: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    !(a == 0 // 0.0.0.0/8, "this network"
+        || v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || a >= 240 // 240.0.0.0/4, reserved
+        || (a == 100 && (b & 0xc0) == 64) // 100.64.0.0/10, carrier-grade NAT
+        || (a == 192 && b == 0 && c == 0) // 192.0.0.0/24, protocol assignments
+        || (a == 198 && (b & 0xfe) == 18) // 198.18.0.0/15, benchmarking
+        || (a == 192 && b == 0 && c == 2) // documentation ranges
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113))
+}
+
+/// Name lookups in flight at once, host-wide: each holds a thread of the blocking pool.
+const MAX_LOOKUPS: usize = 16;
+
+fn lookups() -> &'static tokio::sync::Semaphore {
+    static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_LOOKUPS);
+    &LOOKUPS
+}
+
 impl Outgoing {
-    /// The addresses of `host:port` this component may connect to, in resolution order.
+    /// Refuse a request to `resource`: audited (within the component's audit budget) and
+    /// `http-request-denied` to the guest.
+    fn refuse(&self, resource: &str, rule: &str) -> Error {
+        if self.audit.denial(
+            &self.component,
+            "http.outgoing",
+            airssys_osl::Action::NetConnect,
+            resource,
+            rule,
+        ) {
+            tracing::warn!(component = %self.component, resource = %airssys_osl::Escaped(resource), rule, "outgoing HTTP request refused");
+        }
+        Error::HttpRequestDenied
+    }
+
+    /// The addresses of `host:port` this component may connect to, in resolution order. A
+    /// name is looked up only when a grant names it (a lookup is itself a message out, to
+    /// the resolver), and then only its public addresses or those an `ip:port` grant
+    /// allows pass.
     async fn permitted(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+        if self.connect.is_empty() {
+            return Err(self.refuse(&format!("{host}:{port}"), "no network grant"));
+        }
         let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
         let resolved: Vec<SocketAddr> = match literal {
             Some(ip) => vec![SocketAddr::new(ip, port)],
             None => {
-                let lookup = tokio::net::lookup_host((host, port));
+                if !self.connect.allows(&format!("{name}:{port}")) {
+                    return Err(self.refuse(
+                        &format!("{name}:{port}"),
+                        "no grant names this host (names are resolved only for grants that name them)",
+                    ));
+                }
+                let lookup = async {
+                    let _slot = lookups().acquire().await;
+                    tokio::net::lookup_host((name.as_str(), port)).await
+                };
                 match tokio::time::timeout(self.limits.connect_timeout, lookup).await {
                     Err(_) => return Err(Error::DnsTimeout),
                     Ok(Err(e)) => {
-                        tracing::debug!(component = %self.component, host, error = %e, "name lookup failed");
+                        tracing::debug!(component = %self.component, host = %airssys_osl::Escaped(&name), error = %e, "name lookup failed");
                         return Err(Error::DnsError {
                             rcode: Some("address not found".into()),
                             info_code: None,
@@ -132,7 +188,7 @@ impl Outgoing {
                 }
             }
         };
-        let by_name = literal.is_none() && self.connect.allows(&format!("{host}:{port}"));
+        let by_name = literal.is_none();
         let permitted: Vec<SocketAddr> = resolved
             .iter()
             .copied()
@@ -144,17 +200,8 @@ impl Outgoing {
         if permitted.is_empty() {
             let shown: Vec<String> =
                 resolved.iter().map(|a| airssys_osl::canonical_socket_addr(*a)).collect();
-            let resource = format!("{host}:{port} ({})", shown.join(", "));
-            if self.audit.denial(
-                &self.component,
-                "http.outgoing",
-                airssys_osl::Action::NetConnect,
-                &resource,
-                "not granted",
-            ) {
-                tracing::warn!(component = %self.component, resource = %airssys_osl::Escaped(&resource), "outgoing HTTP request not granted");
-            }
-            return Err(Error::HttpRequestDenied);
+            let resource = format!("{name}:{port} ({})", shown.join(", "));
+            return Err(self.refuse(&resource, "not granted"));
         }
         Ok(permitted)
     }
@@ -225,7 +272,7 @@ impl Outgoing {
         let limit = self.limits.max_response_bytes;
         let response = response.map(|incoming| {
             let timer = Box::pin(tokio::time::sleep(between));
-            Bounded { incoming, read: 0, limit, between, timer }.boxed_unsync()
+            Bounded { incoming, read: 0, limit, between, timer, armed: false }.boxed_unsync()
         });
         let io = async move {
             match connection.await {
@@ -287,6 +334,10 @@ pin_project_lite::pin_project! {
         limit: u64,
         between: Duration,
         timer: Pin<Box<tokio::time::Sleep>>,
+        // The timer runs only while the host waits for the server: it is started when a
+        // poll finds nothing ready, not when a part is handed to the guest (which may read
+        // the next one much later).
+        armed: bool,
     }
 }
 
@@ -309,16 +360,21 @@ impl hyper::body::Body for Bounded {
                         )))));
                     }
                 }
-                let next = tokio::time::Instant::now() + *this.between;
-                this.timer.as_mut().reset(next);
+                *this.armed = false;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Error::from(e)))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => match this.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
-                Poll::Pending => Poll::Pending,
-            },
+            Poll::Pending => {
+                if !*this.armed {
+                    *this.armed = true;
+                    this.timer.as_mut().reset(tokio::time::Instant::now() + *this.between);
+                }
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 

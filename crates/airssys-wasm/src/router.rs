@@ -455,13 +455,16 @@ impl Router {
             }
         };
         drop(entries);
-        let (actor, entry) = candidates
-            .into_iter()
-            .find_map(|entry| Some((self.resolve(&entry)?, entry)))
-            .ok_or(SendError::TargetStopped)?;
-        let queued = Queued::reserve(&entry.queued, bytes, entry.policy.mailbox_bytes)
-            .ok_or(SendError::MailboxFull)?;
-        Ok(Admitted { actor, queued })
+        // The first running member with room; a full one passes the request on.
+        let mut outcome = Err(SendError::TargetStopped);
+        for entry in candidates {
+            let Some(actor) = self.resolve(&entry) else { continue };
+            match Queued::reserve(&entry.queued, bytes, entry.policy.mailbox_bytes) {
+                Some(queued) => return Ok(Admitted { actor, queued }),
+                None => outcome = Err(SendError::MailboxFull),
+            }
+        }
+        outcome
     }
 
     /// The running actor of an entry, through its cache.

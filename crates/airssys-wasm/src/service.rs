@@ -190,6 +190,10 @@ impl Actor for ServiceActor {
             }
             // An HTTP request, as a message (`http_codec.rs`).
             Delivery::Http(exchange) => {
+                if exchange.respond.is_closed() {
+                    // Its client is gone, or the listener answered `503` while it waited.
+                    return Ok(());
+                }
                 let message = received(
                     crate::http_codec::SENDER,
                     crate::http_codec::request_message(&exchange).into(),

@@ -493,6 +493,8 @@ pub(crate) struct Grant {
 #[derive(Debug)]
 pub struct Bucket {
     pub(crate) prefix: String,
-    /// Cursor `n` continues after `cursors[n]` (a `u64` cursor cannot hold a key).
-    pub(crate) cursors: Vec<String>,
+    /// The key each recent `list-keys` cursor continues after (a `u64` cursor cannot hold a
+    /// key), oldest first; cursors are numbered upward and never reused.
+    pub(crate) cursors: std::collections::VecDeque<(u64, String)>,
+    pub(crate) next_cursor: u64,
 }

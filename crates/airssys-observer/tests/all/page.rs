@@ -78,6 +78,23 @@ impl Driver {
 
 /// Wait until the text of the first element matching `css` satisfies `want` (the page
 /// updates by itself: no reload).
+/// Click the element `css` finds. The page redraws its tables at every snapshot, so an
+/// element found may be replaced before the click reaches it: then it is found again.
+async fn click(browser: &Client, css: &str) {
+    for _ in 0..50 {
+        let clicked = match browser.find(Locator::Css(css)).await {
+            Ok(element) => element.click().await,
+            Err(e) => Err(e),
+        };
+        match clicked {
+            Ok(()) => return,
+            Err(e) if format!("{e:?}").contains("StaleElementReference") => {}
+            Err(e) => panic!("cannot click {css}: {e}"),
+        }
+    }
+    panic!("{css} was replaced before every one of 50 clicks");
+}
+
 async fn wait_for_text(browser: &Client, css: &str, want: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + T;
     let mut last = String::new();
@@ -128,12 +145,11 @@ async fn the_page_follows_crashes_restarts_and_denials_live() {
 
     // Select the worker, press Restart: the page says it is done, and the worker is a new
     // child (its restart counter starts again at 0).
-    let row = browser.find(Locator::Css("tr[data-address=\"worker\"]")).await.unwrap();
-    row.click().await.unwrap();
+    click(&browser, "tr[data-address=\"worker\"]").await;
     wait_for_text(&browser, "#detail-name", |t| t == "worker").await;
     let grants = wait_for_text(&browser, "#d-config", |t| t.contains("role=test")).await;
     assert!(grants.contains("role=test"));
-    browser.find(Locator::Css("#restart")).await.unwrap().click().await.unwrap();
+    click(&browser, "#restart").await;
     let result =
         wait_for_text(&browser, "#result", |t| t.contains("done") || t.contains("failed")).await;
     assert!(result.contains("restart: done"), "{result}");

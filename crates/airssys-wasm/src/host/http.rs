@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use wasmtime_wasi_http::io::TokioIo;
 
 use crate::envelope::{Delivery, Envelope};
-use crate::envelope::{HttpExchange, HttpResponse};
+use crate::envelope::{HttpExchange, HttpResponse, HttpStall};
 use crate::error::HostError;
 use crate::http_codec::text;
 use crate::router::Router;
@@ -38,12 +38,18 @@ pub struct HttpRoute {
     pub component: String,
     /// Largest request body, in bytes (default 1 MiB): past it, `413`.
     pub max_body: usize,
-    /// Time from the request's arrival to its response's head (default 30 s): past it,
-    /// `503`.
+    /// The time limit (default 30 s, at most 24 h): from a request's arrival to its
+    /// response's head (past it, `503`); for the handler, from when it starts to the
+    /// response's head (past it, the instance is stopped and restarted), then between two
+    /// parts of the response body (past it, the response's connection is ended); and for a
+    /// request's head and body to arrive (`408`).
     pub timeout: Duration,
     /// Requests the route handles at once (default 256): past it, `503` at once.
     pub concurrency: usize,
 }
+
+/// The longest time limit a route may have.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// The address routes listen on unless they say otherwise.
 pub const DEFAULT_HTTP_LISTEN: SocketAddr =
@@ -128,6 +134,9 @@ pub(crate) async fn serve(
                 "its concurrency, body limit and timeout must be above zero".into(),
             ));
         }
+        if route.timeout > MAX_TIMEOUT {
+            return Err(refuse(format!("its timeout is over the most allowed, {MAX_TIMEOUT:?}")));
+        }
         let served = Served {
             route: route.clone(),
             slots: Arc::new(tokio::sync::Semaphore::new(route.concurrency)),
@@ -160,29 +169,46 @@ pub(crate) async fn serve(
     Ok(listeners)
 }
 
+/// Connections one listener serves at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 4096;
+
 /// Accept connections, each served in a task of its own (ended with this one).
 async fn accept(listener: TcpListener, local: SocketAddr, routes: Arc<[Served]>, router: Router) {
     let mut connections = tokio::task::JoinSet::new();
+    // A connection's request head must arrive within the shortest route timeout.
+    let head_timeout =
+        routes.iter().map(|s| s.route.timeout).min().unwrap_or(Duration::from_secs(30));
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = listener.accept(), if connections.len() < MAX_CONNECTIONS => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let (routes, router) = (Arc::clone(&routes), router.clone());
                     connections.spawn(async move {
+                        // Ended by a handler whose response stalled (`HttpStall`).
+                        let abort = Arc::new(tokio::sync::Notify::new());
+                        let ender = Arc::clone(&abort);
                         let service = hyper::service::service_fn(move |request| {
                             let (routes, router) = (Arc::clone(&routes), router.clone());
+                            let abort = Arc::clone(&abort);
                             async move {
                                 Ok::<_, std::convert::Infallible>(
-                                    handle(request, local, &routes, &router).await,
+                                    handle(request, local, &routes, &router, abort).await,
                                 )
                             }
                         });
                         let served = hyper::server::conn::http1::Builder::new()
                             .keep_alive(true)
+                            .timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(head_timeout)
                             .serve_connection(TokioIo::new(stream), service);
-                        if let Err(e) = served.await {
-                            tracing::debug!(error = %e, "HTTP connection ended with an error");
+                        tokio::select! {
+                            served = served => if let Err(e) = served {
+                                tracing::debug!(error = %e, "HTTP connection ended with an error");
+                            },
+                            () = ender.notified() => {
+                                tracing::debug!("HTTP connection ended: its response stalled");
+                            }
                         }
                     });
                 }
@@ -203,6 +229,7 @@ async fn handle(
     local: SocketAddr,
     routes: &[Served],
     router: &Router,
+    abort: Arc<tokio::sync::Notify>,
 ) -> HttpResponse {
     let path = request.uri().path();
     let Some(served) =
@@ -211,9 +238,6 @@ async fn handle(
         return text(404, "no route for this path");
     };
     let route = &served.route;
-    let Ok(_slot) = Arc::clone(&served.slots).try_acquire_owned() else {
-        return text(503, "too many requests on this route at once; try again");
-    };
     let deadline = tokio::time::Instant::now() + route.timeout;
     let too_large = || {
         text(
@@ -230,6 +254,16 @@ async fn handle(
         return too_large();
     }
     let (mut parts, body) = request.into_parts();
+    match parts.headers.get(http::header::HOST).map(|h| h.to_str()) {
+        Some(Ok(_)) => {}
+        Some(Err(_)) => return text(400, "the Host header is not text"),
+        None => {
+            // HTTP/1.0 has no `Host`; a handler needs an authority.
+            if let Ok(host) = http::HeaderValue::try_from(local.to_string()) {
+                parts.headers.insert(http::header::HOST, host);
+            }
+        }
+    }
     let read = http_body_util::Limited::new(body, route.max_body).collect();
     let body: Bytes = match tokio::time::timeout_at(deadline, read).await {
         Err(_) => return text(408, "the request body did not arrive within the time limit"),
@@ -239,36 +273,75 @@ async fn handle(
         Ok(Err(e)) => return text(400, format!("the request body cannot be read: {e}")),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    if !parts.headers.contains_key(http::header::HOST) {
-        // HTTP/1.0 has no `Host`; a handler needs an authority.
-        if let Ok(host) = http::HeaderValue::try_from(local.to_string()) {
-            parts.headers.insert(http::header::HOST, host);
-        }
-    }
+    // The route's slots count requests being handled, not bodies being read.
+    let Ok(_slot) = Arc::clone(&served.slots).try_acquire_owned() else {
+        return text(503, "too many requests on this route at once; try again");
+    };
     let admitted = match router.admit_http(&route.component, body.len()) {
         Ok(admitted) => admitted,
         Err(e) => return text(503, format!("{} cannot take the request: {e}", route.component)),
     };
     let (respond, response) = tokio::sync::oneshot::channel();
-    let request = http::Request::from_parts(parts, body);
-    let exchange = HttpExchange { request, respond, deadline, queued: admitted.queued };
+    let stall = Arc::new(HttpStall::new(abort));
+    let exchange = HttpExchange {
+        request: http::Request::from_parts(parts, body),
+        respond,
+        limit: route.timeout,
+        stall: Arc::clone(&stall),
+        queued: admitted.queued,
+    };
     if admitted.actor.try_tell(Envelope(Delivery::Http(exchange))).is_err() {
         return text(
             503,
             format!("{} cannot take the request now: its mailbox is full", route.component),
         );
     }
+    let late =
+        || text(503, format!("no response within the route's time limit of {:?}", route.timeout));
     match tokio::time::timeout_at(deadline, response).await {
-        Ok(Ok(Ok(response))) => response,
+        Ok(Ok(Ok(response))) => {
+            stall.moved();
+            response.map(|body| Watched { body, stall }.boxed_unsync())
+        }
         Ok(Ok(Err(code))) => text(500, format!("the component failed the request: {code:?}")),
-        // The instance handling it was stopped at the time limit (it was mid-call).
-        Ok(Err(_)) if tokio::time::Instant::now() >= deadline => {
-            text(503, format!("no response within the route's time limit of {:?}", route.timeout))
-        }
+        // The instance handling it was stopped at its time limit (it was mid-call).
+        Ok(Err(_)) if tokio::time::Instant::now() >= deadline => late(),
         Ok(Err(_)) => text(500, "the component crashed before it responded"),
-        Err(_) => {
-            text(503, format!("no response within the route's time limit of {:?}", route.timeout))
+        Err(_) => late(),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body on its way out: each part it yields is progress (`HttpStall::moved`).
+    struct Watched {
+        #[pin]
+        body: wasmtime_wasi_http::p2::body::HyperOutgoingBody,
+        stall: Arc<HttpStall>,
+    }
+}
+
+impl hyper::body::Body for Watched {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        if polled.is_ready() {
+            this.stall.moved();
         }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

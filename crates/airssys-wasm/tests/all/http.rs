@@ -187,11 +187,21 @@ async fn outgoing_requests_reach_granted_addresses_only() {
         audited.iter().any(|(_, r)| format!("{r:?}").contains(&other.to_string())),
         "the refusal names the address it refused"
     );
-    // A name is resolved by the host and its address checked: `localhost` is not granted
-    // by the grant of one port on 127.0.0.1 for another port.
+    // A name no grant names is not even looked up (a lookup is a message out, too).
     let (status, body) =
-        get(&format!("{url}/fetch?url=http://localhost:{}/path", other.port())).await;
+        get(&format!("{url}/fetch?url=http://localhost:{}/path", granted.port())).await;
     assert_eq!(status, 502, "{body}");
+    let audited = host.audit_since(0);
+    assert!(
+        audited.iter().any(|(_, r)| r.resource.starts_with("localhost:") && r.decision == "deny"),
+        "{audited:?}"
+    );
+    // A component without any network grant reaches nothing.
+    let bare =
+        HostBuilder::default().component(web("bare")).http(route("bare")).start().await.unwrap();
+    let (status, body) = get(&format!("{}/fetch?url=http://{granted}/path", base(&bare))).await;
+    assert_eq!(status, 502, "{body}");
+    bare.shutdown(T).await;
     host.shutdown(T).await;
 }
 
@@ -287,4 +297,44 @@ fn inspect_names_the_world() {
     };
     assert_eq!(world(test_programs::HTTP_HANDLER), Some("wasi:http/proxy"));
     assert_eq!(world(test_programs::ECHO), Some("airssys:component"));
+}
+
+/// A client that stops reading a response does not crash the component: the body stops
+/// moving, its connection is ended after the route's time limit, the guest's next write
+/// fails, and the same instance serves the next requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_crash_the_component() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut limited = route("web");
+    limited.timeout = Duration::from_millis(500);
+    let host = HostBuilder::default().component(web("web")).http(limited).start().await.unwrap();
+    let address = host.http_addresses()[0];
+    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET /stream?kb=262144 HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 1024];
+    let n = stalled.read(&mut head).await.unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+    // From here on nothing is read from `stalled`. The next request waits for the stalled
+    // one's handler, which returns once its connection is ended.
+    let url = format!("{}/count", base(&host));
+    let mut served = None;
+    for _ in 0..100 {
+        match get(&url).await {
+            (200, count) => {
+                served = Some(count);
+                break;
+            }
+            (503, _) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(served.as_deref(), Some("1"), "served by the instance that streamed");
+    assert_eq!(host.restarts("web"), Some(0), "no crash");
+    // The stalled connection was ended by the host: reading it now reaches its end.
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(T, stalled.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the stalled connection is closed");
+    assert!(rest.len() < 256 << 20, "not the whole body");
+    host.shutdown(T).await;
 }

@@ -73,6 +73,13 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
                 Some(url) => fetch(&url),
                 None => Reply::new(400, "missing url"),
             },
+            // `kb` KiB of body, written as the client reads it; a write that fails (the
+            // client or the host ended the response) ends the handler without a trap.
+            "/stream" => {
+                let kb = param(query, "kb").and_then(|kb| kb.parse::<usize>().ok()).unwrap_or(1);
+                stream(out, kb);
+                return;
+            }
             "/kv/get" => kv_get(query),
             "/kv/set" => match read_request_body(&request) {
                 Ok(body) => kv_set(query, &body),
@@ -121,6 +128,30 @@ impl Reply {
         }
         OutgoingBody::finish(body, None).expect("finish the response body");
     }
+}
+
+/// Send `kb` KiB of `x`, 64 KiB at a time; stop quietly at the first failed write.
+fn stream(out: ResponseOutparam, kb: usize) {
+    let response = OutgoingResponse::new(Fields::new());
+    let body = response.body().expect("the body, taken once");
+    ResponseOutparam::set(out, Ok(response));
+    let chunk = vec![b'x'; 64 * 1024];
+    {
+        let mut stream = body.write().expect("the body's stream, taken once");
+        let mut left = kb * 1024;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if stream
+                .write_all(&chunk[..n])
+                .and_then(|()| std::io::Write::flush(&mut stream))
+                .is_err()
+            {
+                return;
+            }
+            left -= n;
+        }
+    }
+    let _ = OutgoingBody::finish(body, None);
 }
 
 /// The whole body of the incoming request.
