@@ -50,6 +50,20 @@ pub(crate) mod keyvalue {
     });
 }
 
+/// `wasi:keyvalue@0.2.0-draft2` (`wit/deps/keyvalue-draft2`), the later draft Spin serves:
+/// the same store, with a compare-and-swap resource (`keyvalue.rs`).
+pub(crate) mod keyvalue_draft2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/deps/keyvalue-draft2",
+        world: "wasi:keyvalue/imports",
+        imports: { default: async | tracing },
+        with: {
+            "wasi:keyvalue/store.bucket": crate::storage::Bucket,
+            "wasi:keyvalue/atomics.cas": crate::storage::Cas,
+        },
+    });
+}
+
 pub(crate) use crate::types::{
     DownNotice, ExitNotice, ExitReason, Message, Notice, Payload, RequestError, SendError,
     TopicError,

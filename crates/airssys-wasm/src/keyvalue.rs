@@ -1,4 +1,6 @@
-//! `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`), served over the component's
+//! `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`), and the later
+//! `0.2.0-draft2` Spin serves (the same, with string cursors and a compare-and-swap
+//! resource), served over the component's
 //! durable storage (`storage.rs`): the same grant, quota, write rate and audit as the
 //! `airssys:component/storage` imports, which it calls.
 //!
@@ -221,5 +223,209 @@ mod tests {
         assert_eq!(super::bucket_name("a/b"), None);
         assert_eq!(super::bucket_name(&"x".repeat(65)), None);
         assert_eq!(super::bucket_name("é"), None);
+    }
+}
+
+/// `wasi:keyvalue@0.2.0-draft2`: the same buckets over the same store.
+mod draft2 {
+    use wasmtime::component::Resource;
+
+    use super::{bucket_name, own};
+    use crate::bindings::keyvalue_draft2::wasi::keyvalue::{atomics, batch, store};
+    use crate::state::HostState;
+    use crate::storage::{Bucket, Cas};
+
+    fn error(e: own::StorageError) -> store::Error {
+        match super::error(e) {
+            super::store::Error::NoSuchStore => store::Error::NoSuchStore,
+            super::store::Error::AccessDenied => store::Error::AccessDenied,
+            super::store::Error::Other(why) => store::Error::Other(why),
+        }
+    }
+
+    fn other(e: impl std::fmt::Display) -> store::Error {
+        store::Error::Other(e.to_string())
+    }
+
+    impl HostState {
+        fn prefix(&mut self, bucket: &Resource<Bucket>) -> Result<String, store::Error> {
+            self.table_mut().get(bucket).map(|b| b.prefix.clone()).map_err(other)
+        }
+    }
+
+    impl store::Host for HostState {
+        async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, store::Error> {
+            let Some(name) = bucket_name(&identifier) else {
+                return Err(store::Error::NoSuchStore);
+            };
+            if self.caps.storage.is_none() {
+                let action = airssys_osl::Action::Storage;
+                self.audit_denial("keyvalue.open", action, name, "not granted");
+                return Err(store::Error::AccessDenied);
+            }
+            let bucket = Bucket {
+                prefix: format!("{name}/"),
+                cursors: std::collections::VecDeque::new(),
+                next_cursor: 0,
+            };
+            self.table_mut().push(bucket).map_err(other)
+        }
+    }
+
+    impl store::HostBucket for HostState {
+        async fn get(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key: String,
+        ) -> Result<Option<Vec<u8>>, store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            own::Host::get(self, prefix + &key).await.map_err(error)
+        }
+
+        async fn set(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key: String,
+            value: Vec<u8>,
+        ) -> Result<(), store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            own::Host::set(self, prefix + &key, value).await.map_err(error)
+        }
+
+        async fn delete(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key: String,
+        ) -> Result<(), store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            own::Host::delete(self, prefix + &key).await.map(drop).map_err(error)
+        }
+
+        async fn exists(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key: String,
+        ) -> Result<bool, store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            own::Host::exists(self, prefix + &key).await.map_err(error)
+        }
+
+        /// The cursor is the last key of the page before (a string in this draft).
+        async fn list_keys(
+            &mut self,
+            bucket: Resource<Bucket>,
+            cursor: Option<String>,
+        ) -> Result<store::KeyResponse, store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            let after = cursor.map(|c| format!("{prefix}{c}"));
+            let page = own::Host::list_keys(self, prefix.clone(), after, super::PAGE)
+                .await
+                .map_err(error)?;
+            let strip = |k: &String| k.strip_prefix(&prefix).map(str::to_owned);
+            Ok(store::KeyResponse {
+                keys: page.keys.iter().filter_map(strip).collect(),
+                cursor: page.cursor.as_ref().and_then(strip),
+            })
+        }
+
+        async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+            self.table_mut().delete(bucket)?;
+            Ok(())
+        }
+    }
+
+    impl atomics::Host for HostState {
+        async fn increment(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key: String,
+            delta: i64,
+        ) -> Result<i64, store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            own::Host::increment(self, prefix + &key, delta).await.map_err(error)
+        }
+
+        /// Set the value if the key still holds what the handle saw; otherwise a new handle
+        /// with what it holds now.
+        async fn swap(
+            &mut self,
+            cas: Resource<Cas>,
+            value: Vec<u8>,
+        ) -> Result<(), atomics::CasError> {
+            let store_error = atomics::CasError::StoreError;
+            let Cas { key, seen } =
+                self.table_mut().delete(cas).map_err(|e| store_error(other(e)))?;
+            let swapped = own::Host::compare_and_swap(self, key.clone(), seen, Some(value))
+                .await
+                .map_err(|e| store_error(error(e)))?;
+            if swapped {
+                return Ok(());
+            }
+            let now = own::Host::get(self, key.clone()).await.map_err(|e| store_error(error(e)))?;
+            let fresh =
+                self.table_mut().push(Cas { key, seen: now }).map_err(|e| store_error(other(e)))?;
+            Err(atomics::CasError::CasFailed(fresh))
+        }
+    }
+
+    impl atomics::HostCas for HostState {
+        async fn new(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key: String,
+        ) -> Result<Resource<Cas>, store::Error> {
+            let key = self.prefix(&bucket)? + &key;
+            let seen = own::Host::get(self, key.clone()).await.map_err(error)?;
+            self.table_mut().push(Cas { key, seen }).map_err(other)
+        }
+
+        async fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, store::Error> {
+            self.table_mut().get(&cas).map(|c| c.seen.clone()).map_err(other)
+        }
+
+        async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+            self.table_mut().delete(cas)?;
+            Ok(())
+        }
+    }
+
+    impl batch::Host for HostState {
+        async fn get_many(
+            &mut self,
+            bucket: Resource<Bucket>,
+            keys: Vec<String>,
+        ) -> Result<Vec<Option<(String, Vec<u8>)>>, store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            let mut found = Vec::with_capacity(keys.len());
+            for key in keys {
+                let value = own::Host::get(self, format!("{prefix}{key}")).await.map_err(error)?;
+                found.push(value.map(|v| (key, v)));
+            }
+            Ok(found)
+        }
+
+        async fn set_many(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key_values: Vec<(String, Vec<u8>)>,
+        ) -> Result<(), store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            let writes = key_values
+                .into_iter()
+                .map(|(k, v)| own::BatchWrite::Set((format!("{prefix}{k}"), v)))
+                .collect();
+            own::Host::batch(self, writes).await.map_err(error)
+        }
+
+        async fn delete_many(
+            &mut self,
+            bucket: Resource<Bucket>,
+            keys: Vec<String>,
+        ) -> Result<(), store::Error> {
+            let prefix = self.prefix(&bucket)?;
+            let writes =
+                keys.into_iter().map(|k| own::BatchWrite::Delete(format!("{prefix}{k}"))).collect();
+            own::Host::batch(self, writes).await.map_err(error)
+        }
     }
 }

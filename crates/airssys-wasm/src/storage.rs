@@ -498,3 +498,11 @@ pub struct Bucket {
     pub(crate) cursors: std::collections::VecDeque<(u64, String)>,
     pub(crate) next_cursor: u64,
 }
+
+/// A `wasi:keyvalue@0.2.0-draft2` compare-and-swap handle (`keyvalue.rs`): a storage key and
+/// the value it held when the handle was made; a swap succeeds only if it still holds it.
+#[derive(Debug)]
+pub struct Cas {
+    pub(crate) key: String,
+    pub(crate) seen: Option<Vec<u8>>,
+}

@@ -71,6 +71,11 @@ impl ContractLinker {
             |s| s,
         )
         .map_err(|e| HostError::Engine(e.into()))?;
+        bindings::keyvalue_draft2::Imports::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| HostError::Engine(e.into()))?;
         // Both contract versions: a component imports one of them.
         bindings::current::Component::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,

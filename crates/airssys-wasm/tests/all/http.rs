@@ -230,6 +230,14 @@ async fn keyvalue_data_survives_crashes_and_host_restarts_within_its_quota() {
     assert_eq!(get(&format!("{url}/kv/get?bucket=b&key=absent")).await.0, 404);
     assert_eq!(get(&format!("{url}/kv/many?bucket=m")).await, (200, "a=1,b=2,c=-".into()));
     assert_eq!(get(&format!("{url}/kv/keys?bucket=b")).await, (200, "k,n".into()));
+    // The later draft Spin serves (draft2) reaches the same data in the same store, with
+    // string cursors and compare-and-swap.
+    assert_eq!(get(&format!("{url}/kv2/get?bucket=b&key=k")).await, (200, "v1".into()));
+    assert_eq!(get(&format!("{url}/kv2/keys?bucket=b")).await, (200, "k,n".into()));
+    let swapped = get(&format!("{url}/kv2/cas?bucket=b&key=k&to=v2")).await;
+    assert_eq!(swapped, (200, "swapped from v1".into()));
+    assert_eq!(get(&format!("{url}/kv/get?bucket=b&key=k")).await, (200, "v2".into()));
+    assert_eq!(post(&format!("{url}/kv/set?bucket=b&key=k"), b"v1".to_vec()).await.0, 200);
     // Buckets are namespaces of the component's own keys.
     let stored = host.storage().unwrap().get("web", "b/k").await.unwrap();
     assert_eq!(stored.as_deref(), Some(&b"v1"[..]));

@@ -1,7 +1,8 @@
 //! A standard `wasi:http/proxy` component, written without the AirsSys SDK (with the `wasip2`
 //! crate's bindings), that also imports `wasi:keyvalue@0.2.0-draft`. It serves one route per
 //! behaviour the host's tests need: plain answers, state kept between requests, traps, sleeping,
-//! spinning, echoing a body, outgoing requests, and the key-value interfaces.
+//! spinning, echoing a body, streaming one, outgoing requests, and the key-value interfaces
+//! (`0.2.0-draft`, and `0.2.0-draft2` under `/kv2/`).
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,17 @@ mod keyvalue {
 }
 
 use keyvalue::wasi::keyvalue::{atomics, batch, store};
+
+/// Bindings for `wasi:keyvalue@0.2.0-draft2` (the draft Spin serves), for `/kv2/...`.
+mod keyvalue2 {
+    wit_bindgen::generate!({
+        path: "../../../../wit/deps/keyvalue-draft2",
+        world: "wasi:keyvalue/imports",
+        generate_all,
+    });
+}
+
+use keyvalue2::wasi::keyvalue as kv2;
 
 /// Requests to `/count` so far, in this instance: shows whether the instance persists.
 static COUNT: AtomicU64 = AtomicU64::new(0);
@@ -88,6 +100,9 @@ impl wasip2::exports::http::incoming_handler::Guest for Handler {
             "/kv/incr" => kv_incr(query),
             "/kv/many" => kv_many(query),
             "/kv/keys" => kv_keys(query),
+            "/kv2/get" => kv2_get(query),
+            "/kv2/cas" => kv2_cas(query),
+            "/kv2/keys" => kv2_keys(query),
             _ => Reply::new(404, "not found"),
         };
         reply.send(out);
@@ -307,6 +322,65 @@ fn kv_keys(query: &str) -> Reply {
         keys.sort();
         Ok(Reply::new(200, keys.join(",")))
     })
+}
+
+/// `/kv2/get?bucket=B&key=K` through draft2: the value, 404 when absent.
+fn kv2_get(query: &str) -> Reply {
+    let Some(key) = param(query, "key") else { return Reply::new(400, "missing key") };
+    with_bucket2(query, |bucket| {
+        Ok(match bucket.get(&key)? {
+            Some(value) => Reply::new(200, value),
+            None => Reply::new(404, "absent"),
+        })
+    })
+}
+
+/// `/kv2/cas?bucket=B&key=K&to=V`: a compare-and-swap handle, then a swap to `V`:
+/// `swapped from OLD` (`-` when there was none), or 409 when another write came between.
+fn kv2_cas(query: &str) -> Reply {
+    let (Some(key), Some(to)) = (param(query, "key"), param(query, "to")) else {
+        return Reply::new(400, "missing key or to");
+    };
+    with_bucket2(query, |bucket| {
+        let cas = kv2::atomics::Cas::new(bucket, &key)?;
+        let old = cas.current()?;
+        let old = old.map_or("-".to_string(), |v| String::from_utf8_lossy(&v).into_owned());
+        Ok(match kv2::atomics::swap(cas, to.as_bytes()) {
+            Ok(()) => Reply::new(200, format!("swapped from {old}")),
+            Err(kv2::atomics::CasError::CasFailed(_)) => Reply::new(409, "cas-failed"),
+            Err(kv2::atomics::CasError::StoreError(e)) => return Err(e),
+        })
+    })
+}
+
+/// `/kv2/keys?bucket=B` through draft2 (string cursors): every key, sorted, joined by `,`.
+fn kv2_keys(query: &str) -> Reply {
+    with_bucket2(query, |bucket| {
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = bucket.list_keys(cursor.as_deref())?;
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        keys.sort();
+        Ok(Reply::new(200, keys.join(",")))
+    })
+}
+
+/// `with_bucket` through draft2.
+fn with_bucket2(
+    query: &str,
+    f: impl FnOnce(&kv2::store::Bucket) -> Result<Reply, kv2::store::Error>,
+) -> Reply {
+    let Some(name) = param(query, "bucket") else { return Reply::new(400, "missing bucket") };
+    match kv2::store::open(&name).and_then(|bucket| f(&bucket)) {
+        Ok(reply) => reply,
+        Err(e) => Reply::new(500, format!("error={e:?}")),
+    }
 }
 
 /// Opens the bucket named by `bucket=` and runs `f` on it; a store error is a 500 `error=...`.
