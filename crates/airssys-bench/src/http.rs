@@ -1,12 +1,12 @@
 //! HTTP requests to a `wasi:http/proxy` component: AirsSys (an `[[http]]` route to a pool of
 //! persistent instances, one per core) against the same component served the way
 //! `wasmtime serve` serves it, built here from the same parts (hyper + wasmtime-wasi-http
-//! 48, wasi:keyvalue in memory as `wasmtime serve -S keyvalue`, a fresh instance per request
-//! from a pre-instantiated component, the pooling allocator), measured alternately in one run
-//! by the same client: keep-alive HTTP/1.1 connections, each sending its next request when
-//! the last one's response has been read.
+//! 48, a fresh instance per request from a pre-instantiated component, the pooling
+//! allocator), measured alternately in one run by the same client: keep-alive HTTP/1.1
+//! connections, each sending its next request when the last one's response has been read.
 //!
-//! The handler is the `http-handler` test guest's `/hello` (a fixed text body).
+//! The handler is the `http-hello` test guest (a fixed text body; the `wasi:http/proxy`
+//! world only, as `wasmtime serve` runs it without flags).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,14 +29,12 @@ use crate::report::Figure;
 /// Connections the client keeps open at once.
 const CONNECTIONS: usize = 8;
 
-/// The baseline's per-request state: WASI, HTTP and an in-memory keyvalue, as `wasmtime
-/// serve` makes them.
+/// The baseline's per-request state: WASI and HTTP, as `wasmtime serve` makes them.
 struct RequestState {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: NoOutgoing,
-    keyvalue: Arc<wasmtime_wasi_keyvalue::WasiKeyValueCtx>,
 }
 
 /// The handler measured sends nothing out.
@@ -75,7 +73,6 @@ impl WasiHttpView for RequestState {
 /// The baseline server: an instance per request.
 struct PerRequest {
     pre: ProxyPre<RequestState>,
-    keyvalue: Arc<wasmtime_wasi_keyvalue::WasiKeyValueCtx>,
 }
 
 impl PerRequest {
@@ -87,14 +84,8 @@ impl PerRequest {
         let mut linker: Linker<RequestState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        wasmtime_wasi_keyvalue::add_to_linker(&mut linker, |s: &mut RequestState| {
-            wasmtime_wasi_keyvalue::WasiKeyValue::new(&s.keyvalue, &mut s.table)
-        })?;
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(PerRequest {
-            pre,
-            keyvalue: Arc::new(wasmtime_wasi_keyvalue::WasiKeyValueCtx::builder().build()),
-        })
+        Ok(PerRequest { pre })
     }
 
     async fn handle(
@@ -106,7 +97,6 @@ impl PerRequest {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             hooks: NoOutgoing,
-            keyvalue: Arc::clone(&self.keyvalue),
         };
         let mut store = wasmtime::Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -192,7 +182,7 @@ async fn load(
 
 /// Requests per second, p50 and p99 latency: AirsSys against the per-request baseline.
 pub fn figures(rt: &Runtime, scale: Scale) -> anyhow::Result<Vec<Figure>> {
-    let path = test_programs::HTTP_HANDLER;
+    let path = test_programs::HTTP_HELLO;
     let requests = (scale.round_trips as usize / 4).max(CONNECTIONS * 100);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
     let host = rt.block_on(
