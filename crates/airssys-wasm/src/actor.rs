@@ -513,7 +513,17 @@ impl ComponentActor {
     /// dropped at once. Returns the trap's text.
     fn trapped(&mut self, export: &'static str, trap: &wasmtime::Error) -> String {
         let reason = trap_reason(&self.setup.address, trap);
-        let cause = crate::vitals::TrapCause::of(trap);
+        self.crashed(export, crate::vitals::TrapCause::of(trap), reason)
+    }
+
+    /// The instance crashed in `export`: the crash is counted and audited, new code in its
+    /// upgrade's grace window is rolled back, and the instance is dropped. Returns `reason`.
+    fn crashed(
+        &mut self,
+        export: &'static str,
+        cause: crate::vitals::TrapCause,
+        reason: String,
+    ) -> String {
         self.setup.vitals.crashed(export, cause, &reason);
         let audit = &self.setup.router.audit;
         audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
@@ -783,15 +793,7 @@ impl ComponentActor {
     /// upgrade's grace window is rolled back, as for a trap). Returns why.
     fn overran(&mut self, export: &'static str) -> String {
         let reason = "the HTTP request ran past its time limit".to_owned();
-        self.setup.vitals.crashed(export, crate::vitals::TrapCause::Other, &reason);
-        let audit = &self.setup.router.audit;
-        audit.lifecycle(&self.setup.address, export, "crash", reason.clone());
-        if let Some(back) = self.setup.code.crashed(&reason) {
-            let why = format!("the new code crashed in its grace window; back to {back}");
-            audit.lifecycle(&self.setup.address, "upgrade", "rollback", why);
-        }
-        self.live = None;
-        reason
+        self.crashed(export, crate::vitals::TrapCause::Other, reason)
     }
 
     /// Run a `wasi:cli/command` component's `run`, once, when it starts, under the CPU

@@ -226,49 +226,38 @@ mod tests {
     }
 }
 
-/// `wasi:keyvalue@0.2.0-draft2`: the same buckets over the same store.
+/// `wasi:keyvalue@0.2.0-draft2`: the same buckets over the same store. The bucket resource
+/// is the same type in both drafts, so what did not change is the draft's own code; only
+/// string cursors, signed increments and compare-and-swap are this draft's.
 mod draft2 {
     use wasmtime::component::Resource;
 
-    use super::{bucket_name, own};
+    use super::own;
+    use crate::bindings::keyvalue::wasi::keyvalue as draft;
     use crate::bindings::keyvalue_draft2::wasi::keyvalue::{atomics, batch, store};
     use crate::state::HostState;
     use crate::storage::{Bucket, Cas};
 
-    fn error(e: own::StorageError) -> store::Error {
-        match super::error(e) {
-            super::store::Error::NoSuchStore => store::Error::NoSuchStore,
-            super::store::Error::AccessDenied => store::Error::AccessDenied,
-            super::store::Error::Other(why) => store::Error::Other(why),
+    /// The draft's error as this draft's (the same variants).
+    fn from_draft(e: draft::store::Error) -> store::Error {
+        match e {
+            draft::store::Error::NoSuchStore => store::Error::NoSuchStore,
+            draft::store::Error::AccessDenied => store::Error::AccessDenied,
+            draft::store::Error::Other(why) => store::Error::Other(why),
         }
+    }
+
+    fn error(e: own::StorageError) -> store::Error {
+        from_draft(super::error(e))
     }
 
     fn other(e: impl std::fmt::Display) -> store::Error {
         store::Error::Other(e.to_string())
     }
 
-    impl HostState {
-        fn prefix(&mut self, bucket: &Resource<Bucket>) -> Result<String, store::Error> {
-            self.table_mut().get(bucket).map(|b| b.prefix.clone()).map_err(other)
-        }
-    }
-
     impl store::Host for HostState {
         async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, store::Error> {
-            let Some(name) = bucket_name(&identifier) else {
-                return Err(store::Error::NoSuchStore);
-            };
-            if self.caps.storage.is_none() {
-                let action = airssys_osl::Action::Storage;
-                self.audit_denial("keyvalue.open", action, name, "not granted");
-                return Err(store::Error::AccessDenied);
-            }
-            let bucket = Bucket {
-                prefix: format!("{name}/"),
-                cursors: std::collections::VecDeque::new(),
-                next_cursor: 0,
-            };
-            self.table_mut().push(bucket).map_err(other)
+            draft::store::Host::open(self, identifier).await.map_err(from_draft)
         }
     }
 
@@ -278,8 +267,7 @@ mod draft2 {
             bucket: Resource<Bucket>,
             key: String,
         ) -> Result<Option<Vec<u8>>, store::Error> {
-            let prefix = self.prefix(&bucket)?;
-            own::Host::get(self, prefix + &key).await.map_err(error)
+            draft::store::HostBucket::get(self, bucket, key).await.map_err(from_draft)
         }
 
         async fn set(
@@ -288,8 +276,7 @@ mod draft2 {
             key: String,
             value: Vec<u8>,
         ) -> Result<(), store::Error> {
-            let prefix = self.prefix(&bucket)?;
-            own::Host::set(self, prefix + &key, value).await.map_err(error)
+            draft::store::HostBucket::set(self, bucket, key, value).await.map_err(from_draft)
         }
 
         async fn delete(
@@ -297,8 +284,7 @@ mod draft2 {
             bucket: Resource<Bucket>,
             key: String,
         ) -> Result<(), store::Error> {
-            let prefix = self.prefix(&bucket)?;
-            own::Host::delete(self, prefix + &key).await.map(drop).map_err(error)
+            draft::store::HostBucket::delete(self, bucket, key).await.map_err(from_draft)
         }
 
         async fn exists(
@@ -306,8 +292,7 @@ mod draft2 {
             bucket: Resource<Bucket>,
             key: String,
         ) -> Result<bool, store::Error> {
-            let prefix = self.prefix(&bucket)?;
-            own::Host::exists(self, prefix + &key).await.map_err(error)
+            draft::store::HostBucket::exists(self, bucket, key).await.map_err(from_draft)
         }
 
         /// The cursor is the last key of the page before (a string in this draft).
@@ -316,7 +301,7 @@ mod draft2 {
             bucket: Resource<Bucket>,
             cursor: Option<String>,
         ) -> Result<store::KeyResponse, store::Error> {
-            let prefix = self.prefix(&bucket)?;
+            let prefix = self.bucket(&bucket).map_err(from_draft)?;
             let after = cursor.map(|c| format!("{prefix}{c}"));
             let page = own::Host::list_keys(self, prefix.clone(), after, super::PAGE)
                 .await
@@ -329,8 +314,7 @@ mod draft2 {
         }
 
         async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
-            self.table_mut().delete(bucket)?;
-            Ok(())
+            draft::store::HostBucket::drop(self, bucket).await
         }
     }
 
@@ -341,7 +325,7 @@ mod draft2 {
             key: String,
             delta: i64,
         ) -> Result<i64, store::Error> {
-            let prefix = self.prefix(&bucket)?;
+            let prefix = self.bucket(&bucket).map_err(from_draft)?;
             own::Host::increment(self, prefix + &key, delta).await.map_err(error)
         }
 
@@ -374,7 +358,7 @@ mod draft2 {
             bucket: Resource<Bucket>,
             key: String,
         ) -> Result<Resource<Cas>, store::Error> {
-            let key = self.prefix(&bucket)? + &key;
+            let key = self.bucket(&bucket).map_err(from_draft)? + &key;
             let seen = own::Host::get(self, key.clone()).await.map_err(error)?;
             self.table_mut().push(Cas { key, seen }).map_err(other)
         }
@@ -395,13 +379,7 @@ mod draft2 {
             bucket: Resource<Bucket>,
             keys: Vec<String>,
         ) -> Result<Vec<Option<(String, Vec<u8>)>>, store::Error> {
-            let prefix = self.prefix(&bucket)?;
-            let mut found = Vec::with_capacity(keys.len());
-            for key in keys {
-                let value = own::Host::get(self, format!("{prefix}{key}")).await.map_err(error)?;
-                found.push(value.map(|v| (key, v)));
-            }
-            Ok(found)
+            draft::batch::Host::get_many(self, bucket, keys).await.map_err(from_draft)
         }
 
         async fn set_many(
@@ -409,12 +387,7 @@ mod draft2 {
             bucket: Resource<Bucket>,
             key_values: Vec<(String, Vec<u8>)>,
         ) -> Result<(), store::Error> {
-            let prefix = self.prefix(&bucket)?;
-            let writes = key_values
-                .into_iter()
-                .map(|(k, v)| own::BatchWrite::Set((format!("{prefix}{k}"), v)))
-                .collect();
-            own::Host::batch(self, writes).await.map_err(error)
+            draft::batch::Host::set_many(self, bucket, key_values).await.map_err(from_draft)
         }
 
         async fn delete_many(
@@ -422,10 +395,7 @@ mod draft2 {
             bucket: Resource<Bucket>,
             keys: Vec<String>,
         ) -> Result<(), store::Error> {
-            let prefix = self.prefix(&bucket)?;
-            let writes =
-                keys.into_iter().map(|k| own::BatchWrite::Delete(format!("{prefix}{k}"))).collect();
-            own::Host::batch(self, writes).await.map_err(error)
+            draft::batch::Host::delete_many(self, bucket, keys).await.map_err(from_draft)
         }
     }
 }
