@@ -68,6 +68,10 @@ pub struct UpArgs {
     /// components.
     #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     otlp: Option<String>,
+    /// Show how many instances have started while the app starts, also when stderr is not
+    /// a terminal (on a terminal it is shown anyway, unless --quiet).
+    #[arg(long)]
+    progress: bool,
 }
 
 impl UpArgs {
@@ -221,12 +225,17 @@ async fn serve_until_stopped(
         let url = format!("http://{address}/");
         emit(g, &format!("http: {url}"), serde_json::json!({ "http": url }));
     }
+    // A large pool is named by its first members (`airssys ps` lists them all).
+    const NAMED: usize = 16;
+    let mut named = names.iter().take(NAMED).map(String::as_str).collect::<Vec<_>>().join(", ");
+    if names.len() > NAMED {
+        named.push_str(&format!(" and {} more", names.len() - NAMED));
+    }
     note(
         g,
         &format!(
-            "{name} is up: {} ({}); control socket {}; Ctrl-C stops it",
+            "{name} is up: {} ({named}); control socket {}; Ctrl-C stops it",
             names.len(),
-            names.join(", "),
             socket.display()
         ),
     );
@@ -360,7 +369,9 @@ pub fn up(args: UpArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                     let spans = airssys_observer::otel::OtelSpans::new(provider);
                     builder = builder.spans(Arc::new(spans));
                 }
-                protect_socket(builder, &socket, g).start().await
+                let progress = Arc::new(airssys_wasm::StartProgress::new());
+                let start = protect_socket(builder, &socket, g).progress(Arc::clone(&progress));
+                crate::progress::shown_while(g, &progress, args.progress, start.start()).await
             }
             Err(e) => Err(e),
         };

@@ -205,6 +205,12 @@ pub fn ps(g: &Globals) -> anyhow::Result<ExitCode> {
             text.push_str(&format!(" {dropped:>8}  {}", c["version"].as_str().unwrap_or("?")));
         }
     }
+    // Instances allocated on demand (no instance pool) are said once, with why.
+    if let Some(reason) =
+        rows.iter().find_map(|c| c["allocation"].as_str()?.strip_prefix("on demand: "))
+    {
+        text.push_str(&format!("\nnote: instances are allocated on demand: {reason}"));
+    }
     emit(g, &text, list);
     Ok(ExitCode::SUCCESS)
 }

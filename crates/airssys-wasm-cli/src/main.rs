@@ -17,6 +17,7 @@ mod keys;
 mod logs;
 mod new;
 mod output;
+mod progress;
 mod socket_owner;
 mod store;
 mod watch;

@@ -163,6 +163,10 @@ async fn handle_inner(
             serde_json::to_value(listed)?
         }
         Request::Ps => {
+            let allocation = match host.on_demand_reason() {
+                None => "pool".to_owned(),
+                Some(reason) => format!("on demand: {reason}"),
+            };
             let list: Vec<serde_json::Value> = host
                 .components()
                 .await
@@ -178,6 +182,7 @@ async fn handle_inner(
                         "memory": c.memory_bytes,
                         "output_dropped": c.output_dropped,
                         "version": &*c.version,
+                        "allocation": allocation,
                     })
                 })
                 .collect();

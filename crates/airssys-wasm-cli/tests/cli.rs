@@ -289,6 +289,61 @@ fn up_serves_the_observer_and_metrics_behind_a_printed_token() {
     assert_eq!(code, Some(0), "{logs}");
 }
 
+/// A pool of thousands starts with its progress shown (`--progress`: stderr is no terminal
+/// here) and serves; an app whose instances would pass the kernel's limit on memory
+/// mappings is refused before any starts, naming `vm.max_map_count` and what to set.
+#[test]
+fn a_large_pool_starts_with_progress_and_one_past_the_mapping_limit_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let app = |instances: u32| {
+        format!(
+            "[app]\nname = \"many\"\n\n[trust]\ndevelopment = true\n\n[engine]\n\
+             pool_components = {instances}\n\n[components.echo]\nsource = \"{}\"\n\
+             instances = {instances}\n",
+            test_programs::ECHO
+        )
+    };
+    std::fs::write(root.join("airssys.toml"), app(5000)).unwrap();
+    let socket = root.join(".airssys/control.sock");
+    let up = Running::start(root, &["up", "--progress"], &socket);
+    up.wait_for_logged("started 5000/5000 instances in", 1);
+    assert!(up.logs().contains("starting: "), "{}", up.logs());
+    assert_eq!(ok(&airssys(root, &["call", "echo/4999", "hi", "--codec", "raw"])).trim(), "hi");
+    assert_eq!(ok(&airssys(root, &["call", "echo", "hi", "--codec", "raw"])).trim(), "hi");
+    let (code, logs) = up.interrupt();
+    assert_eq!(code, Some(0), "{logs}");
+
+    let limit: u32 =
+        std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
+    let past = root.join("past");
+    std::fs::create_dir(&past).unwrap();
+    std::fs::write(past.join("airssys.toml"), app(limit / 4 + 64)).unwrap();
+    let refused = airssys(&past, &["up"]);
+    fails(&refused, 1, &["vm.max_map_count", "sysctl -w vm.max_map_count="]);
+
+    // A pool whose execution stacks alone need more mappings than the limit cannot be
+    // reserved: the host allocates on demand, and `ps` says so, and why.
+    let unreserved = root.join("unreserved");
+    std::fs::create_dir(&unreserved).unwrap();
+    let manifest = format!(
+        "[app]\nname = \"spread\"\n\n[trust]\ndevelopment = true\n\n[engine]\n\
+         pool_components = {}\n\n[components.echo]\nsource = \"{}\"\n",
+        limit / 2 + 1000,
+        test_programs::ECHO
+    );
+    std::fs::write(unreserved.join("airssys.toml"), manifest).unwrap();
+    let socket = unreserved.join(".airssys/control.sock");
+    let up = Running::start(&unreserved, &["up"], &socket);
+    up.wait_for_logged("is up", 1);
+    let ps = ok(&airssys(&unreserved, &["ps"]));
+    assert!(ps.contains("note: instances are allocated on demand"), "{ps}");
+    assert!(ps.contains("vm.max_map_count"), "{ps}");
+    assert_eq!(ok(&airssys(&unreserved, &["call", "echo", "hi", "--codec", "raw"])).trim(), "hi");
+    let (code, logs) = up.interrupt();
+    assert_eq!(code, Some(0), "{logs}");
+}
+
 /// Components of the standard worlds run as they are: `run` serves a `wasi:http/proxy`
 /// component over HTTP (and `up` serves an `[[http]]` route), and runs a `wasi:cli/command`
 /// component once, exiting with its status; `inspect` names the world.

@@ -116,6 +116,8 @@ impl DeadLetters {
 pub(crate) struct FirstInit {
     done: std::sync::OnceLock<Result<(), String>>,
     notify: tokio::sync::Notify,
+    /// The start it is counted in, if any (`start_progress.rs`).
+    progress: std::sync::OnceLock<Arc<crate::StartProgress>>,
 }
 
 impl FirstInit {
@@ -123,9 +125,18 @@ impl FirstInit {
     fn report(&self, outcome: Result<(), String>) -> bool {
         let first = self.done.set(outcome).is_ok();
         if first {
+            if let Some(progress) = self.progress.get() {
+                progress.one_done();
+            }
             self.notify.notify_waiters();
         }
         first
+    }
+
+    /// Count this instance's first `init` in `progress` when it finishes (set before the
+    /// instance starts).
+    pub(crate) fn count_in(&self, progress: &Arc<crate::StartProgress>) {
+        let _ = self.progress.set(Arc::clone(progress));
     }
 
     /// Wait for the outcome.

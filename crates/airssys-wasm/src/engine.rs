@@ -44,6 +44,14 @@ const MAPS_PER_COMPONENT: u64 = 7;
 /// Memory mappings each execution stack of a pool takes: the stack and its guard page.
 const MAPS_PER_STACK: u64 = 2;
 
+/// Memory mappings a live instance adds in the instance pool (its memory's image splits its
+/// slot, and its tables), measured with the Rust guests: 4 per instance, at 3,000 and 6,000
+/// live.
+const MAPS_PER_POOLED_INSTANCE: u64 = 4;
+
+/// Mappings kept free for what the process maps besides instances (threads, heaps).
+const MAPS_HEADROOM: u64 = 1024;
+
 /// Memory mappings a process has besides its pool (libraries, heaps, threads), roughly.
 const MAPS_ELSEWHERE: u64 = 4096;
 
@@ -210,6 +218,8 @@ pub struct Engine {
     pub(crate) compute_slots: crate::compute_slots::ComputeSlots,
     /// The instance pool's size, when the pooling allocator is in use.
     pool: Option<PoolSize>,
+    /// Why instances are allocated on demand, when they are (no pool).
+    on_demand: Option<Arc<str>>,
     fuel: bool,
     cache: Option<Arc<ArtifactCache>>,
 }
@@ -242,6 +252,42 @@ fn base_config(fuel: bool) -> Config {
 pub(crate) fn max_map_count() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
     text.trim().parse().ok()
+}
+
+/// Memory mappings this process has now, if they can be counted (a line each in
+/// `/proc/self/maps`).
+fn mappings_in_use() -> Option<u64> {
+    let maps = std::fs::read("/proc/self/maps").ok()?;
+    Some(maps.iter().filter(|b| **b == b'\n').count() as u64)
+}
+
+/// Why `pooled` more instances in the instance pool and `on_demand` more allocated on
+/// demand would not fit the kernel's limit on memory mappings (`vm.max_map_count`), if they
+/// would not: the limit, what the process has, and what to set. Past the limit an instance
+/// cannot be made, and the process's own allocations start failing too, so a start or a
+/// large spawn is checked before anything is instantiated. `None` when they fit, or where
+/// the limit cannot be read.
+pub(crate) fn mappings_refuse(pooled: u64, on_demand: u64) -> Option<String> {
+    let limit = max_map_count()?;
+    let in_use = mappings_in_use()?;
+    let more = pooled * MAPS_PER_POOLED_INSTANCE + on_demand * MAPS_PER_COMPONENT;
+    let needed = in_use + more + MAPS_HEADROOM;
+    if needed <= limit {
+        return None;
+    }
+    let pool_note = if pooled > 0 {
+        " (each slot of the instance pool takes 2 of them even when unused: a smaller [engine] \
+         pool_components frees some)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "{} instances need about {more} more memory mappings, the process has {in_use}, and \
+         the kernel's limit vm.max_map_count is {limit}{pool_note}: raise it (`sysctl -w \
+         vm.max_map_count={}`) or run fewer instances",
+        pooled + on_demand,
+        needed.next_multiple_of(65536)
+    ))
 }
 
 /// Why a pool for `n` components may not have been reserved, and what on-demand allocation
@@ -278,7 +324,7 @@ impl Engine {
     /// every instruction its guests run; it always allocates on demand.
     pub(crate) fn new(settings: &EngineConfig, fuel: bool) -> Result<Self, HostError> {
         let pool_components = if fuel { None } else { settings.pool_components };
-        let (inner, pool) = match pool_components {
+        let (inner, pool, on_demand) = match pool_components {
             Some(n) => {
                 let size = PoolSize::for_components(n);
                 let mut pool = PoolingAllocationConfig::default();
@@ -309,21 +355,28 @@ impl Engine {
                 }
                 config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
                 match wasmtime::Engine::new(&config) {
-                    Ok(engine) => (engine, Some(size)),
+                    Ok(engine) => (engine, Some(size), None),
                     Err(e) => {
-                        tracing::warn!(error = %e, "{}", fallback_reason(n));
+                        let reason = fallback_reason(n);
+                        tracing::warn!(error = %e, "{reason}");
                         let engine = wasmtime::Engine::new(&base_config(fuel))
                             .map_err(|e| HostError::Engine(e.into()))?;
-                        (engine, None)
+                        (engine, None, Some(format!("{reason} ({e})")))
                     }
                 }
             }
             None => {
                 let engine = wasmtime::Engine::new(&base_config(fuel))
                     .map_err(|e| HostError::Engine(e.into()))?;
-                (engine, None)
+                let reason = if fuel {
+                    "fuel metering allocates every instance on demand"
+                } else {
+                    "no instance pool is configured ([engine] pool_components)"
+                };
+                (engine, None, Some(reason.to_owned()))
             }
         };
+        let on_demand = on_demand.map(Arc::from);
         let stop = Arc::new(AtomicBool::new(false));
         let ticker_engine = inner.weak();
         let ticker_stop = Arc::clone(&stop);
@@ -359,6 +412,7 @@ impl Engine {
             ticks,
             compute_slots: crate::compute_slots::ComputeSlots::default(),
             pool,
+            on_demand,
             fuel,
             cache,
         })
@@ -391,6 +445,11 @@ impl Engine {
     /// True when the pooling allocator is in use.
     pub fn is_pooling(&self) -> bool {
         self.pool.is_some()
+    }
+
+    /// Why instances are allocated on demand rather than in a pool, when they are.
+    pub(crate) fn on_demand_reason(&self) -> Option<&str> {
+        self.on_demand.as_deref()
     }
 
     /// The instance pool's size, when the pooling allocator is in use.

@@ -105,6 +105,11 @@ pub enum HostError {
     /// once; the text says which limit and what to set.
     #[error("the app does not fit the engine's instance pool: {0}")]
     PoolTooSmall(String),
+    /// The instances a host would start (or a spawn would add) need more memory mappings
+    /// than the kernel allows the process (`vm.max_map_count`); the text says how many and
+    /// what to set. Nothing was started.
+    #[error("the instances do not fit the kernel's limit on memory mappings: {0}")]
+    MappingLimit(String),
     /// A component's limits are not valid.
     #[error("component {name:?} has invalid limits: {reason}")]
     Limit {

@@ -37,6 +37,9 @@ use crate::trace::TraceContext;
 
 pub use crate::address::HOST_ADDRESS;
 
+/// The pool size from which [`Host::spawn`] checks the memory mappings its members need.
+const MAPPINGS_CHECKED_FROM: u32 = 64;
+
 /// Everything of a host but its supervisor.
 struct HostParts {
     settings: EngineConfig,
@@ -262,6 +265,18 @@ impl Host {
     /// already compiled for this host (same bytes allocation, or same unchanged file) is
     /// reused, so spawning many components of one code compiles it once.
     pub async fn spawn(&self, spec: ComponentSpec) -> Result<(), HostError> {
+        // A pool must fit the kernel's limit on memory mappings with what runs already
+        // (counting them reads the process's map list: done for pools, whose members would
+        // otherwise fail one by one; a single component that does not fit gets the same
+        // named limit from its instantiation).
+        if spec.instances >= MAPPINGS_CHECKED_FROM {
+            let n = u64::from(spec.instances);
+            let pooled = self.parts.plain.engine.is_pooling() && spec.fuel.is_none();
+            let (p, d) = if pooled { (n, 0) } else { (0, n) };
+            if let Some(reason) = crate::engine::mappings_refuse(p, d) {
+                return Err(HostError::MappingLimit(format!("{:?}: its {reason}", spec.name)));
+            }
+        }
         let (children, prepared) = self.parts.prepare_blocking(&spec).await?;
         // Undoes the spawn if it fails, or if this future is dropped half-way.
         let mut rollback =
@@ -644,6 +659,13 @@ impl Host {
     /// True when the engine uses the pooling allocator.
     pub fn is_pooling(&self) -> bool {
         self.parts.plain.engine.is_pooling()
+    }
+
+    /// Why the host allocates instances on demand rather than in its instance pool, when it
+    /// does: the pool could not be reserved (and why, as the start's warning said), or none
+    /// is configured. Components with fuel are always allocated on demand.
+    pub fn on_demand_reason(&self) -> Option<&str> {
+        self.parts.plain.engine.on_demand_reason()
     }
 
     /// Resolves when the root supervisor has ended: when its restart intensity was exceeded

@@ -16,6 +16,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
+/// The most instances a pool may have: a million. Whether that many fit is for the
+/// engine's instance pool (`[engine] pool_components`) and the machine to say; the host
+/// names the limit that stops them.
+pub const MAX_POOL_INSTANCES: u32 = 1_000_000;
+
 pub use values::{ByteSize, Duration};
 
 /// A parsed manifest.
@@ -529,10 +534,12 @@ impl Manifest {
             }
         }
         for (name, c) in &self.components {
-            if c.instances.is_some_and(|n| n > 1024) {
+            if c.instances.is_some_and(|n| n > MAX_POOL_INSTANCES) {
                 return Err((
                     None,
-                    format!("component {name:?}: a pool has at most 1024 instances"),
+                    format!(
+                        "component {name:?}: a pool has at most {MAX_POOL_INSTANCES} instances"
+                    ),
                 ));
             }
             let day = std::time::Duration::from_secs(24 * 3600);

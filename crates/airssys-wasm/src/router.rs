@@ -66,7 +66,12 @@ pub(crate) struct Admitted {
 #[derive(Debug)]
 enum Route {
     One(Arc<Entry>),
-    Pool { members: Box<[Arc<Entry>]>, next: AtomicUsize },
+    /// Its members, shared so that a message to the pool takes them without a copy (a pool
+    /// may have a million).
+    Pool {
+        members: Arc<[Arc<Entry>]>,
+        next: AtomicUsize,
+    },
 }
 
 /// What the sender's side stamps on a request besides its address: its id among the
@@ -389,7 +394,7 @@ impl Router {
             Some(Route::One(entry)) => (Arc::clone(entry), None),
             Some(Route::Pool { members, next }) => {
                 let start = next.fetch_add(1, Ordering::Relaxed);
-                (Arc::clone(&members[start % members.len()]), Some((members.clone(), start)))
+                (Arc::clone(&members[start % members.len()]), Some((Arc::clone(members), start)))
             }
         };
         drop(entries);
@@ -444,21 +449,19 @@ impl Router {
     /// or sender rule applies to (its route is the host's own configuration).
     pub(crate) fn admit_http(&self, target: &str, bytes: usize) -> Result<Admitted, SendError> {
         let entries = crate::sync::read(&self.entries);
-        let candidates: Vec<Arc<Entry>> = match entries.get(target) {
+        let (members, start): (Arc<[Arc<Entry>]>, usize) = match entries.get(target) {
             None => return Err(SendError::UnknownTarget(target.to_owned())),
-            Some(Route::One(entry)) => vec![Arc::clone(entry)],
+            Some(Route::One(entry)) => (Arc::new([Arc::clone(entry)]), 0),
             Some(Route::Pool { members, next }) => {
-                let start = next.fetch_add(1, Ordering::Relaxed);
-                (0..members.len())
-                    .map(|k| Arc::clone(&members[(start + k) % members.len()]))
-                    .collect()
+                (Arc::clone(members), next.fetch_add(1, Ordering::Relaxed))
             }
         };
         drop(entries);
         // The first running member with room; a full one passes the request on.
         let mut outcome = Err(SendError::TargetStopped);
-        for entry in candidates {
-            let Some(actor) = self.resolve(&entry) else { continue };
+        for k in 0..members.len() {
+            let entry = &members[(start + k) % members.len()];
+            let Some(actor) = self.resolve(entry) else { continue };
             match Queued::reserve(&entry.queued, bytes, entry.policy.mailbox_bytes) {
                 Some(queued) => return Ok(Admitted { actor, queued }),
                 None => outcome = Err(SendError::MailboxFull),

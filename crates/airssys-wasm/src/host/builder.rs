@@ -36,6 +36,7 @@ pub struct HostBuilder {
     pub(crate) linker_hooks: Vec<LinkerHook>,
     pub(crate) spans: Option<Arc<dyn crate::spans::SpanSink>>,
     pub(crate) http: Vec<super::HttpRoute>,
+    pub(crate) progress: Option<Arc<crate::StartProgress>>,
 }
 
 impl std::fmt::Debug for HostBuilder {
@@ -276,6 +277,13 @@ impl HostBuilder {
         self
     }
 
+    /// Count the start's progress in `progress` (instances whose first `init` finished, of
+    /// all it makes), for the embedder to show while a large app starts.
+    pub fn progress(mut self, progress: Arc<crate::StartProgress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// Serve an HTTP route: requests to its address whose path falls under its prefix go to
     /// its component (`host/http.rs`). Listeners are bound once the components started.
     pub fn http(mut self, route: super::HttpRoute) -> Self {
@@ -346,6 +354,22 @@ impl HostBuilder {
                 .collect();
             if let Some(reason) = pool.refuses_together(&pooled) {
                 return Err(HostError::PoolTooSmall(reason));
+            }
+        }
+        // Every instance takes memory mappings; past the kernel's limit none can be made and
+        // the process's own allocations fail, so the app must fit it before anything starts.
+        // (A fuel-metering engine always allocates on demand.)
+        let pooling = parts.plain.engine.is_pooling();
+        let (pooled, on_demand) = prepared.iter().fold((0, 0), |(p, d), (_, info)| {
+            let n = u64::from(info.spec.instances);
+            if pooling && info.spec.fuel.is_none() { (p + n, d) } else { (p, d + n) }
+        });
+        if let Some(reason) = crate::engine::mappings_refuse(pooled, on_demand) {
+            return Err(HostError::MappingLimit(format!("the app's {reason}")));
+        }
+        if let Some(progress) = &self.progress {
+            for (_, info) in &prepared {
+                info.count_in(progress);
             }
         }
         let mut started = Vec::new();

@@ -57,6 +57,14 @@ impl Prepared {
 }
 
 impl Prepared {
+    /// Count its instances, and each first `init` as it finishes, in `progress`.
+    pub(super) fn count_in(&self, progress: &Arc<crate::StartProgress>) {
+        progress.expect(self.first_inits.len() as u64);
+        for (_, first) in &self.first_inits {
+            first.count_in(progress);
+        }
+    }
+
     /// The addresses of its actors: the name, or each pool member.
     pub(super) fn addresses(&self) -> Vec<Arc<str>> {
         if self.members.is_empty() { vec![Arc::clone(&self.name)] } else { self.members.clone() }
@@ -198,17 +206,15 @@ impl HostParts {
             prepared.output.insert(address, budget);
         }
         let config: Arc<[(String, String)]> = spec.config.clone().into();
+        // In address order, as `addresses()` gives them (no search per member: a pool may
+        // have a million).
+        let first_inits: Vec<_> = prepared.first_inits.iter().map(|(_, f)| Arc::clone(f)).collect();
         let children = prepared
             .addresses()
             .into_iter()
-            .map(|address| {
+            .zip(first_inits)
+            .map(|(address, first_init)| {
                 let memory = prepared.memory.get(&address).cloned().unwrap_or_default();
-                let first_init = prepared
-                    .first_inits
-                    .iter()
-                    .find(|(a, _)| *a == address)
-                    .map(|(_, f)| Arc::clone(f))
-                    .unwrap_or_default();
                 let output = prepared
                     .output
                     .get(&address)

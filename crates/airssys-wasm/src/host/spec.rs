@@ -294,8 +294,9 @@ impl ComponentSpec {
     }
 }
 
-/// The largest pool.
-pub(super) const MAX_INSTANCES: u32 = 1024;
+/// The largest pool (whether that many fit is the engine's instance pool's and the
+/// machine's to say: `HostError::PoolTooSmall` and the named limits).
+pub(super) const MAX_INSTANCES: u32 = crate::manifest::MAX_POOL_INSTANCES;
 
 /// The longest CPU budget per message (longer ones are cut to it).
 const MAX_CPU_PER_MESSAGE: Duration = Duration::from_secs(24 * 3600);

@@ -322,3 +322,37 @@ async fn an_app_too_large_for_the_pool_together_is_refused_before_it_starts() {
     let error = error.to_string();
     assert!(error.contains("does not fit") && error.contains("at least 5"), "{error}");
 }
+
+/// Instances past the kernel's limit on memory mappings (`vm.max_map_count`) are refused
+/// by name before any is made, at a host's start and at a pool's spawn alike, and the
+/// components running go on answering. (Past the limit no instance can be made and the
+/// process's own allocations start failing: at 65,530, a pool of 20,000 used to fail member
+/// by member and then abort the process.) The limit is this machine's own; the pools are
+/// sized past it, allocated on demand (no pool is reserved, which would take mappings from
+/// the other tests of this process).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_past_the_mapping_limit_are_refused_by_name_before_any_is_made() {
+    let limit: u32 =
+        std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
+    // An instance allocated on demand takes at least four mappings.
+    let past = (limit / 4 + 64).min(airssys_wasm::manifest::MAX_POOL_INSTANCES);
+    let on_demand = || EngineConfig { pool_components: None, ..Default::default() };
+    let echo = |name: &str, n: u32| {
+        ComponentSpec::new(name, Source::File(test_programs::ECHO.into())).instances(n)
+    };
+    let mapping_error = |error: airssys_wasm::HostError| {
+        let text = error.to_string();
+        assert!(matches!(error, airssys_wasm::HostError::MappingLimit(_)), "{text}");
+        assert!(text.contains("vm.max_map_count") && text.contains("sysctl -w"), "{text}");
+    };
+
+    let started = Host::builder().engine(on_demand()).component(echo("many", past)).start().await;
+    mapping_error(started.expect_err("an app past the mapping limit started"));
+
+    let host = Host::builder().engine(on_demand()).component(echo("one", 1)).start().await.unwrap();
+    mapping_error(host.spawn(echo("many", past)).await.expect_err("a pool past the limit"));
+    assert_eq!(text(host.call("one", raw("still here"), T).await.unwrap()), "still here");
+    assert!(host.components().await.iter().all(|c| !c.address.starts_with("many")));
+    host.shutdown(Duration::from_secs(5)).await;
+}
