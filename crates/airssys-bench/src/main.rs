@@ -36,6 +36,7 @@ const SUITES: &[Suite] = &[
     Suite { name: "rt.ask_round_trip", run: rt::ask_round_trip },
     Suite { name: "rt.spawn_first_message_stop", run: rt::spawn_first_stop },
     Suite { name: "rt.fan_in_8_senders", run: rt::fan_in },
+    Suite { name: "rt.churn_stop_start_100k", run: rt::churn },
     Suite { name: "rt.idle_actor_memory_100k", run: rt::idle_memory },
     Suite { name: "peers.tell_throughput", run: peers::tell_throughput },
     Suite { name: "peers.ask_round_trip", run: peers::ask_round_trip },

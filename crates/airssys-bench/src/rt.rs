@@ -239,6 +239,59 @@ pub fn spawn_first_stop(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
     ))
 }
 
+// ----- churn -------------------------------------------------------------------------------
+
+/// An idle session actor of the churn figure.
+struct Session;
+
+impl Actor for Session {
+    type Msg = ();
+    async fn handle(&mut self, _: (), _: &mut Context<Self>) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// ns per churn step (the oldest child terminated, a new one started) in a dynamic
+/// supervisor holding `live` children: what sessions that come and go cost.
+async fn churn_at(live: u32, steps: u32) -> anyhow::Result<f64> {
+    let system = System::new();
+    let sessions =
+        system.spawn_dynamic_supervisor(airssys_rt::DynamicSpec::new(|_: u32| Session)).await?;
+    let mut children = std::collections::VecDeque::with_capacity(live as usize);
+    for i in 0..live {
+        children.push_back(sessions.start_child(i).await?);
+    }
+    let start = Instant::now();
+    for i in 0..steps {
+        let oldest = children.pop_front().ok_or_else(|| anyhow::anyhow!("no child left"))?;
+        sessions.terminate_child(&oldest).await?;
+        children.push_back(sessions.start_child(live + i).await?);
+    }
+    let per = start.elapsed().as_nanos() as f64 / f64::from(steps);
+    sessions.stop();
+    sessions.wait_for_exit().await;
+    Ok(per)
+}
+
+/// Churn at 100,000 live children against the same at 1,000 (issue 21: what a spawn or stop
+/// costs must not grow with the number live).
+pub fn churn(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
+    let steps = if scale.samples < 20 { 2_000 } else { 10_000 };
+    let small = rt.block_on(churn_at(1_000, steps))?;
+    let large = rt.block_on(churn_at(100_000, steps))?;
+    let mut figure = Figure::vs(
+        "rt.churn_stop_start_100k",
+        large,
+        "ns/step",
+        "the same at 1,000 live",
+        small,
+        1.5,
+    );
+    figure.note =
+        Some("a dynamic supervisor: terminate the oldest child, start a new one; per step".into());
+    Ok(figure)
+}
+
 // ----- memory ------------------------------------------------------------------------------
 
 /// The memory probe of idle actors (`airssys`) or idle tokio tasks (`tokio`): RSS growth per
