@@ -4,24 +4,27 @@
 //!
 //! Each child gets a start number that never changes; the indexes map to it, and its place
 //! in the list is found from it by binary search (the numbers are in list order). Removing a
-//! child moves only pointers (children are boxed) and touches no other child's index entry.
+//! child touches no other child's index entry, and moves only pointers (children are
+//! boxed), on the shorter side of it: none for the oldest or the newest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::exit::ActorId;
 
 use super::Child;
 
+/// A child with its start number.
+struct Numbered {
+    number: u64,
+    child: Child,
+}
+
 #[derive(Default)]
 pub(super) struct Children {
-    #[expect(
-        clippy::vec_box,
-        reason = "removing a child from the middle moves pointers, not whole children"
-    )]
-    list: Vec<Box<Child>>,
-    /// The start number of each child of `list`, in the same order (ascending).
-    numbers: Vec<u64>,
+    /// In start order, so their numbers ascend. Boxed: removing a child from the middle
+    /// moves pointers, not whole children.
+    list: VecDeque<Box<Numbered>>,
     /// The next start number.
     next: u64,
     /// Child id → its start number.
@@ -40,36 +43,34 @@ impl Children {
         if let Some(h) = &child.handle {
             self.by_actor.insert(h.id(), number);
         }
-        self.list.push(Box::new(child));
-        self.numbers.push(number);
+        self.list.push_back(Box::new(Numbered { number, child }));
     }
 
     /// Remove the last child.
     pub(super) fn pop(&mut self) -> Option<Child> {
-        let child = self.list.pop()?;
-        self.numbers.pop();
+        let child = self.list.pop_back()?.child;
         self.forget(&child);
-        Some(*child)
+        Some(child)
     }
 
     /// Remove child `i`; the ones after it move up.
+    ///
+    /// # Panics
+    ///
+    /// If there is no child `i` (as `Vec::remove`).
     pub(super) fn remove(&mut self, i: usize) -> Child {
-        let child = self.list.remove(i);
-        self.numbers.remove(i);
+        let child = self.list.remove(i).expect("a child at this index").child;
         self.forget(&child);
-        *child
+        child
     }
 
     /// Keep only the children `keep` says to.
     pub(super) fn retain(&mut self, mut keep: impl FnMut(&Child) -> bool) {
-        let list = std::mem::take(&mut self.list);
-        let numbers = std::mem::take(&mut self.numbers);
-        for (child, number) in list.into_iter().zip(numbers) {
-            if keep(&child) {
-                self.list.push(child);
-                self.numbers.push(number);
+        for numbered in std::mem::take(&mut self.list) {
+            if keep(&numbered.child) {
+                self.list.push_back(numbered);
             } else {
-                self.forget(&child);
+                self.forget(&numbered.child);
             }
         }
     }
@@ -79,8 +80,8 @@ impl Children {
         if let Some(old) = old.filter(|old| *old != actor) {
             self.by_actor.remove(&old);
         }
-        if let Some(&number) = self.numbers.get(i) {
-            self.by_actor.insert(actor, number);
+        if let Some(numbered) = self.list.get(i) {
+            self.by_actor.insert(actor, numbered.number);
         }
     }
 
@@ -92,13 +93,13 @@ impl Children {
     /// Where the child whose current handle is `actor`'s is.
     pub(super) fn index_of_actor(&self, actor: ActorId) -> Option<usize> {
         let i = self.place(*self.by_actor.get(&actor)?)?;
-        let current = self.list.get(i)?.handle.as_ref().is_some_and(|h| h.id() == actor);
+        let current = self.list.get(i)?.child.handle.as_ref().is_some_and(|h| h.id() == actor);
         current.then_some(i)
     }
 
     /// The place in the list of the child with this start number, if it is still there.
     fn place(&self, number: u64) -> Option<usize> {
-        self.numbers.binary_search(&number).ok()
+        self.list.binary_search_by_key(&number, |n| n.number).ok()
     }
 
     fn forget(&mut self, child: &Child) {
@@ -116,18 +117,35 @@ impl Children {
     }
 }
 
-impl std::ops::Deref for Children {
-    type Target = [Box<Child>];
+impl Children {
+    /// How many children there are.
+    pub(super) fn len(&self) -> usize {
+        self.list.len()
+    }
 
-    fn deref(&self) -> &[Box<Child>] {
-        &self.list
+    /// The children in start order.
+    pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = &Child> {
+        self.list.iter().map(|n| &n.child)
+    }
+
+    /// The children in start order, to change in place (not to add or remove; a new handle
+    /// is told with [`Children::started_as`]).
+    pub(super) fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Child> {
+        self.list.iter_mut().map(|n| &mut n.child)
     }
 }
 
-impl std::ops::DerefMut for Children {
-    /// Children may be changed in place, not added or removed; a new handle is told with
-    /// [`Children::started_as`].
-    fn deref_mut(&mut self) -> &mut [Box<Child>] {
-        &mut self.list
+impl std::ops::Index<usize> for Children {
+    type Output = Child;
+
+    fn index(&self, i: usize) -> &Child {
+        &self.list[i].child
+    }
+}
+
+impl std::ops::IndexMut<usize> for Children {
+    /// A child may be changed in place; a new handle is told with [`Children::started_as`].
+    fn index_mut(&mut self, i: usize) -> &mut Child {
+        &mut self.list[i].child
     }
 }
