@@ -3,7 +3,7 @@
 //!
 //! On a terminal the count is redrawn in place; with `--progress` (for logs and pipes) it
 //! is a line each time. Either way it shows only once the start has taken a moment (a small
-//! app starts without it), and ends with how many started and how long it took. Nothing is
+//! app starts without it), and ends with how many started (all, unless the start failed) and how long it took. Nothing is
 //! shown in quiet mode.
 
 use std::future::Future;
@@ -50,7 +50,7 @@ pub async fn shown_while<T>(
     if shown {
         let (done, total) = (progress.done(), progress.total());
         let took = began.elapsed().as_secs_f64();
-        show(terminal, &format!("started {done}/{total} instances in {took:.1} s"));
+        show(terminal, &format!("{done}/{total} instances started, in {took:.1} s"));
         if terminal {
             eprintln!();
         }

@@ -307,7 +307,7 @@ fn a_large_pool_starts_with_progress_and_one_past_the_mapping_limit_is_refused()
     std::fs::write(root.join("airssys.toml"), app(5000)).unwrap();
     let socket = root.join(".airssys/control.sock");
     let up = Running::start(root, &["up", "--progress"], &socket);
-    up.wait_for_logged("started 5000/5000 instances in", 1);
+    up.wait_for_logged("5000/5000 instances started, in", 1);
     assert!(up.logs().contains("starting: "), "{}", up.logs());
     assert_eq!(ok(&airssys(root, &["call", "echo/4999", "hi", "--codec", "raw"])).trim(), "hi");
     assert_eq!(ok(&airssys(root, &["call", "echo", "hi", "--codec", "raw"])).trim(), "hi");

@@ -290,6 +290,12 @@ pub(crate) fn mappings_refuse(pooled: u64, on_demand: u64) -> Option<String> {
     ))
 }
 
+/// [`mappings_refuse`] on the blocking pool: the process's map list may be megabytes long
+/// (about seven lines per live component). A check that cannot run says nothing.
+pub(crate) async fn mappings_refuse_off_executor(pooled: u64, on_demand: u64) -> Option<String> {
+    tokio::task::spawn_blocking(move || mappings_refuse(pooled, on_demand)).await.ok().flatten()
+}
+
 /// Why a pool for `n` components may not have been reserved, and what on-demand allocation
 /// holds instead, for the warning that says the host falls back to it.
 fn fallback_reason(n: u32) -> String {

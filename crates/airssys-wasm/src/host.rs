@@ -273,7 +273,7 @@ impl Host {
             let n = u64::from(spec.instances);
             let pooled = self.parts.plain.engine.is_pooling() && spec.fuel.is_none();
             let (p, d) = if pooled { (n, 0) } else { (0, n) };
-            if let Some(reason) = crate::engine::mappings_refuse(p, d) {
+            if let Some(reason) = crate::engine::mappings_refuse_off_executor(p, d).await {
                 return Err(HostError::MappingLimit(format!("{:?}: its {reason}", spec.name)));
             }
         }

@@ -364,7 +364,7 @@ impl HostBuilder {
             let n = u64::from(info.spec.instances);
             if pooling && info.spec.fuel.is_none() { (p + n, d) } else { (p, d + n) }
         });
-        if let Some(reason) = crate::engine::mappings_refuse(pooled, on_demand) {
+        if let Some(reason) = crate::engine::mappings_refuse_off_executor(pooled, on_demand).await {
             return Err(HostError::MappingLimit(format!("the app's {reason}")));
         }
         if let Some(progress) = &self.progress {
