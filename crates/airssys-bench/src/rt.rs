@@ -291,8 +291,10 @@ pub fn churn(rt: &Runtime, scale: Scale) -> anyhow::Result<Figure> {
         small,
         1.5,
     );
-    figure.note =
-        Some("a dynamic supervisor: terminate the oldest child, start a new one; per step".into());
+    figure.note = Some(
+        "a dynamic supervisor: terminate a child picked at random, start a new one; per step"
+            .into(),
+    );
     Ok(figure)
 }
 

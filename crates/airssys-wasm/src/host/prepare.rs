@@ -206,13 +206,12 @@ impl HostParts {
             prepared.output.insert(address, budget);
         }
         let config: Arc<[(String, String)]> = spec.config.clone().into();
-        // In address order, as `addresses()` gives them (no search per member: a pool may
-        // have a million).
-        let first_inits: Vec<_> = prepared.first_inits.iter().map(|(_, f)| Arc::clone(f)).collect();
+        // `first_inits` is in address order, as `addresses()` gives them (no search per
+        // member: a pool may have a million).
         let children = prepared
             .addresses()
             .into_iter()
-            .zip(first_inits)
+            .zip(prepared.first_inits.iter().map(|(_, f)| Arc::clone(f)))
             .map(|(address, first_init)| {
                 let memory = prepared.memory.get(&address).cloned().unwrap_or_default();
                 let output = prepared
